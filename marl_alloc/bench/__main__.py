@@ -1,0 +1,24 @@
+"""Dispatch `python -m marl_alloc.bench SUBCOMMAND ...` to the benchmark modules."""
+
+import importlib
+import sys
+
+SUBCOMMANDS = {
+    "replay": "marl_alloc.bench.replay",
+    "env": "marl_alloc.bench.env",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one benchmark; each prints one JSON line with `--json`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in SUBCOMMANDS:
+        names = ", ".join(sorted(SUBCOMMANDS))
+        print(f"usage: python -m marl_alloc.bench {{{names}}} [options]", file=sys.stderr)
+        return 2
+    module = importlib.import_module(SUBCOMMANDS[argv[0]])
+    return int(module.main(argv[1:]) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
