@@ -1,0 +1,120 @@
+"""EnvWorker: steps a batch of datacenters with a local policy copy and feeds replay.
+
+The loop it takes part in (Ape-X actor):
+
+    worker.set_weights(learner.get_weights())  # every few seconds
+    stats = worker.collect(num_cycles)        # act, build n-step transitions, push to replay
+"""
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
+
+from actors.adder import NStepAdder
+from envs import VectorDatacenterEnv
+from marl_alloc import columns as C
+from marl_alloc.policy import masked_greedy
+from marl_alloc.policy.level_q_module import Q_VALUES
+
+ReplaySink = Callable[[dict[str, dict[str, np.ndarray]]], Any]
+
+
+def apex_epsilon(actor_index: int, num_actors: int, base: float, alpha: float) -> float:
+    """Ape-X per-actor exploration: eps_i = base ** (1 + alpha * i / (N - 1))."""
+    if num_actors <= 1:
+        return base
+    return float(base ** (1.0 + alpha * actor_index / (num_actors - 1)))
+
+
+class EnvWorker:
+    """Acts in `num_envs` lockstep datacenters and writes prioritized n-step transitions."""
+
+    def __init__(
+        self,
+        env_config: Mapping,
+        module_spec: MultiRLModuleSpec,
+        sink: ReplaySink,
+        *,
+        num_envs: int,
+        seed: int,
+        epsilon: float,
+        n_step: int,
+        gamma: float,
+    ):
+        torch.set_num_threads(1)
+        self.env = VectorDatacenterEnv(env_config, num_envs=num_envs, seed=seed, continuing=True)
+        self.module = module_spec.build()
+        self.module.eval()
+        self.sink = sink
+        self.epsilon = epsilon
+        self.adder = NStepAdder(
+            num_envs, self.env.obs_dims, self.env.num_actions, n_step=n_step, gamma=gamma
+        )
+        self.level_obs = self.env.reset(seed=seed)
+        self.weights_version = -1
+        self.env_steps = 0
+
+    def set_weights(self, weights_and_version: tuple[Mapping, int]) -> None:
+        """Load the learner's latest inference weights (as `LearnerWorker.get_weights` gives)."""
+        weights, self.weights_version = weights_and_version
+        self.module.set_state(weights)
+
+    def collect(self, num_cycles: int) -> dict[str, float]:
+        """Run `num_cycles` decision cycles in every env, push transitions, return stats."""
+        self.env.reset_metrics()
+        steps = 0
+        rewards = []
+        with torch.no_grad():
+            for _ in range(num_cycles * len(self.env.LEVELS)):
+                lo = self.level_obs
+                actions = self._act(lo.level, lo.obs, lo.action_mask)
+                self.adder.add_decisions(
+                    lo.level, lo.active, lo.obs, lo.action_mask, actions, lo.agent_index
+                )
+                steps += int(lo.active.sum())
+                result = self.env.step(actions)
+                if result.cycle_end:
+                    if result.done.any():
+                        raise RuntimeError("training envs are continuing; a finite workload ended")
+                    self.adder.end_cycle(result.reward, result.done)
+                    rewards.append(result.reward)
+                self.level_obs = result.next
+            transitions = self._with_priorities(self.adder.take())
+        self.sink(transitions)
+        self.env_steps += steps
+        metrics = self.env.metrics()
+        return {
+            "env_steps": steps,
+            "transitions": sum(len(b[C.ACTIONS]) for b in transitions.values()),
+            "reward_mean": float(np.mean(rewards)) if rewards else 0.0,
+            "sla_violation_rate": float(np.mean(metrics["sla_violation_rate"])),
+            "energy_kwh": float(np.sum(metrics["energy_kwh"])),
+            "tasks_rejected": float(np.sum(metrics["tasks_rejected"])),
+            "weights_version": self.weights_version,
+        }
+
+    def _act(self, level: str, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        batch = {C.OBS: torch.from_numpy(obs), C.ACTION_MASK: torch.from_numpy(mask)}
+        out = self.module[level].forward_exploration(batch, epsilon=self.epsilon)
+        return out[C.ACTIONS].numpy()
+
+    def _with_priorities(self, batches: dict[str, dict[str, np.ndarray]]) -> dict:
+        """Initial |td| from the local policy copy, as Ape-X actors compute it."""
+        for level, batch in batches.items():
+            net = self.module[level]
+            q = net.compute_q_values({C.OBS: torch.from_numpy(batch[C.OBS])})[Q_VALUES]
+            next_q = net.compute_q_values({C.OBS: torch.from_numpy(batch[C.NEXT_OBS])})[Q_VALUES]
+            next_mask = torch.from_numpy(batch[C.NEXT_ACTION_MASK])
+            next_mask = next_mask | ~next_mask.any(dim=-1, keepdim=True)
+            best_next = next_q.gather(-1, masked_greedy(next_q, next_mask).unsqueeze(-1))
+            q_taken = q.gather(-1, torch.from_numpy(batch[C.ACTIONS]).unsqueeze(-1))
+            target = torch.from_numpy(batch[C.REWARDS]) + torch.from_numpy(
+                batch[C.DISCOUNTS]
+            ) * best_next.squeeze(-1)
+            batch[C.TD_ABS] = (target - q_taken.squeeze(-1)).abs().numpy().astype(np.float32)
+            # Graph attention arrives with the GAT policy; until then it adds nothing.
+            batch[C.ATTENTION] = np.zeros(len(batch[C.ACTIONS]), np.float32)
+        return batches

@@ -1,0 +1,73 @@
+"""RLlib TorchLearner for Ape-X: n-step double Q-learning with IS weights; exposes |td| per item."""
+
+from typing import Any
+
+import numpy as np
+import torch
+from ray.rllib.core.learner.torch.torch_learner import TorchLearner
+from ray.rllib.core.learner.utils import update_target_network
+from ray.rllib.core.rl_module.apis import TargetNetworkAPI
+from torch.nn import functional as F
+
+from marl_alloc import columns as C
+from marl_alloc.policy import masked_greedy
+from marl_alloc.policy.level_q_module import NEXT_Q_VALUES, Q_VALUES
+
+
+class ApexTorchLearner(TorchLearner):
+    """Double-Q loss over replayed n-step transitions; target nets synced every K updates."""
+
+    def build(self) -> None:
+        """Build modules, then their target networks."""
+        super().build()
+        self.module.foreach_module(
+            lambda mid, mod: mod.make_target_networks()
+            if isinstance(mod, TargetNetworkAPI)
+            else None
+        )
+        self.num_gradient_updates = 0
+        self.last_td_abs: dict[str, np.ndarray] = {}
+        self.last_loss: dict[str, float] = {}
+
+    def compute_loss_for_module(
+        self, *, module_id: str, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
+    ) -> torch.Tensor:
+        """Huber loss between Q(s, a) and r + gamma^k * Q_target(s', argmax_a' Q(s', a'))."""
+        module = self.module[module_id].unwrapped()
+        q_values = fwd_out[Q_VALUES]
+        actions = batch[C.ACTIONS].long()
+        q_taken = q_values.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+        with torch.no_grad():
+            next_mask = batch[C.NEXT_ACTION_MASK].bool()
+            # A terminal transition has an all-False next mask; any action is fine there.
+            next_mask = next_mask | ~next_mask.any(dim=-1, keepdim=True)
+            next_actions = masked_greedy(fwd_out[NEXT_Q_VALUES], next_mask)
+            target_q = module.forward_target({C.OBS: batch[C.NEXT_OBS]})[Q_VALUES]
+            next_q = target_q.gather(-1, next_actions.unsqueeze(-1)).squeeze(-1)
+            td_target = batch[C.REWARDS] + batch[C.DISCOUNTS] * next_q
+        td_error = td_target - q_taken
+        weights = batch[C.WEIGHTS] if C.WEIGHTS in batch else torch.ones_like(td_error)
+        loss = (weights * F.huber_loss(q_taken, td_target, reduction="none")).mean()
+        self.last_td_abs[module_id] = td_error.detach().abs().cpu().numpy()
+        self.last_loss[module_id] = float(loss.detach())
+        self.metrics.log_dict(
+            {
+                "q_loss": loss.item(),
+                "q_mean": q_taken.mean().item(),
+                "td_abs_mean": td_error.abs().mean().item(),
+            },
+            key=module_id,
+            window=1,
+        )
+        return loss
+
+    def after_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:
+        """Sync target networks every `target_update_every` gradient updates."""
+        super().after_gradient_based_update(timesteps=timesteps)
+        self.num_gradient_updates += 1
+        if self.num_gradient_updates % int(self.config.target_update_every):
+            return
+        for module in self.module._rl_modules.values():
+            if isinstance(module.unwrapped(), TargetNetworkAPI):
+                for online, target in module.unwrapped().get_target_network_pairs():
+                    update_target_network(main_net=online, target_net=target, tau=self.config.tau)

@@ -1,0 +1,116 @@
+"""LearnerWorker: pulls prioritized batches from replay, trains the RLlib Learner, returns priorities.
+
+The loop it takes part in (Ape-X learner):
+
+    metrics = worker.train_round(num_updates)  # sample -> update -> update_priorities, repeated
+    weights = worker.get_weights()             # published to actors through the object store
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import ray
+from ray.rllib.core import COMPONENT_RL_MODULE
+from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
+from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
+from ray.rllib.utils.numpy import convert_to_numpy
+
+from marl_alloc import columns as C
+
+
+class ShardClient:
+    """Uniform access to replay shards, local objects or Ray actors, with one sample prefetched."""
+
+    def __init__(self, shards: Sequence[Any], batch_size: int):
+        self.shards = list(shards)
+        self.remote = bool(self.shards) and hasattr(self.shards[0].sample, "remote")
+        self.batch_size = batch_size
+        self._prefetched: dict[int, Any] = {}
+        self._next = 0
+        self._pending_updates: list = []
+
+    def sample(self) -> tuple[int, dict | None]:
+        """Next shard's batch (round robin); remote shards already hold the following request."""
+        i = self._next
+        self._next = (self._next + 1) % len(self.shards)
+        if not self.remote:
+            return i, self.shards[i].sample(self.batch_size)
+        ref = self._prefetched.pop(i, None) or self.shards[i].sample.remote(self.batch_size)
+        self._prefetched[i] = self.shards[i].sample.remote(self.batch_size)
+        return i, ray.get(ref)
+
+    def update_priorities(self, shard: int, updates: dict) -> None:
+        """Send priorities back; remote sends are async, bounded to a few in flight."""
+        if not self.remote:
+            self.shards[shard].update_priorities(updates)
+            return
+        self._pending_updates.append(self.shards[shard].update_priorities.remote(updates))
+        if len(self._pending_updates) > 4 * len(self.shards):
+            done, self._pending_updates = ray.wait(self._pending_updates, num_returns=1)
+
+
+class LearnerWorker:
+    """Owns the RLlib Learner (GPU when the config asks for it) and a client of the replay shards."""
+
+    def __init__(self, algo_config, shards: Sequence[Any], learner_state: dict | None = None):
+        self.learner = algo_config.build_learner()
+        if learner_state is not None:
+            self.learner.set_state(learner_state)
+        self.client = ShardClient(shards, int(algo_config.train_batch_size_per_learner))
+        self.num_updates = 0
+        self.weights_version = 0
+
+    def train_round(self, num_updates: int) -> dict[str, Any]:
+        """Run up to `num_updates` gradient steps; stops early while replay is still warming up."""
+        done = 0
+        losses: dict[str, list[float]] = {}
+        for _ in range(num_updates):
+            shard, sampled = self.client.sample()
+            if not sampled:
+                break
+            ids = {m: (b.pop(C.INDICES), b.pop(C.GENERATIONS)) for m, b in sampled.items()}
+            batch = MultiAgentBatch(
+                {m: SampleBatch(b) for m, b in sampled.items()},
+                env_steps=sum(len(b[C.ACTIONS]) for b in sampled.values()),
+            )
+            self.learner.update(
+                batch=batch, timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: self.num_updates}
+            )
+            self.client.update_priorities(shard, self._priority_updates(ids))
+            for module_id in sampled:
+                losses.setdefault(module_id, []).append(self.learner.last_loss[module_id])
+            done += 1
+        self.num_updates += done
+        if done:
+            self.weights_version += 1
+        return {
+            "updates": done,
+            "num_updates_lifetime": self.num_updates,
+            "loss": {m: float(np.mean(v)) for m, v in losses.items()},
+        }
+
+    def _priority_updates(self, ids: dict) -> dict[str, dict[str, np.ndarray]]:
+        td = self.learner.last_td_abs
+        return {
+            m: {
+                C.INDICES: idx,
+                C.GENERATIONS: gen,
+                C.TD_ABS: td[m],
+                C.ATTENTION: np.zeros_like(td[m]),
+            }
+            for m, (idx, gen) in ids.items()
+        }
+
+    def get_weights(self) -> tuple[dict, int]:
+        """Inference-only module weights as numpy, with their version."""
+        state = self.learner.module.get_state(inference_only=True)
+        return convert_to_numpy(state), self.weights_version
+
+    def get_state(self) -> dict:
+        """The RLlib Learner's full state (modules, optimizers) for checkpoints."""
+        return self.learner.get_state()
+
+    def module_state(self) -> dict:
+        """Only the modules' state."""
+        return self.learner.get_state(components=COMPONENT_RL_MODULE)

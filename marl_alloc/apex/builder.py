@@ -1,0 +1,45 @@
+"""The one place that reads the whole marl-alloc config and turns it into an ApexConfig."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from envs import VectorDatacenterEnv
+from marl_alloc.apex.algorithm import ApexConfig
+from marl_alloc.policy import LEVEL_MODULES, build_policy_spec, module_for_agent
+
+ENV_NAME = "marl_alloc/datacenter"
+
+
+def env_dimensions(env_config: Mapping) -> tuple[dict[str, int], dict[str, int]]:
+    """Per-level observation sizes and action counts of the configured datacenter."""
+    env = VectorDatacenterEnv(env_config, num_envs=1, seed=0)
+    return dict(env.obs_dims), dict(env.num_actions)
+
+
+def build_apex_config(settings: Mapping[str, Any]) -> ApexConfig:
+    """RLlib config for the Ape-X algorithm from the resolved Hydra config tree."""
+    obs_dims, num_actions = env_dimensions(settings["env"])
+    training = settings["training"]
+    config = (
+        ApexConfig()
+        .environment(ENV_NAME, env_config={"env": settings["env"], "seed": settings["seed"]})
+        .multi_agent(policies=set(LEVEL_MODULES), policy_mapping_fn=module_for_agent)
+        .rl_module(
+            rl_module_spec=build_policy_spec(obs_dims, num_actions, settings["model"]["policy"])
+        )
+        .training(
+            lr=float(training["lr"]),
+            gamma=float(training["gamma"]),
+            grad_clip=float(training["grad_clip"]),
+            train_batch_size_per_learner=int(training["train_batch_size"]),
+        )
+        # Our env actors replace RLlib's env runners; the driver's learner holds the
+        # checkpointed state while the learner actor trains.
+        .env_runners(num_env_runners=0)
+        .learners(num_learners=0)
+        .debugging(seed=int(settings["seed"]))
+    )
+    config.marl_alloc = dict(settings)
+    config.target_update_every = int(training["target_update_every"])
+    config.tau = float(training["tau"])
+    return config

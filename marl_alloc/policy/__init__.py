@@ -1,0 +1,18 @@
+"""The hierarchical allocation policy as RLlib RLModules: one shared Q module per level."""
+
+from marl_alloc.policy.level_q_module import LevelQModule, masked_greedy
+from marl_alloc.policy.spec import (
+    LEVEL_MODULES,
+    build_policy_spec,
+    level_observation_space,
+    module_for_agent,
+)
+
+__all__ = [
+    "LEVEL_MODULES",
+    "LevelQModule",
+    "build_policy_spec",
+    "level_observation_space",
+    "masked_greedy",
+    "module_for_agent",
+]

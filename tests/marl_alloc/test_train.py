@@ -1,0 +1,128 @@
+"""End to end: train (local and on Ray), checkpoint, restore with RLlib, evaluate."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from marl_alloc.compose import compose_settings
+from marl_alloc.train import run_training
+
+SMALL = [
+    "training.total_env_steps=1500",
+    "training.num_actors=2",
+    "training.collect_cycles=8",
+    "training.updates_per_round=4",
+    "training.train_batch_size=32",
+    "env.num_envs_per_actor=4",
+    "env.episode_tasks=60",
+    "replay.min_size_to_sample=64",
+    "replay.capacity=20000",
+]
+METRIC_KEYS = {
+    "tasks_total",
+    "tasks_placed",
+    "tasks_rejected",
+    "tasks_deferred",
+    "tasks_pending",
+    "sla_violation_rate",
+    "energy_kwh",
+    "carbon_kg",
+    "mean_utilization",
+    "decision_latency_ms_p50",
+    "decision_latency_ms_p99",
+}
+
+
+@pytest.fixture(scope="module")
+def local_checkpoint(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("local_run")
+    settings = compose_settings([*SMALL, "training.local=true"])
+    return run_training(settings, run_dir)
+
+
+def test_local_training_learns_something_and_saves_an_rllib_checkpoint(local_checkpoint):
+    from ray.rllib.algorithms.algorithm import Algorithm
+
+    run_dir = local_checkpoint.parent
+    rows = [json.loads(line) for line in (run_dir / "progress.jsonl").read_text().splitlines()]
+    assert rows[-1]["env_steps"] >= 1500
+    assert rows[-1]["updates"] > 0
+    assert (run_dir / "curves.png").stat().st_size > 0
+    algo = Algorithm.from_checkpoint(str(local_checkpoint))
+    try:
+        assert set(algo.get_module().keys()) >= {"cluster", "rack", "leaf"}
+    finally:
+        algo.stop()
+
+
+def _evaluate(argv):
+    from marl_alloc.evaluate import main
+
+    return main(argv)
+
+
+def test_checkpoint_evaluates_against_every_baseline(local_checkpoint, tmp_path):
+    out = tmp_path / "eval"
+    argv = ["--checkpoint", str(local_checkpoint), "--episodes", "1", "--out", str(out)]
+    assert _evaluate([*argv, "--episode-tasks", "80"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert METRIC_KEYS <= set(metrics)
+    assert set(metrics["baselines"]) >= {"random", "best-fit", "first-fit", "worst-fit", "pabfd"}
+    for row in [metrics, *metrics["baselines"].values()]:
+        assert METRIC_KEYS <= set(row)
+        counted = sum(row[k] for k in ("tasks_placed", "tasks_rejected", "tasks_deferred"))
+        assert counted + row["tasks_pending"] == row["tasks_total"] > 0
+
+
+def test_heuristic_evaluation_needs_no_checkpoint(tmp_path):
+    argv = ["--policy", "best-fit", "--episodes", "1", "--episode-tasks", "80"]
+    assert _evaluate([*argv, "--out", str(tmp_path)]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert METRIC_KEYS <= set(metrics)
+    assert "baselines" not in metrics
+    assert metrics["energy_kwh"] > 0
+
+
+@pytest.mark.parametrize("kind", ["missing", "corrupt"])
+def test_bad_checkpoint_is_one_line_error_and_exit_2(local_checkpoint, tmp_path, kind):
+    import shutil
+
+    checkpoint = tmp_path / "ckpt"
+    if kind == "corrupt":
+        shutil.copytree(local_checkpoint, checkpoint)
+        for state in checkpoint.rglob("module_state*"):
+            state.write_bytes(b"not a checkpoint")
+    result = subprocess.run(
+        [sys.executable, "-m", "marl_alloc.evaluate", "--checkpoint", str(checkpoint)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert result.stderr.startswith("error: ") and str(checkpoint) in result.stderr
+
+
+def test_wrong_override_is_hydra_error_not_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "marl_alloc.train", "training.no_such_key=1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "no_such_key" in result.stderr
+
+
+@pytest.mark.ray
+def test_distributed_training_on_ray(ray_session, tmp_path):
+    settings = compose_settings(SMALL)
+    checkpoint = run_training(settings, tmp_path)
+    rows = [json.loads(line) for line in (tmp_path / "progress.jsonl").read_text().splitlines()]
+    assert rows[-1]["env_steps"] >= 1500
+    assert rows[-1]["updates"] > 0
+    assert (checkpoint / "learner_group").is_dir()
