@@ -17,6 +17,7 @@ from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 from ray.rllib.utils.numpy import convert_to_numpy
 
 from marl_alloc import columns as C
+from marl_alloc.policy import spec_spaces
 
 
 class ShardClient:
@@ -54,7 +55,7 @@ class LearnerWorker:
     """Owns the RLlib Learner (GPU when the config asks for it) and a client of the replay shards."""
 
     def __init__(self, algo_config, shards: Sequence[Any], learner_state: dict | None = None):
-        self.learner = algo_config.build_learner()
+        self.learner = algo_config.build_learner(spaces=spec_spaces(algo_config.rl_module_spec))
         if learner_state is not None:
             self.learner.set_state(learner_state)
         self.client = ShardClient(shards, int(algo_config.train_batch_size_per_learner))

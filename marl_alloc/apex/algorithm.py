@@ -10,9 +10,11 @@ from typing import Any
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.rllib.core import COMPONENT_LEARNER
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from envs import register_envs
 from learners.apex_torch_learner import ApexTorchLearner
+from marl_alloc.policy import LevelQModule
 
 # Restoring a checkpoint in a fresh process imports this module (the pickled config names
 # ApexConfig) before RLlib builds the local env runner, which looks the env up by name.
@@ -35,6 +37,10 @@ class ApexConfig(AlgorithmConfig):
     def get_default_learner_class(self) -> type:
         """Our n-step double-Q TorchLearner."""
         return ApexTorchLearner
+
+    def get_default_rl_module_spec(self) -> RLModuleSpec:
+        """A level Q module; the builder sets one per level with its spaces."""
+        return RLModuleSpec(module_class=LevelQModule)
 
 
 class ApexAlgorithm(Algorithm):

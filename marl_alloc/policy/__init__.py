@@ -6,6 +6,7 @@ from marl_alloc.policy.spec import (
     build_policy_spec,
     level_observation_space,
     module_for_agent,
+    spec_spaces,
 )
 
 __all__ = [
@@ -15,4 +16,5 @@ __all__ = [
     "level_observation_space",
     "masked_greedy",
     "module_for_agent",
+    "spec_spaces",
 ]

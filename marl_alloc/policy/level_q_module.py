@@ -24,7 +24,8 @@ def _obs_and_mask(batch: dict[str, Any], obs_key: str, mask_key: str) -> tuple[A
     obs = batch[obs_key]
     if isinstance(obs, dict):
         return obs["obs"], obs["action_mask"].bool()
-    return obs, batch[mask_key].bool()
+    mask = batch.get(mask_key)
+    return obs, None if mask is None else mask.bool()
 
 
 class DuelingQNet(nn.Module):

@@ -3,7 +3,7 @@ import pytest
 
 from marl_alloc import columns as C
 from marl_alloc.apex.algorithm import ApexConfig
-from marl_alloc.policy import build_policy_spec
+from marl_alloc.policy import LEVEL_MODULES, build_policy_spec, module_for_agent, spec_spaces
 
 DIMS = {"cluster": 6, "rack": 5, "leaf": 4}
 ACTIONS = {"cluster": 4, "rack": 3, "leaf": 2}
@@ -12,9 +12,14 @@ ACTIONS = {"cluster": 4, "rack": 3, "leaf": 2}
 @pytest.fixture(scope="module")
 def learner():
     spec = build_policy_spec(DIMS, ACTIONS, {"hidden_sizes": [32], "dueling": True})
-    config = ApexConfig().rl_module(rl_module_spec=spec).training(lr=1e-2)
+    config = (
+        ApexConfig()
+        .multi_agent(policies=set(LEVEL_MODULES), policy_mapping_fn=module_for_agent)
+        .rl_module(rl_module_spec=spec)
+        .training(lr=1e-2)
+    )
     config.target_update_every = 5
-    return config.build_learner()
+    return config.build_learner(spaces=spec_spaces(spec))
 
 
 def _terminal_batch(level: str, n: int = 64) -> dict[str, np.ndarray]:
