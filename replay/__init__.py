@@ -1,6 +1,33 @@
-"""Ape-X prioritized replay: sum-tree sampler, compressed ring storage, sharded Ray service."""
+"""Ape-X prioritized replay: sum-tree sampler, compressed ring storage, sharded Ray service.
 
+shard = PrioritizedShard(config["replay"], shard_index)     # plain class, tested without Ray
+shards = make_shard_actors(config["replay"], num_shards)    # the same as Ray actors
+"""
+
+from replay.codec import ZstdCodec
+from replay.config import ReplayConfig
 from replay.errors import ReplayError, SnapshotError
+from replay.prioritized_buffer import PrioritizedBuffer, priority
+from replay.rate_limiter import RateLimiter
+from replay.shard import PrioritizedShard
+from replay.shard_actor import ReplayShard, make_shard_actors, shard_for_actor
+from replay.snapshot import read_snapshot, write_snapshot
 from replay.sum_tree import MinTree, SumTree
 
-__all__ = ["MinTree", "ReplayError", "SnapshotError", "SumTree"]
+__all__ = [
+    "MinTree",
+    "PrioritizedBuffer",
+    "PrioritizedShard",
+    "RateLimiter",
+    "ReplayConfig",
+    "ReplayError",
+    "ReplayShard",
+    "SnapshotError",
+    "SumTree",
+    "ZstdCodec",
+    "make_shard_actors",
+    "priority",
+    "read_snapshot",
+    "shard_for_actor",
+    "write_snapshot",
+]
