@@ -3,7 +3,8 @@
 Rows of all its columns are packed side by side as bytes, so one frame per chunk holds every
 column (OBS and NEXT_OBS together: half the frames to decode per sample). The chunk being filled
 stays raw until full; a chunk the ring comes back to is decoded once and refilled. A small LRU
-cache keeps recently decoded chunks.
+cache keeps recently decoded chunks. Chunks zstd cannot shrink enough stay raw in a row arena
+that the OS only backs with memory where such chunks are written.
 """
 
 from collections.abc import Mapping
@@ -11,6 +12,7 @@ from operator import itemgetter
 
 import numpy as np
 
+from replay.chunk_cache import DecodedChunkCache
 from replay.codec import ZstdCodec
 from replay.ring_storage import ColumnsSpec
 
@@ -44,8 +46,10 @@ class ChunkStorage:
         self._full_chunks = self.capacity // self.chunk_size  # the last one may be shorter
         self.frames: list[bytes | None] = [None] * self.num_chunks
         self.frame_lengths = np.zeros(self.num_chunks, np.int64)
-        self.compressed_bytes = 0
-        self._sealed = 0  # chunks compressed so far, to know when to train the dictionary
+        self.is_raw = np.zeros(self.num_chunks, bool)
+        # np.zeros maps untouched pages lazily: compressible data never costs this memory.
+        self._raw_rows = np.zeros((self.num_chunks * self.chunk_size, self.row_bytes), np.uint8)
+        self._sealed = 0  # zstd chunks closed so far, to know when to train the dictionary
         self._open_chunk = -1
         self._open = np.zeros((self.chunk_size, self.row_bytes), np.uint8)
         self._cache = DecodedChunkCache(self.num_chunks, int(cache_chunks), self._open.shape)
@@ -58,8 +62,8 @@ class ChunkStorage:
             chunk, within = divmod(slot, self.chunk_size)
             whole = min((len(rows) - done) // self.chunk_size, self._full_chunks - chunk)
             if within == 0 and whole > 0:
-                self._put_whole(chunk, rows[done : done + whole * self.chunk_size])
                 take = whole * self.chunk_size
+                self._close(chunk, rows[done : done + take])
             else:
                 chunk_rows = min(self.chunk_size, self.capacity - chunk * self.chunk_size)
                 take = min(len(rows) - done, chunk_rows - within)
@@ -67,33 +71,39 @@ class ChunkStorage:
                     self._open_at(chunk, keep_old=take < chunk_rows)
                 self._open[within : within + take] = rows[done : done + take]
                 if within + take == chunk_rows:
-                    self._seal()
+                    self._open_chunk = -1
+                    self._close(chunk, self._open)
             done += take
             slot = (slot + take) % self.capacity
 
     def read(self, slots: np.ndarray) -> dict[str, np.ndarray]:
-        """Copies of the rows at `slots`, decoding each needed chunk at most once."""
+        """Copies of the rows at `slots`, decoding each needed zstd chunk at most once."""
         slots = np.asarray(slots, np.int64)
         chunks, within = np.divmod(slots, self.chunk_size)
         packed = np.empty((len(slots), self.row_bytes), np.uint8)
         in_open = chunks == self._open_chunk
         packed[in_open] = self._open[within[in_open]]
-        closed = ~in_open
-        needed = np.unique(chunks[closed])
+        raw = self.is_raw[chunks] & ~in_open
+        packed[raw] = self._raw_rows[slots[raw]]
+        coded = ~(in_open | raw)
+        needed = np.unique(chunks[coded])
         cached = self._cache.lookup(needed)
         missing = needed[cached < 0]
-        decoded = self.codec.decompress(self._frames_of(missing), self.chunk_bytes)
+        decoded = self.codec.decode(self._frames_of(missing), self.chunk_bytes)
         decoded = decoded.reshape(len(missing), self.chunk_size, self.row_bytes)
-        hit = closed & (self._cache.slot_of[chunks] >= 0)
+        hit = coded & (self._cache.slot_of[chunks] >= 0)
         packed[hit] = self._cache.arena[self._cache.slot_of[chunks[hit]], within[hit]]
-        miss = closed & ~hit
+        miss = coded & ~hit
         packed[miss] = decoded[np.searchsorted(missing, chunks[miss]), within[miss]]
         self._cache.insert(missing, decoded)
         return self._unpack(packed)
 
     def stored_bytes(self) -> int:
-        """Bytes held: compressed frames plus the raw chunk being filled."""
-        return self.compressed_bytes + (self._open.nbytes if self._open_chunk >= 0 else 0)
+        """Bytes held: zstd frames, raw chunks and the chunk being filled."""
+        open_bytes = self._open.nbytes if self._open_chunk >= 0 else 0
+        return (
+            int(self.frame_lengths.sum()) + int(self.is_raw.sum()) * self.chunk_bytes + open_bytes
+        )
 
     def _pack(self, batch: Mapping[str, np.ndarray]) -> np.ndarray:
         n = len(next(iter(batch.values())))
@@ -116,56 +126,66 @@ class ChunkStorage:
         got = itemgetter(*chunks.tolist())(self.frames)  # one C call, no Python loop
         return list(got) if len(chunks) > 1 else [got]
 
-    def _set_frames(self, first: int, frames: list[bytes | None]) -> None:
-        """Replace the frames of chunks first, first + 1, ... and keep byte counts in step."""
-        last = first + len(frames)
-        lengths = np.fromiter(map(len, (f or b"" for f in frames)), np.int64, len(frames))
-        self.compressed_bytes += int(lengths.sum() - self.frame_lengths[first:last].sum())
-        self.frame_lengths[first:last] = lengths
+    def _rows_of(self, first: int, count: int) -> np.ndarray:
+        """The raw-arena rows of chunks first .. first + count - 1, shaped (count, rows, bytes)."""
+        rows = self._raw_rows[first * self.chunk_size : (first + count) * self.chunk_size]
+        return rows.reshape(count, self.chunk_size, self.row_bytes)
+
+    def _close(self, first: int, rows: np.ndarray) -> None:
+        """Encode whole chunks first, first + 1, ... from `rows` (chunk_size rows each)."""
+        chunk_data = rows.reshape(-1, self.chunk_bytes)
+        frames = self.codec.encode(chunk_data)
+        self._store(first, frames, chunk_data)
+        self._sealed += len(frames) - frames.count(None)  # zstd chunks: a dictionary's samples
+        if self.codec.wants_dictionary and self._sealed >= self.dict_train_chunks:
+            self._recompress_with_dictionary()
+
+    def _store(self, first: int, frames: list[bytes | None], chunk_data: np.ndarray) -> None:
+        """Keep frames of chunks first, ...; a None frame means keep that chunk's rows raw."""
+        count = len(frames)
+        last = first + count
+        raw = np.fromiter((f is None for f in frames), bool, count)
+        self._rows_of(first, count)[raw] = chunk_data[raw].reshape(-1, *self._open.shape)
+        self.is_raw[first:last] = raw
+        self.frame_lengths[first:last] = np.fromiter(map(len, (f or b"" for f in frames)), np.int64)
         self.frames[first:last] = frames
         self._cache.forget(np.arange(first, last))
 
-    def _put_whole(self, first: int, rows: np.ndarray) -> None:
-        """Compress whole chunks straight from the batch, no copy through the open chunk."""
-        self._set_frames(first, self.codec.compress(rows.reshape(-1, self.chunk_bytes)))
-        self._after_sealing(len(rows) // self.chunk_size)
-
     def _open_at(self, chunk: int, keep_old: bool) -> None:
         """Make `chunk` the raw chunk being filled; rows not yet overwritten keep their data."""
-        # Writes run in ring order and seal each chunk as it fills, so no other chunk is open.
-        frame = self.frames[chunk]
-        if frame is not None and keep_old:
-            self._open[:] = self.codec.decompress([frame], self.chunk_bytes).reshape(
-                self._open.shape
-            )
+        # Writes run in ring order and close each chunk as it fills, so no other chunk is open.
+        if keep_old and self.is_raw[chunk]:
+            self._open[:] = self._rows_of(chunk, 1)[0]
+        elif keep_old and self.frames[chunk] is not None:
+            decoded = self.codec.decode([self.frames[chunk]], self.chunk_bytes)
+            self._open[:] = decoded.reshape(self._open.shape)
         else:
-            self._open[:] = 0  # no old rows to keep (zero padding compresses to nothing)
-        self._set_frames(chunk, [None])
+            self._open[:] = 0  # nothing to keep (zero padding compresses to nothing)
+        self.frames[chunk] = None  # held by the open chunk now
+        self.frame_lengths[chunk] = 0
+        self.is_raw[chunk] = False
+        self._cache.forget(np.array([chunk]))
         self._open_chunk = chunk
 
-    def _seal(self) -> None:
-        """Compress the open chunk."""
-        self._set_frames(self._open_chunk, self.codec.compress(self._open.reshape(1, -1)))
-        self._open_chunk = -1
-        self._after_sealing(1)
-
-    def _after_sealing(self, count: int) -> None:
-        """Train the dictionary once enough chunks exist, then recompress those chunks with it."""
-        self._sealed += count
-        if not (self.codec.wants_dictionary and self._sealed >= self.dict_train_chunks):
+    def _recompress_with_dictionary(self) -> None:
+        """Train once on the zstd chunks so far, then encode them again with the dictionary."""
+        coded = np.flatnonzero(self.frame_lengths)
+        chunk_data = self.codec.decode(self._frames_of(coded), self.chunk_bytes)
+        if not self.codec.train_dictionary(chunk_data):
             return
-        present = np.flatnonzero(self.frame_lengths)
-        raw = self.codec.decompress(self._frames_of(present), self.chunk_bytes)
-        if self.codec.train_dictionary(raw):
-            recompressed = self.codec.compress(raw)
-            for chunk, frame in zip(present.tolist(), recompressed, strict=True):  # once per life
-                self._set_frames(chunk, [frame])
+        for chunk, frame, data in zip(  # once per buffer life
+            coded.tolist(), self.codec.encode(chunk_data), chunk_data, strict=True
+        ):
+            self._store(chunk, [frame], data[None])
 
     def get_state(self) -> dict:
-        """Frames (concatenated, with lengths), the raw open chunk and the codec's dictionary."""
+        """Frames (concatenated, with lengths), raw chunks, the open chunk, the dictionary."""
+        raw_chunks = np.flatnonzero(self.is_raw)
         return {
             "frames": np.frombuffer(b"".join(f for f in self.frames if f is not None), np.uint8),
             "frame_lengths": self.frame_lengths.copy(),
+            "raw_chunks": raw_chunks,
+            "raw_rows": self._raw_rows.reshape(self.num_chunks, *self._open.shape)[raw_chunks],
             "open_chunk": self._open_chunk,
             "open_rows": self._open.copy(),
             "sealed": self._sealed,
@@ -173,7 +193,7 @@ class ChunkStorage:
         }
 
     def set_state(self, state: dict) -> None:
-        """Load frames and the open chunk saved by get_state."""
+        """Load what get_state saved."""
         self.codec.set_state(state["codec"])
         data = np.asarray(state["frames"], np.uint8).tobytes()
         lengths = np.asarray(state["frame_lengths"], np.int64)
@@ -183,53 +203,11 @@ class ChunkStorage:
             for end, length in zip(ends, lengths.tolist(), strict=True)
         ]
         self.frame_lengths = lengths.copy()
-        self.compressed_bytes = len(data)
+        raw_chunks = np.asarray(state["raw_chunks"], np.int64)
+        self.is_raw[:] = False
+        self.is_raw[raw_chunks] = True
+        self._raw_rows.reshape(self.num_chunks, *self._open.shape)[raw_chunks] = state["raw_rows"]
         self._open_chunk = int(state["open_chunk"])
         self._open[:] = state["open_rows"]
         self._sealed = int(state["sealed"])
         self._cache.clear()
-
-
-class DecodedChunkCache:
-    """LRU set of decoded chunks in one preallocated arena, indexed by chunk id without loops."""
-
-    def __init__(self, num_chunks: int, size: int, chunk_shape: tuple[int, int]):
-        self.arena = np.empty((size, *chunk_shape), np.uint8)
-        self.slot_of = np.full(num_chunks, -1, np.int64)
-        self._owner = np.full(size, -1, np.int64)
-        self._last_used = np.zeros(size, np.int64)
-        self._clock = 0
-
-    def lookup(self, chunks: np.ndarray) -> np.ndarray:
-        """Arena slot per chunk (-1 when absent); marks hits as just used."""
-        slots = self.slot_of[chunks]
-        self._clock += 1
-        self._last_used[slots[slots >= 0]] = self._clock
-        return slots
-
-    def insert(self, chunks: np.ndarray, decoded: np.ndarray) -> None:
-        """Cache freshly decoded chunks, evicting the least recently used."""
-        count = min(len(chunks), len(self.arena))
-        if count == 0:
-            return
-        victims = np.argpartition(self._last_used, count - 1)[:count]
-        evicted = self._owner[victims]
-        self.slot_of[evicted[evicted >= 0]] = -1
-        self.arena[victims] = decoded[:count]
-        self._owner[victims] = chunks[:count]
-        self.slot_of[chunks[:count]] = victims
-        self._last_used[victims] = self._clock
-
-    def forget(self, chunks: np.ndarray) -> None:
-        """Drop these chunks (they are being rewritten)."""
-        slots = self.slot_of[chunks]
-        slots = slots[slots >= 0]
-        self.slot_of[self._owner[slots]] = -1
-        self._owner[slots] = -1
-        self._last_used[slots] = 0
-
-    def clear(self) -> None:
-        """Drop everything."""
-        self.slot_of[:] = -1
-        self._owner[:] = -1
-        self._last_used[:] = 0

@@ -10,15 +10,18 @@ logger = logging.getLogger(__name__)
 
 
 class ZstdCodec:
-    """Compress / decompress many chunks per call; a dictionary is trained once on early chunks.
+    """Encode / decode many chunks per call; a dictionary is trained once on early chunks.
 
-    Small chunks make sampling cheap (fewer bytes decompressed per sampled row) but compress
-    worse on their own; a dictionary trained on the first chunks wins most of that back.
+    Small chunks make sampling cheap (fewer bytes decoded per sampled row) but compress worse on
+    their own; a dictionary trained on the first chunks wins most of that back. Chunks that zstd
+    would shrink by less than `min_saving` are left raw: high-entropy data then costs no codec
+    time to sample.
     """
 
-    def __init__(self, level: int = 3, dict_bytes: int = 0):
+    def __init__(self, level: int = 3, dict_bytes: int = 0, min_saving: float = 0.1):
         self.level = int(level)
         self.dict_bytes = int(dict_bytes)
+        self.min_saving = float(min_saving)
         self.dictionary: bytes | None = None
         self._compressor = zstandard.ZstdCompressor(level=self.level)
         self._decompressor = zstandard.ZstdDecompressor()
@@ -28,13 +31,22 @@ class ZstdCodec:
         """True while a dictionary is configured but not trained yet."""
         return self.dict_bytes > 0 and self.dictionary is None
 
-    def compress(self, chunks: np.ndarray) -> list[bytes]:
-        """One zstd frame per row of `chunks` (uint8, shape (k, chunk_bytes))."""
-        compress = self._compressor.compress
-        return [compress(chunk) for chunk in chunks]  # per chunk, not per transition
+    def encode(self, chunks: np.ndarray) -> list[bytes | None]:
+        """A zstd frame per row of `chunks` (uint8, (k, chunk_bytes)); None: keep it raw.
 
-    def decompress(self, frames: Sequence[bytes], chunk_bytes: int) -> np.ndarray:
-        """The chunks in `frames` as uint8 (len(frames), chunk_bytes), decoded in one C call."""
+        The first chunk is tried alone: when it does not compress, neither is the rest tried
+        (a batch comes from one module's stream and is alike throughout).
+        """
+        limit = int(chunks.shape[1] * (1.0 - self.min_saving))
+        compress = self._compressor.compress
+        first = compress(chunks[0])
+        if len(first) >= limit:
+            return [None] * len(chunks)
+        frames = [first, *(compress(chunk) for chunk in chunks[1:])]  # per chunk, not per row
+        return [frame if len(frame) < limit else None for frame in frames]
+
+    def decode(self, frames: Sequence[bytes], chunk_bytes: int) -> np.ndarray:
+        """The chunks behind zstd `frames` as uint8 (len(frames), chunk_bytes), in one C call."""
         if not frames:  # the batched decoder crashes on an empty list
             return np.empty((0, chunk_bytes), np.uint8)
         decoded = self._decompressor.multi_decompress_to_buffer(list(frames))
@@ -66,12 +78,14 @@ class ZstdCodec:
         return {
             "level": self.level,
             "dict_bytes": self.dict_bytes,
+            "min_saving": self.min_saving,
             "dictionary": np.frombuffer(dictionary, np.uint8).copy(),
         }
 
     def set_state(self, state: dict) -> None:
         """Restore settings and dictionary."""
         self.level, self.dict_bytes = int(state["level"]), int(state["dict_bytes"])
+        self.min_saving = float(state["min_saving"])
         self.dictionary = None
         self._compressor = zstandard.ZstdCompressor(level=self.level)
         self._decompressor = zstandard.ZstdDecompressor()

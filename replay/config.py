@@ -25,6 +25,7 @@ class ReplayConfig:
     zstd_level: int = 3
     zstd_dict_bytes: int = 16_384
     zstd_dict_train_chunks: int = 256
+    zstd_min_saving: float = 0.1
     cache_chunks: int = 1024
     min_size_to_sample: int = 1000
     samples_per_insert: float | None = None
@@ -62,6 +63,7 @@ class ReplayConfig:
             (self.chunk_size >= 1, "replay.chunk_size must be >= 1"),
             (self.cache_chunks >= 0, "replay.cache_chunks must be >= 0"),
             (self.zstd_dict_bytes >= 0, "replay.zstd_dict_bytes must be >= 0 (0 = no dictionary)"),
+            (0 <= self.zstd_min_saving < 1, "replay.zstd_min_saving must be in [0, 1)"),
             (self.min_size_to_sample >= 1, "replay.min_size_to_sample must be >= 1"),
             (
                 self.samples_per_insert is None or self.samples_per_insert > 0,
@@ -105,6 +107,7 @@ class ReplayConfig:
             "zstd_level": self.zstd_level,
             "zstd_dict_bytes": self.zstd_dict_bytes,
             "zstd_dict_train_chunks": self.zstd_dict_train_chunks,
+            "zstd_min_saving": self.zstd_min_saving,
             "cache_chunks": self.cache_chunks,
         }
 

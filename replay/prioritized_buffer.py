@@ -46,6 +46,7 @@ class PrioritizedBuffer:
         zstd_level: int = 3,
         zstd_dict_bytes: int = 0,
         zstd_dict_train_chunks: int = 64,
+        zstd_min_saving: float = 0.1,
         cache_chunks: int = 256,
     ):
         if capacity < 1:
@@ -58,7 +59,7 @@ class PrioritizedBuffer:
             "cache_chunks": int(cache_chunks),
             "dict_train_chunks": int(zstd_dict_train_chunks),
         }
-        self._codec_settings = (int(zstd_level), int(zstd_dict_bytes))
+        self._codec_settings = (int(zstd_level), int(zstd_dict_bytes), float(zstd_min_saving))
         self.sum_tree = SumTree(self.capacity)
         self.min_tree = MinTree(self.capacity)
         # Insertion number of the row in each slot: a sampled index is stale once it changes.
