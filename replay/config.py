@@ -36,7 +36,7 @@ class ReplayConfig:
     durable: bool = False
     on_corrupt: str = "error"
     num_cpus: float = 0.25
-    max_concurrency: int = 4
+    max_concurrency: int = 2
     seed: int = 0
 
     @classmethod
@@ -84,7 +84,7 @@ class ReplayConfig:
                 "replay.snapshot_every_s needs replay.snapshot_dir",
             ),
             (self.on_corrupt in ("error", "empty"), "replay.on_corrupt must be 'error' or 'empty'"),
-            (self.max_concurrency >= 2, "replay.max_concurrency must be >= 2 (calls wait)"),
+            (self.max_concurrency >= 1, "replay.max_concurrency must be >= 1"),
         ]
         for ok, message in rules:
             if not ok:

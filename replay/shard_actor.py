@@ -7,17 +7,31 @@ from typing import Any
 import ray
 
 from replay.config import ReplayConfig
-from replay.shard import PrioritizedShard
+from replay.shard import ModuleBatches, PrioritizedShard
 
 
 class BlockingShard(PrioritizedShard):
-    """A PrioritizedShard whose rate limit waits: the actor runs adds and samples concurrently."""
+    """A PrioritizedShard whose rate limit waits, with adds and samples on their own threads.
+
+    Each Ray concurrency group has its own threads, so adds waiting for the learner never take
+    the thread a sample needs (nor the reverse), however many env actors are waiting.
+    """
 
     def __init__(self, config: Mapping[str, Any], shard_index: int = 0):
         super().__init__(config, shard_index, blocking=True)
 
+    @ray.method(concurrency_group="insert")
+    def add(self, batches: ModuleBatches) -> int:
+        """PrioritizedShard.add, on the insert thread."""
+        return super().add(batches)
 
-ReplayShard = ray.remote(BlockingShard)
+    @ray.method(concurrency_group="sample")
+    def sample(self, batch_size: int) -> ModuleBatches | None:
+        """PrioritizedShard.sample, on the sample thread."""
+        return super().sample(batch_size)
+
+
+ReplayShard = ray.remote(concurrency_groups={"insert": 1, "sample": 1})(BlockingShard)
 
 
 def make_shard_actors(
@@ -33,7 +47,7 @@ def make_shard_actors(
             max_restarts=max_restarts,
             # Calls in flight when a shard dies run again on its restart (adds at least once).
             max_task_retries=-1 if max_restarts != 0 else 0,
-            max_concurrency=settings.max_concurrency,
+            max_concurrency=settings.max_concurrency,  # the other calls: updates, stats, ...
             scheduling_strategy="SPREAD",
         ).remote(plain, i)
         for i in range(num_shards)
