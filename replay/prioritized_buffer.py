@@ -12,6 +12,7 @@ import numpy as np
 from marl_alloc import columns as C
 from replay.chunk_storage import ChunkStorage
 from replay.codec import ZstdCodec
+from replay.config import ReplayConfig
 from replay.errors import ReplayError
 from replay.ring_storage import ColumnsSpec, RingStorage, conform, spec_of
 from replay.sum_tree import MinTree, SumTree
@@ -31,23 +32,27 @@ def priority(
 
 
 class PrioritizedBuffer:
-    """Columnar ring buffer of `capacity` transitions with proportional prioritized sampling."""
+    """Columnar ring buffer of `capacity` transitions with proportional prioritized sampling.
+
+    Defaults are those of the `replay` config; shapes and dtypes are fixed by `columns_spec` or
+    by the first add.
+    """
 
     def __init__(
         self,
         capacity: int,
         columns_spec: ColumnsSpec | None = None,
         *,
-        alpha: float = 0.6,
-        eta: float = 0.5,
-        eps: float = 1e-6,
-        compress: bool = True,
-        chunk_size: int = 256,
-        zstd_level: int = 3,
-        zstd_dict_bytes: int = 0,
-        zstd_dict_train_chunks: int = 64,
-        zstd_min_saving: float = 0.1,
-        cache_chunks: int = 256,
+        alpha: float = ReplayConfig.alpha,
+        eta: float = ReplayConfig.eta,
+        eps: float = ReplayConfig.eps,
+        compress: bool = ReplayConfig.compress,
+        chunk_size: int = ReplayConfig.chunk_size,
+        zstd_level: int = ReplayConfig.zstd_level,
+        zstd_dict_bytes: int = ReplayConfig.zstd_dict_bytes,
+        zstd_dict_train_chunks: int = ReplayConfig.zstd_dict_train_chunks,
+        zstd_min_saving: float = ReplayConfig.zstd_min_saving,
+        cache_chunks: int = ReplayConfig.cache_chunks,
     ):
         if capacity < 1:
             raise ReplayError(f"replay capacity must be >= 1, got {capacity}")

@@ -68,7 +68,6 @@ class PrioritizedShard:
     def add(self, batches: ModuleBatches) -> int:
         """Add each module's batch (TD_ABS and ATTENTION give priorities); returns rows added."""
         with self._lock:
-            prepared = self._prepare(batches)
             if self.blocking and not self.limiter.can_insert(self._ready()):
                 caught_up = self._wait(
                     lambda: self.limiter.can_insert(self._ready()), "insert_wait_s"
@@ -76,6 +75,7 @@ class PrioritizedShard:
                 # On timeout add anyway: losing experience is worse than overshooting the ratio.
                 self.counters["insert_timeouts"] += not caught_up
             ready = self._ready()
+            prepared = self._prepare(batches)  # checked before it is logged or stored
             if self._store is not None:
                 self._store.append(batches)  # on disk before the add is acknowledged
             added = self._write(prepared)

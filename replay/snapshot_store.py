@@ -14,7 +14,7 @@ from pathlib import Path
 from replay.durable_log import Batches, DurableLog, read_log
 from replay.snapshot import read_snapshot, write_snapshot
 
-_NUMBERED = re.compile(r"^(snapshot|log)-(\d{6})\.arrows?$")
+_NUMBERED = re.compile(r"^(snapshot|log)-(\d{6})\.arrows?(\.tmp)?$")
 
 
 class SnapshotStore:
@@ -23,14 +23,14 @@ class SnapshotStore:
     def __init__(self, directory: str | Path, durable: bool):
         self.directory = Path(directory)
         self.durable = durable
-        self.sequence = self._numbers("snapshot")[-1] if self._numbers("snapshot") else 0
+        self.sequence = max(self._numbers("snapshot"), default=0)
         self.log: DurableLog | None = None
 
     def _numbers(self, kind: str) -> list[int]:
         if not self.directory.is_dir():
             return []
         found = (_NUMBERED.match(p.name) for p in self.directory.iterdir())
-        return sorted(int(m[2]) for m in found if m and m[1] == kind)
+        return [int(m[2]) for m in found if m and m[1] == kind and not m[3]]
 
     def snapshot_path(self, sequence: int) -> Path:
         """Where snapshot `sequence` lives."""
@@ -68,7 +68,7 @@ class SnapshotStore:
         self.start_log()
         for p in self.directory.iterdir():
             m = _NUMBERED.match(p.name)
-            if m and int(m[2]) < self.sequence:
+            if m and (int(m[2]) < self.sequence or m[3]):  # older, or left by a crash mid-write
                 p.unlink()
         return path
 
