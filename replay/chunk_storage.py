@@ -144,10 +144,12 @@ class ChunkStorage:
         """Keep frames of chunks first, ...; a None frame means keep that chunk's rows raw."""
         count = len(frames)
         last = first + count
-        raw = np.fromiter((f is None for f in frames), bool, count)
+        as_array = np.array(frames, dtype=object)
+        raw = np.equal(as_array, None)
         self._rows_of(first, count)[raw] = chunk_data[raw].reshape(-1, *self._open.shape)
         self.is_raw[first:last] = raw
-        self.frame_lengths[first:last] = np.fromiter(map(len, (f or b"" for f in frames)), np.int64)
+        self.frame_lengths[first:last] = 0
+        self.frame_lengths[first:last][~raw] = np.fromiter(map(len, as_array[~raw]), np.int64)
         self.frames[first:last] = frames
         self._cache.forget(np.arange(first, last))
 
