@@ -74,12 +74,10 @@ class PrioritizedShard:
                 )
                 # On timeout add anyway: losing experience is worse than overshooting the ratio.
                 self.counters["insert_timeouts"] += not caught_up
-            ready = self._ready()
             prepared = self._prepare(batches)  # checked before it is logged or stored
             if self._store is not None:
                 self._store.append(batches)  # on disk before the add is acknowledged
             added = self._write(prepared)
-            self.limiter.record_insert(added, ready)
             self._lock.notify_all()
             self._maybe_snapshot()
             return added
@@ -190,12 +188,14 @@ class PrioritizedShard:
         return prepared
 
     def _write(self, prepared: list) -> int:
+        ready = self._ready()
         added = 0
         for buffer, (columns, priorities) in prepared:
             buffer.write(columns, priorities)
             added += len(priorities)
         self.counters["add_calls"] += 1
         self.counters["added"] += added
+        self.limiter.record_insert(added, ready)
         return added
 
     # ---- state and snapshots ---------------------------------------------------------------
