@@ -1,0 +1,83 @@
+"""Grid carbon intensity over simulated time, in g CO2e per kWh.
+
+The default is a seeded diurnal series (lowest around 13:00, when solar peaks) with hourly noise;
+`carbon.kind: csv` reads a real series (timestamp, intensity), e.g. WattTime's CAISO export, whose
+unit `carbon.unit` names. Both repeat when simulated time runs past their end.
+"""
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from envs.config import CarbonConfig
+from envs.errors import WorkloadError
+from envs.paths import resolve_path
+
+# Multiply a value in this unit by the factor to get g CO2e per kWh.
+UNIT_TO_G_PER_KWH = {"g_per_kwh": 1.0, "kg_per_mwh": 1.0, "lbs_per_mwh": 0.45359237}
+DAY_S = 86400.0
+
+
+class CarbonSeries:
+    """Intensity values on a regular time grid starting at t = 0 s, repeated cyclically."""
+
+    def __init__(self, g_per_kwh: np.ndarray, step_s: float):
+        self.g_per_kwh = np.asarray(g_per_kwh, np.float64)
+        self.step_s = float(step_s)
+        self.mean = float(self.g_per_kwh.mean())
+
+    @classmethod
+    def from_config(cls, config: CarbonConfig, seed: int) -> "CarbonSeries":
+        """The series the config describes; a diurnal one depends on `seed`."""
+        if config.kind == "csv":
+            return read_carbon_csv(config)
+        return diurnal_series(config, np.random.default_rng(seed))
+
+    def at(self, t: np.ndarray) -> np.ndarray:
+        """Intensity (g/kWh) at times `t` (seconds)."""
+        index = (np.asarray(t) // self.step_s).astype(np.int64) % len(self.g_per_kwh)
+        return self.g_per_kwh[index]
+
+
+def diurnal_series(config: CarbonConfig, rng: np.random.Generator, days: int = 28) -> CarbonSeries:
+    """Hourly intensity: mean * (1 + amplitude * cos(day phase)) with multiplicative noise."""
+    hours = np.arange(days * 24, dtype=np.float64)
+    shape = 1.0 + config.amplitude * np.cos(2 * np.pi * (hours % 24 - 1.0) / 24.0)
+    noise = 1.0 + config.hourly_noise * rng.standard_normal(len(hours))
+    return CarbonSeries(np.maximum(config.mean_g_per_kwh * shape * noise, 0.0), 3600.0)
+
+
+def read_carbon_csv(config: CarbonConfig) -> CarbonSeries:
+    """First column timestamps (any header text), the `column` (or second) column values."""
+    if config.csv is None:
+        raise WorkloadError("env.carbon.kind is 'csv' but env.carbon.csv names no file; set it")
+    if config.unit not in UNIT_TO_G_PER_KWH:
+        known = ", ".join(UNIT_TO_G_PER_KWH)
+        raise WorkloadError(f"unknown env.carbon.unit '{config.unit}' (choose one of: {known})")
+    path = resolve_path(config.csv)
+    try:
+        table = pacsv.read_csv(path)
+    except (OSError, pa.ArrowInvalid) as err:
+        raise WorkloadError(f"cannot read carbon CSV {path}: {str(err).splitlines()[0]}") from None
+    names = table.column_names
+    column = config.column or (names[1] if len(names) > 1 else None)
+    if column not in names:
+        raise WorkloadError(f"carbon CSV {path} has no column '{column}' (columns: {names})")
+    times = table.column(0)
+    if not pa.types.is_timestamp(times.type):
+        try:
+            times = pc.cast(times, pa.timestamp("s"))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise WorkloadError(f"carbon CSV {path}: first column is not timestamps") from None
+    seconds = pc.cast(times, pa.timestamp("s")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+    values = table.column(column).to_numpy(zero_copy_only=False).astype(np.float64)
+    if len(values) < 2 or np.isnan(values).any() or np.any(np.diff(seconds) <= 0):
+        raise WorkloadError(
+            f"carbon CSV {path}: needs >= 2 rows, increasing timestamps, no empty '{column}'"
+        )
+    step_s = float(np.median(np.diff(seconds)))
+    # Regrid onto the median step so lookups are one division.
+    grid = seconds[0] + step_s * np.arange(int((seconds[-1] - seconds[0]) // step_s) + 1)
+    regridded = np.interp(grid, seconds, values)
+    return CarbonSeries(regridded * UNIT_TO_G_PER_KWH[config.unit], step_s)

@@ -1,0 +1,123 @@
+"""Heuristic baselines: HEURISTICS[name](seed=0).act(env, level_obs) -> actions[B].
+
+Each placement heuristic picks one host for the pending task when the cluster level acts, reading
+the env's host arrays, and then returns the rack / leaf / host actions that lead to that host.
+They defer a task only when no host can take it (the only action left).
+"""
+
+import numpy as np
+
+from envs.hosts import OFF
+from envs.vector_env import LevelObs, VectorDatacenterEnv
+
+
+class HostPlacement:
+    """Base: subclasses score feasible hosts in `choose_host`; lower-level actions follow."""
+
+    def __init__(self, seed: int = 0):
+        self.rng = np.random.default_rng(seed)
+        self._host: np.ndarray | None = None
+
+    def choose_host(self, env: VectorDatacenterEnv) -> np.ndarray:
+        """int64[B]: a host in env.feasible_hosts per env (any value where there is none)."""
+        raise NotImplementedError
+
+    def act(self, env: VectorDatacenterEnv, level_obs: LevelObs) -> np.ndarray:
+        """Actions of the acting level toward the host chosen at the cluster level."""
+        if level_obs.level == "cluster" or self._host is None or len(self._host) != env.num_envs:
+            self._host = self.choose_host(env)
+        cluster, rack, leaf = env.topology.host_actions(self._host)
+        if level_obs.level == "cluster":
+            defer = env.topology.racks_per_cluster
+            return np.where(env.feasible_hosts.any(axis=1), cluster, defer)
+        return rack if level_obs.level == "rack" else leaf
+
+
+def _best(score: np.ndarray, feasible: np.ndarray) -> np.ndarray:
+    """Index of the lowest score among feasible hosts (first one on ties)."""
+    return np.argmin(np.where(feasible, score, np.inf), axis=1)
+
+
+def _allocated_after(env: VectorDatacenterEnv) -> np.ndarray:
+    """Mean of CPU and memory allocated fractions if the task went to each host."""
+    h, p = env.hosts, env.pending
+    cpu = (h.cpu_requested + p["cpu"][:, None]) / h.cpu_capacity
+    mem = (h.mem_requested + p["mem"][:, None]) / h.mem_capacity
+    return 0.5 * (cpu + mem)
+
+
+class RandomPolicy:
+    """A uniformly random allowed action at every level (never defers while it can place)."""
+
+    def __init__(self, seed: int = 0):
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, env: VectorDatacenterEnv, level_obs: LevelObs) -> np.ndarray:
+        """Random masked action per env."""
+        mask = level_obs.action_mask.copy()
+        if level_obs.level == "cluster":
+            can_place = mask[:, :-1].any(axis=1)
+            mask[can_place, -1] = False
+        noise = self.rng.random(mask.shape)
+        return np.argmax(np.where(mask, noise, -1.0), axis=1)
+
+
+class FirstFit(HostPlacement):
+    """The lowest-numbered host that fits."""
+
+    def choose_host(self, env):
+        return np.argmax(env.feasible_hosts, axis=1)
+
+
+class RoundRobin(HostPlacement):
+    """The next host that fits after the one used last, cycling over all hosts."""
+
+    def choose_host(self, env):
+        num_hosts = env.topology.num_hosts
+        if getattr(self, "_next", None) is None or len(self._next) != env.num_envs:
+            self._next = np.zeros(env.num_envs, np.int64)
+        distance = (np.arange(num_hosts)[None, :] - self._next[:, None]) % num_hosts
+        host = _best(distance.astype(np.float64), env.feasible_hosts)
+        self._next = np.where(env.feasible_hosts.any(axis=1), (host + 1) % num_hosts, self._next)
+        return host
+
+
+class BestFit(HostPlacement):
+    """The host left most allocated (Kubernetes MostAllocated): packs tightly."""
+
+    def choose_host(self, env):
+        return _best(-_allocated_after(env), env.feasible_hosts)
+
+
+class WorstFit(HostPlacement):
+    """The host left least allocated (Kubernetes LeastAllocated): spreads load."""
+
+    def choose_host(self, env):
+        return _best(_allocated_after(env), env.feasible_hosts)
+
+
+class PowerAwareBestFit(HostPlacement):
+    """PABFD (Beloglazov & Buyya, CloudSim): least power increase among hosts the task would
+    not overload at the mean usage factor; a sleeping host costs its idle power too."""
+
+    def choose_host(self, env):
+        h, model = env.hosts, env.power_model
+        expected = env.pending["cpu"] * env.config.workload.usage_factor_mean
+        before = h.cpu_usage / h.cpu_capacity
+        after = before + expected[:, None] / h.cpu_capacity
+        increase = model.watts(after) - np.where(h.power_state == OFF, 0.0, model.watts(before))
+        safe = env.feasible_hosts & (after <= 1.0)
+        candidates = np.where(safe.any(axis=1)[:, None], safe, env.feasible_hosts)
+        # Ties (same power increase) go to the fullest host, as in best-fit decreasing.
+        score = increase - 1e-3 * _allocated_after(env)
+        return _best(score, candidates)
+
+
+HEURISTICS: dict[str, type] = {
+    "random": RandomPolicy,
+    "round-robin": RoundRobin,
+    "first-fit": FirstFit,
+    "best-fit": BestFit,
+    "worst-fit": WorstFit,
+    "pabfd": PowerAwareBestFit,
+}

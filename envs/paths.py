@@ -1,0 +1,13 @@
+"""Resolve data paths named in env configs: as given, else relative to the project root."""
+
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def resolve_path(path: str | Path) -> Path:
+    """An existing path as given (absolute or from the cwd), else under the project root."""
+    path = Path(path).expanduser()
+    if path.is_absolute() or path.exists():
+        return path
+    return PROJECT_ROOT / path

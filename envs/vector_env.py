@@ -1,0 +1,397 @@
+"""VectorDatacenterEnv: B independent datacenters stepped in lockstep, one agent level at a time.
+
+One decision cycle per env places one pending task top-down: the cluster agent picks a rack of the
+task's cluster (or defers the task), the rack agent a leaf group of that rack, the leaf agent a host
+of that leaf group. After the leaf step, time advances to the env's next event (an arrival or a
+deferred task coming back): tasks finish, hosts boot and sleep, and energy, carbon and SLA are
+integrated; the cycle's reward is minus the weighted costs of that interval (see RewardConfig).
+
+    env = VectorDatacenterEnv(config, num_envs=64, seed=0)
+    level_obs = env.reset()
+    while True:
+        result = env.step(policy(level_obs))   # level_obs.level: cluster -> rack -> leaf -> ...
+        level_obs = result.next
+"""
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from envs.arrivals import QUEUE_DTYPES, ArrivalQueue
+from envs.carbon import CarbonSeries
+from envs.config import EnvConfig
+from envs.dynamics import integrate, process_events
+from envs.errors import InvalidActionError
+from envs.hosts import BOOTING, OFF, ON, HostArrays
+from envs.metrics import EnvMetrics
+from envs.observations import (
+    CONTEXT_FEATURES,
+    GROUP_FEATURES,
+    HOST_FEATURES,
+    TASK_FEATURES,
+    assemble,
+    child_blocks,
+    context_features,
+    level_forecast,
+    task_features,
+)
+from envs.power import PowerModel
+from envs.slots import SlotTable
+from envs.topology import Topology
+from envs.warm_start import warm_start
+from envs.workloads import Workload, build_workload
+
+LEVELS = ("cluster", "rack", "leaf")
+PENDING_DTYPES = {**QUEUE_DTYPES, "defers": np.dtype(np.int16)}
+DEFER_DTYPES = {**PENDING_DTYPES, "resubmit_s": np.dtype(np.float64)}
+RUNNING_DTYPES = {
+    "host": np.dtype(np.int32),
+    "cpu": np.dtype(np.float32),
+    "mem": np.dtype(np.float32),
+    "usage": np.dtype(np.float32),
+    "end_s": np.dtype(np.float64),
+}
+START_WINDOW_S = 7 * 86400.0
+
+
+class LevelObs(NamedTuple):
+    """What the acting level sees; rows where `active` is False need no decision (mask all True)."""
+
+    level: str
+    obs: np.ndarray  # float32[B, obs_dims[level]]
+    action_mask: np.ndarray  # bool[B, num_actions[level]]
+    active: np.ndarray  # bool[B]
+    agent_index: np.ndarray  # int64[B]: the acting agent's index within its level
+
+
+class StepResult(NamedTuple):
+    """The next level to act, and after a leaf step the cycle's reward."""
+
+    next: LevelObs
+    reward: np.ndarray  # float32[B], non-zero only when cycle_end
+    cycle_end: bool
+    done: np.ndarray  # bool[B]: a finite workload's last task was decided; reset next
+
+
+class VectorDatacenterEnv:
+    """B datacenters in numpy arrays; see the module docstring for the decision cycle."""
+
+    LEVELS = LEVELS
+
+    def __init__(
+        self,
+        config: EnvConfig | Mapping,
+        num_envs: int,
+        seed: int,
+        continuing: bool = True,
+        workload: Workload | None = None,
+    ):
+        self.config = EnvConfig.from_mapping(config)
+        self.topology = top = Topology.from_config(self.config.topology)
+        self.num_envs = int(num_envs)
+        self.continuing = continuing
+        self.workload = workload or build_workload(self.config.workload)
+        self.power_model = PowerModel.from_config(self.config.hosts)
+        context = TASK_FEATURES + CONTEXT_FEATURES + self.config.forecast_horizon
+        self.num_actions = {
+            "cluster": top.racks_per_cluster + 1,
+            "rack": top.leaves_per_rack,
+            "leaf": top.hosts_per_leaf,
+        }
+        self.obs_dims = {
+            "cluster": top.racks_per_cluster * GROUP_FEATURES + context,
+            "rack": top.leaves_per_rack * GROUP_FEATURES + context,
+            "leaf": top.hosts_per_leaf * HOST_FEATURES + context,
+        }
+        self.agent_ids = top.agent_ids()
+        self.forecast = np.zeros(
+            (self.num_envs, top.num_leaves, self.config.forecast_horizon), np.float32
+        )
+        self._rows = np.arange(self.num_envs)
+        self._seed, self._episode = int(seed), 0
+        self.reset(seed)
+        # So that the first reset() without a seed starts this same episode 0 again.
+        self._episode = -1
+
+    # ---- public API -------------------------------------------------------------------------
+
+    def reset(self, seed: int | None = None) -> LevelObs:
+        """Start new episodes (warm-started); the same seed gives the same episodes."""
+        if seed is None:
+            self._episode += 1
+        else:
+            self._seed, self._episode = int(seed), 0
+        B, top, cfg = self.num_envs, self.topology, self.config
+        root = np.random.SeedSequence([abs(self._seed), self._episode])
+        env_seeds = root.spawn(B)
+        self.carbon = CarbonSeries.from_config(cfg.carbon, abs(self._seed))
+        misc = [np.random.default_rng(s.spawn(1)[0]) for s in env_seeds]
+        stream = [np.random.default_rng(s.spawn(1)[0]) for s in env_seeds]
+        self.now = np.array([r.uniform(0.0, START_WINDOW_S) for r in misc])
+        cpu = np.stack([r.choice(cfg.hosts.cpu_capacity_choices, top.num_hosts) for r in misc])
+        mem = np.stack([r.choice(cfg.hosts.mem_capacity_choices, top.num_hosts) for r in misc])
+        self.hosts = HostArrays.empty(cpu, mem)
+        self.hosts.idle_since_s[:] = self.now[:, None]
+        self.running = SlotTable(B, RUNNING_DTYPES, capacity=1024)
+        self.deferred = SlotTable(B, DEFER_DTYPES, capacity=64)
+        num_tasks = None if self.continuing else cfg.episode_tasks
+        sources = [
+            self.workload.open(r, float(t), num_tasks)
+            for r, t in zip(stream, self.now, strict=True)
+        ]
+        self.arrivals = ArrivalQueue(sources, misc, top.num_clusters)
+        w = cfg.workload
+        warm_start(self.hosts, self.running, self.workload, misc, self.now, w)
+        self.metrics_ = EnvMetrics.zeros(B)
+        self.pending = {k: np.zeros(B, d) for k, d in PENDING_DTYPES.items()}
+        self.has_pending = np.zeros(B, bool)
+        self.done = np.zeros(B, bool)
+        self.feasible_hosts = np.zeros((B, top.num_hosts), bool)
+        self._rack = np.zeros(B, np.int64)
+        self._leaf = np.zeros(B, np.int64)
+        self._deferred_now = np.zeros(B, bool)
+        self._cost = np.zeros(B)
+        self._level = 0
+        self._next_tasks()
+        self._obs = self._observe()
+        return self._obs
+
+    def step(self, actions: np.ndarray) -> StepResult:
+        """Apply the acting level's actions (ignored where inactive); see StepResult."""
+        lo = self._obs
+        actions = np.asarray(actions).reshape(self.num_envs).astype(np.int64)
+        self._check(lo, actions)
+        reward = np.zeros(self.num_envs, np.float32)
+        cycle_end = lo.level == "leaf"
+        if lo.level == "cluster":
+            self._decide_rack(lo.active, actions)
+        elif lo.level == "rack":
+            leaf = self._rack * self.topology.leaves_per_rack + actions
+            self._leaf = np.where(lo.active, leaf, 0)
+        else:
+            self._cost[:] = 0.0
+            host = self._leaf * self.topology.hosts_per_leaf + actions
+            self._place(np.flatnonzero(lo.active), host[lo.active])
+            self._next_tasks()
+            reward = (-self._cost).astype(np.float32)
+        self._level = (self._level + 1) % len(LEVELS)
+        self._obs = self._observe()
+        return StepResult(self._obs, reward, cycle_end, self.done.copy())
+
+    def set_forecast(self, leaf_forecast: np.ndarray) -> None:
+        """Forecast features per leaf group, float[B, leaves, forecast_horizon]; used from the
+        next observation on."""
+        self.forecast[:] = leaf_forecast
+
+    def metrics(self) -> dict[str, np.ndarray]:
+        """Per-env metrics since reset / reset_metrics, each an array of shape [B]."""
+        return self.metrics_.report(self.deferred.count, self.has_pending)
+
+    def reset_metrics(self) -> None:
+        """Start a new metrics window (continuing training); tasks in flight carry over."""
+        self.metrics_.reset(self.deferred.count + self.has_pending)
+
+    # ---- one decision cycle ----------------------------------------------------------------
+
+    def _check(self, lo: LevelObs, actions: np.ndarray) -> None:
+        act = lo.active
+        a = actions[act]
+        ok = (a >= 0) & (a < self.num_actions[lo.level])
+        ok[ok] = lo.action_mask[act][ok, a[ok]]
+        if not ok.all():
+            env = int(np.flatnonzero(act)[~ok][0])
+            raise InvalidActionError(
+                f"{lo.level} action {int(actions[env])} in env {env} is masked out; "
+                "choose among action_mask's True entries"
+            )
+
+    def _decide_rack(self, active: np.ndarray, actions: np.ndarray) -> None:
+        R = self.topology.racks_per_cluster
+        defer = active & (actions == R)
+        self._deferred_now = defer
+        self._rack = np.where(active & ~defer, self.pending["cluster"] * R + actions, 0)
+        envs = np.flatnonzero(defer)
+        if envs.size:
+            row = {k: self.pending[k][envs] for k in PENDING_DTYPES}
+            row["defers"] = row["defers"] + 1
+            row["resubmit_s"] = self.now[envs] + self.config.defer_delay_s
+            self.deferred.insert(envs, row)
+            self.has_pending[envs] = False
+
+    def _place(self, envs: np.ndarray, host: np.ndarray) -> None:
+        h, cfg = self.hosts, self.config
+        t = self.now[envs]
+        waking = h.power_state[envs, host] == OFF
+        h.power_state[envs[waking], host[waking]] = BOOTING
+        h.boot_done_s[envs[waking], host[waking]] = t[waking] + cfg.hosts.boot_delay_s
+        start = np.where(h.power_state[envs, host] == ON, t, h.boot_done_s[envs, host])
+        p = {k: v[envs] for k, v in self.pending.items()}
+        usage = p["cpu"] * p["usage_factor"]
+        h.place(envs, host, p["cpu"], p["mem"], usage)
+        self.running.insert(
+            envs,
+            {
+                "host": host,
+                "cpu": p["cpu"],
+                "mem": p["mem"],
+                "usage": usage,
+                "end_s": start + p["duration_s"],
+            },
+        )
+        w = cfg.workload
+        limit = np.where(p["deferrable"], w.deferrable_deadline_s, w.slo_s)
+        missed = start - p["arrival_s"] > limit
+        self.metrics_["tasks_placed"][envs] += 1
+        self.metrics_["slo_violations"][envs] += missed
+        self._cost[envs] += cfg.reward.w_wait * missed
+        self.has_pending[envs] = False
+
+    def _next_tasks(self) -> None:
+        """Give every env that is not done its next pending task, rejecting infeasible ones."""
+        todo = ~self.done & ~self.has_pending
+        while todo.any():
+            t_arrival = self.arrivals.next_arrival_s(todo)
+            resubmit = np.where(self.deferred.active, self.deferred["resubmit_s"], np.inf)
+            slot = np.argmin(resubmit, axis=1)
+            t_resubmit = resubmit[self._rows, slot]
+            t_event = np.minimum(t_arrival, t_resubmit)
+            self.done |= todo & np.isinf(t_event)
+            todo &= ~self.done
+            if not todo.any():
+                break
+            self._advance(todo, np.maximum(self.now, t_event))
+            from_queue = todo & (t_resubmit <= t_arrival)
+            self._load(np.flatnonzero(todo & ~from_queue), None)
+            self._load(np.flatnonzero(from_queue), slot)
+            rejected = todo & ~self._feasible() & ~self._can_defer()
+            self.metrics_["tasks_rejected"] += rejected
+            self._cost += self.config.reward.w_reject * rejected
+            self.has_pending &= ~rejected
+            todo = rejected
+
+    def _load(self, envs: np.ndarray, queue_slot: np.ndarray | None) -> None:
+        if envs.size == 0:
+            return
+        if queue_slot is None:
+            row = self.arrivals.pop(envs)
+            row["defers"] = np.zeros(envs.size, np.int16)
+            self.metrics_["tasks_total"][envs] += 1
+        else:
+            slot = queue_slot[envs]
+            row = {k: self.deferred[k][envs, slot] for k in PENDING_DTYPES}
+            self.deferred.remove(envs, slot)
+        for name, column in self.pending.items():
+            column[envs] = row[name]
+        self.has_pending[envs] = True
+
+    def _feasible(self) -> bool:
+        """Update feasible_hosts for the pending tasks; True where some host fits."""
+        fit = self.hosts.fits(self.pending["cpu"], self.pending["mem"]) & self.has_pending[:, None]
+        if self.topology.num_clusters > 1:
+            cluster = np.arange(self.topology.num_hosts) // self.topology.hosts_per_cluster
+            fit &= cluster[None, :] == self.pending["cluster"][:, None]
+        self.feasible_hosts = fit
+        return fit.any(axis=1)
+
+    def _can_defer(self) -> np.ndarray:
+        p, cfg = self.pending, self.config
+        later = self.now + cfg.defer_delay_s
+        return (
+            self.has_pending
+            & p["deferrable"]
+            & (p["defers"] < cfg.max_defers)
+            & (later <= p["arrival_s"] + cfg.workload.deferrable_deadline_s)
+        )
+
+    def _advance(self, envs: np.ndarray, target: np.ndarray) -> None:
+        """Move the masked envs' clocks to target, integrating costs and processing events."""
+        cfg, w = self.config, self.config.reward
+        while True:
+            step_end = np.minimum(target, self.now + cfg.max_integration_step_s)
+            t_next = np.where(envs, step_end, self.now)
+            dt = t_next - self.now
+            if not (dt > 0).any():
+                break
+            intensity = self.carbon.at(self.now)
+            kwh, kg, overloaded_s = integrate(
+                self.hosts, self.power_model, intensity, dt, self.metrics_
+            )
+            self._cost += w.w_energy * kwh + w.w_carbon * kg + w.w_sla * overloaded_s / 3600.0
+            self.now = t_next
+            process_events(self.hosts, self.running, self.now, envs, cfg.hosts.idle_timeout_s)
+
+    # ---- observations -----------------------------------------------------------------------
+
+    def _observe(self) -> LevelObs:
+        level = LEVELS[self._level]
+        has_task = self.has_pending & ~self._deferred_now
+        if level == "cluster":
+            active, agent = self.has_pending.copy(), self.pending["cluster"].astype(np.int64)
+        else:
+            active, agent = has_task, self._rack if level == "rack" else self._leaf
+        expected_usage = self.pending["cpu"] * self.config.workload.usage_factor_mean
+        blocks, mask = child_blocks(
+            level, self.topology, self.hosts, self.feasible_hosts, agent, expected_usage
+        )
+        if level == "cluster":
+            mask = np.concatenate([mask, self._can_defer()[:, None]], axis=1)
+        context = context_features(
+            self.now,
+            self.carbon.at(self.now) / self.carbon.mean,
+            level_forecast(level, self.topology, self.forecast, agent),
+        )
+        task = task_features(self.pending, self.workload.max_priority, self.config.max_defers)
+        mask = mask | ~active[:, None]
+        return LevelObs(level, assemble(blocks, task, context), mask, active, agent.copy())
+
+    # ---- resumable state --------------------------------------------------------------------
+
+    def get_state(self) -> dict[str, Any]:
+        """Everything needed to continue exactly (arrays, rng and source states)."""
+        return {
+            "seed": self._seed,
+            "episode": self._episode,
+            "level": self._level,
+            "now": self.now.copy(),
+            "hosts": self.hosts.get_state(),
+            "running": self.running.get_state(),
+            "deferred": self.deferred.get_state(),
+            "arrivals": self.arrivals.get_state(),
+            "metrics": self.metrics_.get_state(),
+            "pending": {k: v.copy() for k, v in self.pending.items()},
+            "has_pending": self.has_pending.copy(),
+            "done": self.done.copy(),
+            "feasible_hosts": self.feasible_hosts.copy(),
+            "rack": self._rack.copy(),
+            "leaf": self._leaf.copy(),
+            "deferred_now": self._deferred_now.copy(),
+            "forecast": self.forecast.copy(),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Continue from `get_state` of an env with the same config and num_envs."""
+        if int(np.asarray(state["now"]).shape[0]) != self.num_envs:
+            raise ValueError(
+                f"state holds {len(state['now'])} envs but this env has {self.num_envs}; "
+                "build the env with the same num_envs"
+            )
+        if int(state["seed"]) != self._seed:
+            self.carbon = CarbonSeries.from_config(self.config.carbon, abs(int(state["seed"])))
+        self._seed, self._episode = int(state["seed"]), int(state["episode"])
+        self._level = int(state["level"])
+        self.now = np.array(state["now"], np.float64)
+        self.hosts = HostArrays.from_state(state["hosts"])
+        self.running.set_state(state["running"])
+        self.deferred.set_state(state["deferred"])
+        self.arrivals.set_state(state["arrivals"])
+        self.metrics_.set_state(state["metrics"])
+        self.pending = {k: np.array(state["pending"][k], d) for k, d in PENDING_DTYPES.items()}
+        self.has_pending = np.array(state["has_pending"], bool)
+        self.done = np.array(state["done"], bool)
+        self.feasible_hosts = np.array(state["feasible_hosts"], bool)
+        self._rack = np.array(state["rack"], np.int64)
+        self._leaf = np.array(state["leaf"], np.int64)
+        self._deferred_now = np.array(state["deferred_now"], bool)
+        self.forecast = np.array(state["forecast"], np.float32)
+        self._obs = self._observe()
