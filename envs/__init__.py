@@ -11,8 +11,19 @@ Public API:
 from envs.config import EnvConfig
 from envs.errors import EnvConfigError, InvalidActionError, WorkloadError
 from envs.heuristics import HEURISTICS
-from envs.multi_agent import ENV_NAME, DatacenterMultiAgentEnv, register_envs
 from envs.vector_env import LEVELS, LevelObs, StepResult, VectorDatacenterEnv
+
+# The RLlib view imports Ray (seconds); load it only when asked for.
+_RLLIB_VIEW = ("ENV_NAME", "DatacenterMultiAgentEnv", "register_envs")
+
+
+def __getattr__(name: str):
+    if name in _RLLIB_VIEW:
+        from envs import multi_agent
+
+        return getattr(multi_agent, name)
+    raise AttributeError(f"module 'envs' has no attribute {name!r}")
+
 
 __all__ = [
     "ENV_NAME",

@@ -91,7 +91,39 @@ class RewardConfig:
     w_wait: float = 0.5
 
 
-WORKLOAD_CONFIGS: dict[str, type] = {"synthetic": SyntheticWorkloadConfig}
+@dataclasses.dataclass(frozen=True)
+class TraceWorkloadConfig:
+    """A recorded trace replayed from a seeded random start, thinned to the datacenter's size."""
+
+    kind: str = "google2011"  # or "azure"
+    # Raw trace files (task_events parts, or one Azure vmtable) or one prepared tasks.parquet
+    # (python -m marl_alloc.prepare); relative paths resolve against the project root.
+    tasks: tuple[str, ...] = ()
+    # Raw machine_events or a prepared machines.parquet: host capacities are drawn from it;
+    # null keeps hosts.cpu/mem_capacity_choices.
+    machines: str | None = None
+    # Each trace task arrives Poisson(fraction) times; null picks the fraction whose arrivals
+    # request target_utilization * load_factor of the datacenter's CPU on average.
+    sample_fraction: float | None = None
+    load_factor: float = 1.0
+    # Traces without measured usage (Google task_events) draw usage factors like the synthetic one.
+    usage_factor_mean: float = 0.85
+    usage_factor_std: float = 0.25
+    deferrable_max_priority: int = 1  # Google: the free tier (priorities 0-1) may be deferred
+    cores_per_host: float = 64.0  # Azure: VM cores and memory are normalized by one host's
+    mem_gb_per_host: float = 256.0
+    duration_seed: int = 0  # draws run times the trace window does not show
+    slo_s: float = 300.0
+    deferrable_deadline_s: float = 7200.0
+    target_utilization: float = 0.5
+    warm_start_hosts_on: float = 0.75
+
+
+WORKLOAD_CONFIGS: dict[str, type] = {
+    "synthetic": SyntheticWorkloadConfig,
+    "google2011": TraceWorkloadConfig,
+    "azure": TraceWorkloadConfig,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,9 +199,11 @@ def _convert(kind: Any, raw: Any, path: str) -> Any:
         return _convert(inner, raw, path)
     try:
         if origin is tuple:
+            (item, _) = typing.get_args(kind)
+            if isinstance(raw, str) and item is str:
+                return (raw,)
             if isinstance(raw, str | bytes) or not hasattr(raw, "__iter__"):
                 raise TypeError
-            (item, _) = typing.get_args(kind)
             return tuple(item(v) for v in raw)
         if kind is bool:
             if not isinstance(raw, bool):
@@ -229,12 +263,21 @@ def _validate(c: EnvConfig) -> None:
             "env.workload request means must be in (0, max_request]",
         )
         _require(w.duration_mean_s > 0, "env.workload.duration_mean_s must be > 0")
-        _require(w.usage_factor_mean > 0, "env.workload.usage_factor_mean must be > 0")
         _require(
             len(w.priority_probs) > 0 and abs(sum(w.priority_probs) - 1.0) < 1e-6,
             "env.workload.priority_probs must sum to 1",
         )
-        _require(0 <= w.target_utilization < 1, "env.workload.target_utilization must be in [0, 1)")
+    w = c.workload
+    _require(0 <= w.target_utilization < 1, "env.workload.target_utilization must be in [0, 1)")
+    _require(0 < w.warm_start_hosts_on <= 1, "env.workload.warm_start_hosts_on must be in (0, 1]")
+    _require(w.usage_factor_mean > 0, "env.workload.usage_factor_mean must be > 0")
+    if isinstance(w, TraceWorkloadConfig):
         _require(
-            0 < w.warm_start_hosts_on <= 1, "env.workload.warm_start_hosts_on must be in (0, 1]"
+            len(w.tasks) > 0,
+            f"env.workload.tasks names no file; list the {w.kind} trace files or a tasks.parquet",
         )
+        _require(
+            w.sample_fraction is None or w.sample_fraction > 0,
+            "env.workload.sample_fraction must be > 0 or null",
+        )
+        _require(w.load_factor > 0, "env.workload.load_factor must be > 0")

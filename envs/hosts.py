@@ -4,6 +4,8 @@ import dataclasses
 
 import numpy as np
 
+from envs.config import HostConfig
+
 OFF, BOOTING, ON = 0, 1, 2
 # Requests are sums of float32 values; allow for rounding when checking a fit.
 FIT_TOLERANCE = 1e-6
@@ -77,3 +79,21 @@ class HostArrays:
     def from_state(cls, state: dict[str, np.ndarray]) -> "HostArrays":
         """Inverse of `get_state`."""
         return cls(**{f.name: np.array(state[f.name]) for f in dataclasses.fields(cls)})
+
+
+def draw_capacities(
+    workload, hosts: HostConfig, rngs: list[np.random.Generator], num_hosts: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """[B, H] cpu and mem capacities: the workload's machines if it has some, else drawn from
+    hosts.cpu_capacity_choices / mem_capacity_choices; one rng per env."""
+    cpu, mem = [], []
+    for rng in rngs:
+        drawn = workload.host_capacities(rng, num_hosts)
+        if drawn is None:
+            drawn = (
+                rng.choice(hosts.cpu_capacity_choices, num_hosts),
+                rng.choice(hosts.mem_capacity_choices, num_hosts),
+            )
+        cpu.append(drawn[0])
+        mem.append(drawn[1])
+    return np.stack(cpu), np.stack(mem)

@@ -23,7 +23,7 @@ from envs.carbon import CarbonSeries
 from envs.config import EnvConfig
 from envs.dynamics import integrate, process_events
 from envs.errors import InvalidActionError
-from envs.hosts import BOOTING, OFF, ON, HostArrays
+from envs.hosts import BOOTING, OFF, ON, HostArrays, draw_capacities
 from envs.metrics import EnvMetrics
 from envs.observations import (
     CONTEXT_FEATURES,
@@ -129,16 +129,16 @@ class VectorDatacenterEnv:
         misc = [np.random.default_rng(s.spawn(1)[0]) for s in env_seeds]
         stream = [np.random.default_rng(s.spawn(1)[0]) for s in env_seeds]
         self.now = np.array([r.uniform(0.0, START_WINDOW_S) for r in misc])
-        cpu = np.stack([r.choice(cfg.hosts.cpu_capacity_choices, top.num_hosts) for r in misc])
-        mem = np.stack([r.choice(cfg.hosts.mem_capacity_choices, top.num_hosts) for r in misc])
-        self.hosts = HostArrays.empty(cpu, mem)
+        self.hosts = HostArrays.empty(
+            *draw_capacities(self.workload, cfg.hosts, misc, top.num_hosts)
+        )
         self.hosts.idle_since_s[:] = self.now[:, None]
         self.running = SlotTable(B, RUNNING_DTYPES, capacity=1024)
         self.deferred = SlotTable(B, DEFER_DTYPES, capacity=64)
         num_tasks = None if self.continuing else cfg.episode_tasks
         sources = [
-            self.workload.open(r, float(t), num_tasks)
-            for r, t in zip(stream, self.now, strict=True)
+            self.workload.open(r, float(t), num_tasks, float(cpu))
+            for r, t, cpu in zip(stream, self.now, self.hosts.cpu_capacity.sum(1), strict=True)
         ]
         self.arrivals = ArrivalQueue(sources, misc, top.num_clusters)
         w = cfg.workload

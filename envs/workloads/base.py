@@ -55,8 +55,17 @@ class Workload(Protocol):
     max_priority: int
     mean_cpu: float
 
-    def open(self, rng: np.random.Generator, start_s: float, num_tasks: int | None) -> TaskSource:
-        """A stream of tasks arriving after start_s; endless when num_tasks is None."""
+    def open(
+        self, rng: np.random.Generator, start_s: float, num_tasks: int | None, total_cpu: float
+    ) -> TaskSource:
+        """A stream of tasks arriving after start_s for a datacenter with total_cpu capacity;
+        endless when num_tasks is None."""
+        ...
+
+    def host_capacities(
+        self, rng: np.random.Generator, n: int
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(cpu, mem) capacities of n hosts taken from the workload, or None."""
         ...
 
     def sample_running(self, rng: np.random.Generator, n: int) -> Tasks:

@@ -37,10 +37,14 @@ class SyntheticWorkload:
         return self.base_rate * (1.0 + amplitude * np.cos(2 * np.pi * (hour - PEAK_HOUR) / 24.0))
 
     def open(
-        self, rng: np.random.Generator, start_s: float, num_tasks: int | None
+        self, rng: np.random.Generator, start_s: float, num_tasks: int | None, total_cpu: float
     ) -> "SyntheticSource":
-        """A seeded stream of arrivals after start_s."""
+        """A seeded stream of arrivals after start_s (the configured rate, whatever total_cpu)."""
         return SyntheticSource(self, rng, start_s, num_tasks)
+
+    def host_capacities(self, rng: np.random.Generator, n: int) -> None:
+        """Synthetic workloads leave host capacities to hosts.*_capacity_choices."""
+        return None
 
     def sample_requests(self, rng: np.random.Generator, n: int) -> Tasks:
         """Everything but arrival times: requests, durations, usage, priority, deferrable."""

@@ -1,0 +1,172 @@
+"""Google cluster-data 2011 (clusterdata-2011-2): raw `task_events` and `machine_events` readers.
+
+`load_tasks` turns task events into one row per task: submit time (first SUBMIT; 0 for tasks
+submitted before the trace window), CPU / memory request (first non-empty), run time from the
+first SCHEDULE to the next FINISH / FAIL / KILL / EVICT / LOST, priority and scheduling class.
+Run times the window does not show in full (never scheduled, scheduled before it, or still
+running at its end) are drawn from the observed ones with a seeded RNG; `duration_observed`
+tells which is which.
+`load_machines` gives each machine's last known normalized capacity.
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from envs.errors import WorkloadError
+from envs.workloads.csv_input import read_headerless_csv
+
+TASK_EVENT_COLUMNS = (
+    "timestamp",
+    "missing_info",
+    "job_id",
+    "task_index",
+    "machine_id",
+    "event_type",
+    "user",
+    "scheduling_class",
+    "priority",
+    "cpu_request",
+    "mem_request",
+    "disk_request",
+    "different_machines",
+)
+TASK_EVENT_TYPES = {
+    "timestamp": pa.int64(),
+    "job_id": pa.int64(),
+    "task_index": pa.int32(),
+    "event_type": pa.int8(),
+    "scheduling_class": pa.int8(),
+    "priority": pa.int8(),
+    "cpu_request": pa.float32(),
+    "mem_request": pa.float32(),
+}
+MACHINE_EVENT_COLUMNS = ("timestamp", "machine_id", "event_type", "platform_id", "cpu", "mem")
+MACHINE_EVENT_TYPES = {
+    "timestamp": pa.int64(),
+    "machine_id": pa.int64(),
+    "event_type": pa.int8(),
+    "cpu": pa.float32(),
+    "mem": pa.float32(),
+}
+SUBMIT, SCHEDULE = 0, 1
+TERMINAL_EVENTS = (2, 3, 4, 5, 6)  # EVICT, FAIL, FINISH, KILL, LOST
+MACHINE_REMOVE = 1
+US_PER_S = 1e6
+
+
+def load_tasks(task_event_paths: Sequence[str | Path] | str | Path, seed: int = 0) -> pa.Table:
+    """One row per task from raw task_events csv.gz parts (read together, in any order).
+
+    Columns: submit_s float64, cpu float32, mem float32, duration_s float32,
+    duration_observed bool, priority int8, scheduling_class int8, job_id int64, task_index int32;
+    sorted by submit_s. Tasks without a SUBMIT event or without requests are left out.
+    """
+    paths = [task_event_paths] if isinstance(task_event_paths, str | Path) else task_event_paths
+    if not paths:
+        raise WorkloadError("no task_events files given; pass at least one csv.gz part")
+    parts = [read_headerless_csv(p, TASK_EVENT_COLUMNS, TASK_EVENT_TYPES) for p in paths]
+    events = pa.concat_tables(parts)
+    for name in ("timestamp", "job_id", "task_index", "event_type"):
+        if events.column(name).null_count:
+            raise WorkloadError(
+                f"task_events in {', '.join(map(str, paths))} have empty '{name}' fields; "
+                "these columns are mandatory in the trace schema"
+            )
+    return _tasks_from_events(events, np.random.default_rng(seed))
+
+
+def _column(table: pa.Table, name: str, fill: float) -> np.ndarray:
+    return table.column(name).fill_null(fill).to_numpy()
+
+
+def _tasks_from_events(events: pa.Table, rng: np.random.Generator) -> pa.Table:
+    t = _column(events, "timestamp", 0) / US_PER_S
+    job = _column(events, "job_id", 0)
+    index = _column(events, "task_index", 0)
+    kind = _column(events, "event_type", -1)
+    order = np.lexsort((kind, t, index, job))
+    t, job, index, kind = t[order], job[order], index[order], kind[order]
+    starts = np.flatnonzero(np.r_[True, (np.diff(job) != 0) | (np.diff(index) != 0)])
+    group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(t)]))
+
+    def first(values: np.ndarray, where: np.ndarray) -> np.ndarray:
+        return np.minimum.reduceat(np.where(where, values, np.inf), starts)
+
+    submit = first(t, kind == SUBMIT)
+    scheduled = first(t, kind == SCHEDULE)
+    ended = first(t, np.isin(kind, TERMINAL_EVENTS) & (t >= scheduled[group]))
+    row = np.arange(len(t), dtype=np.float64)
+    requests = {}
+    for name in ("cpu_request", "mem_request", "priority", "scheduling_class"):
+        values = events.column(name).take(pa.array(order))
+        valid = np.asarray(values.is_valid())
+        first_row = first(row, valid)
+        has = np.isfinite(first_row)
+        picked = values.fill_null(0).to_numpy()[np.where(has, first_row, 0).astype(np.int64)]
+        requests[name] = (picked, has)
+    keep = (
+        np.isfinite(submit)
+        & requests["cpu_request"][1]
+        & requests["mem_request"][1]
+        & (requests["cpu_request"][0] > 0)
+    )
+    with np.errstate(invalid="ignore"):
+        duration = ended - scheduled
+    # A task scheduled before the window (timestamp 0) shows only part of its run time.
+    observed = np.isfinite(duration) & (scheduled > 0)
+    observed_pool = duration[observed & keep]
+    if observed_pool.size == 0:
+        raise WorkloadError(
+            "the task_events hold no task that both started and ended; load more trace parts"
+        )
+    missing = keep & ~observed
+    duration[missing] = rng.choice(observed_pool, size=int(missing.sum()))
+    table = pa.table(
+        {
+            "submit_s": submit[keep],
+            "cpu": requests["cpu_request"][0][keep].astype(np.float32),
+            "mem": requests["mem_request"][0][keep].astype(np.float32),
+            "duration_s": np.maximum(duration[keep], 1.0).astype(np.float32),
+            "duration_observed": observed[keep],
+            "priority": requests["priority"][0][keep].astype(np.int8),
+            "scheduling_class": requests["scheduling_class"][0][keep].astype(np.int8),
+            "job_id": job[starts][keep].astype(np.int64),
+            "task_index": index[starts][keep].astype(np.int32),
+        }
+    )
+    return table.sort_by([("submit_s", "ascending"), ("job_id", "ascending")])
+
+
+def load_machines(path: str | Path) -> pa.Table:
+    """One row per machine present at the end of machine_events: machine_id int64, cpu float32,
+    mem float32 (last known normalized capacities; machines never given one are left out)."""
+    events = read_headerless_csv(path, MACHINE_EVENT_COLUMNS, MACHINE_EVENT_TYPES)
+    for name in ("timestamp", "machine_id", "event_type"):
+        if events.column(name).null_count:
+            raise WorkloadError(f"machine_events {path} have empty '{name}' fields")
+    t = _column(events, "timestamp", 0)
+    machine = _column(events, "machine_id", 0)
+    order = np.lexsort((t, machine))
+    machine = machine[order]
+    kind = _column(events, "event_type", -1)[order]
+    starts = np.flatnonzero(np.r_[True, machine[1:] != machine[:-1]])
+    last = np.r_[starts[1:], len(machine)] - 1
+    row = np.arange(len(machine))
+    capacity = {}
+    for name in ("cpu", "mem"):
+        values = _column(events, name, np.nan)[order]
+        last_known = np.maximum.reduceat(np.where(np.isfinite(values), row, -1), starts)
+        capacity[name] = np.where(last_known >= 0, values[np.maximum(last_known, 0)], np.nan)
+    keep = (kind[last] != MACHINE_REMOVE) & (capacity["cpu"] > 0) & (capacity["mem"] > 0)
+    if not keep.any():
+        raise WorkloadError(f"machine_events {path} describe no machine with known capacity")
+    return pa.table(
+        {
+            "machine_id": machine[starts][keep].astype(np.int64),
+            "cpu": capacity["cpu"][keep].astype(np.float32),
+            "mem": capacity["mem"][keep].astype(np.float32),
+        }
+    )

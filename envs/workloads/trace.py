@@ -1,0 +1,229 @@
+"""TraceWorkload: replay a recorded task table (Google 2011, Azure) in each simulated datacenter.
+
+Each datacenter starts at a seeded random row of the trace and replays it in order, wrapping
+around at its end; every trace task arrives Poisson(sample_fraction) times, which thins a
+cell-sized trace down to the datacenter (or multiplies a small one). Hosts take capacities drawn
+from the trace's machine table when one is configured.
+"""
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from envs.config import TraceWorkloadConfig
+from envs.errors import WorkloadError
+from envs.paths import resolve_path
+from envs.workloads.azure import load_vms
+from envs.workloads.base import Tasks, empty_tasks, lognormal_from_std
+from envs.workloads.google2011 import load_machines, load_tasks
+
+TASKS_FILE = "tasks.parquet"
+MACHINES_FILE = "machines.parquet"
+REQUIRED_COLUMNS = ("submit_s", "cpu", "mem", "duration_s", "priority")
+
+
+def _parquet_path(path: Path, file_name: str) -> Path | None:
+    if path.is_dir():
+        path = path / file_name
+    return path if path.suffix == ".parquet" else None
+
+
+def _read_parquet(path: Path) -> pa.Table:
+    if not path.is_file():
+        raise WorkloadError(
+            f"prepared trace {path} does not exist; run python -m marl_alloc.prepare"
+        )
+    try:
+        return pq.read_table(path)
+    except (OSError, pa.ArrowInvalid) as err:
+        raise WorkloadError(f"cannot read {path}: {str(err).splitlines()[0]}") from None
+
+
+@functools.lru_cache(maxsize=8)
+def load_task_table(
+    kind: str, paths: tuple[str, ...], seed: int, cores: float, mem_gb: float
+) -> pa.Table:
+    """Task table of a trace from raw files or one prepared parquet (cached per process)."""
+    resolved = [resolve_path(p) for p in paths]
+    prepared = _parquet_path(resolved[0], TASKS_FILE) if len(resolved) == 1 else None
+    if prepared is not None:
+        table = _read_parquet(prepared)
+    elif kind == "azure":
+        if len(resolved) != 1:
+            raise WorkloadError("an Azure workload reads one vmtable file; list exactly one")
+        table = load_vms(resolved[0], cores, mem_gb)
+    else:
+        table = load_tasks(resolved, seed=seed)
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
+    if missing:
+        raise WorkloadError(f"task table from {paths[0]} lacks columns {missing}; re-run prepare")
+    return table
+
+
+@functools.lru_cache(maxsize=8)
+def load_machine_table(path: str) -> pa.Table:
+    """Machine capacities from raw machine_events or a prepared machines.parquet (cached)."""
+    resolved = resolve_path(path)
+    prepared = _parquet_path(resolved, MACHINES_FILE)
+    return _read_parquet(prepared) if prepared is not None else load_machines(resolved)
+
+
+class TraceWorkload:
+    """A trace's task table as numpy columns, shared by all datacenters' sources."""
+
+    def __init__(self, config: TraceWorkloadConfig, tasks: pa.Table, machines: pa.Table | None):
+        self.config = config
+        columns = {name: tasks.column(name).to_numpy() for name in REQUIRED_COLUMNS}
+        self.all_tasks = columns
+        self.usage = (
+            tasks.column("usage_factor").to_numpy()
+            if "usage_factor" in tasks.column_names
+            else None
+        )
+        self.deferrable = (
+            tasks.column("deferrable").to_numpy()
+            if "deferrable" in tasks.column_names
+            else columns["priority"] <= config.deferrable_max_priority
+        )
+        # Tasks submitted before the trace window (time 0) were running already: warm start only.
+        self.arrivals = np.flatnonzero(columns["submit_s"] > 0)
+        if self.arrivals.size < 2:
+            raise WorkloadError("the trace holds fewer than 2 tasks arriving inside its window")
+        submit = columns["submit_s"][self.arrivals]
+        self.span_s = float(submit[-1] - submit[0]) + float(np.mean(np.diff(submit)))
+        self.max_priority = int(max(columns["priority"].max(), 1))
+        self.mean_cpu = float(columns["cpu"].mean())
+        demand_per_s = (
+            float((columns["cpu"][self.arrivals] * columns["duration_s"][self.arrivals]).sum())
+            / self.span_s
+        )
+        self.demand_cpu = demand_per_s  # CPU the trace's arrivals request on average
+        self.machines = None
+        if machines is not None:
+            self.machines = (machines.column("cpu").to_numpy(), machines.column("mem").to_numpy())
+
+    @classmethod
+    def from_config(cls, config: TraceWorkloadConfig) -> "TraceWorkload":
+        """Load (or reuse) the trace tables the config names."""
+        tasks = load_task_table(
+            config.kind,
+            config.tasks,
+            config.duration_seed,
+            config.cores_per_host,
+            config.mem_gb_per_host,
+        )
+        machines = load_machine_table(config.machines) if config.machines else None
+        return cls(config, tasks, machines)
+
+    def sample_fraction(self, total_cpu: float) -> float:
+        """Arrivals per trace task for a datacenter with total_cpu capacity."""
+        c = self.config
+        if c.sample_fraction is not None:
+            return c.sample_fraction
+        return c.target_utilization * c.load_factor * total_cpu / max(self.demand_cpu, 1e-9)
+
+    def host_capacities(self, rng: np.random.Generator, n: int):
+        """(cpu, mem) of n machines drawn from the trace, or None without a machine table."""
+        if self.machines is None:
+            return None
+        cpu, mem = self.machines
+        pick = rng.choice(len(cpu), size=n, replace=n > len(cpu))
+        return cpu[pick].astype(np.float64), mem[pick].astype(np.float64)
+
+    def tasks_at(self, rows: np.ndarray, rng: np.random.Generator) -> Tasks:
+        """Task columns of the given table rows (usage factors drawn where the trace has none)."""
+        tasks = empty_tasks(len(rows))
+        for name in ("cpu", "mem", "duration_s", "priority"):
+            tasks[name][:] = self.all_tasks[name][rows]
+        tasks["deferrable"][:] = self.deferrable[rows]
+        if self.usage is not None:
+            tasks["usage_factor"][:] = self.usage[rows]
+        else:
+            c = self.config
+            usage = lognormal_from_std(rng, c.usage_factor_mean, c.usage_factor_std, len(rows))
+            tasks["usage_factor"][:] = np.clip(usage, 0.01, 3.0)
+        return tasks
+
+    def sample_running(self, rng: np.random.Generator, n: int) -> Tasks:
+        """n trace tasks caught mid-run (remaining time a uniform share of their run time)."""
+        tasks = self.tasks_at(rng.integers(len(self.all_tasks["cpu"]), size=n), rng)
+        tasks["duration_s"] = np.maximum(
+            tasks["duration_s"] * rng.random(n).astype(np.float32), np.float32(1.0)
+        )
+        return tasks
+
+    def open(
+        self, rng: np.random.Generator, start_s: float, num_tasks: int | None, total_cpu: float
+    ) -> "TraceSource":
+        """A replay starting at a random trace row, shifted to begin at start_s."""
+        return TraceSource(self, rng, start_s, num_tasks, self.sample_fraction(total_cpu))
+
+
+class TraceSource:
+    """One datacenter's replay cursor into a TraceWorkload."""
+
+    def __init__(
+        self,
+        workload: TraceWorkload,
+        rng: np.random.Generator,
+        start_s: float,
+        num_tasks: int | None,
+        fraction: float,
+    ):
+        self.workload = workload
+        self.rng = rng
+        self.fraction = float(fraction)
+        self.cursor = int(rng.integers(len(workload.arrivals)))
+        first = workload.all_tasks["submit_s"][workload.arrivals[self.cursor]]
+        self.offset_s = float(start_s - first)
+        self.remaining = num_tasks
+
+    def take(self, n: int) -> Tasks:
+        """The next up to n arrivals, in order."""
+        if self.remaining is not None:
+            n = min(n, self.remaining)
+        w, rows, times = self.workload, [], []
+        count = 0
+        while count < n:
+            block = w.arrivals[self.cursor : self.cursor + 4 * n]
+            copies = np.minimum(self.rng.poisson(self.fraction, len(block)), n)
+            fits = np.cumsum(copies) <= n - count
+            used = len(block) if fits.all() else int(np.argmin(fits))
+            rows.append(np.repeat(block[:used], copies[:used]))
+            times.append(
+                np.repeat(w.all_tasks["submit_s"][block[:used]] + self.offset_s, copies[:used])
+            )
+            count += int(copies[:used].sum())
+            self.cursor += used
+            if self.cursor >= len(w.arrivals):
+                self.cursor, self.offset_s = 0, self.offset_s + w.span_s
+            if used < len(block):
+                break
+        rows_all = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        tasks = w.tasks_at(rows_all, self.rng)
+        tasks["arrival_s"][:] = np.concatenate(times) if times else np.zeros(0)
+        if self.remaining is not None:
+            self.remaining -= len(rows_all)
+        return tasks
+
+    def get_state(self) -> dict[str, Any]:
+        """Cursor, time offset, fraction, remaining count and RNG state."""
+        return {
+            "rng": self.rng.bit_generator.state,
+            "cursor": self.cursor,
+            "offset_s": self.offset_s,
+            "fraction": self.fraction,
+            "remaining": self.remaining,
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Continue exactly where `get_state` was taken."""
+        self.rng.bit_generator.state = state["rng"]
+        self.cursor = int(state["cursor"])
+        self.offset_s = float(state["offset_s"])
+        self.fraction = float(state["fraction"])
+        self.remaining = state["remaining"]
