@@ -1,0 +1,85 @@
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from envs import WorkloadError
+from envs.workloads import load_machines, load_tasks
+from tests.envs.trace_files import (
+    TASK_EVENTS,
+    task_event_line,
+    write_gz,
+    write_machine_events,
+    write_task_events,
+)
+
+GOOGLE = "google-2011"
+
+
+def by_key(table: pa.Table) -> dict[tuple[int, int], dict]:
+    rows = table.to_pylist()
+    return {(r["job_id"], r["task_index"]): r for r in rows}
+
+
+def test_tasks_from_task_events(tmp_path):
+    table = load_tasks([write_task_events(tmp_path / "te.csv.gz")], seed=0)
+    assert table.schema.field("submit_s").type == pa.float64()
+    assert table.schema.field("cpu").type == pa.float32()
+    assert table.schema.field("duration_s").type == pa.float32()
+    tasks = by_key(table)
+    assert set(tasks) == {(1, 0), (2, 0), (2, 1), (3, 0)}
+    assert tasks[(2, 0)]["submit_s"] == 700 and tasks[(2, 0)]["duration_s"] == 300
+    assert tasks[(2, 0)]["duration_observed"] and tasks[(2, 0)]["priority"] == 0
+    # first non-empty request; run time from the first SCHEDULE to the next EVICT
+    assert tasks[(2, 1)]["cpu"] == pytest.approx(0.04) and tasks[(2, 1)]["duration_s"] == 600
+    # pre-window and never-scheduled tasks get run times drawn from the observed ones
+    assert tasks[(1, 0)]["submit_s"] == 0 and not tasks[(1, 0)]["duration_observed"]
+    assert tasks[(3, 0)]["duration_s"] in (300, 600)
+    assert table.column("submit_s").to_pylist() == sorted(table.column("submit_s").to_pylist())
+
+
+def test_parts_are_read_together_and_draws_are_seeded(tmp_path):
+    first = write_task_events(tmp_path / "a.csv.gz", TASK_EVENTS[:8])
+    second = write_task_events(tmp_path / "b.csv.gz", TASK_EVENTS[8:])
+    split = load_tasks([second, first], seed=3)
+    whole = load_tasks(write_task_events(tmp_path / "all.csv.gz"), seed=3)
+    assert split.equals(whole)
+
+
+def test_malformed_rows_name_file_and_row(tmp_path):
+    lines = [task_event_line(*row) for row in TASK_EVENTS[:3]]
+    lines.insert(2, "123,,7,0")
+    path = write_gz(tmp_path / "bad.csv.gz", lines)
+    with pytest.raises(WorkloadError, match=r"bad\.csv\.gz, row 3: expected 13 columns") as info:
+        load_tasks([path])
+    assert "\n" not in str(info.value)
+    lines[2] = task_event_line(5, 2, "x", 0, 0, "0.1", "0.1")
+    path = write_gz(tmp_path / "bad2.csv.gz", lines)
+    with pytest.raises(WorkloadError, match=r"row 3: column 'task_index'"):
+        load_tasks([path])
+    with pytest.raises(WorkloadError, match="does not exist"):
+        load_tasks([tmp_path / "missing.csv.gz"])
+
+
+def test_machines_last_known_capacity(tmp_path):
+    table = load_machines(write_machine_events(tmp_path / "me.csv.gz"))
+    assert table.column_names == ["machine_id", "cpu", "mem"]
+    machines = {r["machine_id"]: (r["cpu"], r["mem"]) for r in table.to_pylist()}
+    assert machines == {5: (0.5, 0.5), 7: (0.5, 0.5)}
+
+
+def test_real_trace_parts(shared_data):
+    folder = shared_data / GOOGLE
+    part = folder / "task_events-part-00001-of-00500.csv.gz"
+    machines_file = folder / "machine_events-part-00000-of-00001.csv.gz"
+    if not part.is_file() or not machines_file.is_file():
+        pytest.skip("Google 2011 files are not in ../shared/data")
+    tasks = load_tasks([part])
+    assert tasks.num_rows > 10_000
+    submit = tasks.column("submit_s").to_numpy()
+    assert submit.min() > 5_000 and submit.max() < 11_000
+    cpu = tasks.column("cpu").to_numpy()
+    assert (cpu > 0).all() and (cpu <= 1).all()
+    assert (tasks.column("duration_s").to_numpy() >= 1).all()
+    machines = load_machines(machines_file)
+    assert 10_000 < machines.num_rows < 13_000
+    assert np.isclose(machines.column("cpu").to_numpy().max(), 1.0)

@@ -1,0 +1,72 @@
+"""Write tiny trace files in the exact raw formats (Google 2011 csv.gz, Azure vmtable)."""
+
+import gzip
+from pathlib import Path
+
+US = 1_000_000
+
+# (time s, job, task, event, priority, cpu, mem); empty strings stand for empty fields.
+TASK_EVENTS = [
+    (0, 1, 0, 0, 9, "0.125", "0.07"),  # submitted before the window, runs on
+    (0, 1, 0, 1, 9, "", ""),
+    (700, 2, 0, 0, 0, "0.05", "0.02"),  # submit, schedule, finish: run 300 s
+    (710, 2, 0, 1, 0, "", ""),
+    (1010, 2, 0, 4, 0, "", ""),
+    (800, 2, 1, 0, 0, "", ""),  # first SUBMIT lacks requests; UPDATE_PENDING gives them
+    (805, 2, 1, 7, 0, "0.04", "0.03"),
+    (900, 2, 1, 1, 0, "", ""),
+    (1500, 2, 1, 2, 0, "", ""),  # evicted after 600 s, then rescheduled
+    (1600, 2, 1, 1, 0, "", ""),
+    (2000, 2, 1, 4, 0, "", ""),
+    (1200, 3, 0, 0, 11, "0.3", "0.2"),  # never scheduled inside the window
+    (1300, 4, 0, 1, 5, "", ""),  # no SUBMIT in these files: left out
+    (1400, 5, 0, 0, 2, "", ""),  # never any request: left out
+]
+MACHINE_EVENTS = [
+    (0, 5, 0, "0.5", "0.25"),
+    (0, 6, 0, "1", "1"),
+    (0, 7, 0, "0.5", "0.5"),
+    (100, 7, 2, "", ""),  # an UPDATE without capacities keeps the known ones
+    (200, 6, 1, "", ""),  # removed
+    (300, 8, 0, "", ""),  # never a capacity: left out
+    (400, 5, 2, "0.5", "0.5"),
+]
+
+
+def task_event_line(t, job, task, event, priority, cpu, mem) -> str:
+    # time, missing info, job, task, machine, event, user, class, priority, cpu, mem, disk, diff
+    return f"{t * US},,{job},{task},42,{event},userhash,1,{priority},{cpu},{mem},0.001,0"
+
+
+def write_gz(path: Path, lines: list[str]) -> Path:
+    with gzip.open(path, "wt") as handle:
+        handle.write("\n".join(lines) + "\n")
+    return path
+
+
+def write_task_events(path: Path, rows=TASK_EVENTS) -> Path:
+    return write_gz(path, [task_event_line(*row) for row in rows])
+
+
+def write_machine_events(path: Path, rows=MACHINE_EVENTS) -> Path:
+    return write_gz(path, [f"{t * US},{m},{e},platformhash,{c},{mem}" for t, m, e, c, mem in rows])
+
+
+VMTABLE = [
+    # vm id, subscription, deployment, created, deleted, max, avg, p95, category, cores, memory
+    ("vmA", "sub1", "dep1", 0, 2591700, 90.0, 20.0, 70.0, "Interactive", "2", "4"),
+    ("vmB", "sub1", "dep1", 300, 3900, 50.0, 10.0, 40.0, "Delay-insensitive", "4", "8"),
+    ("vmC", "sub2", "dep2", 600, 1200, 99.0, 60.0, 95.0, "Unknown", ">24", ">64"),
+    ("vmD", "sub2", "dep2", 900, 1500, 20.0, 5.0, 10.0, "Interactive", "8", "32"),
+]
+
+
+def write_vmtable(path: Path, rows=VMTABLE, with_category: bool = True) -> Path:
+    lines = []
+    for row in rows:
+        fields = [str(v) for v in row]
+        if not with_category:
+            del fields[8]
+        lines.append(",".join(fields))
+    path.write_text("\n".join(lines) + "\n")
+    return path
