@@ -5,6 +5,8 @@ The default is a seeded diurnal series (lowest around 13:00, when solar peaks) w
 unit `carbon.unit` names. Both repeat when simulated time runs past their end.
 """
 
+import functools
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -48,8 +50,10 @@ def diurnal_series(config: CarbonConfig, rng: np.random.Generator, days: int = 2
     return CarbonSeries(np.maximum(config.mean_g_per_kwh * shape * noise, 0.0), 3600.0)
 
 
+@functools.lru_cache(maxsize=4)
 def read_carbon_csv(config: CarbonConfig) -> CarbonSeries:
-    """First column timestamps (any header text), the `column` (or second) column values."""
+    """First column timestamps (any header text), the `column` (or second) column values;
+    cached per process (envs reset often)."""
     if config.csv is None:
         raise WorkloadError("env.carbon.kind is 'csv' but env.carbon.csv names no file; set it")
     if config.unit not in UNIT_TO_G_PER_KWH:
