@@ -47,7 +47,7 @@ class EnvWorker:
         torch.set_num_threads(1)
         self.env = VectorDatacenterEnv(env_config, num_envs=num_envs, seed=seed, continuing=True)
         self.module = module_spec.build()
-        self.module.eval()
+        self.module.foreach_module(lambda _, m: m.eval())
         self.sink = sink
         self.epsilon = epsilon
         self.adder = NStepAdder(

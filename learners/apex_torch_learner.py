@@ -21,9 +21,9 @@ class ApexTorchLearner(TorchLearner):
         """Build modules, then their target networks."""
         super().build()
         self.module.foreach_module(
-            lambda mid, mod: mod.make_target_networks()
-            if isinstance(mod, TargetNetworkAPI)
-            else None
+            lambda mid, mod: (
+                mod.make_target_networks() if isinstance(mod, TargetNetworkAPI) else None
+            )
         )
         self.num_gradient_updates = 0
         self.last_td_abs: dict[str, np.ndarray] = {}

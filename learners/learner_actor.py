@@ -1,4 +1,4 @@
-"""LearnerActor: the Ray actor shell around LearnerWorker (placed on a GPU when one is asked for)."""
+"""LearnerActor: the Ray actor shell around LearnerWorker (on a GPU when one is asked for)."""
 
 from collections.abc import Sequence
 from typing import Any

@@ -1,4 +1,4 @@
-"""LearnerWorker: pulls prioritized batches from replay, trains the RLlib Learner, returns priorities.
+"""LearnerWorker: pulls prioritized batches, trains the RLlib Learner, returns priorities.
 
 The loop it takes part in (Ape-X learner):
 
@@ -52,7 +52,7 @@ class ShardClient:
 
 
 class LearnerWorker:
-    """Owns the RLlib Learner (GPU when the config asks for it) and a client of the replay shards."""
+    """Owns the RLlib Learner (GPU when the config asks for it) and a replay shard client."""
 
     def __init__(self, algo_config, shards: Sequence[Any], learner_state: dict | None = None):
         self.learner = algo_config.build_learner(spaces=spec_spaces(algo_config.rl_module_spec))

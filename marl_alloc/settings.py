@@ -29,9 +29,7 @@ def resolve_settings(cfg: DictConfig) -> dict[str, Any]:
         int(replay["capacity"]) >= int(replay["num_shards"]),
         "replay.capacity must be at least replay.num_shards",
     )
-    _require(
-        int(settings["env"]["num_envs_per_actor"]) > 0, "env.num_envs_per_actor must be > 0"
-    )
+    _require(int(settings["env"]["num_envs_per_actor"]) > 0, "env.num_envs_per_actor must be > 0")
     data_dir = Path(settings["data_dir"])
     settings["data_dir"] = str(data_dir if data_dir.is_absolute() else PROJECT_ROOT / data_dir)
     return settings

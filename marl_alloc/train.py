@@ -26,7 +26,8 @@ def run_training(settings: dict, run_dir: Path) -> Path:
 
     training = settings["training"]
     config = build_apex_config(settings)
-    if not training["local"] and not ray.is_initialized():
+    # RLlib's Algorithm starts Ray itself if none runs (local mode too); start it our way.
+    if not ray.is_initialized():
         cluster = settings["cluster"]
         ray.init(
             address=cluster["address"],

@@ -73,9 +73,11 @@ class ApexAlgorithm(Algorithm):
             self.metrics.log_value(("apex", key), value, window=1)
 
     def sync_learner_group(self) -> None:
-        """Copy the learner actor's weights and optimizer state into RLlib's LearnerGroup."""
+        """Copy the learner actor's state into RLlib's LearnerGroup and its weights into the
+        local env runner, so `get_module()` after a restore acts with the trained policy."""
         if self.runtime is not None:
             self.learner_group.set_state({COMPONENT_LEARNER: self.runtime.learner_state()})
+            self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group)
 
     def save_to_path(self, *args, **kwargs) -> str:
         """RLlib's checkpoint, after the learner group has the trained state."""

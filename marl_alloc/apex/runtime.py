@@ -113,9 +113,7 @@ class RayRuntime:
             num_cpus=float(training["learner_num_cpus"]), num_gpus=num_gpus
         ).remote(learner_config, self.shards, learner_state)
         self.actors = [
-            EnvActor.options(
-                num_cpus=float(training["actor_num_cpus"]), max_restarts=-1
-            ).remote(
+            EnvActor.options(num_cpus=float(training["actor_num_cpus"]), max_restarts=-1).remote(
                 self.shards[shard_for_actor(i, num_shards)],
                 settings["env"],
                 config.rl_module_spec,
@@ -180,3 +178,10 @@ class RayRuntime:
         """Kill the Ape-X actors."""
         for handle in [*self.actors, *self.shards, self.learner]:
             ray.kill(handle)
+
+
+def make_runtime(config, learner_state: dict | None) -> LocalRuntime | RayRuntime:
+    """The in-process runtime when `training.local` is set, else the Ray actors."""
+    if config.marl_alloc["training"].get("local", False):
+        return LocalRuntime(config, learner_state)
+    return RayRuntime(config, learner_state)

@@ -49,7 +49,7 @@ def build_policy_spec(
 
 
 def spec_spaces(spec: MultiRLModuleSpec) -> dict[str, tuple[gym.Space, gym.Space]]:
-    """(observation space, action space) per module, as RLlib's `build_learner(spaces=...)` takes."""
+    """(observation space, action space) per module, as `build_learner(spaces=...)` takes."""
     return {
         module_id: (sub.observation_space, sub.action_space)
         for module_id, sub in spec.rl_module_specs.items()

@@ -76,7 +76,12 @@ def test_envs_in_a_batch_do_not_mix(num_envs):
         obs = np.stack([np.full(2, 100 * e + t, np.float32) for e in range(num_envs)])
         active = rng.random(num_envs) < 0.7
         adder.add_decisions(
-            "leaf", active, obs, np.ones((num_envs, 3), bool), np.zeros(num_envs), np.zeros(num_envs)
+            "leaf",
+            active,
+            obs,
+            np.ones((num_envs, 3), bool),
+            np.zeros(num_envs),
+            np.zeros(num_envs),
         )
         adder.end_cycle(np.zeros(num_envs, np.float32), np.zeros(num_envs, bool))
     batch = adder.take()["leaf"]
