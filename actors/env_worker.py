@@ -17,7 +17,7 @@ from actors.adder import NStepAdder
 from envs import VectorDatacenterEnv
 from marl_alloc import columns as C
 from marl_alloc.policy import masked_greedy
-from marl_alloc.policy.level_q_module import Q_VALUES
+from marl_alloc.policy.level_q_module import ACTION_ATTENTION, Q_VALUES
 
 ReplaySink = Callable[[dict[str, dict[str, np.ndarray]]], Any]
 
@@ -102,19 +102,21 @@ class EnvWorker:
         return out[C.ACTIONS].numpy()
 
     def _with_priorities(self, batches: dict[str, dict[str, np.ndarray]]) -> dict:
-        """Initial |td| from the local policy copy, as Ape-X actors compute it."""
+        """Initial |td| and attention from the local policy copy, as Ape-X actors compute it."""
         for level, batch in batches.items():
             net = self.module[level]
-            q = net.compute_q_values({C.OBS: torch.from_numpy(batch[C.OBS])})[Q_VALUES]
+            online = net.compute_q_values({C.OBS: torch.from_numpy(batch[C.OBS])})
+            q = online[Q_VALUES]
             next_q = net.compute_q_values({C.OBS: torch.from_numpy(batch[C.NEXT_OBS])})[Q_VALUES]
             next_mask = torch.from_numpy(batch[C.NEXT_ACTION_MASK])
             next_mask = next_mask | ~next_mask.any(dim=-1, keepdim=True)
             best_next = next_q.gather(-1, masked_greedy(next_q, next_mask).unsqueeze(-1))
-            q_taken = q.gather(-1, torch.from_numpy(batch[C.ACTIONS]).unsqueeze(-1))
+            taken = torch.from_numpy(batch[C.ACTIONS]).long().unsqueeze(-1)
+            q_taken = q.gather(-1, taken)
             target = torch.from_numpy(batch[C.REWARDS]) + torch.from_numpy(
                 batch[C.DISCOUNTS]
             ) * best_next.squeeze(-1)
             batch[C.TD_ABS] = (target - q_taken.squeeze(-1)).abs().numpy().astype(np.float32)
-            # Graph attention arrives with the GAT policy; until then it adds nothing.
-            batch[C.ATTENTION] = np.zeros(len(batch[C.ACTIONS]), np.float32)
+            attention = online[ACTION_ATTENTION].gather(-1, taken).squeeze(-1)
+            batch[C.ATTENTION] = attention.numpy().astype(np.float32)
         return batches

@@ -1,4 +1,5 @@
-"""RLlib TorchLearner for Ape-X: n-step double Q-learning with IS weights; exposes |td| per item."""
+"""RLlib TorchLearner for Ape-X: n-step double Q-learning with IS weights; exposes |td| and the
+attention on the taken action per item, the two halves of the replay priority."""
 
 from typing import Any
 
@@ -11,7 +12,7 @@ from torch.nn import functional as F
 
 from marl_alloc import columns as C
 from marl_alloc.policy import masked_greedy
-from marl_alloc.policy.level_q_module import NEXT_Q_VALUES, Q_VALUES
+from marl_alloc.policy.level_q_module import ACTION_ATTENTION, NEXT_Q_VALUES, Q_VALUES
 
 
 class ApexTorchLearner(TorchLearner):
@@ -27,6 +28,7 @@ class ApexTorchLearner(TorchLearner):
         )
         self.num_gradient_updates = 0
         self.last_td_abs: dict[str, np.ndarray] = {}
+        self.last_attention: dict[str, np.ndarray] = {}
         self.last_loss: dict[str, float] = {}
 
     def compute_loss_for_module(
@@ -49,6 +51,8 @@ class ApexTorchLearner(TorchLearner):
         weights = batch[C.WEIGHTS] if C.WEIGHTS in batch else torch.ones_like(td_error)
         loss = (weights * F.huber_loss(q_taken, td_target, reduction="none")).mean()
         self.last_td_abs[module_id] = td_error.detach().abs().cpu().numpy()
+        attention = fwd_out[ACTION_ATTENTION].gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+        self.last_attention[module_id] = attention.detach().cpu().numpy()
         self.last_loss[module_id] = float(loss.detach())
         self.metrics.log_dict(
             {

@@ -92,13 +92,13 @@ class LearnerWorker:
         }
 
     def _priority_updates(self, ids: dict) -> dict[str, dict[str, np.ndarray]]:
-        td = self.learner.last_td_abs
+        td, attention = self.learner.last_td_abs, self.learner.last_attention
         return {
             m: {
                 C.INDICES: idx,
                 C.GENERATIONS: gen,
                 C.TD_ABS: td[m],
-                C.ATTENTION: np.zeros_like(td[m]),
+                C.ATTENTION: attention[m],
             }
             for m, (idx, gen) in ids.items()
         }

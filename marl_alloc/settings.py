@@ -30,6 +30,8 @@ def resolve_settings(cfg: DictConfig) -> dict[str, Any]:
         "replay.capacity must be at least replay.num_shards",
     )
     _require(int(settings["env"]["num_envs_per_actor"]) > 0, "env.num_envs_per_actor must be > 0")
+    encoder = settings["model"]["policy"]["encoder"]
+    _require(encoder in ("gat", "mlp"), f"model.policy.encoder must be gat or mlp, got {encoder}")
     data_dir = Path(settings["data_dir"])
     settings["data_dir"] = str(data_dir if data_dir.is_absolute() else PROJECT_ROOT / data_dir)
     return settings

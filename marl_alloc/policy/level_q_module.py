@@ -9,9 +9,12 @@ from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
 
 from marl_alloc import columns as C
+from marl_alloc.policy.graph_q_net import GraphQNet
 
 Q_VALUES = "q_values"
 NEXT_Q_VALUES = "next_q_values"
+# Per action: the attention the acting agent paid to that action's node (zeros without GAT).
+ACTION_ATTENTION = "action_attention"
 
 
 def masked_greedy(q_values: torch.Tensor, action_mask: torch.Tensor) -> torch.Tensor:
@@ -42,31 +45,44 @@ class DuelingQNet(nn.Module):
         self.advantage = nn.Linear(last, num_actions)
         self.value = nn.Linear(last, 1) if dueling else None
 
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        """Q values for every action."""
+    def forward(
+        self, obs: torch.Tensor, attention: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Q values for every action, and zero attention when asked for (an MLP has none)."""
         features = self.torso(obs)
-        advantage = self.advantage(features)
-        if self.value is None:
-            return advantage
-        return self.value(features) + advantage - advantage.mean(dim=-1, keepdim=True)
+        q_values = self.advantage(features)
+        if self.value is not None:
+            q_values = self.value(features) + q_values - q_values.mean(dim=-1, keepdim=True)
+        return q_values, torch.zeros_like(q_values) if attention else None
 
 
 class LevelQModule(TorchRLModule, QNetAPI, TargetNetworkAPI):
     """RLModule for all agents of one level; explores epsilon-greedily within the action mask."""
 
     def setup(self) -> None:
-        """Build the Q network from `model_config` (hidden_sizes, dueling)."""
-        obs_space = self.observation_space["obs"]
+        """Build the Q network from `model_config`: `encoder` gat (graph attention over the
+        agent's children) or mlp (flat observation), plus their sizes."""
+        cfg = self.model_config
+        if cfg.get("encoder", "mlp") == "gat":
+            self.q_net = GraphQNet(
+                child_features=int(cfg["child_features"]),
+                context_features=int(cfg["context_features"]),
+                extra_actions=int(cfg.get("extra_actions", 0)),
+                embed_dim=int(cfg.get("embed_dim", 64)),
+                heads=int(cfg.get("heads", 2)),
+                layers=int(cfg.get("gat_layers", 1)),
+            )
+            return
         self.q_net = DuelingQNet(
-            obs_dim=int(obs_space.shape[0]),
+            obs_dim=int(self.observation_space["obs"].shape[0]),
             num_actions=int(self.action_space.n),
-            hidden_sizes=list(self.model_config.get("hidden_sizes", [128, 128])),
-            dueling=bool(self.model_config.get("dueling", True)),
+            hidden_sizes=list(cfg.get("hidden_sizes", [128, 128])),
+            dueling=bool(cfg.get("dueling", True)),
         )
 
     def _forward_inference(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         obs, mask = _obs_and_mask(batch, C.OBS, C.ACTION_MASK)
-        q_values = self.q_net(obs)
+        q_values, _ = self.q_net(obs, attention=False)
         return {C.ACTIONS: masked_greedy(q_values, mask), Q_VALUES: q_values}
 
     def _forward_exploration(
@@ -83,17 +99,19 @@ class LevelQModule(TorchRLModule, QNetAPI, TargetNetworkAPI):
 
     def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         obs, _ = _obs_and_mask(batch, C.OBS, C.ACTION_MASK)
-        out = {Q_VALUES: self.q_net(obs)}
+        q_values, attention = self.q_net(obs)
+        out = {Q_VALUES: q_values, ACTION_ATTENTION: attention}
         if C.NEXT_OBS in batch:
             next_obs, _ = _obs_and_mask(batch, C.NEXT_OBS, C.NEXT_ACTION_MASK)
             with torch.no_grad():
-                out[NEXT_Q_VALUES] = self.q_net(next_obs)
+                out[NEXT_Q_VALUES] = self.q_net(next_obs, attention=False)[0]
         return out
 
     def compute_q_values(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """Q values of the online network (RLlib's QNetAPI)."""
+        """Q values and per-action attention of the online network (RLlib's QNetAPI)."""
         obs, _ = _obs_and_mask(batch, C.OBS, C.ACTION_MASK)
-        return {Q_VALUES: self.q_net(obs)}
+        q_values, attention = self.q_net(obs)
+        return {Q_VALUES: q_values, ACTION_ATTENTION: attention}
 
     def make_target_networks(self) -> None:
         """Create the target Q network as a copy of the online one."""
@@ -106,7 +124,7 @@ class LevelQModule(TorchRLModule, QNetAPI, TargetNetworkAPI):
     def forward_target(self, batch: dict[str, Any]) -> dict[str, Any]:
         """Target-network Q values for the batch's observations."""
         obs, _ = _obs_and_mask(batch, C.OBS, C.ACTION_MASK)
-        return {Q_VALUES: self._target_q_net(obs)}
+        return {Q_VALUES: self._target_q_net(obs, attention=False)[0]}
 
     def get_non_inference_attributes(self) -> list[str]:
         """The target network is only needed by the learner."""

@@ -7,9 +7,15 @@ import numpy as np
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
+from envs.observations import GROUP_FEATURES, HOST_FEATURES
 from marl_alloc.policy.level_q_module import LevelQModule
 
 LEVEL_MODULES = ("cluster", "rack", "leaf")
+# Feature block per child in each level's observation (envs/observations.py), and the actions a
+# level scores from the agent itself rather than from a child (the cluster's defer).
+CHILD_FEATURES = {"cluster": GROUP_FEATURES, "rack": GROUP_FEATURES, "leaf": HOST_FEATURES}
+EXTRA_ACTIONS = {"cluster": 1, "rack": 0, "leaf": 0}
+GAT_KEYS = ("embed_dim", "heads", "gat_layers")
 
 
 def module_for_agent(agent_id: str, *args, **kwargs) -> str:
@@ -31,21 +37,40 @@ def build_policy_spec(
     obs_dims: Mapping[str, int], num_actions: Mapping[str, int], policy_config: Mapping
 ) -> MultiRLModuleSpec:
     """One LevelQModule per level, shared by every agent of that level."""
-    model_config = {
-        "hidden_sizes": list(policy_config["hidden_sizes"]),
-        "dueling": bool(policy_config["dueling"]),
-    }
     return MultiRLModuleSpec(
         rl_module_specs={
             level: RLModuleSpec(
                 module_class=LevelQModule,
                 observation_space=level_observation_space(obs_dims[level], num_actions[level]),
                 action_space=gym.spaces.Discrete(num_actions[level]),
-                model_config=model_config,
+                model_config=level_model_config(
+                    level, obs_dims[level], num_actions[level], policy_config
+                ),
             )
             for level in LEVEL_MODULES
         }
     )
+
+
+def level_model_config(level: str, obs_dim: int, num_actions: int, policy_config: Mapping) -> dict:
+    """The module's model_config: the encoder, its sizes and, for GAT, the observation layout."""
+    encoder = str(policy_config.get("encoder", "mlp"))
+    if encoder == "mlp":
+        return {
+            "encoder": "mlp",
+            "hidden_sizes": list(policy_config["hidden_sizes"]),
+            "dueling": bool(policy_config["dueling"]),
+        }
+    if encoder != "gat":
+        raise ValueError(f"model.policy.encoder must be gat or mlp, got {encoder!r}")
+    children = num_actions - EXTRA_ACTIONS[level]
+    return {
+        "encoder": "gat",
+        "child_features": CHILD_FEATURES[level],
+        "context_features": obs_dim - children * CHILD_FEATURES[level],
+        "extra_actions": EXTRA_ACTIONS[level],
+        **{key: int(policy_config[key]) for key in GAT_KEYS},
+    }
 
 
 def spec_spaces(spec: MultiRLModuleSpec) -> dict[str, tuple[gym.Space, gym.Space]]:

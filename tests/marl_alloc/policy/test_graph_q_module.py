@@ -1,0 +1,88 @@
+"""The GAT level policy: message passing, topology independence, masks, exported attention."""
+
+import pytest
+import torch
+
+from envs import VectorDatacenterEnv
+from marl_alloc import columns as C
+from marl_alloc.compose import compose_settings
+from marl_alloc.policy import build_policy_spec
+from marl_alloc.policy.graph_q_net import GraphQNet
+from marl_alloc.policy.level_q_module import ACTION_ATTENTION, Q_VALUES
+
+CHILD, CONTEXT = 8, 13
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    return GraphQNet(CHILD, CONTEXT, extra_actions=1, embed_dim=16, heads=2).eval()
+
+
+def _obs(batch: int, children: int) -> torch.Tensor:
+    return torch.randn(batch, children * CHILD + CONTEXT)
+
+
+def test_q_values_and_attention_have_one_entry_per_action(net):
+    q, attention = net(_obs(5, 6))
+    assert q.shape == attention.shape == (5, 7)
+    # Softmax over the parent's in-edges: children plus its self loop (the defer action).
+    assert torch.allclose(attention.sum(-1), torch.ones(5), atol=1e-5)
+    assert (attention >= 0).all()
+
+
+def test_one_trained_net_runs_on_any_number_of_children(net):
+    for children in (2, 4, 16):
+        q, _ = net(_obs(3, children))
+        assert q.shape == (3, children + 1)
+
+
+def test_children_are_scored_by_shared_weights(net):
+    obs = _obs(1, 5)
+    blocks = obs[:, : 5 * CHILD].reshape(1, 5, CHILD)
+    order = torch.tensor([3, 0, 4, 1, 2])
+    permuted = torch.cat([blocks[:, order].reshape(1, -1), obs[:, 5 * CHILD :]], dim=-1)
+    q, _ = net(obs)
+    q_perm, _ = net(permuted)
+    assert torch.allclose(q_perm[0, :5], q[0, order], atol=1e-5)
+    assert torch.allclose(q_perm[0, 5], q[0, 5], atol=1e-5)
+
+
+def test_siblings_exchange_messages(net):
+    obs = _obs(1, 4)
+    changed = obs.clone()
+    changed[0, 3 * CHILD : 4 * CHILD] += 5.0  # only child 3's features move
+    q, _ = net(obs)
+    q_changed, _ = net(changed)
+    # Child 0's score depends on child 3 through the attention layer (and the shared mean).
+    assert not torch.allclose(q[0, 0], q_changed[0, 0])
+
+
+@pytest.fixture(scope="module")
+def policy():
+    settings = compose_settings(["model.policy.encoder=gat", "env.num_envs_per_actor=8"])
+    env = VectorDatacenterEnv(settings["env"], num_envs=8, seed=3)
+    module = build_policy_spec(env.obs_dims, env.num_actions, settings["model"]["policy"]).build()
+    return env, module
+
+
+def test_masked_actions_are_never_chosen_greedy_or_exploring(policy):
+    env, module = policy
+    level_obs = env.reset(seed=3)
+    for _ in range(60):
+        mask = torch.from_numpy(level_obs.action_mask)
+        batch = {C.OBS: torch.from_numpy(level_obs.obs), C.ACTION_MASK: mask}
+        with torch.no_grad():
+            greedy = module[level_obs.level].forward_inference(batch)[C.ACTIONS]
+            explore = module[level_obs.level].forward_exploration(batch, epsilon=1.0)[C.ACTIONS]
+        rows = torch.arange(len(mask))
+        assert mask[rows, greedy].all() and mask[rows, explore].all()
+        level_obs = env.step(explore.numpy()).next
+
+
+def test_attention_for_priorities_comes_with_q_values(policy):
+    env, module = policy
+    level_obs = env.reset(seed=4)
+    out = module[level_obs.level].compute_q_values({C.OBS: torch.from_numpy(level_obs.obs)})
+    assert out[ACTION_ATTENTION].shape == out[Q_VALUES].shape
+    assert out[ACTION_ATTENTION].sum() > 0
