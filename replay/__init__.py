@@ -10,7 +10,13 @@ from replay.errors import ReplayError, SnapshotError
 from replay.prioritized_buffer import PrioritizedBuffer, priority
 from replay.rate_limiter import RateLimiter
 from replay.shard import PrioritizedShard
-from replay.shard_actor import ReplayShard, make_shard_actors, shard_for_actor
+from replay.shard_actor import (
+    ReplayShard,
+    make_shard_actors,
+    resolve_shard,
+    shard_for_actor,
+    shard_name,
+)
 from replay.snapshot import read_snapshot, write_snapshot
 from replay.sum_tree import MinTree, SumTree
 
@@ -28,6 +34,8 @@ __all__ = [
     "make_shard_actors",
     "priority",
     "read_snapshot",
+    "resolve_shard",
     "shard_for_actor",
+    "shard_name",
     "write_snapshot",
 ]

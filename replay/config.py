@@ -36,6 +36,7 @@ class ReplayConfig:
     durable: bool = False
     on_corrupt: str = "error"
     num_cpus: float = 0.25
+    memory_mb: float | None = None  # Ray memory reservation per shard actor; None = none
     max_concurrency: int = 2
     seed: int = 0
 
@@ -85,6 +86,10 @@ class ReplayConfig:
             ),
             (self.on_corrupt in ("error", "empty"), "replay.on_corrupt must be 'error' or 'empty'"),
             (self.max_concurrency >= 1, "replay.max_concurrency must be >= 1"),
+            (
+                self.memory_mb is None or self.memory_mb > 0,
+                "replay.memory_mb must be > 0, or null to reserve none",
+            ),
         ]
         for ok, message in rules:
             if not ok:

@@ -6,6 +6,7 @@ from typing import Any
 
 import ray
 
+from marl_alloc.apex import pipeline_metrics
 from replay.config import ReplayConfig
 from replay.shard import ModuleBatches, PrioritizedShard
 
@@ -23,32 +24,46 @@ class BlockingShard(PrioritizedShard):
     @ray.method(concurrency_group="insert")
     def add(self, batches: ModuleBatches) -> int:
         """PrioritizedShard.add, on the insert thread."""
-        return super().add(batches)
+        added = super().add(batches)
+        pipeline_metrics.record_shard_add(self.shard_index, added, sum(self.size().values()))
+        return added
 
     @ray.method(concurrency_group="sample")
     def sample(self, batch_size: int) -> ModuleBatches | None:
         """PrioritizedShard.sample, on the sample thread."""
-        return super().sample(batch_size)
+        sampled = super().sample(batch_size)
+        if sampled:
+            pipeline_metrics.record_shard_sample(self.shard_index, batch_size * len(sampled))
+        return sampled
 
 
 ReplayShard = ray.remote(concurrency_groups={"insert": 1, "sample": 1})(BlockingShard)
 
 
 def make_shard_actors(
-    config: Mapping[str, Any], num_shards: int, *, max_restarts: int = -1
+    config: Mapping[str, Any],
+    num_shards: int,
+    *,
+    max_restarts: int = -1,
+    name_prefix: str | None = None,
 ) -> list[ray.actor.ActorHandle]:
-    """Start `num_shards` ReplayShard actors, spread over nodes; a restarted one resumes from
-    its latest snapshot (and durable log) when `snapshot_dir` is set."""
+    """Start `num_shards` ReplayShard actors, spread over nodes (Ray's SPREAD strategy) with
+    `memory_mb` reserved each; a restarted one resumes from its latest snapshot (and durable
+    log) when `snapshot_dir` is set. With `name_prefix` they are named actors
+    (`shard_name(prefix, i)`), which other restartable actors can look up by name."""
     settings = dataclasses.replace(ReplayConfig.from_mapping(config), num_shards=num_shards)
     plain = dataclasses.asdict(settings)
+    memory = None if settings.memory_mb is None else int(settings.memory_mb * 2**20)
     return [
         ReplayShard.options(
             num_cpus=settings.num_cpus,
+            memory=memory,
             max_restarts=max_restarts,
             # Calls in flight when a shard dies run again on its restart (adds at least once).
             max_task_retries=-1 if max_restarts != 0 else 0,
             max_concurrency=settings.max_concurrency,  # the other calls: updates, stats, ...
             scheduling_strategy="SPREAD",
+            name=None if name_prefix is None else shard_name(name_prefix, i),
         ).remote(plain, i)
         for i in range(num_shards)
     ]
@@ -57,3 +72,17 @@ def make_shard_actors(
 def shard_for_actor(actor_id: int, num_shards: int) -> int:
     """The shard an env actor writes to: actors are dealt round robin."""
     return actor_id % num_shards
+
+
+def shard_name(name_prefix: str, shard_index: int) -> str:
+    """The Ray actor name of a named shard."""
+    return f"{name_prefix}-replay-{shard_index:03d}"
+
+
+def resolve_shard(shard: "str | ray.actor.ActorHandle") -> ray.actor.ActorHandle:
+    """A shard handle from a handle or a named shard's name.
+
+    Actors that Ray may restart take shard names: a handle among constructor arguments has to
+    stay referenced for the restart to work, a name is found again in `__init__`.
+    """
+    return ray.get_actor(shard) if isinstance(shard, str) else shard

@@ -116,6 +116,9 @@ def test_config_rejects_unknown_keys_and_bad_values():
         ReplayConfig.from_mapping({"on_corrupt": "ignore"})
     with pytest.raises(ReplayError, match="must be a bool"):
         ReplayConfig.from_mapping({"compress": "yes"})
+    with pytest.raises(ReplayError, match="memory_mb"):
+        ReplayConfig.from_mapping({"memory_mb": 0})
+    assert ReplayConfig.from_mapping({"memory_mb": 512}).memory_mb == 512.0
 
 
 def test_default_yaml_matches_config_defaults():

@@ -29,6 +29,7 @@ def test_actor_rate_limits_without_blocking_samples_and_resumes_after_a_crash(
         "snapshot_dir": str(tmp_path),
         "durable": True,
         "num_cpus": 0.1,
+        "memory_mb": 64,  # reserved through Ray's `memory` resource
         "samples_per_insert": 1.0,
         "samples_per_insert_tolerance": 0.0,
         "rate_limit_timeout_s": 30.0,
