@@ -1,25 +1,53 @@
 """LearnerActor: the Ray actor shell around LearnerWorker (on a GPU when one is asked for)."""
 
+import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import ray
 
 from learners.learner_worker import LearnerWorker
+from marl_alloc.apex import pipeline_metrics
+from replay import resolve_shard
+
+
+def learner_checkpoint(checkpoint_dir: str | Path | None) -> Path | None:
+    """The learner's part of an RLlib checkpoint of ours, if one has been written there."""
+    if checkpoint_dir is None:
+        return None
+    path = Path(checkpoint_dir) / "learner_group" / "learner"
+    return path if path.is_dir() else None
 
 
 @ray.remote
 class LearnerActor:
-    """Thin shell: trains from the shards it is given and serves weights and state."""
+    """Thin shell: trains from the shards it is given (handles or named shards' names) and
+    serves weights and state.
 
-    def __init__(self, algo_config, shards: Sequence[Any], learner_state: dict | None = None):
-        self.worker = LearnerWorker(algo_config, shards, learner_state)
+    It starts from the run's latest checkpoint in `checkpoint_dir` when there is one, so a
+    learner Ray restarts resumes from there; the driver sends a first state with `set_state`
+    (a large constructor argument would have to outlive the actor for Ray to restart it).
+    """
+
+    def __init__(self, algo_config, shards: Sequence[Any], checkpoint_dir: str | None = None):
+        self.worker = LearnerWorker(algo_config, [resolve_shard(s) for s in shards])
+        latest = learner_checkpoint(checkpoint_dir)
+        if latest is not None:
+            self.worker.learner.restore_from_path(str(latest))
 
     def train_round(self, num_updates: int) -> dict:
-        return self.worker.train_round(num_updates)
+        start = time.monotonic()
+        stats = self.worker.train_round(num_updates)
+        stats["weights_version"] = self.worker.weights_version
+        pipeline_metrics.record_learner(stats, time.monotonic() - start)
+        return stats
 
     def get_weights(self) -> tuple[dict, int]:
         return self.worker.get_weights()
 
     def get_state(self) -> dict:
         return self.worker.get_state()
+
+    def set_state(self, learner_state: dict) -> None:
+        self.worker.learner.set_state(learner_state)

@@ -80,8 +80,11 @@ class ApexAlgorithm(Algorithm):
             self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group)
 
     def save_to_path(self, *args, **kwargs) -> str:
-        """RLlib's checkpoint, after the learner group has the trained state."""
+        """RLlib's checkpoint, after the learner group has the trained state; the replay
+        shards snapshot themselves alongside (into `replay.snapshot_dir`, when set)."""
         self.sync_learner_group()
+        if self.runtime is not None:
+            self.runtime.snapshot_replay()
         return super().save_to_path(*args, **kwargs)
 
     def cleanup(self) -> None:

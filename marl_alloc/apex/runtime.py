@@ -2,11 +2,14 @@
 
 Both run the same plain classes: EnvWorker -> PrioritizedShard -> LearnerWorker. The Ray variant
 only places them: env actors push to their shard, the learner actor pulls from all shards, and the
-driver moves nothing but small stats dicts and object refs to published weights.
+driver moves nothing but small stats dicts and object refs to published weights. Every actor is
+restarted by Ray when it dies (`training.max_restarts`); the driver notices, resubmits its call and
+carries on: shards resume from their snapshot, the learner from the last checkpoint.
 """
 
 import logging
 import time
+import uuid
 from typing import Any
 
 import numpy as np
@@ -14,7 +17,8 @@ import ray
 
 from actors.env_worker import EnvWorker, apex_epsilon
 from learners.learner_worker import LearnerWorker
-from replay import PrioritizedShard, make_shard_actors, shard_for_actor
+from marl_alloc.apex import pipeline_metrics
+from replay import PrioritizedShard, make_shard_actors, shard_for_actor, shard_name
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +58,19 @@ def summarize_round(actor_stats: list[dict], learner_stats: list[dict]) -> dict[
     return out
 
 
+class RoundClock:
+    """Wall time between rounds, for the per-round rates the driver reports."""
+
+    def __init__(self):
+        self.last = time.monotonic()
+
+    def rates(self, summary: dict[str, Any]) -> tuple[float, float]:
+        """Env steps/s and updates/s since the previous call."""
+        now = time.monotonic()
+        elapsed, self.last = max(now - self.last, 1e-9), now
+        return summary["env_steps"] / elapsed, summary["updates"] / elapsed
+
+
 class LocalRuntime:
     """Everything in the driver process, stepped in turn: the debugging and fast-test mode."""
 
@@ -74,6 +91,7 @@ class LocalRuntime:
         self.learner = LearnerWorker(config, self.shards, learner_state)
         self.cycles = int(training["collect_cycles"])
         self.updates = int(training["updates_per_round"])
+        self.clock = RoundClock()
         self._publish()
 
     def _publish(self) -> None:
@@ -84,16 +102,31 @@ class LocalRuntime:
     def run_round(self) -> dict[str, Any]:
         """Collect with every worker, train one round, publish weights."""
         actor_stats = [w.collect(self.cycles) for w in self.workers]
+        start = time.monotonic()
         learner_stats = self.learner.train_round(self.updates)
+        pipeline_metrics.record_learner(learner_stats, time.monotonic() - start)
+        lags = [self.learner.weights_version - s["weights_version"] for s in actor_stats]
         self._publish()
-        return summarize_round(actor_stats, [learner_stats])
+        for i, stats in enumerate(actor_stats):
+            pipeline_metrics.record_actor(i, stats)
+        summary = summarize_round(actor_stats, [learner_stats])
+        pipeline_metrics.record_round(*self.clock.rates(summary), lags)
+        return summary
+
+    def snapshot_replay(self) -> None:
+        """Snapshot every shard into `replay.snapshot_dir` (nothing when it is unset)."""
+        for shard in self.shards:
+            if shard.config.snapshot_dir is not None:
+                shard.snapshot()
 
     def learner_state(self) -> dict:
         """The learner's full RLlib state."""
         return self.learner.get_state()
 
     def shutdown(self) -> None:
-        """Nothing to stop in one process."""
+        """Close the shards' logs."""
+        for shard in self.shards:
+            shard.close()
 
 
 class RayRuntime:
@@ -105,18 +138,36 @@ class RayRuntime:
 
         settings = config.marl_alloc
         training = settings["training"]
+        max_restarts = int(training["max_restarts"])
         num_shards = int(settings["replay"]["num_shards"])
-        self.shards = make_shard_actors(settings["replay"], num_shards)
+        self.snapshots = settings["replay"].get("snapshot_dir") is not None
+        # Named shards: restartable actors find them by name (see replay.resolve_shard).
+        prefix = f"apex-{uuid.uuid4().hex[:8]}"
+        self.shards = make_shard_actors(
+            settings["replay"], num_shards, max_restarts=max_restarts, name_prefix=prefix
+        )
+        names = [shard_name(prefix, i) for i in range(num_shards)]
         num_gpus = float(training["learner_num_gpus"])
         learner_config = config.copy(copy_frozen=False).learners(num_gpus_per_learner=num_gpus)
+        checkpoint_dir = training.get("checkpoint_dir")
         self.learner = LearnerActor.options(
-            num_cpus=float(training["learner_num_cpus"]), num_gpus=num_gpus
-        ).remote(learner_config, self.shards, learner_state)
+            num_cpus=float(training["learner_num_cpus"]),
+            num_gpus=num_gpus,
+            max_restarts=max_restarts,
+        ).remote(learner_config, names, checkpoint_dir)
+        if learner_state is not None:
+            self.learner.set_state.remote(learner_state)  # runs before any train_round
         self.actors = [
-            EnvActor.options(num_cpus=float(training["actor_num_cpus"]), max_restarts=-1).remote(
-                self.shards[shard_for_actor(i, num_shards)],
+            EnvActor.options(
+                num_cpus=float(training["actor_num_cpus"]),
+                max_restarts=max_restarts,
+                # Spread like the shards, so losing a node loses a share of each, not all.
+                scheduling_strategy="SPREAD",
+            ).remote(
+                names[shard_for_actor(i, num_shards)],
                 settings["env"],
                 config.rl_module_spec,
+                actor_index=i,
                 **_worker_kwargs(settings, i),
             )
             for i in range(int(training["num_actors"]))
@@ -125,6 +176,9 @@ class RayRuntime:
         self.updates = int(training["updates_per_round"])
         self.sync_every_s = float(training["weights_sync_every_s"])
         self.max_round_s = float(training["log_every_s"])
+        self.learner_version = 0
+        self.failures = {"actor": 0, "learner": 0}
+        self.clock = RoundClock()
         self._last_sync = 0.0
         self._publish()
         self.collecting = {a.collect.remote(self.cycles): a for a in self.actors}
@@ -142,14 +196,22 @@ class RayRuntime:
         deadline = time.monotonic() + self.max_round_s
         actor_stats: list[dict] = []
         learner_stats: list[dict] = []
+        lags: list[int] = []
         while time.monotonic() < deadline:
             waiting = [*self.collecting, *([self.training] if self.training else [])]
-            ready, _ = ray.wait(waiting, num_returns=1, timeout=deadline - time.monotonic())
+            ready, _ = ray.wait(
+                waiting, num_returns=1, timeout=max(0.0, deadline - time.monotonic())
+            )
             if not ready:
                 break
             if self.training is not None and ready[0] == self.training:
-                stats = ray.get(self.training)
+                stats = self._learner_result()
+                if stats is None:  # the learner died; Ray restarts it from the last checkpoint
+                    retry = self.learner.train_round.options(max_task_retries=-1)
+                    self.training = retry.remote(self.updates)
+                    continue
                 learner_stats.append(stats)
+                self.learner_version = int(stats.get("weights_version", self.learner_version))
                 if time.monotonic() - self._last_sync >= self.sync_every_s:
                     self._publish()
                 if stats["updates"] and actor_stats:
@@ -160,15 +222,38 @@ class RayRuntime:
                 continue
             actor = self.collecting.pop(ready[0])
             try:
-                actor_stats.append(ray.get(ready[0]))
+                stats = ray.get(ready[0])
+                actor_stats.append(stats)
+                lags.append(max(0, self.learner_version - int(stats["weights_version"])))
+                collect = actor.collect
             except ray.exceptions.RayActorError as err:
-                logger.warning("env actor failed (%s); Ray restarts it", err)
-            self.collecting[actor.collect.remote(self.cycles)] = actor
+                self.failures["actor"] += 1
+                logger.warning("env actor failed (%s); Ray restarts it", _first_line(err))
+                # Ray holds the retry until the actor is back; its fresh policy copy gets the
+                # learner's weights at the next publish, which this makes immediate.
+                collect = actor.collect.options(max_task_retries=-1)
+                self._last_sync = 0.0
+            self.collecting[collect.remote(self.cycles)] = actor
             if self.training is None:
                 self.training = self.learner.train_round.remote(self.updates)
         if self.training is None:
             self.training = self.learner.train_round.remote(self.updates)
-        return summarize_round(actor_stats, learner_stats)
+        summary = summarize_round(actor_stats, learner_stats)
+        pipeline_metrics.record_round(*self.clock.rates(summary), lags)
+        return summary
+
+    def _learner_result(self) -> dict | None:
+        try:
+            return ray.get(self.training)
+        except ray.exceptions.RayActorError as err:
+            self.failures["learner"] += 1
+            logger.warning("learner failed (%s); Ray restarts it", _first_line(err))
+            return None
+
+    def snapshot_replay(self) -> None:
+        """Snapshot every shard into `replay.snapshot_dir` (nothing when it is unset)."""
+        if self.snapshots:
+            ray.get([shard.snapshot.remote() for shard in self.shards])
 
     def learner_state(self) -> dict:
         """The learner actor's full RLlib state."""
@@ -178,6 +263,11 @@ class RayRuntime:
         """Kill the Ape-X actors."""
         for handle in [*self.actors, *self.shards, self.learner]:
             ray.kill(handle)
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def make_runtime(config, learner_state: dict | None) -> LocalRuntime | RayRuntime:
