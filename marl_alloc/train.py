@@ -1,12 +1,20 @@
 """`python -m marl_alloc.train [hydra overrides]`: train the policy Ape-X style, save a checkpoint.
 
-The last stdout line is `checkpoint: <absolute dir>`; progress goes to stderr.
+The last stdout line is `checkpoint: <absolute dir>`; progress goes to stderr. The run directory
+holds `checkpoint/` (rewritten every `training.checkpoint_every_s`), `replay/` (the shards'
+snapshots) and `progress.jsonl`; `python -m marl_alloc.train resume=RUN_DIR [overrides]` continues
+such a run with its settings, learner, replay and counters (overrides win, e.g. a larger
+`training.total_env_steps`).
 """
 
 import logging
 import os
+import shutil
 import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -14,6 +22,59 @@ from omegaconf import DictConfig, OmegaConf
 from marl_alloc.settings import UserError, resolve_settings
 
 CONFIG_FILE = "marl_alloc.yaml"
+CHECKPOINT = "checkpoint"
+REPLAY = "replay"
+
+
+def run_paths(settings: dict, run_dir: Path) -> tuple[dict, Path]:
+    """Settings with the checkpoint and replay snapshot dirs set (in the run dir unless given),
+    and the run dir itself, which is the resumed run's when `resume` is set."""
+    training, replay = dict(settings["training"]), dict(settings["replay"])
+    settings = {**settings, "training": training, "replay": replay}
+    if settings.get("resume"):
+        run_dir = Path(settings["resume"])
+    run_dir = run_dir.resolve()
+    checkpoint_dir = Path(training["checkpoint_dir"] or run_dir / CHECKPOINT)
+    training["checkpoint_dir"] = str(checkpoint_dir.resolve())
+    if replay.get("snapshot_dir") is None:
+        replay["snapshot_dir"] = str(run_dir / REPLAY)
+    return settings, run_dir
+
+
+def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
+    """The checkpoint, or the previous one when a save was cut off between its two renames."""
+    for path in (checkpoint_dir, checkpoint_dir.with_name(checkpoint_dir.name + ".old")):
+        if (path / CONFIG_FILE).is_file():
+            return path
+    return None
+
+
+def save_checkpoint(algo, checkpoint_dir: Path, settings: dict) -> Path:
+    """RLlib checkpoint plus our settings, replacing the previous one only once it is whole."""
+    staging = checkpoint_dir.with_name(checkpoint_dir.name + ".tmp")
+    previous = checkpoint_dir.with_name(checkpoint_dir.name + ".old")
+    shutil.rmtree(staging, ignore_errors=True)
+    algo.save_to_path(str(staging))
+    OmegaConf.save(OmegaConf.create(settings), staging / CONFIG_FILE)
+    shutil.rmtree(previous, ignore_errors=True)
+    if checkpoint_dir.exists():
+        checkpoint_dir.rename(previous)
+    staging.rename(checkpoint_dir)
+    shutil.rmtree(previous, ignore_errors=True)
+    return checkpoint_dir
+
+
+def resumed_settings(resume_dir: str, overrides: Sequence[str]) -> dict[str, Any]:
+    """The resumed run's saved settings with this command's overrides applied on top."""
+    run_dir = Path(resume_dir).resolve()
+    checkpoint = latest_checkpoint(run_dir / CHECKPOINT)
+    if checkpoint is None:
+        raise UserError(f"resume={resume_dir}: no {CHECKPOINT}/{CONFIG_FILE} in that run dir")
+    saved = OmegaConf.load(checkpoint / CONFIG_FILE)
+    extra = [o for o in overrides if not o.startswith(("resume=", "hydra."))]
+    merged = OmegaConf.merge(saved, OmegaConf.from_dotlist([o.lstrip("+") for o in extra]))
+    merged.resume = str(run_dir)
+    return resolve_settings(merged)
 
 
 def run_training(settings: dict, run_dir: Path) -> Path:
@@ -24,32 +85,44 @@ def run_training(settings: dict, run_dir: Path) -> Path:
     from marl_alloc.apex.builder import build_apex_config
     from marl_alloc.training_log import TrainingLog
 
+    settings, run_dir = run_paths(settings, run_dir)
     training = settings["training"]
+    checkpoint_dir = Path(training["checkpoint_dir"])
+    resume_from = latest_checkpoint(checkpoint_dir) if settings.get("resume") else None
+    if settings.get("resume") and resume_from is None:
+        raise UserError(f"resume={settings['resume']}: no checkpoint in {checkpoint_dir}")
     config = build_apex_config(settings)
     # RLlib's Algorithm starts Ray itself if none runs (local mode too); start it our way.
     if not ray.is_initialized():
         cluster = settings["cluster"]
         ray.init(
-            address=cluster["address"],
+            # null means a fresh local instance, never whichever cluster happens to run here.
+            address=cluster["address"] or "local",
             num_cpus=cluster["num_cpus"],
             num_gpus=cluster["num_gpus"],
             include_dashboard=bool(cluster["include_dashboard"]),
+            _metrics_export_port=cluster.get("metrics_export_port"),
             logging_level=logging.WARNING,
             runtime_env={"env_vars": {"PYTHONWARNINGS": "ignore::DeprecationWarning"}},
         )
     algo = config.build_algo()
-    if settings.get("resume"):
-        algo.restore_from_path(str(Path(settings["resume"]) / "checkpoint"))
-    log = TrainingLog(run_dir, int(training["total_env_steps"]))
-    env_steps = 0
+    if resume_from is not None:
+        # Learner, optimizer and lifetime counters; the shards find their snapshots themselves.
+        algo.restore_from_path(str(resume_from))
+    total = int(training["total_env_steps"])
+    every_s = float(training["checkpoint_every_s"])
+    log = TrainingLog(run_dir, total, append=resume_from is not None)
+    env_steps = int(algo.metrics.peek(ENV_STEPS_LIFETIME, default=0))
+    last_save = time.monotonic()
     try:
-        while env_steps < int(training["total_env_steps"]):
+        while env_steps < total:
             result = algo.train()
             env_steps = int(result.get(ENV_STEPS_LIFETIME, 0))
             log.record(env_steps, int(result.get(UPDATES_LIFETIME, 0)), result.get("apex", {}))
-        checkpoint_dir = Path(training["checkpoint_dir"] or run_dir / "checkpoint").resolve()
-        algo.save_to_path(str(checkpoint_dir))
-        OmegaConf.save(OmegaConf.create(settings), checkpoint_dir / CONFIG_FILE)
+            if every_s > 0 and time.monotonic() - last_save >= every_s and env_steps < total:
+                save_checkpoint(algo, checkpoint_dir, settings)
+                last_save = time.monotonic()
+        save_checkpoint(algo, checkpoint_dir, settings)
     finally:
         algo.stop()
         log.close()
@@ -62,9 +135,13 @@ def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
-    run_dir = Path(HydraConfig.get().runtime.output_dir).resolve()
+    hydra_config = HydraConfig.get()
+    run_dir = Path(hydra_config.runtime.output_dir).resolve()
     try:
-        settings = resolve_settings(cfg)
+        if cfg.resume:
+            settings = resumed_settings(cfg.resume, hydra_config.overrides.task)
+        else:
+            settings = resolve_settings(cfg)
         checkpoint_dir = run_training(settings, run_dir)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
