@@ -1,0 +1,91 @@
+"""Train briefly on a local Ray head with the dashboard and Prometheus export on (a script).
+
+    python -m tests.marl_alloc.apex.metrics_run RUN_DIR PORT
+
+Scrapes http://127.0.0.1:PORT/metrics until every pipeline metric has been exported (or a
+timeout), then prints one JSON line {metric name: summed value}. test_pipeline_metrics.py runs it
+in a subprocess: the test session's own Ray has no dashboard and there is one Ray per process.
+"""
+
+import json
+import re
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import ray
+
+from marl_alloc.compose import compose_settings
+from marl_alloc.train import run_training
+
+OVERRIDES = [
+    "training.total_env_steps=1500",
+    "training.num_actors=2",
+    "training.collect_cycles=8",
+    "training.updates_per_round=4",
+    "training.train_batch_size=32",
+    "training.log_every_s=1.0",
+    "env.num_envs_per_actor=4",
+    "replay.min_size_to_sample=64",
+    "replay.capacity=20000",
+]
+EXPECTED = (
+    "ray_marl_alloc_env_steps_total",
+    "ray_marl_alloc_env_steps_per_s",
+    "ray_marl_alloc_transitions_added_total",
+    "ray_marl_alloc_transitions_sampled_total",
+    "ray_marl_alloc_replay_size",
+    "ray_marl_alloc_learner_updates_total",
+    "ray_marl_alloc_learner_updates_per_s",
+    "ray_marl_alloc_learner_loss",
+    "ray_marl_alloc_weight_sync_lag_versions_count",
+    "ray_marl_alloc_energy_kwh",
+)
+# Exported, but zero is a legitimate value (a short window may see no SLA violation).
+PRESENT = ("ray_marl_alloc_sla_violation_rate", "ray_marl_alloc_weight_sync_lag")
+SAMPLE = re.compile(r"^(ray_marl_alloc_\w+)(?:\{[^}]*\})? (\S+)$")
+
+
+def scrape(port: int) -> dict[str, float]:
+    """Our metrics on the Prometheus endpoint, each summed over its label sets."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        match = SAMPLE.match(line)
+        if match:
+            values[match[1]] = values.get(match[1], 0.0) + float(match[2])
+    return values
+
+
+def exported(values: dict[str, float]) -> bool:
+    """Every expected metric is there, positive where it must be."""
+    return all(values.get(n, 0) > 0 for n in EXPECTED) and all(n in values for n in PRESENT)
+
+
+def main(run_dir: str, port: str) -> None:
+    """Start the head, train, then wait for the exported metrics and print them."""
+    ray.init(
+        num_cpus=2,
+        include_dashboard=True,
+        _metrics_export_port=int(port),
+        logging_level="ERROR",
+        # Export every half second instead of every 10 s, so the test need not wait.
+        _system_config={"metrics_report_interval_ms": 500},
+    )
+    try:
+        run_training(compose_settings(OVERRIDES), Path(run_dir))
+        deadline = time.monotonic() + 30
+        values = scrape(int(port))
+        while not exported(values):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+            values = scrape(int(port))
+    finally:
+        ray.shutdown()
+    print(json.dumps(values), flush=True)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

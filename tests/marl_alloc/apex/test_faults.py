@@ -1,0 +1,113 @@
+"""Faults: a run resumes with its counters and replay; training survives losing a node."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from marl_alloc.compose import compose_settings
+from marl_alloc.settings import UserError
+from marl_alloc.train import (
+    CONFIG_FILE,
+    latest_checkpoint,
+    resumed_settings,
+    run_training,
+    save_checkpoint,
+)
+from tests.conftest import PROJECT_ROOT
+from tests.marl_alloc.apex.node_loss_run import TOTAL_ENV_STEPS
+
+SMALL_LOCAL = [
+    "training.local=true",
+    "training.total_env_steps=800",
+    "training.num_actors=2",
+    "training.collect_cycles=8",
+    "training.updates_per_round=4",
+    "training.train_batch_size=32",
+    "env.num_envs_per_actor=4",
+    "replay.min_size_to_sample=64",
+    "replay.capacity=20000",
+]
+
+
+def _rows(run_dir):
+    return [json.loads(line) for line in (run_dir / "progress.jsonl").read_text().splitlines()]
+
+
+def _replay_size(settings) -> int:
+    from replay import PrioritizedShard
+
+    return sum(PrioritizedShard(settings["replay"], 0).size().values())
+
+
+def test_resume_continues_the_run_with_its_counters_learner_and_replay(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    run_training(compose_settings(SMALL_LOCAL), run_dir)
+    first = _rows(run_dir)
+    settings = resumed_settings(str(run_dir), ["resume=x", "training.total_env_steps=1600"])
+    assert settings["training"]["num_actors"] == 2  # the run's own settings, not the defaults
+    size_before = _replay_size(settings)
+    assert size_before > 0
+
+    checkpoint = run_training(settings, tmp_path / "unused-hydra-dir")
+
+    assert checkpoint == run_dir / "checkpoint"
+    rows = _rows(run_dir)
+    resumed = rows[len(first) :]
+    assert resumed[0]["env_steps"] > first[-1]["env_steps"]  # counted on, not from zero
+    assert resumed[0]["updates"] > first[-1]["updates"]
+    assert rows[-1]["env_steps"] >= 1600
+    # A replay started empty could hold at most the resumed part's transitions.
+    assert _replay_size(settings) > rows[-1]["env_steps"] - first[-1]["env_steps"]
+
+
+def test_resume_without_a_checkpoint_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="no checkpoint"):
+        resumed_settings(str(tmp_path), [])
+
+
+class _FakeAlgo:
+    def __init__(self, fail: bool = False):
+        self.fail = fail
+
+    def save_to_path(self, path: str) -> None:
+        if self.fail:
+            raise OSError("disk full")
+        Path(path).mkdir(parents=True)
+        (Path(path) / "state").write_text("ok")
+
+
+def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path):
+    checkpoint = tmp_path / "checkpoint"
+    save_checkpoint(_FakeAlgo(), checkpoint, {"seed": 1})
+    with pytest.raises(OSError):
+        save_checkpoint(_FakeAlgo(fail=True), checkpoint, {"seed": 2})
+    assert latest_checkpoint(checkpoint) == checkpoint
+    assert "seed: 1" in (checkpoint / CONFIG_FILE).read_text()
+
+
+def test_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
+    previous = tmp_path / "checkpoint.old"
+    previous.mkdir()
+    (previous / CONFIG_FILE).write_text("seed: 0\n")
+    assert latest_checkpoint(tmp_path / "checkpoint") == previous
+
+
+@pytest.mark.ray
+def test_training_survives_losing_a_worker_node(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.marl_alloc.apex.node_loss_run", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=PROJECT_ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["actors_on_removed_node"], "the removed node held no Ape-X actor"
+    assert report["env_steps"] >= TOTAL_ENV_STEPS
+    assert report["removed_at_env_steps"] < TOTAL_ENV_STEPS
+    assert report["nodes_alive"] == 2
