@@ -86,3 +86,30 @@ def test_attention_for_priorities_comes_with_q_values(policy):
     out = module[level_obs.level].compute_q_values({C.OBS: torch.from_numpy(level_obs.obs)})
     assert out[ACTION_ATTENTION].shape == out[Q_VALUES].shape
     assert out[ACTION_ATTENTION].sum() > 0
+
+
+def test_dense_layer_is_torch_geometric_gatconv_on_the_complete_graph():
+    from torch_geometric.nn import DenseGATConv, GATConv
+
+    from marl_alloc.policy.graph_q_net import parent_attention
+
+    torch.manual_seed(1)
+    dense = DenseGATConv(16, 16, heads=2, concat=False)
+    sparse = GATConv(16, 16, heads=2, concat=False)
+    # Same parameters; DenseGATConv keeps one more broadcast dim on the attention vectors.
+    sparse.load_state_dict(
+        {k: v.reshape(sparse.state_dict()[k].shape) for k, v in dense.state_dict().items()}
+    )
+    x = torch.randn(3, 5, 16)
+    nodes = torch.arange(5)
+    src, dst = torch.meshgrid(nodes, nodes, indexing="ij")
+    one = torch.stack([src[src != dst], dst[src != dst]])
+    edges = torch.cat([one + 5 * b for b in range(3)], dim=1)
+    out, (att_edges, alpha) = sparse(x.reshape(15, 16), edges, return_attention_weights=True)
+    assert torch.allclose(dense(x, torch.ones(5, 5)).reshape(15, 16), out, atol=1e-5)
+    into_parent = att_edges[1] % 5 == 0
+    expected = torch.zeros(3, 5)
+    expected[att_edges[1, into_parent] // 5, att_edges[0, into_parent] % 5] = alpha[
+        into_parent
+    ].mean(-1)
+    assert torch.allclose(parent_attention(dense, x), expected, atol=1e-5)
