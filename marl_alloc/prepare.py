@@ -4,8 +4,10 @@
         --machine-events machine_events-part-00000-of-00001.csv.gz --output data/google2011
     python -m marl_alloc.prepare --workload azure --input vmtable.csv --output data/azure
 
-writes OUTPUT/tasks.parquet (and OUTPUT/machines.parquet); point `env.workload.tasks` (and
-`env.workload.machines`) at OUTPUT.
+writes OUTPUT/tasks.parquet (and OUTPUT/machines.parquet, removed machines included with their
+removal time); point `env.workload.tasks` (and `env.workload.machines`) at OUTPUT. Strict by
+default: a bad row is a one-line error naming file and row (exit 2); --lenient skips bad rows
+and reports how many.
 """
 
 import argparse
@@ -18,6 +20,7 @@ import pyarrow.parquet as pq
 
 from envs.errors import WorkloadError
 from envs.workloads import load_machines, load_tasks, load_vms
+from envs.workloads.csv_input import rows_dropped
 from envs.workloads.trace import MACHINES_FILE, TASKS_FILE
 
 WORKLOADS = ("google2011", "azure")
@@ -33,6 +36,7 @@ def build_parser(prog: str = "python -m marl_alloc.prepare") -> argparse.Argumen
     parser.add_argument("--seed", type=int, default=0, help="draws for unseen run times")
     parser.add_argument("--cores-per-host", type=float, default=64.0, help="azure: host cores")
     parser.add_argument("--mem-gb-per-host", type=float, default=256.0, help="azure: host GB")
+    parser.add_argument("--lenient", action="store_true", help="skip bad rows, count them")
     return parser
 
 
@@ -43,21 +47,25 @@ def write_parquet(table: pa.Table, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def prepare(args: argparse.Namespace) -> dict[str, int]:
-    """Read the raw files, write the tables; returns rows written per file name."""
+def prepare(args: argparse.Namespace) -> dict[str, tuple[int, int]]:
+    """Read the raw files, write the tables; returns (rows written, input rows dropped) per
+    file name."""
     if args.workload == "azure":
         if len(args.input) != 1 or args.machine_events:
             raise WorkloadError("azure reads exactly one vmtable file and no --machine-events")
-        tables = {TASKS_FILE: load_vms(args.input[0], args.cores_per_host, args.mem_gb_per_host)}
+        tasks = load_vms(args.input[0], args.cores_per_host, args.mem_gb_per_host, args.lenient)
+        tables = {TASKS_FILE: tasks}
     else:
-        tables = {TASKS_FILE: load_tasks(args.input, seed=args.seed)}
+        tables = {TASKS_FILE: load_tasks(args.input, seed=args.seed, lenient=args.lenient)}
         if args.machine_events:
-            tables[MACHINES_FILE] = load_machines(args.machine_events)
+            tables[MACHINES_FILE] = load_machines(
+                args.machine_events, lenient=args.lenient, include_removed=True
+            )
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
         write_parquet(table, out / name)
-    return {name: table.num_rows for name, table in tables.items()}
+    return {name: (table.num_rows, rows_dropped(table)) for name, table in tables.items()}
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m marl_alloc.prepare") -> int:
@@ -68,8 +76,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m marl_alloc.prepar
     except (WorkloadError, OSError) as err:
         print(f"error: {str(err).splitlines()[0]}", file=sys.stderr)
         return 2
-    for name, rows in written.items():
-        print(f"wrote {Path(args.output) / name} ({rows} rows)")
+    for name, (rows, dropped) in written.items():
+        skipped = f", {dropped} malformed input rows skipped" if dropped else ""
+        print(f"wrote {Path(args.output) / name} ({rows} rows{skipped})")
     return 0
 
 

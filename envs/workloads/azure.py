@@ -18,7 +18,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from envs.errors import WorkloadError
-from envs.workloads.csv_input import read_headerless_csv
+from envs.workloads.csv_input import (
+    read_headerless_csv,
+    require_values,
+    rows_dropped,
+    with_rows_dropped,
+)
 
 VM_COLUMNS = (
     "vm_id",
@@ -69,7 +74,10 @@ def _bucket_values(column: pa.ChunkedArray, name: str, path: Path) -> np.ndarray
 
 
 def load_vms(
-    path: str | Path, cores_per_host: float = 64.0, mem_gb_per_host: float = 256.0
+    path: str | Path,
+    cores_per_host: float = 64.0,
+    mem_gb_per_host: float = 256.0,
+    lenient: bool = False,
 ) -> pa.Table:
     """Tasks from an Azure vmtable: submit_s, cpu, mem, duration_s, duration_observed, priority,
     usage_factor, deferrable, job_id (deployment), task_index (VM within it); by submit_s."""
@@ -82,12 +90,11 @@ def load_vms(
         else (tuple(c for c in VM_COLUMNS if c != "category"))
     )
     types = {k: v for k, v in VM_TYPES.items() if k in columns}
-    vms = read_headerless_csv(path, columns, types)
+    vms = read_headerless_csv(path, columns, types, lenient)
+    mandatory = ("created_s", "deleted_s", "avg_cpu", "core_bucket", "memory_bucket")
+    vms = require_values(vms, mandatory, path, lenient, "Azure vmtable")
     if vms.num_rows == 0:
         raise WorkloadError(f"Azure vmtable {path} is empty")
-    for name in ("created_s", "deleted_s", "avg_cpu", "core_bucket", "memory_bucket"):
-        if vms.column(name).null_count:
-            raise WorkloadError(f"Azure vmtable {path} has empty '{name}' fields")
     created = vms.column("created_s").to_numpy()
     deleted = vms.column("deleted_s").to_numpy()
     if np.any(deleted < created):
@@ -120,4 +127,4 @@ def load_vms(
             "task_index": task_index,
         }
     )
-    return table.sort_by("submit_s")
+    return with_rows_dropped(table.sort_by("submit_s"), rows_dropped(vms))

@@ -1,79 +1,204 @@
 """Read headerless trace CSVs (plain or .gz) with pyarrow; bad input is a one-line WorkloadError.
 
-Arrow's parse errors name no row, so on failure the file is scanned once more, line by line, to
-name the first malformed row.
+Strict (the default): a truncated or corrupt gzip, a row with the wrong number of fields, a
+non-numeric value or an empty mandatory field stops the read with the file and row named.
+Lenient: every intact row is read and the rest are counted; the count travels with the table as
+schema metadata (`rows_dropped`), so nothing is dropped silently.
+Arrow's parse errors name no row, so on a strict failure the text is scanned once more, line by
+line, to name the first malformed row.
 """
 
 import csv
-import gzip
 import io
+import re
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from envs.errors import WorkloadError
+
+DROPPED_KEY = b"rows_dropped"
+INTEGER = r"^\s*[-+]?\d+\s*$"
+FLOAT = r"^\s*[-+]?(\d+\.?\d*([eE][-+]?\d+)?|\.\d+([eE][-+]?\d+)?|nan|inf)\s*$"
+CHUNK = 1 << 20
+
+
+def rows_dropped(table: pa.Table) -> int:
+    """Rows a lenient read left out (0 for a strict read or a table from elsewhere)."""
+    metadata = table.schema.metadata or {}
+    return int(metadata.get(DROPPED_KEY, b"0"))
+
+
+def with_rows_dropped(table: pa.Table, count: int) -> pa.Table:
+    """The table carrying `count` as its rows_dropped metadata."""
+    metadata = dict(table.schema.metadata or {})
+    metadata[DROPPED_KEY] = str(int(count)).encode()
+    return table.replace_schema_metadata(metadata)
+
+
+def _gunzip(path: Path, data: bytes, lenient: bool) -> tuple[bytes, int]:
+    """Decompressed text; a truncated or corrupt stream keeps its intact rows when lenient
+    (returns the count of rows lost: the partial last one) and raises otherwise."""
+    out: list[bytes] = []
+    view, problem = memoryview(data), None
+    while view:
+        inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        try:
+            for start in range(0, len(view), CHUNK):
+                out.append(inflater.decompress(view[start : start + CHUNK]))
+                if inflater.eof:
+                    break
+            out.append(inflater.flush())
+        except zlib.error as err:
+            problem = f"corrupt gzip data ({err})"
+            break
+        if not inflater.eof:
+            problem = "truncated gzip stream"
+            break
+        # Concatenated gzip members are one file (as gzip -c a b > c writes).
+        view = memoryview(inflater.unused_data)
+    text = b"".join(out)
+    if problem is None:
+        return text, 0
+    intact = text[: text.rfind(b"\n") + 1]
+    if not lenient:
+        row = intact.count(b"\n") + 1
+        raise WorkloadError(
+            f"malformed trace file {path}, row {row}: {problem} after {row - 1} intact rows; "
+            "fetch the file again or pass --lenient to read the intact rows"
+        )
+    return intact, int(len(intact) < len(text))
 
 
 def read_headerless_csv(
     path: str | Path,
     column_names: Sequence[str],
     column_types: dict[str, pa.DataType],
+    lenient: bool = False,
 ) -> pa.Table:
     """The typed columns of a CSV without a header row; empty fields become nulls."""
     path = Path(path)
     if not path.is_file():
         raise WorkloadError(f"trace file {path} does not exist; check the path")
-    try:
+    bad_rows = [0]
+
+    def skip_row(row) -> str:
+        bad_rows[0] += 1
+        return "skip" if lenient else "error"
+
+    def read(source, types: dict[str, pa.DataType]) -> pa.Table:
         return pacsv.read_csv(
-            path,
+            source,
             read_options=pacsv.ReadOptions(column_names=list(column_names)),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=skip_row),
             convert_options=pacsv.ConvertOptions(
-                include_columns=list(column_types), column_types=column_types
+                include_columns=list(column_types),
+                column_types=types,
+                strings_can_be_null=True,  # an empty field is missing, as in numeric columns
             ),
         )
+
+    try:
+        # Arrow streams the gzip while it parses: the fast path for intact files.
+        return with_rows_dropped(read(path, column_types), bad_rows[0])
     except (pa.ArrowInvalid, OSError, EOFError) as err:
-        row, problem = _first_bad_row(path, column_names, column_types)
-        where = f"row {row}" if row else "somewhere"
-        detail = problem or str(err).splitlines()[0]
+        first_error = err
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise WorkloadError(f"cannot read trace file {path}: {err.strerror}") from None
+    dropped = 0
+    if data[:2] == b"\x1f\x8b":
+        data, dropped = _gunzip(path, data, lenient)
+    if not lenient:
+        _raise_first_bad_row(path, data, column_names, column_types, first_error)
+    bad_rows[0] = 0
+    try:
+        table = read(pa.BufferReader(data), column_types)
+        return with_rows_dropped(table, dropped + bad_rows[0])
+    except (pa.ArrowInvalid, OSError):
+        bad_rows[0] = 0
+    text = read(pa.BufferReader(data), {k: pa.string() for k in column_types})
+    table, invalid = _read_valid(text, column_types)
+    return with_rows_dropped(table, dropped + bad_rows[0] + invalid)
+
+
+def _read_valid(text: pa.Table, column_types: dict[str, pa.DataType]) -> tuple[pa.Table, int]:
+    """Cast string columns to their types, dropping rows with a value that does not parse."""
+    keep = np.ones(text.num_rows, bool)
+    for name, kind in column_types.items():
+        if pa.types.is_string(kind):
+            continue
+        pattern = INTEGER if pa.types.is_integer(kind) else FLOAT
+        column = text.column(name)
+        ok = pc.fill_null(pc.match_substring_regex(column, pattern), True)  # empty is fine
+        keep &= np.asarray(ok.to_numpy(zero_copy_only=False), bool)
+    table = text.filter(pa.array(keep))
+    columns = {name: pc.cast(table.column(name), kind) for name, kind in column_types.items()}
+    return pa.table(columns), int((~keep).sum())
+
+
+def require_values(
+    table: pa.Table, names: Sequence[str], path: str | Path, lenient: bool, what: str
+) -> pa.Table:
+    """Rows with an empty mandatory field: an error naming the first (strict) or dropped and
+    counted (lenient)."""
+    if not any(table.column(name).null_count for name in names):
+        return table
+    missing = np.zeros(table.num_rows, bool)
+    for name in names:
+        missing |= np.asarray(table.column(name).is_null().to_numpy(zero_copy_only=False), bool)
+    if not lenient:
+        row = int(np.flatnonzero(missing)[0])
+        empty = [n for n in names if table.column(n)[row].as_py() is None]
         raise WorkloadError(
-            f"malformed trace file {path}, {where}: {detail}; expected {len(column_names)} "
-            "comma-separated columns as in the trace's schema"
-        ) from None
+            f"malformed {what} file {path}, row {row + 1}: empty '{empty[0]}' field, which the "
+            "trace schema requires; pass --lenient to skip such rows"
+        )
+    kept = table.filter(pa.array(~missing))
+    return with_rows_dropped(kept, rows_dropped(table) + int(missing.sum()))
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path), encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed by caller
+def _raise_first_bad_row(
+    path: Path,
+    data: bytes,
+    column_names: Sequence[str],
+    column_types: dict[str, pa.DataType],
+    err: Exception,
+) -> None:
+    row, problem = _first_bad_row(data, column_names, column_types)
+    where = f"row {row}" if row else "somewhere"
+    detail = problem or str(err).splitlines()[0]
+    raise WorkloadError(
+        f"malformed trace file {path}, {where}: {detail}; expected {len(column_names)} "
+        "comma-separated columns as in the trace's schema (--lenient skips bad rows)"
+    ) from None
 
 
 def _first_bad_row(
-    path: Path, column_names: Sequence[str], column_types: dict[str, pa.DataType]
+    data: bytes, column_names: Sequence[str], column_types: dict[str, pa.DataType]
 ) -> tuple[int | None, str | None]:
     """(1-based row, what is wrong) of the first row Arrow would refuse, or (None, None)."""
     index = {name: i for i, name in enumerate(column_names)}
+    patterns = {
+        name: re.compile(INTEGER if pa.types.is_integer(kind) else FLOAT)
+        for name, kind in column_types.items()
+        if not pa.types.is_string(kind)
+    }
+    handle = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="replace")
     try:
-        with _open_text(path) as handle:
-            for number, row in enumerate(csv.reader(handle), start=1):
-                if len(row) != len(column_names):
-                    return number, f"expected {len(column_names)} columns, got {len(row)}"
-                for name, kind in column_types.items():
-                    value = row[index[name]]
-                    if value and not _parses(value, kind):
-                        return number, f"column '{name}' has non-numeric value {value!r}"
-    except (OSError, EOFError, csv.Error) as err:
-        return None, f"cannot read it ({str(err).splitlines()[0]})"
+        for number, row in enumerate(csv.reader(handle), start=1):
+            if len(row) != len(column_names):
+                return number, f"expected {len(column_names)} columns, got {len(row)}"
+            for name, pattern in patterns.items():
+                value = row[index[name]]
+                if value and not pattern.match(value):
+                    return number, f"column '{name}' has non-numeric value {value!r}"
+    except csv.Error as err:
+        return None, f"cannot parse it ({str(err).splitlines()[0]})"
     return None, None
-
-
-def _parses(value: str, kind: pa.DataType) -> bool:
-    try:
-        if pa.types.is_integer(kind):
-            int(value)
-        elif pa.types.is_floating(kind):
-            float(value)
-    except ValueError:
-        return False
-    return True

@@ -6,7 +6,8 @@ first SCHEDULE to the next FINISH / FAIL / KILL / EVICT / LOST, priority and sch
 Run times the window does not show in full (never scheduled, scheduled before it, or still
 running at its end) are drawn from the observed ones with a seeded RNG; `duration_observed`
 tells which is which.
-`load_machines` gives each machine's last known normalized capacity.
+`load_machines` gives each machine's last known normalized capacity and when it was added and
+removed. Both read strictly (a bad row is a one-line error naming file and row) unless lenient.
 """
 
 from collections.abc import Sequence
@@ -16,7 +17,12 @@ import numpy as np
 import pyarrow as pa
 
 from envs.errors import WorkloadError
-from envs.workloads.csv_input import read_headerless_csv
+from envs.workloads.csv_input import (
+    read_headerless_csv,
+    require_values,
+    rows_dropped,
+    with_rows_dropped,
+)
 
 TASK_EVENT_COLUMNS = (
     "timestamp",
@@ -35,6 +41,7 @@ TASK_EVENT_COLUMNS = (
 )
 TASK_EVENT_TYPES = {
     "timestamp": pa.int64(),
+    "machine_id": pa.int64(),
     "job_id": pa.int64(),
     "task_index": pa.int32(),
     "event_type": pa.int8(),
@@ -51,62 +58,80 @@ MACHINE_EVENT_TYPES = {
     "cpu": pa.float32(),
     "mem": pa.float32(),
 }
+MANDATORY_TASK_FIELDS = ("timestamp", "job_id", "task_index", "event_type")
 SUBMIT, SCHEDULE = 0, 1
 TERMINAL_EVENTS = (2, 3, 4, 5, 6)  # EVICT, FAIL, FINISH, KILL, LOST
-MACHINE_REMOVE = 1
+MACHINE_ADD, MACHINE_REMOVE = 0, 1
 US_PER_S = 1e6
 
 
-def load_tasks(task_event_paths: Sequence[str | Path] | str | Path, seed: int = 0) -> pa.Table:
+def load_tasks(
+    task_event_paths: Sequence[str | Path] | str | Path, seed: int = 0, lenient: bool = False
+) -> pa.Table:
     """One row per task from raw task_events csv.gz parts (read together, in any order).
 
     Columns: submit_s float64, cpu float32, mem float32, duration_s float32,
-    duration_observed bool, priority int8, scheduling_class int8, job_id int64, task_index int32;
-    sorted by submit_s. Tasks without a SUBMIT event or without requests are left out.
+    duration_observed bool, priority int8, scheduling_class int8, job_id int64, task_index int32,
+    scheduled_s float64 (first SCHEDULE; 0 = before the window, null = never), end_s float64
+    (the run's terminal event, null = not in these files), machine_id int64 (of the first
+    SCHEDULE, -1 if none); sorted by submit_s. Tasks without a SUBMIT event or without requests
+    are left out. Strict by default (see csv_input); `lenient` skips bad rows and counts them in
+    the table's rows_dropped metadata.
     """
     paths = [task_event_paths] if isinstance(task_event_paths, str | Path) else task_event_paths
     if not paths:
         raise WorkloadError("no task_events files given; pass at least one csv.gz part")
-    parts = [read_headerless_csv(p, TASK_EVENT_COLUMNS, TASK_EVENT_TYPES) for p in paths]
-    events = pa.concat_tables(parts)
-    for name in ("timestamp", "job_id", "task_index", "event_type"):
-        if events.column(name).null_count:
-            raise WorkloadError(
-                f"task_events in {', '.join(map(str, paths))} have empty '{name}' fields; "
-                "these columns are mandatory in the trace schema"
-            )
-    return _tasks_from_events(events, np.random.default_rng(seed))
+    parts = []
+    for path in paths:
+        part = read_headerless_csv(path, TASK_EVENT_COLUMNS, TASK_EVENT_TYPES, lenient)
+        parts.append(require_values(part, MANDATORY_TASK_FIELDS, path, lenient, "task_events"))
+    dropped = sum(rows_dropped(part) for part in parts)
+    events = pa.concat_tables([part.replace_schema_metadata(None) for part in parts])
+    return with_rows_dropped(_tasks_from_events(events, np.random.default_rng(seed)), dropped)
 
 
 def _column(table: pa.Table, name: str, fill: float) -> np.ndarray:
     return table.column(name).fill_null(fill).to_numpy()
 
 
+def _nullable(values: np.ndarray) -> pa.Array:
+    """float64 with nulls where values are not finite (never happened in these files)."""
+    return pa.array(values, pa.float64(), mask=~np.isfinite(values))
+
+
 def _tasks_from_events(events: pa.Table, rng: np.random.Generator) -> pa.Table:
     t = _column(events, "timestamp", 0) / US_PER_S
     job = _column(events, "job_id", 0)
-    index = _column(events, "task_index", 0)
+    index = _column(events, "task_index", 0).astype(np.int64)
     kind = _column(events, "event_type", -1)
-    order = np.lexsort((kind, t, index, job))
-    t, job, index, kind = t[order], job[order], index[order], kind[order]
-    starts = np.flatnonzero(np.r_[True, (np.diff(job) != 0) | (np.diff(index) != 0)])
+    # One sort key: (job, task) groups, then time, then event type (SUBMIT before SCHEDULE).
+    task_key = np.unique(job * (1 << 20) + index, return_inverse=True)[1]
+    order = np.lexsort((kind, t, task_key))
+    t, kind = t[order], kind[order]
+    key = task_key[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(t)]))
+    row = np.arange(len(t), dtype=np.float64)
 
     def first(values: np.ndarray, where: np.ndarray) -> np.ndarray:
         return np.minimum.reduceat(np.where(where, values, np.inf), starts)
 
     submit = first(t, kind == SUBMIT)
-    scheduled = first(t, kind == SCHEDULE)
+    scheduled_row = first(row, kind == SCHEDULE)
+    ever_scheduled = np.isfinite(scheduled_row)
+    scheduled_at = np.where(ever_scheduled, scheduled_row, 0).astype(np.int64)
+    scheduled = np.where(ever_scheduled, t[scheduled_at], np.inf)
     ended = first(t, np.isin(kind, TERMINAL_EVENTS) & (t >= scheduled[group]))
-    row = np.arange(len(t), dtype=np.float64)
+    machine_column = _column(events, "machine_id", -1)[order]
+    machine = np.where(ever_scheduled, machine_column[scheduled_at], -1)
     requests = {}
     for name in ("cpu_request", "mem_request", "priority", "scheduling_class"):
-        values = events.column(name).take(pa.array(order))
-        valid = np.asarray(values.is_valid())
+        column = events.column(name)
+        valid = np.asarray(column.is_valid().to_numpy(zero_copy_only=False), bool)[order]
+        values = column.fill_null(0).to_numpy()[order]
         first_row = first(row, valid)
         has = np.isfinite(first_row)
-        picked = values.fill_null(0).to_numpy()[np.where(has, first_row, 0).astype(np.int64)]
-        requests[name] = (picked, has)
+        requests[name] = (values[np.where(has, first_row, 0).astype(np.int64)], has)
     keep = (
         np.isfinite(submit)
         & requests["cpu_request"][1]
@@ -124,6 +149,7 @@ def _tasks_from_events(events: pa.Table, rng: np.random.Generator) -> pa.Table:
         )
     missing = keep & ~observed
     duration[missing] = rng.choice(observed_pool, size=int(missing.sum()))
+    first_event = order[starts]
     table = pa.table(
         {
             "submit_s": submit[keep],
@@ -133,24 +159,31 @@ def _tasks_from_events(events: pa.Table, rng: np.random.Generator) -> pa.Table:
             "duration_observed": observed[keep],
             "priority": requests["priority"][0][keep].astype(np.int8),
             "scheduling_class": requests["scheduling_class"][0][keep].astype(np.int8),
-            "job_id": job[starts][keep].astype(np.int64),
-            "task_index": index[starts][keep].astype(np.int32),
+            "job_id": job[first_event][keep].astype(np.int64),
+            "task_index": index[first_event][keep].astype(np.int32),
+            "scheduled_s": _nullable(scheduled[keep]),
+            "end_s": _nullable(ended[keep]),
+            "machine_id": machine[keep].astype(np.int64),
         }
     )
     return table.sort_by([("submit_s", "ascending"), ("job_id", "ascending")])
 
 
-def load_machines(path: str | Path) -> pa.Table:
-    """One row per machine present at the end of machine_events: machine_id int64, cpu float32,
-    mem float32 (last known normalized capacities; machines never given one are left out)."""
-    events = read_headerless_csv(path, MACHINE_EVENT_COLUMNS, MACHINE_EVENT_TYPES)
-    for name in ("timestamp", "machine_id", "event_type"):
-        if events.column(name).null_count:
-            raise WorkloadError(f"machine_events {path} have empty '{name}' fields")
+def load_machines(
+    path: str | Path, lenient: bool = False, include_removed: bool = False
+) -> pa.Table:
+    """One row per machine with a known capacity: machine_id int64, cpu float32, mem float32
+    (last known normalized capacities), added_s float64 (first ADD; 0 = before the trace),
+    removed_s float64 (its last REMOVE when that is its last event, else inf). Machines removed
+    for good are left out unless include_removed."""
+    events = read_headerless_csv(path, MACHINE_EVENT_COLUMNS, MACHINE_EVENT_TYPES, lenient)
+    events = require_values(
+        events, ("timestamp", "machine_id", "event_type"), path, lenient, "machine_events"
+    )
     t = _column(events, "timestamp", 0)
     machine = _column(events, "machine_id", 0)
     order = np.lexsort((t, machine))
-    machine = machine[order]
+    machine, t = machine[order], t[order] / US_PER_S
     kind = _column(events, "event_type", -1)[order]
     starts = np.flatnonzero(np.r_[True, machine[1:] != machine[:-1]])
     last = np.r_[starts[1:], len(machine)] - 1
@@ -160,13 +193,20 @@ def load_machines(path: str | Path) -> pa.Table:
         values = _column(events, name, np.nan)[order]
         last_known = np.maximum.reduceat(np.where(np.isfinite(values), row, -1), starts)
         capacity[name] = np.where(last_known >= 0, values[np.maximum(last_known, 0)], np.nan)
-    keep = (kind[last] != MACHINE_REMOVE) & (capacity["cpu"] > 0) & (capacity["mem"] > 0)
+    removed = kind[last] == MACHINE_REMOVE
+    keep = (capacity["cpu"] > 0) & (capacity["mem"] > 0)
+    if not include_removed:
+        keep &= ~removed
     if not keep.any():
         raise WorkloadError(f"machine_events {path} describe no machine with known capacity")
-    return pa.table(
+    added = np.minimum.reduceat(np.where(kind == MACHINE_ADD, t, np.inf), starts)
+    table = pa.table(
         {
             "machine_id": machine[starts][keep].astype(np.int64),
             "cpu": capacity["cpu"][keep].astype(np.float32),
             "mem": capacity["mem"][keep].astype(np.float32),
+            "added_s": np.where(np.isfinite(added), added, 0.0)[keep],
+            "removed_s": np.where(removed, t[last], np.inf)[keep],
         }
     )
+    return with_rows_dropped(table, rows_dropped(events))

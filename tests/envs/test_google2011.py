@@ -4,6 +4,7 @@ import pytest
 
 from envs import WorkloadError
 from envs.workloads import load_machines, load_tasks
+from envs.workloads.csv_input import rows_dropped
 from tests.envs.trace_files import (
     TASK_EVENTS,
     task_event_line,
@@ -61,10 +62,15 @@ def test_malformed_rows_name_file_and_row(tmp_path):
 
 
 def test_machines_last_known_capacity(tmp_path):
-    table = load_machines(write_machine_events(tmp_path / "me.csv.gz"))
-    assert table.column_names == ["machine_id", "cpu", "mem"]
+    path = write_machine_events(tmp_path / "me.csv.gz")
+    table = load_machines(path)
+    assert table.column_names == ["machine_id", "cpu", "mem", "added_s", "removed_s"]
     machines = {r["machine_id"]: (r["cpu"], r["mem"]) for r in table.to_pylist()}
     assert machines == {5: (0.5, 0.5), 7: (0.5, 0.5)}
+    # with the removed ones: machine 6 left at 200 s
+    every = {r["machine_id"]: r for r in load_machines(path, include_removed=True).to_pylist()}
+    assert set(every) == {5, 6, 7}
+    assert every[6]["removed_s"] == 200 and every[5]["removed_s"] == float("inf")
 
 
 def test_real_trace_parts(shared_data):
@@ -83,3 +89,41 @@ def test_real_trace_parts(shared_data):
     machines = load_machines(machines_file)
     assert 10_000 < machines.num_rows < 13_000
     assert np.isclose(machines.column("cpu").to_numpy().max(), 1.0)
+
+
+def test_truncated_gzip_is_named_strictly_and_read_leniently(tmp_path):
+    path = write_task_events(tmp_path / "whole.csv.gz")
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(path.read_bytes()[:-30])  # the stream's tail (and CRC) is gone
+    with pytest.raises(WorkloadError, match=r"cut\.csv\.gz, row \d+: truncated gzip") as info:
+        load_tasks([cut])
+    assert "\n" not in str(info.value) and "--lenient" in str(info.value)
+    table = load_tasks([cut], lenient=True)
+    assert rows_dropped(table) == 1 and table.num_rows >= 3
+
+
+def test_lenient_skips_and_counts_malformed_rows(tmp_path):
+    lines = [task_event_line(*row) for row in TASK_EVENTS]
+    lines.insert(2, "123,,7,0")  # too few columns
+    lines.insert(5, task_event_line(5, 2, "x", 0, 0, "0.1", "0.1"))  # non-numeric task index
+    lines.insert(7, task_event_line(6, "", 0, 0, 0, "0.1", "0.1"))  # empty job id
+    path = write_gz(tmp_path / "bad.csv.gz", lines)
+    with pytest.raises(WorkloadError, match=r"bad\.csv\.gz, row 3"):
+        load_tasks([path])
+    table = load_tasks([path], lenient=True)
+    assert rows_dropped(table) == 3
+    assert table.equals(load_tasks([write_task_events(tmp_path / "good.csv.gz")]))
+
+
+def test_missing_column_and_empty_mandatory_field_name_the_row(tmp_path):
+    short = [",".join(task_event_line(*row).split(",")[:12]) for row in TASK_EVENTS]
+    with pytest.raises(WorkloadError, match=r"short\.csv\.gz, row 1: expected 13 columns, got 12"):
+        load_tasks([write_gz(tmp_path / "short.csv.gz", short)])
+    lines = [task_event_line(*row) for row in TASK_EVENTS]
+    lines[4] = task_event_line(1010, "", 0, 4, 0, "", "")
+    with pytest.raises(WorkloadError, match=r"row 5: empty 'job_id' field"):
+        load_tasks([write_gz(tmp_path / "empty.csv.gz", lines)])
+    machines = write_gz(tmp_path / "me.csv.gz", ["0,5,0,p,0.5,0.5", ",6,0,p,1,1"])
+    with pytest.raises(WorkloadError, match=r"me\.csv\.gz, row 2: empty 'timestamp'"):
+        load_machines(machines)
+    assert rows_dropped(load_machines(machines, lenient=True)) == 1

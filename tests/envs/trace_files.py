@@ -70,3 +70,47 @@ def write_vmtable(path: Path, rows=VMTABLE, with_category: bool = True) -> Path:
         lines.append(",".join(fields))
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def write_cell_trace(
+    folder: Path, machines: int = 24, running: int = 60, arrivals: int = 200, seed: int = 0
+) -> tuple[Path, Path]:
+    """A small cell in the exact Google 2011 formats: machines added at time 0, tasks running
+    when the window opens (SUBMIT and SCHEDULE at 0 on a machine, some ending inside it) and
+    tasks submitted inside it (SUBMIT, SCHEDULE, FINISH). Returns (task_events, machine_events).
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    cpu = rng.choice(["0.5", "1"], machines)
+    mem = rng.choice(["0.25", "0.5", "1"], machines)
+    machine_lines = [f"0,{100 + m},0,platformhash,{cpu[m]},{mem[m]}" for m in range(machines)]
+    events = []
+
+    def task(t, job, event, machine="", cpu_req="", mem_req="", priority=0):
+        return (
+            t,
+            f"{int(t * US)},,{job},0,{machine},{event},user,1,{priority},{cpu_req},"
+            f"{mem_req},0.001,0",
+        )
+
+    for i in range(running):
+        job, machine = 1000 + i, 100 + int(rng.integers(machines))
+        c, m = f"{rng.uniform(0.01, 0.08):.4f}", f"{rng.uniform(0.01, 0.06):.4f}"
+        events.append(task(0, job, 0, "", c, m, 9))
+        events.append(task(0, job, 1, machine, c, m, 9))
+        if i % 2:
+            events.append(task(rng.uniform(700, 3000), job, 4, machine))
+    submit = np.sort(rng.uniform(600, 3600, arrivals))
+    for j, t in enumerate(submit):
+        job, machine = 5000 + j, 100 + int(rng.integers(machines))
+        c, m = f"{rng.uniform(0.01, 0.1):.4f}", f"{rng.uniform(0.01, 0.08):.4f}"
+        priority = int(rng.integers(0, 11))
+        events.append(task(t, job, 0, "", c, m, priority))
+        events.append(task(t + 2, job, 1, machine, c, m, priority))
+        events.append(task(t + 2 + rng.lognormal(5.5, 1.0), job, 4, machine))
+    events.sort(key=lambda e: e[0])
+    tasks_path = write_gz(folder / "task_events-part-00000-of-00001.csv.gz", [e[1] for e in events])
+    machines_path = write_gz(folder / "machine_events-part-00000-of-00001.csv.gz", machine_lines)
+    return tasks_path, machines_path

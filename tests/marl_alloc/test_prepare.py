@@ -14,7 +14,9 @@ def test_google2011_writes_zstd_parquet(tmp_path, capsys):
     assert "tasks.parquet (4 rows)" in capsys.readouterr().out
     meta = pq.ParquetFile(out / "tasks.parquet").metadata
     assert meta.row_group(0).column(0).compression == "ZSTD"
-    assert pq.read_table(out / "machines.parquet").num_rows == 2
+    # removed machines too (cell replays need the machines of their window), with removed_s
+    machines = pq.read_table(out / "machines.parquet")
+    assert machines.num_rows == 3 and "removed_s" in machines.column_names
     assert not list(out.glob("*.tmp"))
 
 
