@@ -47,6 +47,24 @@ class ArrivalQueue:
         self.cursor[envs] += 1
         return {k: v[envs, slot] for k, v in self.columns.items()}
 
+    def next_one(self, env: int) -> float:
+        """`next_arrival_s` of one env."""
+        if self.cursor[env] >= self.length[env]:
+            if self.exhausted[env]:
+                return np.inf
+            need = np.zeros(len(self.cursor), bool)
+            need[env] = True
+            self._refill(need)
+            if self.cursor[env] >= self.length[env]:
+                return np.inf
+        return float(self.columns["arrival_s"][env, self.cursor[env]])
+
+    def pop_one(self, env: int) -> dict[str, Any]:
+        """`pop` of one env: its next task's fields as scalars."""
+        slot = int(self.cursor[env])
+        self.cursor[env] = slot + 1
+        return {k: v[env, slot] for k, v in self.columns.items()}
+
     def _refill(self, need: np.ndarray) -> None:
         chunk = self.columns["arrival_s"].shape[1]
         for env in np.flatnonzero(need):

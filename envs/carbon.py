@@ -36,6 +36,10 @@ class CarbonSeries:
             return read_carbon_csv(config)
         return diurnal_series(config, np.random.default_rng(seed))
 
+    def at_one(self, t: float) -> float:
+        """`at` of one time."""
+        return float(self.g_per_kwh[int(t // self.step_s) % len(self.g_per_kwh)])
+
     def at(self, t: np.ndarray) -> np.ndarray:
         """Intensity (g/kWh) at times `t` (seconds)."""
         index = (np.asarray(t) // self.step_s).astype(np.int64) % len(self.g_per_kwh)

@@ -35,6 +35,36 @@ class HostConfig:
     max_watts: float = 135.0
     boot_delay_s: float = 30.0
     idle_timeout_s: float = 300.0
+    # A host accepts tasks while their requests stay within capacity * overcommit (Borg and
+    # OpenStack overcommit requests; CPU usage above the physical capacity is overload).
+    cpu_overcommit: float = 1.0
+    mem_overcommit: float = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class UsageConfig:
+    """A running task's CPU usage = request * its usage factor * exp(sigma z - sigma^2 / 2), where z
+    is an AR(1) process redrawn every period_s (CloudSim's utilization models change every
+    scheduling interval, 300 s for the PlanetLab traces)."""
+
+    period_s: float = 300.0
+    sigma: float = 0.3
+    correlation: float = 0.7  # of z between consecutive periods
+
+
+@dataclasses.dataclass(frozen=True)
+class MigrationConfig:
+    """CloudSim's THR-MMT-PABFD: every usage period, tasks leave hosts whose usage exceeds
+    overload_threshold * capacity (smallest memory first, as minimum migration time) for the
+    host PABFD picks among switched-on hosts they would not push over the threshold."""
+
+    enabled: bool = True
+    overload_threshold: float = 0.9
+    # A migration takes mem * s_per_mem seconds (memory in units of the largest machine) and
+    # costs degradation * the task's CPU usage meanwhile (CloudSim: 10%), which PDM sums.
+    s_per_mem: float = 1000.0
+    degradation: float = 0.1
+    max_per_period: int = 1000  # per datacenter, bounds the work of one period
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,20 +112,29 @@ class CarbonConfig:
 @dataclasses.dataclass(frozen=True)
 class RewardConfig:
     """reward = -(w_sla*overloaded host-hours + w_energy*kWh + w_carbon*kg CO2e
-    + w_reject*rejected tasks + w_wait*SLO misses) over each decision cycle's interval."""
+    + w_reject*rejected tasks + w_wait*SLO misses + w_migration*migrations) over each decision
+    cycle's interval."""
 
     w_sla: float = 200.0
     w_energy: float = 20.0
     w_carbon: float = 20.0
     w_reject: float = 1.0
     w_wait: float = 0.5
+    w_migration: float = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
 class TraceWorkloadConfig:
-    """A recorded trace replayed from a seeded random start, thinned to the datacenter's size."""
+    """A recorded trace: `sample` mode replays it in each datacenter from a seeded random start,
+    thinned to the datacenter's size (training); `cell` mode makes one datacenter the whole
+    cell: every machine of the table a host, every task arriving once at its own time, and the
+    tasks running at the window's start on their recorded machines (evaluation)."""
 
     kind: str = "google2011"  # or "azure"
+    mode: str = "sample"  # or "cell"
+    # Strict reading stops at the first bad row; lenient reads every intact row and counts
+    # the rest (the workload's input_rows_dropped).
+    lenient: bool = False
     # Raw trace files (task_events parts, or one Azure vmtable) or one prepared tasks.parquet
     # (python -m marl_alloc.prepare); relative paths resolve against the project root.
     tasks: tuple[str, ...] = ()
@@ -141,6 +180,8 @@ class EnvConfig:
     forecast_horizon: int = 4
     # Longest stretch integrated with one piecewise-constant host state (sparse arrivals).
     max_integration_step_s: float = 60.0
+    usage: UsageConfig = UsageConfig()
+    migration: MigrationConfig = MigrationConfig()
     carbon: CarbonConfig = CarbonConfig()
     reward: RewardConfig = RewardConfig()
 
@@ -247,6 +288,18 @@ def _validate(c: EnvConfig) -> None:
     )
     _require(0 <= h.idle_watts <= h.max_watts, "env.hosts needs 0 <= idle_watts <= max_watts")
     _require(h.boot_delay_s >= 0 and h.idle_timeout_s >= 0, "env.hosts delays must be >= 0")
+    _require(
+        h.cpu_overcommit >= 1 and h.mem_overcommit >= 1, "env.hosts overcommit ratios must be >= 1"
+    )
+    u, m = c.usage, c.migration
+    _require(u.period_s > 0 and u.sigma >= 0, "env.usage needs period_s > 0 and sigma >= 0")
+    _require(0 <= u.correlation <= 1, "env.usage.correlation must be in [0, 1]")
+    _require(m.overload_threshold > 0, "env.migration.overload_threshold must be > 0")
+    _require(
+        m.s_per_mem >= 0 and 0 <= m.degradation <= 1,
+        "env.migration needs s_per_mem >= 0 and degradation in [0, 1]",
+    )
+    _require(m.max_per_period >= 0, "env.migration.max_per_period must be >= 0")
     _require(c.max_defers >= 0, "env.max_defers must be >= 0")
     _require(c.defer_delay_s > 0, "env.defer_delay_s must be > 0")
     _require(c.episode_tasks > 0, "env.episode_tasks must be > 0")
@@ -268,7 +321,10 @@ def _validate(c: EnvConfig) -> None:
             "env.workload.priority_probs must sum to 1",
         )
     w = c.workload
-    _require(0 <= w.target_utilization < 1, "env.workload.target_utilization must be in [0, 1)")
+    _require(
+        0 <= w.target_utilization < h.cpu_overcommit,
+        "env.workload.target_utilization must be in [0, hosts.cpu_overcommit)",
+    )
     _require(0 < w.warm_start_hosts_on <= 1, "env.workload.warm_start_hosts_on must be in (0, 1]")
     _require(w.usage_factor_mean > 0, "env.workload.usage_factor_mean must be > 0")
     if isinstance(w, TraceWorkloadConfig):
@@ -281,3 +337,4 @@ def _validate(c: EnvConfig) -> None:
             "env.workload.sample_fraction must be > 0 or null",
         )
         _require(w.load_factor > 0, "env.workload.load_factor must be > 0")
+        _require(w.mode in ("sample", "cell"), "env.workload.mode must be 'sample' or 'cell'")

@@ -1,82 +1,117 @@
-"""Time between decisions: energy/carbon/SLA integration and host events (boot, finish, sleep).
+"""Time between decisions: energy/carbon/SLA integration and events (boots, finishes, usage
+changes with migrations, sleeps).
 
-Between two events the host state is held constant (piecewise-constant integration); the env
-splits long gaps into steps of at most `max_integration_step_s`.
+Between two stops the host state is held constant (piecewise-constant integration over the
+per-env totals HostArrays keeps); a stop is the next decision, a usage period boundary, or
+max_integration_step_s later. Events that fall due inside an interval take effect at its end,
+as in CloudSim's scheduling intervals.
 """
+
+from typing import Any
 
 import numpy as np
 
-from envs.hosts import BOOTING, OFF, ON, HostArrays
+from envs.hosts import (
+    EXCESS,
+    HOSTS_ON,
+    OVERLOADED,
+    REQUESTED,
+    USAGE,
+    UTILIZATION,
+    WATTS,
+    HostArrays,
+)
 from envs.metrics import EnvMetrics
-from envs.power import PowerModel
-from envs.slots import SlotTable
+from envs.migration import migrate_overloaded
 
 J_PER_KWH = 3.6e6
 
 
 def integrate(
-    hosts: HostArrays,
-    power: PowerModel,
-    intensity_g_per_kwh: np.ndarray,
-    dt: np.ndarray,
-    metrics: EnvMetrics,
+    hosts: HostArrays, intensity_g_per_kwh: np.ndarray, dt: np.ndarray, metrics: EnvMetrics
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Accumulate dt[b] seconds of the current state; returns (kWh, kg CO2e, overloaded host-s)."""
-    on = hosts.power_state == ON
-    utilization = hosts.cpu_usage / hosts.cpu_capacity
-    # A booting host draws idle power and runs nothing yet.
-    watts = np.where(on, power.watts(utilization), 0.0)
-    watts += (hosts.power_state == BOOTING) * power.idle_watts
-    kwh = watts.sum(axis=1) * dt / J_PER_KWH
+    # Incremental totals may drift by rounding to a hair below zero; nothing here is negative.
+    rates = np.maximum(hosts.rates, 0.0) * dt[:, None]
+    kwh = rates[:, WATTS] / J_PER_KWH
     kg = kwh * intensity_g_per_kwh / 1000.0
-    over = on & (hosts.cpu_usage >= hosts.cpu_capacity)
-    overloaded_s = over.sum(axis=1) * dt
-    usage_on = np.where(on, hosts.cpu_usage, 0.0)
+    overloaded_s = rates[:, OVERLOADED]
     v = metrics.values
     v["elapsed_s"] += dt
     v["energy_kwh"] += kwh
     v["carbon_kg"] += kg
     v["overloaded_host_s"] += overloaded_s
-    v["active_host_s"] += on.sum(axis=1) * dt
-    v["demand_cpu_s"] += usage_on.sum(axis=1) * dt
-    excess = np.maximum(usage_on - hosts.cpu_capacity, 0.0)
-    v["unserved_cpu_s"] += excess.sum(axis=1) * dt
-    v["utilization_host_s"] += np.where(on, np.minimum(utilization, 1.0), 0.0).sum(axis=1) * dt
+    v["active_host_s"] += rates[:, HOSTS_ON]
+    v["demand_cpu_s"] += rates[:, USAGE]
+    v["unserved_cpu_s"] += rates[:, EXCESS]
+    v["utilization_host_s"] += rates[:, UTILIZATION]
+    v["requested_cpu_s"] += rates[:, REQUESTED]
     return kwh, kg, overloaded_s
 
 
-def process_events(
-    hosts: HostArrays,
-    running: SlotTable,
-    now: np.ndarray,
-    envs: np.ndarray,
-    idle_timeout_s: float,
-) -> None:
-    """At time now[b] for the masked envs: finish boots and tasks, switch off idle hosts."""
-    booted = (hosts.power_state == BOOTING) & (hosts.boot_done_s <= now[:, None]) & envs[:, None]
-    hosts.power_state[booted] = ON
-    finished = running.active & (running["end_s"] <= now[:, None]) & envs[:, None]
-    if finished.any():
-        env_idx, slot = np.nonzero(finished)
-        host = running["host"][env_idx, slot].astype(np.int64)
-        hosts.add_many(
-            env_idx,
-            host,
-            running["cpu"][env_idx, slot],
-            running["mem"][env_idx, slot],
-            running["usage"][env_idx, slot],
-            sign=-1,
-        )
-        running.remove(env_idx, slot)
-        emptied = np.zeros(hosts.num_tasks.shape, bool)
-        emptied[env_idx, host] = True
-        emptied &= hosts.num_tasks == 0
-        hosts.idle_since_s[:] = np.where(emptied, now[:, None], hosts.idle_since_s)
-    idle_for = now[:, None] - hosts.idle_since_s
-    asleep = (
-        (hosts.power_state == ON)
-        & (hosts.num_tasks == 0)
-        & (idle_for >= idle_timeout_s)
-        & envs[:, None]
+def advance(sim: Any, envs: np.ndarray, target: np.ndarray) -> None:
+    """Move the masked envs of `sim` (a VectorDatacenterEnv) to time target, integrating costs
+    into sim._cost and processing the events that fall due."""
+    cfg, w = sim.config, sim.config.reward
+    while True:
+        step_end = np.minimum(target, sim.now + cfg.max_integration_step_s)
+        step_end = np.minimum(step_end, sim.next_tick_s)
+        t_next = np.where(envs, step_end, sim.now)
+        dt = t_next - sim.now
+        if not (dt > 0).any():
+            break
+        kwh, kg, overloaded_s = integrate(sim.hosts, sim.carbon.at(sim.now), dt, sim.metrics_)
+        sim._cost += w.w_energy * kwh + w.w_carbon * kg + w.w_sla * overloaded_s / 3600.0
+        sim.now = t_next
+        if sim.timeline is not None:
+            sim.timeline.record(sim.now, sim.metrics_)
+        process_events(sim, envs)
+
+
+def process_events(sim: Any, envs: np.ndarray) -> None:
+    """At time sim.now[b] for the masked envs: finish boots and tasks, change usage (and
+    migrate) at period boundaries, switch off hosts idle for idle_timeout_s."""
+    hosts, now = sim.hosts, sim.now
+    due = np.flatnonzero(envs & (hosts.next_boot_s <= now))
+    if due.size:
+        hosts.finish_boots(due, now)
+    due = np.flatnonzero(envs & (sim.finishes.next_s <= now))
+    if due.size:
+        finish_tasks(sim, *sim.finishes.pop_due(due, now))
+    due = np.flatnonzero(envs & (sim.next_tick_s <= now))
+    if due.size:
+        usage_period(sim, due)
+    due = np.flatnonzero(envs & (hosts.next_sleep_s <= now))
+    if due.size:
+        hosts.sleep_idle(due, now)
+
+
+def usage_period(sim: Any, envs: np.ndarray) -> None:
+    """At a usage period boundary of `envs` (indices): new usage, then migrations."""
+    hosts, now = sim.hosts, sim.now
+    sim.usage_model.redraw(sim.usage_rng, sim.running, hosts, envs)
+    sim.next_tick_s[envs] = sim.usage_model.next_tick_s(now[envs])
+    if not sim.config.migration.enabled:
+        return
+    for env in envs.tolist():
+        moved, degraded = migrate_overloaded(hosts, sim.running, env, now, sim.config.migration)
+        sim.metrics_["migrations"][env] += moved
+        sim.metrics_["migration_degraded_cpu_s"][env] += degraded
+        sim._cost[env] += sim.config.reward.w_migration * moved
+
+
+def finish_tasks(sim: Any, env_idx: np.ndarray, slot: np.ndarray) -> None:
+    """Remove these (env, slot) running tasks, popped from sim.finishes."""
+    if env_idx.size == 0:
+        return
+    running = sim.running
+    sim.hosts.add_many(
+        env_idx,
+        running["host"][env_idx, slot].astype(np.int64),
+        running["cpu"][env_idx, slot],
+        running["mem"][env_idx, slot],
+        running["usage"][env_idx, slot],
+        sign=-1,
+        now=sim.now,
     )
-    hosts.power_state[asleep] = OFF
+    running.remove(env_idx, slot)

@@ -1,9 +1,10 @@
 """EnvMetrics: per-env counters and time integrals (energy, carbon, SLA) of B datacenters.
 
-SLA follows CloudSim: SLATAH = overloaded host-time / active host-time, where a host is
-overloaded while its CPU usage is at or above its capacity; PDM here is the share of CPU demand
-on active hosts that could not be served (usage above capacity). Task counts obey
-placed + rejected + deferred + pending == total at all times.
+SLA follows CloudSim (Beloglazov & Buyya 2012): SLATAH = overloaded host-time / active host-time,
+where a host is overloaded while its CPU usage is at or above its capacity; PDM = CPU-time lost to
+migrations / CPU-time requested by the running tasks; SLAV = SLATAH * PDM. `unserved_cpu_share`
+is the share of CPU demand on active hosts that could not be served (usage above capacity).
+Task counts obey placed + rejected + deferred + pending == total at all times.
 """
 
 import dataclasses
@@ -20,6 +21,8 @@ INTEGRALS = (
     "demand_cpu_s",
     "unserved_cpu_s",
     "utilization_host_s",
+    "requested_cpu_s",
+    "migration_degraded_cpu_s",
 )
 
 
@@ -52,20 +55,26 @@ class EnvMetrics:
         """Per-env metrics as arrays of shape [B]."""
         v = self.values
         active = np.maximum(v["active_host_s"], 1e-12)
+        slatah = v["overloaded_host_s"] / active
+        pdm = v["migration_degraded_cpu_s"] / np.maximum(v["requested_cpu_s"], 1e-12)
         return {
             "tasks_total": v["tasks_total"].copy(),
             "tasks_placed": v["tasks_placed"].copy(),
             "tasks_rejected": v["tasks_rejected"].copy(),
             "tasks_deferred": tasks_deferred.astype(np.int64),
             "tasks_pending": tasks_pending.astype(np.int64),
-            "sla_violation_rate": v["overloaded_host_s"] / active,
-            "pdm": v["unserved_cpu_s"] / np.maximum(v["demand_cpu_s"], 1e-12),
+            "sla_violation_rate": slatah,
+            "slatah": slatah.copy(),
+            "pdm": pdm,
+            "slav": slatah * pdm,
+            "unserved_cpu_share": v["unserved_cpu_s"] / np.maximum(v["demand_cpu_s"], 1e-12),
             "slo_violations": v["slo_violations"].copy(),
             "energy_kwh": v["energy_kwh"].copy(),
             "carbon_kg": v["carbon_kg"].copy(),
             "mean_utilization": v["utilization_host_s"] / active,
             "active_hosts_mean": v["active_host_s"] / np.maximum(v["elapsed_s"], 1e-12),
             "migrations": v["migrations"].copy(),
+            "elapsed_s": v["elapsed_s"].copy(),
         }
 
     def get_state(self) -> dict[str, np.ndarray]:

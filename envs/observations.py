@@ -17,7 +17,8 @@ Task: [cpu, mem, log1p(duration_s) / 10, priority / max priority, deferrable, de
 Time: [sin, cos] of the time of day. Carbon: intensity / the series' mean.
 Forecast: the forecaster's next-F demand per leaf group (`VectorDatacenterEnv.set_forecast`),
 averaged over the leaf groups under the acting agent; zeros until one is set.
-Free resources are in capacity units (largest machine = 1.0).
+Free resources are in capacity units (largest machine = 1.0): what may still be allotted
+(capacity * overcommit - requested). A host slot without a machine reads as all zeros.
 """
 
 import numpy as np
@@ -33,10 +34,13 @@ DAY_S = 86400.0
 LOG_DURATION_SCALE = 10.0
 
 
-def group_features(cpu_cap, mem_cap, cpu_req, mem_req, usage, power) -> np.ndarray:
+TINY = 1e-9  # divides empty host slots' zeros by something
+
+
+def group_features(cpu_cap, mem_cap, cpu_req, mem_req, usage, power, cpu_alloc, mem_alloc):
     """[B, G, n] host columns -> [B, G, 7] group blocks."""
-    cap_cpu = cpu_cap.sum(-1)
-    cap_mem = mem_cap.sum(-1)
+    cap_cpu = np.maximum(cpu_cap.sum(-1), TINY)
+    cap_mem = np.maximum(mem_cap.sum(-1), TINY)
     on = power == ON
     return np.stack(
         [
@@ -44,26 +48,29 @@ def group_features(cpu_cap, mem_cap, cpu_req, mem_req, usage, power) -> np.ndarr
             mem_req.sum(-1) / cap_mem,
             usage.sum(-1) / cap_cpu,
             (power != OFF).mean(-1),
-            (cpu_cap - cpu_req).max(-1),
-            (mem_cap - mem_req).max(-1),
+            (cpu_alloc - cpu_req).max(-1),
+            (mem_alloc - mem_req).max(-1),
             (on & (usage >= cpu_cap)).mean(-1),
         ],
         axis=-1,
     )
 
 
-def host_features(cpu_cap, mem_cap, cpu_req, mem_req, usage, power, expected_usage):
+def host_features(
+    cpu_cap, mem_cap, cpu_req, mem_req, usage, power, cpu_alloc, mem_alloc, expected_usage
+):
     """[B, n] host columns and the task's expected usage [B] -> [B, n, 8] host blocks."""
+    cpu_div, mem_div = np.maximum(cpu_cap, TINY), np.maximum(mem_cap, TINY)
     return np.stack(
         [
-            cpu_req / cpu_cap,
-            mem_req / mem_cap,
-            usage / cpu_cap,
+            cpu_req / cpu_div,
+            mem_req / mem_div,
+            usage / cpu_div,
             (power == ON).astype(np.float64),
             (power == BOOTING).astype(np.float64),
-            cpu_cap - cpu_req,
-            mem_cap - mem_req,
-            (usage + expected_usage[:, None] >= cpu_cap).astype(np.float64),
+            cpu_alloc - cpu_req,
+            mem_alloc - mem_req,
+            ((usage + expected_usage[:, None] >= cpu_cap) & (cpu_cap > 0)).astype(np.float64),
         ],
         axis=-1,
     )
@@ -110,7 +117,7 @@ def child_blocks(
     (cluster: its racks; rack: its leaf groups; leaf: its hosts)."""
     h = hosts
     columns = [h.cpu_capacity, h.mem_capacity, h.cpu_requested, h.mem_requested, h.cpu_usage]
-    columns.append(h.power_state)
+    columns += [h.power_state, h.cpu_alloc, h.mem_alloc]
     rows = np.arange(len(agent))
     if level == "cluster":
         racks = agent[:, None] * top.racks_per_cluster + np.arange(top.racks_per_cluster)

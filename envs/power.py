@@ -18,6 +18,7 @@ class PowerModel:
     def __init__(self, watts_at: tuple[float, ...]):
         self.watts_at = np.asarray(watts_at, np.float64)
         self.points = np.linspace(0.0, 1.0, len(self.watts_at))
+        self._idle, self._span = float(watts_at[0]), float(watts_at[-1] - watts_at[0])
 
     @classmethod
     def from_config(cls, hosts: HostConfig) -> "PowerModel":
@@ -35,9 +36,17 @@ class PowerModel:
     def idle_watts(self) -> float:
         return float(self.watts_at[0])
 
+    def watts_one(self, utilization: float) -> float:
+        """`watts` of one host, with Python floats."""
+        u = min(max(utilization, 0.0), 1.0)
+        if len(self.watts_at) == 2:
+            return self._idle + self._span * u
+        return float(np.interp(u, self.points, self.watts_at))
+
     def watts(self, utilization: np.ndarray) -> np.ndarray:
         """Power draw of a switched-on host; utilization is clipped to [0, 1]."""
-        u = np.clip(utilization, 0.0, 1.0)
+        # minimum/maximum: np.clip costs several times more on small arrays.
+        u = np.minimum(np.maximum(utilization, 0.0), 1.0)
         if len(self.watts_at) == 2:
-            return self.watts_at[0] + (self.watts_at[1] - self.watts_at[0]) * u
+            return self._idle + self._span * u
         return np.interp(u, self.points, self.watts_at)

@@ -4,13 +4,17 @@ One decision cycle per env places one pending task top-down: the cluster agent p
 task's cluster (or defers the task), the rack agent a leaf group of that rack, the leaf agent a host
 of that leaf group. After the leaf step, time advances to the env's next event (an arrival or a
 deferred task coming back): tasks finish, hosts boot and sleep, and energy, carbon and SLA are
-integrated; the cycle's reward is minus the weighted costs of that interval (see RewardConfig).
+integrated; every usage period, task usage changes and overloaded hosts migrate tasks away.
+The cycle's reward is minus the weighted costs of that interval (see RewardConfig).
 
     env = VectorDatacenterEnv(config, num_envs=64, seed=0)
     level_obs = env.reset()
     while True:
         result = env.step(policy(level_obs))   # level_obs.level: cluster -> rack -> leaf -> ...
         level_obs = result.next
+
+A policy that picks hosts directly (the heuristics) can place a whole cycle at once with
+`step_hosts(hosts)`, which builds no observations: the fast path for large datacenters.
 """
 
 from collections.abc import Mapping
@@ -21,9 +25,10 @@ import numpy as np
 from envs.arrivals import QUEUE_DTYPES, ArrivalQueue
 from envs.carbon import CarbonSeries
 from envs.config import EnvConfig
-from envs.dynamics import integrate, process_events
+from envs.dynamics import advance
 from envs.errors import InvalidActionError
-from envs.hosts import BOOTING, OFF, ON, HostArrays, draw_capacities
+from envs.finishes import FinishQueue
+from envs.hosts import ON, HostArrays, draw_capacities
 from envs.metrics import EnvMetrics
 from envs.observations import (
     CONTEXT_FEATURES,
@@ -37,8 +42,11 @@ from envs.observations import (
     task_features,
 )
 from envs.power import PowerModel
+from envs.single import step_hosts_one
 from envs.slots import SlotTable
+from envs.timeline import Timeline
 from envs.topology import Topology
+from envs.usage import UsageModel
 from envs.warm_start import warm_start
 from envs.workloads import Workload, build_workload
 
@@ -49,10 +57,11 @@ RUNNING_DTYPES = {
     "host": np.dtype(np.int32),
     "cpu": np.dtype(np.float32),
     "mem": np.dtype(np.float32),
+    "factor": np.dtype(np.float32),  # mean usage per unit requested
+    "z": np.dtype(np.float32),  # usage noise state (envs.usage)
     "usage": np.dtype(np.float32),
     "end_s": np.dtype(np.float64),
 }
-START_WINDOW_S = 7 * 86400.0
 
 
 class LevelObs(NamedTuple):
@@ -93,6 +102,8 @@ class VectorDatacenterEnv:
         self.continuing = continuing
         self.workload = workload or build_workload(self.config.workload)
         self.power_model = PowerModel.from_config(self.config.hosts)
+        self.usage_model = UsageModel(self.config.usage)
+        self.timeline: Timeline | None = None
         context = TASK_FEATURES + CONTEXT_FEATURES + self.config.forecast_horizon
         self.num_actions = {
             "cluster": top.racks_per_cluster + 1,
@@ -128,10 +139,10 @@ class VectorDatacenterEnv:
         self.carbon = CarbonSeries.from_config(cfg.carbon, abs(self._seed))
         misc = [np.random.default_rng(s.spawn(1)[0]) for s in env_seeds]
         stream = [np.random.default_rng(s.spawn(1)[0]) for s in env_seeds]
-        self.now = np.array([r.uniform(0.0, START_WINDOW_S) for r in misc])
-        self.hosts = HostArrays.empty(
-            *draw_capacities(self.workload, cfg.hosts, misc, top.num_hosts)
-        )
+        self.usage_rng = np.random.default_rng(root.spawn(1)[0])
+        self.now = np.array([self.workload.start_s(r) for r in misc])
+        capacities = draw_capacities(self.workload, cfg.hosts, misc, top.num_hosts)
+        self.hosts = HostArrays.empty(*capacities, self.power_model, cfg.hosts)
         self.hosts.idle_since_s[:] = self.now[:, None]
         self.running = SlotTable(B, RUNNING_DTYPES, capacity=1024)
         self.deferred = SlotTable(B, DEFER_DTYPES, capacity=64)
@@ -141,8 +152,19 @@ class VectorDatacenterEnv:
             for r, t, cpu in zip(stream, self.now, self.hosts.cpu_capacity.sum(1), strict=True)
         ]
         self.arrivals = ArrivalQueue(sources, misc, top.num_clusters)
-        w = cfg.workload
-        warm_start(self.hosts, self.running, self.workload, misc, self.now, w)
+        self.tasks_at_start, self.tasks_dropped_at_start = warm_start(
+            self.hosts,
+            self.running,
+            self.workload,
+            misc,
+            self.now,
+            cfg.workload,
+            self.usage_model,
+            self.usage_rng,
+        )
+        self.finishes = FinishQueue(B)
+        self.finishes.rebuild(self.running)
+        self.next_tick_s = self.usage_model.next_tick_s(self.now)
         self.metrics_ = EnvMetrics.zeros(B)
         self.pending = {k: np.zeros(B, d) for k, d in PENDING_DTYPES.items()}
         self.has_pending = np.zeros(B, bool)
@@ -153,13 +175,26 @@ class VectorDatacenterEnv:
         self._deferred_now = np.zeros(B, bool)
         self._cost = np.zeros(B)
         self._level = 0
+        if self.timeline is not None:
+            self.timeline = Timeline(self.now, self.metrics_, self.timeline.period_s)
         self._next_tasks()
-        self._obs = self._observe()
-        return self._obs
+        self._level_obs: LevelObs | None = None
+        return self.observe()
+
+    def observe(self) -> LevelObs:
+        """What the acting level sees now (built on first use after step_hosts)."""
+        if self._level_obs is None:
+            self._level_obs = self._observe()
+        return self._level_obs
+
+    @property
+    def _obs(self) -> LevelObs:
+        # Older callers read the current observation here.
+        return self.observe()
 
     def step(self, actions: np.ndarray) -> StepResult:
         """Apply the acting level's actions (ignored where inactive); see StepResult."""
-        lo = self._obs
+        lo = self.observe()
         actions = np.asarray(actions).reshape(self.num_envs).astype(np.int64)
         self._check(lo, actions)
         reward = np.zeros(self.num_envs, np.float32)
@@ -176,8 +211,45 @@ class VectorDatacenterEnv:
             self._next_tasks()
             reward = (-self._cost).astype(np.float32)
         self._level = (self._level + 1) % len(LEVELS)
-        self._obs = self._observe()
-        return StepResult(self._obs, reward, cycle_end, self.done.copy())
+        self._level_obs = self._observe()
+        return StepResult(self._level_obs, reward, cycle_end, self.done.copy())
+
+    def step_hosts(self, hosts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A whole decision cycle at once: place each env's pending task on `hosts[b]` (global
+        host index; -1 defers it), as the cluster, rack and leaf actions leading there would.
+        Only at the cluster level; builds no observation. Returns (reward, done) as step's."""
+        if self._level != 0:
+            raise InvalidActionError(
+                f"step_hosts needs the cluster level to act, not {LEVELS[self._level]}; "
+                "finish the cycle with step()"
+            )
+        hosts = np.asarray(hosts, np.int64).reshape(self.num_envs)
+        self._cost[:] = 0.0
+        self._level_obs = None
+        if self.num_envs == 1:
+            step_hosts_one(self, int(hosts[0]))
+            return (-self._cost).astype(np.float32), self.done.copy()
+        active = self.has_pending
+        defer = active & (hosts < 0)
+        place = active & ~defer
+        envs, chosen = np.flatnonzero(place), hosts[place]
+        ok = (chosen < self.topology.num_hosts) & self.feasible_hosts[envs, np.maximum(chosen, 0)]
+        ok_defer = self._can_defer()[defer]
+        if not ok.all() or not ok_defer.all():
+            env = int(envs[~ok][0]) if not ok.all() else int(np.flatnonzero(defer)[~ok_defer][0])
+            raise InvalidActionError(
+                f"host {int(hosts[env])} for env {env} is not allowed (it does not fit, or the "
+                "task cannot be deferred); choose among feasible_hosts"
+            )
+        self._defer(np.flatnonzero(defer))
+        self._place(envs, chosen)
+        self._next_tasks()
+        return (-self._cost).astype(np.float32), self.done.copy()
+
+    def record_timeline(self, period_s: float = 60.0) -> Timeline:
+        """Sample the metrics every period_s of simulated time from now on (and after resets)."""
+        self.timeline = Timeline(self.now, self.metrics_, period_s)
+        return self.timeline
 
     def set_forecast(self, leaf_forecast: np.ndarray) -> None:
         """Forecast features per leaf group, float[B, leaves, forecast_horizon]; used from the
@@ -211,7 +283,9 @@ class VectorDatacenterEnv:
         defer = active & (actions == R)
         self._deferred_now = defer
         self._rack = np.where(active & ~defer, self.pending["cluster"] * R + actions, 0)
-        envs = np.flatnonzero(defer)
+        self._defer(np.flatnonzero(defer))
+
+    def _defer(self, envs: np.ndarray) -> None:
         if envs.size:
             row = {k: self.pending[k][envs] for k in PENDING_DTYPES}
             row["defers"] = row["defers"] + 1
@@ -220,25 +294,29 @@ class VectorDatacenterEnv:
             self.has_pending[envs] = False
 
     def _place(self, envs: np.ndarray, host: np.ndarray) -> None:
+        if envs.size == 0:
+            return
         h, cfg = self.hosts, self.config
-        t = self.now[envs]
-        waking = h.power_state[envs, host] == OFF
-        h.power_state[envs[waking], host[waking]] = BOOTING
-        h.boot_done_s[envs[waking], host[waking]] = t[waking] + cfg.hosts.boot_delay_s
-        start = np.where(h.power_state[envs, host] == ON, t, h.boot_done_s[envs, host])
+        h.wake(envs, host, self.now)
+        start = np.where(h.power_state[envs, host] == ON, self.now[envs], h.boot_done_s[envs, host])
         p = {k: v[envs] for k, v in self.pending.items()}
-        usage = p["cpu"] * p["usage_factor"]
+        z = self.usage_rng.standard_normal(envs.size).astype(np.float32)
+        usage = self.usage_model.usage(p["cpu"], p["usage_factor"], z).astype(np.float32)
         h.place(envs, host, p["cpu"], p["mem"], usage)
-        self.running.insert(
+        end_s = start + p["duration_s"]
+        slots = self.running.insert(
             envs,
             {
                 "host": host,
                 "cpu": p["cpu"],
                 "mem": p["mem"],
+                "factor": p["usage_factor"],
+                "z": z,
                 "usage": usage,
-                "end_s": start + p["duration_s"],
+                "end_s": end_s,
             },
         )
+        self.finishes.push(envs, end_s, slots)
         w = cfg.workload
         limit = np.where(p["deferrable"], w.deferrable_deadline_s, w.slo_s)
         missed = start - p["arrival_s"] > limit
@@ -288,9 +366,12 @@ class VectorDatacenterEnv:
     def _feasible(self) -> bool:
         """Update feasible_hosts for the pending tasks; True where some host fits."""
         fit = self.hosts.fits(self.pending["cpu"], self.pending["mem"]) & self.has_pending[:, None]
-        if self.topology.num_clusters > 1:
-            cluster = np.arange(self.topology.num_hosts) // self.topology.hosts_per_cluster
-            fit &= cluster[None, :] == self.pending["cluster"][:, None]
+        top = self.topology
+        if top.num_clusters > 1:
+            own = np.arange(top.num_clusters)[None, :] == self.pending["cluster"][:, None]
+            fit = (fit.reshape(self.num_envs, top.num_clusters, -1) & own[:, :, None]).reshape(
+                self.num_envs, -1
+            )
         self.feasible_hosts = fit
         return fit.any(axis=1)
 
@@ -306,20 +387,7 @@ class VectorDatacenterEnv:
 
     def _advance(self, envs: np.ndarray, target: np.ndarray) -> None:
         """Move the masked envs' clocks to target, integrating costs and processing events."""
-        cfg, w = self.config, self.config.reward
-        while True:
-            step_end = np.minimum(target, self.now + cfg.max_integration_step_s)
-            t_next = np.where(envs, step_end, self.now)
-            dt = t_next - self.now
-            if not (dt > 0).any():
-                break
-            intensity = self.carbon.at(self.now)
-            kwh, kg, overloaded_s = integrate(
-                self.hosts, self.power_model, intensity, dt, self.metrics_
-            )
-            self._cost += w.w_energy * kwh + w.w_carbon * kg + w.w_sla * overloaded_s / 3600.0
-            self.now = t_next
-            process_events(self.hosts, self.running, self.now, envs, cfg.hosts.idle_timeout_s)
+        advance(self, envs, target)
 
     # ---- observations -----------------------------------------------------------------------
 
@@ -367,6 +435,10 @@ class VectorDatacenterEnv:
             "leaf": self._leaf.copy(),
             "deferred_now": self._deferred_now.copy(),
             "forecast": self.forecast.copy(),
+            "next_tick_s": self.next_tick_s.copy(),
+            "usage_rng": self.usage_rng.bit_generator.state,
+            "tasks_at_start": self.tasks_at_start.copy(),
+            "tasks_dropped_at_start": self.tasks_dropped_at_start.copy(),
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -381,8 +453,13 @@ class VectorDatacenterEnv:
         self._seed, self._episode = int(state["seed"]), int(state["episode"])
         self._level = int(state["level"])
         self.now = np.array(state["now"], np.float64)
-        self.hosts = HostArrays.from_state(state["hosts"])
+        self.hosts = HostArrays.from_state(state["hosts"], self.power_model, self.config.hosts)
         self.running.set_state(state["running"])
+        self.finishes.rebuild(self.running)
+        self.next_tick_s = np.array(state["next_tick_s"], np.float64)
+        self.usage_rng.bit_generator.state = state["usage_rng"]
+        self.tasks_at_start = np.array(state["tasks_at_start"], np.int64)
+        self.tasks_dropped_at_start = np.array(state["tasks_dropped_at_start"], np.int64)
         self.deferred.set_state(state["deferred"])
         self.arrivals.set_state(state["arrivals"])
         self.metrics_.set_state(state["metrics"])
@@ -394,4 +471,4 @@ class VectorDatacenterEnv:
         self._leaf = np.array(state["leaf"], np.int64)
         self._deferred_now = np.array(state["deferred_now"], bool)
         self.forecast = np.array(state["forecast"], np.float32)
-        self._obs = self._observe()
+        self._level_obs = self._observe()

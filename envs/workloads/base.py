@@ -19,6 +19,9 @@ TASK_DTYPES: dict[str, np.dtype] = {
 }
 
 Tasks = dict[str, np.ndarray]
+# Episodes not tied to a trace window start at a random time within a week (time of day and
+# carbon intensity vary between episodes).
+START_WINDOW_S = 7 * 86400.0
 
 
 def empty_tasks(n: int = 0) -> Tasks:
@@ -55,6 +58,10 @@ class Workload(Protocol):
     max_priority: int
     mean_cpu: float
 
+    def start_s(self, rng: np.random.Generator) -> float:
+        """Simulated time at which an episode starts."""
+        ...
+
     def open(
         self, rng: np.random.Generator, start_s: float, num_tasks: int | None, total_cpu: float
     ) -> TaskSource:
@@ -70,4 +77,9 @@ class Workload(Protocol):
 
     def sample_running(self, rng: np.random.Generator, n: int) -> Tasks:
         """n tasks as if caught mid-run: duration_s is their remaining run time."""
+        ...
+
+    def running_at_start(self, rng: np.random.Generator) -> tuple[Tasks, np.ndarray] | None:
+        """Recorded tasks running when the episode starts and their host slots (-1: unknown),
+        or None to warm-start with sample_running draws."""
         ...

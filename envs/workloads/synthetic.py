@@ -11,7 +11,13 @@ from typing import Any
 import numpy as np
 
 from envs.config import SyntheticWorkloadConfig
-from envs.workloads.base import Tasks, empty_tasks, lognormal, lognormal_from_std
+from envs.workloads.base import (
+    START_WINDOW_S,
+    Tasks,
+    empty_tasks,
+    lognormal,
+    lognormal_from_std,
+)
 
 DAY_S = 86400.0
 PEAK_HOUR = 14.0
@@ -42,8 +48,16 @@ class SyntheticWorkload:
         """A seeded stream of arrivals after start_s (the configured rate, whatever total_cpu)."""
         return SyntheticSource(self, rng, start_s, num_tasks)
 
+    def start_s(self, rng: np.random.Generator) -> float:
+        """A random time within a week."""
+        return float(rng.uniform(0.0, START_WINDOW_S))
+
     def host_capacities(self, rng: np.random.Generator, n: int) -> None:
         """Synthetic workloads leave host capacities to hosts.*_capacity_choices."""
+        return None
+
+    def running_at_start(self, rng: np.random.Generator) -> None:
+        """Warm start draws running tasks (sample_running)."""
         return None
 
     def sample_requests(self, rng: np.random.Generator, n: int) -> Tasks:

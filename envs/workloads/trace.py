@@ -1,9 +1,17 @@
-"""TraceWorkload: replay a recorded task table (Google 2011, Azure) in each simulated datacenter.
+"""TraceWorkload: replay a recorded task table (Google 2011, Azure) in simulated datacenters.
 
-Each datacenter starts at a seeded random row of the trace and replays it in order, wrapping
-around at its end; every trace task arrives Poisson(sample_fraction) times, which thins a
-cell-sized trace down to the datacenter (or multiplies a small one). Hosts take capacities drawn
-from the trace's machine table when one is configured.
+`sample` mode (training): each datacenter starts at a seeded random row of the trace and replays
+it in order, wrapping around at its end; every trace task arrives Poisson(sample_fraction) times,
+which thins a cell-sized trace down to the datacenter (or multiplies a small one). Hosts take
+capacities drawn from the machines present at the table's end.
+
+`cell` mode (evaluation): the datacenter is the whole cell. Its hosts are the machines present
+at the window's start (the first arrival), in machine-id order, in the topology's first host
+slots (the remaining slots stay empty); every task submitted inside the window arrives once at
+its own time; tasks running at the window's start begin on their recorded machine (those that
+do not fit it are dropped and counted). Tasks waiting at the window's start are left out and
+counted too. Without a recorded machine (Azure), tasks that existed before the window arrive at
+its start. Machine changes inside the window are not replayed: hosts keep their capacities.
 """
 
 import functools
@@ -18,7 +26,8 @@ from envs.config import TraceWorkloadConfig
 from envs.errors import WorkloadError
 from envs.paths import resolve_path
 from envs.workloads.azure import load_vms
-from envs.workloads.base import Tasks, empty_tasks, lognormal_from_std
+from envs.workloads.base import START_WINDOW_S, Tasks, empty_tasks, lognormal_from_std
+from envs.workloads.csv_input import rows_dropped
 from envs.workloads.google2011 import load_machines, load_tasks
 
 TASKS_FILE = "tasks.parquet"
@@ -45,7 +54,7 @@ def _read_parquet(path: Path) -> pa.Table:
 
 @functools.lru_cache(maxsize=8)
 def load_task_table(
-    kind: str, paths: tuple[str, ...], seed: int, cores: float, mem_gb: float
+    kind: str, paths: tuple[str, ...], seed: int, cores: float, mem_gb: float, lenient: bool = False
 ) -> pa.Table:
     """Task table of a trace from raw files or one prepared parquet (cached per process)."""
     resolved = [resolve_path(p) for p in paths]
@@ -55,9 +64,9 @@ def load_task_table(
     elif kind == "azure":
         if len(resolved) != 1:
             raise WorkloadError("an Azure workload reads one vmtable file; list exactly one")
-        table = load_vms(resolved[0], cores, mem_gb)
+        table = load_vms(resolved[0], cores, mem_gb, lenient=lenient)
     else:
-        table = load_tasks(resolved, seed=seed)
+        table = load_tasks(resolved, seed=seed, lenient=lenient)
     missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
     if missing:
         raise WorkloadError(f"task table from {paths[0]} lacks columns {missing}; re-run prepare")
@@ -65,11 +74,20 @@ def load_task_table(
 
 
 @functools.lru_cache(maxsize=8)
-def load_machine_table(path: str) -> pa.Table:
-    """Machine capacities from raw machine_events or a prepared machines.parquet (cached)."""
+def load_machine_table(path: str, lenient: bool = False) -> pa.Table:
+    """Machine capacities from raw machine_events or a prepared machines.parquet (cached),
+    removed machines included (with their removed_s)."""
     resolved = resolve_path(path)
     prepared = _parquet_path(resolved, MACHINES_FILE)
-    return _read_parquet(prepared) if prepared is not None else load_machines(resolved)
+    if prepared is not None:
+        return _read_parquet(prepared)
+    return load_machines(resolved, lenient=lenient, include_removed=True)
+
+
+def _column(table: pa.Table, name: str, default: float) -> np.ndarray:
+    if name not in table.column_names:
+        return np.full(table.num_rows, default)
+    return table.column(name).to_numpy(zero_copy_only=False)
 
 
 class TraceWorkload:
@@ -77,6 +95,7 @@ class TraceWorkload:
 
     def __init__(self, config: TraceWorkloadConfig, tasks: pa.Table, machines: pa.Table | None):
         self.config = config
+        self.cell = config.mode == "cell"
         columns = {name: tasks.column(name).to_numpy() for name in REQUIRED_COLUMNS}
         self.all_tasks = columns
         self.usage = (
@@ -89,12 +108,18 @@ class TraceWorkload:
             if "deferrable" in tasks.column_names
             else columns["priority"] <= config.deferrable_max_priority
         )
+        self.input_rows_dropped = rows_dropped(tasks) + (rows_dropped(machines) if machines else 0)
+        submit = columns["submit_s"]
+        recorded = self.cell and machines is not None and "machine_id" in tasks.column_names
         # Tasks submitted before the trace window (time 0) were running already: warm start only.
-        self.arrivals = np.flatnonzero(columns["submit_s"] > 0)
+        self.arrivals = (
+            np.flatnonzero(submit > 0) if recorded or not self.cell else np.arange(len(submit))
+        )
         if self.arrivals.size < 2:
             raise WorkloadError("the trace holds fewer than 2 tasks arriving inside its window")
-        submit = columns["submit_s"][self.arrivals]
-        self.span_s = float(submit[-1] - submit[0]) + float(np.mean(np.diff(submit)))
+        arrival_s = submit[self.arrivals]
+        self.window_start_s = float(arrival_s.min())
+        self.span_s = float(arrival_s[-1] - arrival_s[0]) + float(np.mean(np.diff(arrival_s)))
         self.max_priority = int(max(columns["priority"].max(), 1))
         self.mean_cpu = float(columns["cpu"].mean())
         demand_per_s = (
@@ -102,9 +127,32 @@ class TraceWorkload:
             / self.span_s
         )
         self.demand_cpu = demand_per_s  # CPU the trace's arrivals request on average
+        self.running_rows = np.zeros(0, np.int64)
+        self.skipped_at_start = 0
+        if recorded:
+            scheduled = _column(tasks, "scheduled_s", np.nan)
+            end = _column(tasks, "end_s", np.nan)
+            running = (submit == 0) & (scheduled == 0) & ~(end <= self.window_start_s)
+            self.running_rows = np.flatnonzero(running)
+            self.running_machine = _column(tasks, "machine_id", -1)[running].astype(np.int64)
+            self.running_end_s = end[running]
+            self.skipped_at_start = int(((submit == 0) & ~running).sum())
+            self.files_end_s = float(np.nanmax(np.r_[submit, end]))
         self.machines = None
         if machines is not None:
-            self.machines = (machines.column("cpu").to_numpy(), machines.column("mem").to_numpy())
+            added = _column(machines, "added_s", 0.0)
+            removed = _column(machines, "removed_s", np.inf)
+            if self.cell:
+                present = (added <= self.window_start_s) & (removed > self.window_start_s)
+            else:
+                present = np.isinf(removed)
+            self.machine_ids = machines.column("machine_id").to_numpy()[present]
+            self.machines = (
+                machines.column("cpu").to_numpy()[present],
+                machines.column("mem").to_numpy()[present],
+            )
+            if not present.any():
+                raise WorkloadError("the machine table holds no machine present in the window")
 
     @classmethod
     def from_config(cls, config: TraceWorkloadConfig) -> "TraceWorkload":
@@ -115,8 +163,9 @@ class TraceWorkload:
             config.duration_seed,
             config.cores_per_host,
             config.mem_gb_per_host,
+            config.lenient,
         )
-        machines = load_machine_table(config.machines) if config.machines else None
+        machines = load_machine_table(config.machines, config.lenient) if config.machines else None
         return cls(config, tasks, machines)
 
     def sample_fraction(self, total_cpu: float) -> float:
@@ -126,13 +175,45 @@ class TraceWorkload:
             return c.sample_fraction
         return c.target_utilization * c.load_factor * total_cpu / max(self.demand_cpu, 1e-9)
 
+    def start_s(self, rng: np.random.Generator) -> float:
+        """Simulated time an episode starts at: the window's start for a cell, else random."""
+        return self.window_start_s if self.cell else float(rng.uniform(0.0, START_WINDOW_S))
+
     def host_capacities(self, rng: np.random.Generator, n: int):
-        """(cpu, mem) of n machines drawn from the trace, or None without a machine table."""
+        """(cpu, mem) of n host slots: a cell's machines in order (zeros for empty slots), else
+        n machines drawn from the trace; None without a machine table."""
         if self.machines is None:
             return None
         cpu, mem = self.machines
+        if self.cell:
+            if len(cpu) > n:
+                raise WorkloadError(
+                    f"the cell has {len(cpu)} machines but the topology only {n} host slots; "
+                    "raise env.topology.num_clusters or racks_per_cluster"
+                )
+            pad = np.zeros(n - len(cpu))
+            return np.r_[cpu.astype(np.float64), pad], np.r_[mem.astype(np.float64), pad]
         pick = rng.choice(len(cpu), size=n, replace=n > len(cpu))
         return cpu[pick].astype(np.float64), mem[pick].astype(np.float64)
+
+    def running_at_start(self, rng: np.random.Generator) -> tuple[Tasks, np.ndarray] | None:
+        """A cell's tasks running at the window's start (duration_s: the time they have left)
+        and their host slots (-1: machine not in the cell); None outside cell mode."""
+        if not self.cell or self.machines is None:
+            return None
+        rows = self.running_rows
+        tasks = self.tasks_at(rows, rng)
+        end = self.running_end_s
+        # Runs that outlast these files end a drawn run time after the files do.
+        unseen = (self.files_end_s - self.window_start_s) + tasks["duration_s"] * rng.random(
+            len(rows)
+        )
+        left = np.where(np.isfinite(end), end - self.window_start_s, unseen)
+        tasks["duration_s"][:] = np.maximum(left, 1.0)
+        slot = np.searchsorted(self.machine_ids, self.running_machine)
+        slot = np.minimum(slot, len(self.machine_ids) - 1)
+        found = self.machine_ids[slot] == self.running_machine
+        return tasks, np.where(found, slot, -1)
 
     def tasks_at(self, rows: np.ndarray, rng: np.random.Generator) -> Tasks:
         """Task columns of the given table rows (usage factors drawn where the trace has none)."""
@@ -158,8 +239,11 @@ class TraceWorkload:
 
     def open(
         self, rng: np.random.Generator, start_s: float, num_tasks: int | None, total_cpu: float
-    ) -> "TraceSource":
-        """A replay starting at a random trace row, shifted to begin at start_s."""
+    ) -> "TraceSource | CellSource":
+        """A cell: every arrival once, in order. Else a replay starting at a random trace row,
+        shifted to begin at start_s."""
+        if self.cell:
+            return CellSource(self, rng, num_tasks)
         return TraceSource(self, rng, start_s, num_tasks, self.sample_fraction(total_cpu))
 
 
@@ -227,3 +311,35 @@ class TraceSource:
         self.offset_s = float(state["offset_s"])
         self.fraction = float(state["fraction"])
         self.remaining = state["remaining"]
+
+
+class CellSource:
+    """A cell's arrivals: each trace task once, at its own time, until the trace (or num_tasks)
+    ends."""
+
+    def __init__(self, workload: TraceWorkload, rng: np.random.Generator, num_tasks: int | None):
+        self.workload = workload
+        self.rng = rng
+        self.cursor = 0
+        self.end = len(workload.arrivals)
+        if num_tasks is not None:
+            self.end = min(self.end, num_tasks)
+
+    def take(self, n: int) -> Tasks:
+        """The next up to n arrivals."""
+        w = self.workload
+        rows = w.arrivals[self.cursor : min(self.cursor + n, self.end)]
+        self.cursor += len(rows)
+        tasks = w.tasks_at(rows, self.rng)
+        tasks["arrival_s"][:] = np.maximum(w.all_tasks["submit_s"][rows], w.window_start_s)
+        return tasks
+
+    def get_state(self) -> dict[str, Any]:
+        """Cursor and RNG state."""
+        return {"rng": self.rng.bit_generator.state, "cursor": self.cursor, "end": self.end}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Continue exactly where `get_state` was taken."""
+        self.rng.bit_generator.state = state["rng"]
+        self.cursor = int(state["cursor"])
+        self.end = int(state["end"])
