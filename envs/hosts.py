@@ -121,7 +121,7 @@ class HostArrays:
         self.mem_requested[envs, hosts] += mem
         self.cpu_usage[envs, hosts] += usage
         self.num_tasks[envs, hosts] += 1
-        self.refresh(envs, hosts)
+        self.refresh(envs, hosts, distinct_envs=True)
 
     def add_many(self, envs, hosts, cpu, mem, usage, sign: int = 1, now=None) -> np.ndarray:
         """Add (sign=1) or remove (sign=-1) tasks; (env, host) pairs may repeat. Hosts left
@@ -149,7 +149,8 @@ class HostArrays:
         return flat
 
     def wake(self, envs, hosts, now) -> None:
-        """Start booting the OFF hosts among the (distinct-env) pairs."""
+        """Start booting the OFF hosts among the (distinct-env) pairs; the caller refreshes
+        them (placing a task does)."""
         off = self.power_state[envs, hosts] == OFF
         if not off.any():
             return
@@ -158,7 +159,6 @@ class HostArrays:
         done = now[envs] + self.boot_delay_s
         self.boot_done_s[envs, hosts] = done
         self.next_boot_s[envs] = np.minimum(self.next_boot_s[envs], done)
-        self.refresh(envs, hosts)
 
     def finish_boots(self, envs: np.ndarray, now: np.ndarray) -> None:
         """Booting hosts of `envs` (indices) whose boot is done by now turn ON."""
@@ -191,19 +191,24 @@ class HostArrays:
     def _host_rates(self, state, cap, inv, usage, requested) -> np.ndarray:
         on = state == ON
         utilization = usage * inv
-        out = np.empty((*np.shape(state), len(RATES)))
-        out[..., WATTS] = np.where(on, self.power.watts(utilization), 0.0)
-        out[..., WATTS] += (state == BOOTING) * self.power.idle_watts
-        out[..., HOSTS_ON] = on
-        out[..., OVERLOADED] = on & (usage >= cap)
-        out[..., USAGE] = np.where(on, usage, 0.0)
-        out[..., EXCESS] = np.where(on, np.maximum(usage - cap, 0.0), 0.0)
-        out[..., UTILIZATION] = np.where(on, np.minimum(utilization, 1.0), 0.0)
-        out[..., REQUESTED] = np.where(on, requested, 0.0)
-        return out
+        watts = self.power.watts(utilization) * on
+        watts += (state == BOOTING) * self.power.idle_watts
+        return np.stack(
+            [
+                watts,
+                on,
+                on & (usage >= cap),
+                usage * on,
+                np.maximum(usage - cap, 0.0) * on,
+                np.minimum(utilization, 1.0) * on,
+                requested * on,
+            ],
+            axis=-1,
+        )
 
     def _refresh_free(self, index) -> None:
-        """cpu_free, mem_free (what still fits) and allocated_share of the indexed hosts."""
+        """cpu_free, mem_free (what still fits) and allocated_share of the indexed hosts
+        (a slice, env rows, or flat host indices)."""
         if isinstance(index, slice):
             self.cpu_free = self.cpu_limit - self.cpu_requested
             self.mem_free = self.mem_limit - self.mem_requested
@@ -216,25 +221,33 @@ class HostArrays:
         self.mem_free[index] = self.mem_limit[index] - mem
         self.allocated_share[index] = 0.5 * (cpu * self.inv_cpu[index] + mem * self.inv_mem[index])
 
-    def refresh(self, envs: np.ndarray, hosts: np.ndarray) -> None:
+    def refresh(self, envs: np.ndarray, hosts: np.ndarray, distinct_envs: bool = False) -> None:
         """Recompute the totals' share of these distinct (env, host) pairs."""
         if len(envs) == 0:
             return
-        index = (envs, hosts)
+        # Flat views: one index array instead of two makes each gather and scatter cheaper.
+        flat = envs * self.cpu_capacity.shape[1] + hosts
         new = self._host_rates(
-            self.power_state[index],
-            self.cpu_capacity[index],
-            self.inv_cpu[index],
-            self.cpu_usage[index],
-            self.cpu_requested[index],
+            self.power_state.reshape(-1)[flat],
+            self.cpu_capacity.reshape(-1)[flat],
+            self.inv_cpu.reshape(-1)[flat],
+            self.cpu_usage.reshape(-1)[flat],
+            self.cpu_requested.reshape(-1)[flat],
         )
-        delta = new - self.host_rates[index]
-        self.host_rates[index] = new
-        if len(envs) == 1:
-            self.rates[envs[0]] += delta[0]
+        host_rates = self.host_rates.reshape(-1, len(RATES))
+        delta = new - host_rates[flat]
+        host_rates[flat] = new
+        if distinct_envs:
+            self.rates[envs] += delta
         else:
             np.add.at(self.rates, envs, delta)
-        self._refresh_free(index)
+        cpu = self.cpu_requested.reshape(-1)[flat]
+        mem = self.mem_requested.reshape(-1)[flat]
+        self.cpu_free.reshape(-1)[flat] = self.cpu_limit.reshape(-1)[flat] - cpu
+        self.mem_free.reshape(-1)[flat] = self.mem_limit.reshape(-1)[flat] - mem
+        self.allocated_share.reshape(-1)[flat] = 0.5 * (
+            cpu * self.inv_cpu.reshape(-1)[flat] + mem * self.inv_mem.reshape(-1)[flat]
+        )
 
     def refresh_rows(self, envs: np.ndarray) -> None:
         """Recompute every host of `envs` (indices) and their totals exactly (no drift)."""

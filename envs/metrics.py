@@ -2,7 +2,8 @@
 
 SLA follows CloudSim (Beloglazov & Buyya 2012): SLATAH = overloaded host-time / active host-time,
 where a host is overloaded while its CPU usage is at or above its capacity; PDM = CPU-time lost to
-migrations / CPU-time requested by the running tasks; SLAV = SLATAH * PDM. `unserved_cpu_share`
+migrations / CPU-time the tasks started request over their run (CloudSim's C_d / C_r, summed over
+tasks rather than averaged per task); SLAV = SLATAH * PDM. `unserved_cpu_share`
 is the share of CPU demand on active hosts that could not be served (usage above capacity).
 Task counts obey placed + rejected + deferred + pending == total at all times.
 """
@@ -22,6 +23,7 @@ INTEGRALS = (
     "unserved_cpu_s",
     "utilization_host_s",
     "requested_cpu_s",
+    "task_cpu_s",
     "migration_degraded_cpu_s",
 )
 
@@ -56,7 +58,7 @@ class EnvMetrics:
         v = self.values
         active = np.maximum(v["active_host_s"], 1e-12)
         slatah = v["overloaded_host_s"] / active
-        pdm = v["migration_degraded_cpu_s"] / np.maximum(v["requested_cpu_s"], 1e-12)
+        pdm = v["migration_degraded_cpu_s"] / np.maximum(v["task_cpu_s"], 1e-12)
         return {
             "tasks_total": v["tasks_total"].copy(),
             "tasks_placed": v["tasks_placed"].copy(),

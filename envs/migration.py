@@ -5,8 +5,9 @@ overload_threshold * capacity is overloaded (THR). From each, tasks are chosen s
 first (MMT: minimum migration time) until the host would drop to the threshold; then, largest
 usage first, each goes to the switched-on host whose power rises least (PABFD) among those that
 can take its request and stay at or under the threshold. A task no host can take stays.
-Moves are immediate; a migration costs `degradation` of the task's usage for mem * s_per_mem
-seconds (CloudSim: 10% during the copy), which PDM sums.
+Moves are immediate; a migration costs `degradation` of the task's usage (at most its request,
+as a CloudSim VM cannot use more than its MIPS) for mem * s_per_mem seconds, or what is left of
+its run if shorter (CloudSim: 10% during the copy), which PDM sums.
 """
 
 import numpy as np
@@ -80,5 +81,6 @@ def migrate_overloaded(
         hosts.add_many(envs, np.array([target]), *values, sign=1)
         running["host"][env, slot] = target
         moved += 1
-        degraded += config.degradation * usage * mem * config.s_per_mem
+        copy_s = min(mem * config.s_per_mem, float(running["end_s"][env, slot] - now[env]))
+        degraded += config.degradation * min(usage, cpu) * max(copy_s, 0.0)
     return moved, degraded

@@ -78,6 +78,7 @@ def place_one(sim: Any, host: int) -> None:
     limit = w.deferrable_deadline_s if p["deferrable"][0] else w.slo_s
     values = sim.metrics_.values
     values["tasks_placed"][0] += 1
+    values["task_cpu_s"][0] += float(cpu) * float(p["duration_s"][0])
     if start - float(p["arrival_s"][0]) > limit:
         values["slo_violations"][0] += 1
         sim._cost[0] += cfg.reward.w_wait

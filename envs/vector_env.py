@@ -18,16 +18,17 @@ A policy that picks hosts directly (the heuristics) can place a whole cycle at o
 """
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
-from envs.arrivals import QUEUE_DTYPES, ArrivalQueue
+from envs import env_state
+from envs.arrivals import ArrivalQueue
 from envs.carbon import CarbonSeries
 from envs.config import EnvConfig
 from envs.dynamics import advance
 from envs.errors import InvalidActionError
-from envs.finishes import FinishQueue
+from envs.finishes import FinishQueue, ScanFinishes
 from envs.hosts import ON, HostArrays, draw_capacities
 from envs.metrics import EnvMetrics
 from envs.observations import (
@@ -42,6 +43,14 @@ from envs.observations import (
     task_features,
 )
 from envs.power import PowerModel
+from envs.records import (
+    DEFER_DTYPES,
+    LEVELS,
+    PENDING_DTYPES,
+    RUNNING_DTYPES,
+    LevelObs,
+    StepResult,
+)
 from envs.single import step_hosts_one
 from envs.slots import SlotTable
 from envs.timeline import Timeline
@@ -49,38 +58,6 @@ from envs.topology import Topology
 from envs.usage import UsageModel
 from envs.warm_start import warm_start
 from envs.workloads import Workload, build_workload
-
-LEVELS = ("cluster", "rack", "leaf")
-PENDING_DTYPES = {**QUEUE_DTYPES, "defers": np.dtype(np.int16)}
-DEFER_DTYPES = {**PENDING_DTYPES, "resubmit_s": np.dtype(np.float64)}
-RUNNING_DTYPES = {
-    "host": np.dtype(np.int32),
-    "cpu": np.dtype(np.float32),
-    "mem": np.dtype(np.float32),
-    "factor": np.dtype(np.float32),  # mean usage per unit requested
-    "z": np.dtype(np.float32),  # usage noise state (envs.usage)
-    "usage": np.dtype(np.float32),
-    "end_s": np.dtype(np.float64),
-}
-
-
-class LevelObs(NamedTuple):
-    """What the acting level sees; rows where `active` is False need no decision (mask all True)."""
-
-    level: str
-    obs: np.ndarray  # float32[B, obs_dims[level]]
-    action_mask: np.ndarray  # bool[B, num_actions[level]]
-    active: np.ndarray  # bool[B]
-    agent_index: np.ndarray  # int64[B]: the acting agent's index within its level
-
-
-class StepResult(NamedTuple):
-    """The next level to act, and after a leaf step the cycle's reward."""
-
-    next: LevelObs
-    reward: np.ndarray  # float32[B], non-zero only when cycle_end
-    cycle_end: bool
-    done: np.ndarray  # bool[B]: a finite workload's last task was decided; reset next
 
 
 class VectorDatacenterEnv:
@@ -162,10 +139,14 @@ class VectorDatacenterEnv:
             self.usage_model,
             self.usage_rng,
         )
-        self.finishes = FinishQueue(B)
+        # One big datacenter (a trace cell): heaps; many small ones: vectorized scans.
+        self.finishes = FinishQueue(B) if B == 1 else ScanFinishes(B, self.running)
         self.finishes.rebuild(self.running)
         self.next_tick_s = self.usage_model.next_tick_s(self.now)
         self.metrics_ = EnvMetrics.zeros(B)
+        run = self.running
+        left = np.where(run.active, run["cpu"] * (run["end_s"] - self.now[:, None]), 0.0)
+        self.metrics_["task_cpu_s"] = left.sum(axis=1)  # tasks running at the start count too
         self.pending = {k: np.zeros(B, d) for k, d in PENDING_DTYPES.items()}
         self.has_pending = np.zeros(B, bool)
         self.done = np.zeros(B, bool)
@@ -321,6 +302,7 @@ class VectorDatacenterEnv:
         limit = np.where(p["deferrable"], w.deferrable_deadline_s, w.slo_s)
         missed = start - p["arrival_s"] > limit
         self.metrics_["tasks_placed"][envs] += 1
+        self.metrics_["task_cpu_s"][envs] += p["cpu"].astype(np.float64) * p["duration_s"]
         self.metrics_["slo_violations"][envs] += missed
         self._cost[envs] += cfg.reward.w_wait * missed
         self.has_pending[envs] = False
@@ -417,58 +399,8 @@ class VectorDatacenterEnv:
 
     def get_state(self) -> dict[str, Any]:
         """Everything needed to continue exactly (arrays, rng and source states)."""
-        return {
-            "seed": self._seed,
-            "episode": self._episode,
-            "level": self._level,
-            "now": self.now.copy(),
-            "hosts": self.hosts.get_state(),
-            "running": self.running.get_state(),
-            "deferred": self.deferred.get_state(),
-            "arrivals": self.arrivals.get_state(),
-            "metrics": self.metrics_.get_state(),
-            "pending": {k: v.copy() for k, v in self.pending.items()},
-            "has_pending": self.has_pending.copy(),
-            "done": self.done.copy(),
-            "feasible_hosts": self.feasible_hosts.copy(),
-            "rack": self._rack.copy(),
-            "leaf": self._leaf.copy(),
-            "deferred_now": self._deferred_now.copy(),
-            "forecast": self.forecast.copy(),
-            "next_tick_s": self.next_tick_s.copy(),
-            "usage_rng": self.usage_rng.bit_generator.state,
-            "tasks_at_start": self.tasks_at_start.copy(),
-            "tasks_dropped_at_start": self.tasks_dropped_at_start.copy(),
-        }
+        return env_state.snapshot(self)
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Continue from `get_state` of an env with the same config and num_envs."""
-        if int(np.asarray(state["now"]).shape[0]) != self.num_envs:
-            raise ValueError(
-                f"state holds {len(state['now'])} envs but this env has {self.num_envs}; "
-                "build the env with the same num_envs"
-            )
-        if int(state["seed"]) != self._seed:
-            self.carbon = CarbonSeries.from_config(self.config.carbon, abs(int(state["seed"])))
-        self._seed, self._episode = int(state["seed"]), int(state["episode"])
-        self._level = int(state["level"])
-        self.now = np.array(state["now"], np.float64)
-        self.hosts = HostArrays.from_state(state["hosts"], self.power_model, self.config.hosts)
-        self.running.set_state(state["running"])
-        self.finishes.rebuild(self.running)
-        self.next_tick_s = np.array(state["next_tick_s"], np.float64)
-        self.usage_rng.bit_generator.state = state["usage_rng"]
-        self.tasks_at_start = np.array(state["tasks_at_start"], np.int64)
-        self.tasks_dropped_at_start = np.array(state["tasks_dropped_at_start"], np.int64)
-        self.deferred.set_state(state["deferred"])
-        self.arrivals.set_state(state["arrivals"])
-        self.metrics_.set_state(state["metrics"])
-        self.pending = {k: np.array(state["pending"][k], d) for k, d in PENDING_DTYPES.items()}
-        self.has_pending = np.array(state["has_pending"], bool)
-        self.done = np.array(state["done"], bool)
-        self.feasible_hosts = np.array(state["feasible_hosts"], bool)
-        self._rack = np.array(state["rack"], np.int64)
-        self._leaf = np.array(state["leaf"], np.int64)
-        self._deferred_now = np.array(state["deferred_now"], bool)
-        self.forecast = np.array(state["forecast"], np.float32)
-        self._level_obs = self._observe()
+        env_state.restore(self, state)

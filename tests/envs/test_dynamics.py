@@ -7,6 +7,7 @@ import pytest
 
 from envs import HEURISTICS, VectorDatacenterEnv
 from envs.config import HostConfig, MigrationConfig
+from envs.finishes import FinishQueue, ScanFinishes
 from envs.hosts import ON, HostArrays
 from envs.migration import migrate_overloaded
 from envs.power import PowerModel
@@ -114,7 +115,8 @@ def test_migration_takes_smallest_memory_first_to_the_least_power_increase():
     # where it adds less power than on the half-size host 2
     assert moved == 1
     assert running["host"][0, 1] == 1 and running["host"][0, [0, 2]].tolist() == [0, 0]
-    assert degraded == pytest.approx(0.1 * 0.35 * 0.1 * 100.0, rel=1e-5)
+    # 10% of its usage, capped at its 0.3 request, for 0.1 memory * 100 s
+    assert degraded == pytest.approx(0.1 * 0.3 * 0.1 * 100.0, rel=1e-5)
     np.testing.assert_allclose(hosts.cpu_usage[0], [0.75, 0.55, 0.1], rtol=1e-6)
     assert hosts.num_tasks[0].tolist() == [2, 2, 1]
 
@@ -162,3 +164,23 @@ def test_timeline_samples_every_period(small_config):
     assert np.all(np.diff(series["t_s"]) >= 30.0 - 1e-9)
     assert ((series["utilization"] >= 0) & (series["utilization"] <= 1)).all()
     assert (series["power_kw"] > 0).all()
+
+
+def test_heap_and_scan_find_the_same_finished_tasks():
+    rng = np.random.default_rng(0)
+    running = SlotTable(3, {"end_s": np.dtype(np.float64)}, capacity=4)
+    heap, scan = FinishQueue(3), ScanFinishes(3, running)
+    now = np.zeros(3)
+    for _ in range(50):
+        envs = rng.permutation(3)[: rng.integers(1, 4)]
+        end = now[envs] + rng.exponential(5.0, len(envs))
+        slots = running.insert(envs, {"end_s": end})
+        heap.push(envs, end, slots)
+        scan.push(envs, end, slots)
+        now += rng.exponential(2.0, 3)
+        due = np.flatnonzero(heap.next_s <= now)
+        np.testing.assert_array_equal(due, np.flatnonzero(scan.next_s <= now))
+        a, b = heap.pop_due(due, now), scan.pop_due(due, now)
+        assert sorted(zip(*a, strict=True)) == sorted(zip(*b, strict=True))
+        running.remove(*a)
+        np.testing.assert_array_equal(heap.next_s, scan.next_s)
