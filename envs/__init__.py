@@ -1,7 +1,10 @@
 """The datacenter simulator: vectorized env, its RLlib multi-agent view, workloads, baselines.
 
 Public API:
-    VectorDatacenterEnv, LevelObs, StepResult, LEVELS   -- B lockstep datacenters (numpy)
+    VectorDatacenterEnv, LevelObs, StepResult, LEVELS   -- B lockstep datacenters (numpy):
+        reset / step (level by level) / step_hosts (a whole cycle for host-picking policies) /
+        observe / metrics / reset_metrics / get_state / set_state / set_forecast /
+        record_timeline
     EnvConfig                                            -- settings from conf/env/*.yaml
     HEURISTICS                                           -- baseline policies by name
     DatacenterMultiAgentEnv, register_envs, ENV_NAME     -- RLlib MultiAgentEnv view
