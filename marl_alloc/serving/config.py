@@ -1,0 +1,157 @@
+"""ServeConfig: the extender's settings (conf/serve/default.yaml), strict about keys and types."""
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from marl_alloc.settings import UserError
+
+HOLD_MODES = ("threshold", "policy", "never")
+
+
+@dataclasses.dataclass
+class HttpConfig:
+    """Where Ray Serve's HTTP proxy listens."""
+
+    host: str = "0.0.0.0"
+    port: int = 8000
+
+
+@dataclasses.dataclass
+class DeploymentConfig:
+    """Replicas of the extender deployment (each holds the policy and parses requests)."""
+
+    num_replicas: int = 2
+    max_ongoing_requests: int = 64
+    num_cpus: float = 1.0
+
+
+@dataclasses.dataclass
+class BatchConfig:
+    """@serve.batch: concurrent requests of one replica share one forward pass per level."""
+
+    max_batch_size: int = 16
+    wait_timeout_s: float = 0.002
+
+
+@dataclasses.dataclass
+class LabelConfig:
+    """Node labels that give the topology: zone -> cluster, rack -> rack."""
+
+    zone: str = "topology.kubernetes.io/zone"
+    rack: str = "marl-alloc.io/rack"
+
+
+@dataclasses.dataclass
+class AnnotationConfig:
+    """Annotations read from pods (deferrable, duration, defers) and nodes (current load)."""
+
+    deferrable: str = "marl-alloc.io/deferrable"
+    expected_duration_s: str = "marl-alloc.io/expected-duration-seconds"
+    defers: str = "marl-alloc.io/defers"
+    cpu_requested: str = "marl-alloc.io/cpu-requested"
+    memory_requested: str = "marl-alloc.io/memory-requested"
+    cpu_usage: str = "marl-alloc.io/cpu-usage"
+    power_state: str = "marl-alloc.io/power-state"
+
+
+@dataclasses.dataclass
+class PodConfig:
+    """How pods become simulator tasks."""
+
+    default_duration_s: float = 600.0
+    # Task priority class = how many thresholds pod.spec.priority reaches (clipped to max).
+    priority_thresholds: list[int] = dataclasses.field(default_factory=lambda: [1, 1000])
+    # Highest task priority the policy saw; null: the synthetic workload's (len(priority_probs)-1).
+    max_priority: int | None = None
+
+
+@dataclasses.dataclass
+class CapacityUnitConfig:
+    """The simulator's capacity 1.0 (its largest machine) as Kubernetes quantities; null: the
+    largest allocatable among the request's nodes."""
+
+    cpu: str | None = None
+    memory: str | None = None
+
+
+@dataclasses.dataclass
+class CarbonConfig:
+    """Carbon-aware hold-back of deferrable pods."""
+
+    # threshold: hold while intensity > threshold_g_per_kwh; policy: hold when the cluster-level
+    # Q prefers the defer action; never: no hold-back.
+    hold_by: str = "threshold"
+    threshold_g_per_kwh: float = 275.0
+    # Series time = Unix time + utc_offset_s, the same clock as the simulator's time of day.
+    utc_offset_s: float = 0.0
+    # Seed of the default diurnal series (the simulator seeds it with the env seed).
+    seed: int = 0
+    # Overrides of the checkpoint's env.carbon (e.g. {kind: csv, csv: data/caiso.csv}).
+    series: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class ServeConfig:
+    """Everything `python -m marl_alloc.serve` needs besides the checkpoint."""
+
+    app_name: str = "marl-alloc-extender"
+    route_prefix: str = "/"
+    http: HttpConfig = dataclasses.field(default_factory=HttpConfig)
+    deployment: DeploymentConfig = dataclasses.field(default_factory=DeploymentConfig)
+    batch: BatchConfig = dataclasses.field(default_factory=BatchConfig)
+    # Past this budget per request the answer is best-fit's (counted as a fallback).
+    deadline_ms: float = 15.0
+    labels: LabelConfig = dataclasses.field(default_factory=LabelConfig)
+    annotations: AnnotationConfig = dataclasses.field(default_factory=AnnotationConfig)
+    pod: PodConfig = dataclasses.field(default_factory=PodConfig)
+    capacity_unit: CapacityUnitConfig = dataclasses.field(default_factory=CapacityUnitConfig)
+    carbon: CarbonConfig = dataclasses.field(default_factory=CarbonConfig)
+    # kube-scheduler's NodeResourcesFit already filters on exact data; ours may be stale.
+    filter_unfit_nodes: bool = False
+    # Nodes remembered from Nodes requests, for NodeNames requests (nodeCacheCapable: true).
+    node_cache_size: int = 10000
+    # null: the wall clock. A Unix time pins the extender's clock (replaying a simulator state).
+    clock_s: float | None = None
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping | None) -> "ServeConfig":
+        """Build from the `serve` config section; unknown keys and bad types are UserErrors."""
+        try:
+            merged = OmegaConf.merge(OmegaConf.structured(cls), dict(mapping or {}))
+            config = OmegaConf.to_object(merged)
+        except OmegaConfBaseException as err:
+            first_line = str(err).strip().splitlines()[0]
+            raise UserError(f"bad serve config: {first_line}") from None
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """One-line UserErrors for values that cannot work."""
+        checks = [
+            (self.deployment.num_replicas > 0, "serve.deployment.num_replicas must be > 0"),
+            (self.batch.max_batch_size > 0, "serve.batch.max_batch_size must be > 0"),
+            (self.batch.wait_timeout_s >= 0, "serve.batch.wait_timeout_s must be >= 0"),
+            (self.deadline_ms >= 0, "serve.deadline_ms must be >= 0"),
+            (
+                self.carbon.hold_by in HOLD_MODES,
+                f"serve.carbon.hold_by must be one of {HOLD_MODES}",
+            ),
+            (self.pod.default_duration_s > 0, "serve.pod.default_duration_s must be > 0"),
+            (
+                list(self.pod.priority_thresholds) == sorted(self.pod.priority_thresholds),
+                "serve.pod.priority_thresholds must be increasing",
+            ),
+            (self.node_cache_size >= 0, "serve.node_cache_size must be >= 0"),
+            (self.route_prefix.startswith("/"), "serve.route_prefix must start with '/'"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (what a Serve replica is constructed with)."""
+        return dataclasses.asdict(self)

@@ -1,0 +1,89 @@
+"""The extender wire format: Go field names out, Go-style (case-insensitive) names in."""
+
+import json
+
+import pytest
+
+from marl_alloc.serving.protocol import (
+    RequestError,
+    encode,
+    filter_result,
+    go_field,
+    host_priority_list,
+    parse_extender_args,
+)
+
+POD = {"metadata": {"name": "p"}, "spec": {"containers": []}}
+NODES = {"kind": "NodeList", "items": [{"metadata": {"name": "a"}}, {"metadata": {"name": "b"}}]}
+
+
+def test_go_fields_match_exactly_first_then_case_insensitively():
+    assert go_field({"Pod": 1, "pod": 2}, "Pod") == 1
+    assert go_field({"pod": 2}, "Pod") == 2
+    assert go_field({"NODENAMES": 3}, "NodeNames") == 3
+    assert go_field({}, "Pod") is None
+
+
+def args_of(doc) -> bytes:
+    return json.dumps(doc).encode()
+
+
+def test_args_with_node_objects_or_names():
+    args = parse_extender_args(args_of({"Pod": POD, "Nodes": NODES}))
+    assert [json.loads(bytes(raw)) for raw in args.raw_nodes] == NODES["items"]
+    assert args.node_names is None and args.pod == POD
+    lower = parse_extender_args(args_of({"pod": POD, "nodenames": ["x", "y"], "nodes": None}))
+    assert lower.node_names == ["x", "y"] and lower.raw_nodes is None and lower.pod == POD
+    mixed = parse_extender_args(args_of({"Pod": POD, "nodes": NODES}))
+    assert len(mixed.raw_nodes) == 2
+
+
+def test_filter_result_echoes_the_request_shape_with_go_field_names():
+    nodes = {**NODES, "items": [{**NODES["items"][0], "spec": {"x": [1, 2]}}, NODES["items"][1]]}
+    args = parse_extender_args(args_of({"Pod": POD, "Nodes": nodes}))
+    result = json.loads(encode(filter_result(args, ["a", "b"], ["a"], {"b": "no"}, {})))
+    assert set(result) == {
+        "Nodes",
+        "NodeNames",
+        "FailedNodes",
+        "FailedAndUnresolvableNodes",
+        "Error",
+    }
+    assert result["Nodes"] == {"items": [nodes["items"][0]]}
+    assert result["NodeNames"] is None and result["FailedNodes"] == {"b": "no"}
+    by_name = filter_result(
+        parse_extender_args(args_of({"Pod": POD, "NodeNames": ["a", "b"]})),
+        ["a", "b"],
+        ["a"],
+        {},
+        {},
+    )
+    assert by_name["NodeNames"] == ["a"] and by_name["Nodes"] is None and by_name["Error"] == ""
+
+
+def test_host_priorities_use_go_field_names():
+    assert host_priority_list(["a", "b"], [10, 0]) == [
+        {"Host": "a", "Score": 10},
+        {"Host": "b", "Score": 0},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{", "not JSON"),
+        (b"\xff\xfe", "not JSON"),
+        (b"[]", "Expected `object`"),
+        (b'{"Nodes": {"items": []}}', "Pod"),
+        (b'{"Pod": [], "NodeNames": []}', "Pod"),
+        (b'{"Pod": {}}', "Nodes"),
+        (b'{"Pod": {}, "Nodes": []}', r"\$\.Nodes"),
+        (b'{"Pod": {}, "Nodes": {"items": 7}}', "items"),
+        (b'{"Pod": {}, "NodeNames": "a"}', "NodeNames"),
+        (b'{"Pod": {}, "NodeNames": [""]}', "empty"),
+        (b'{"Pod": {}, "NodeNames": ["a", "a"]}', "twice"),
+    ],
+)
+def test_malformed_args_are_request_errors(body, message):
+    with pytest.raises(RequestError, match=message):
+        parse_extender_args(body)
