@@ -1,0 +1,225 @@
+"""Lay a Kubernetes cluster's nodes onto the policy's hierarchy and build its observations.
+
+The policy was trained on clusters of R racks, racks of L leaf groups, leaf groups of H hosts
+(the checkpoint's env.topology). Real clusters have any number of zones, racks and nodes, so the
+nodes are *tiled* onto that shape:
+
+- nodes are grouped by (zone label, rack label) and sorted by name within a rack;
+- each rack's nodes fill leaf groups of H hosts in order, and its leaf groups fill *virtual racks*
+  of L leaf groups (the last ones padded);
+- each zone's virtual racks fill *virtual clusters* of R racks (the last one padded).
+
+Padding slots are empty host slots as in the simulator (no machine: all zeros, never fit). The
+result is a simulator host layout of C virtual clusters (envs.Topology(C, R, L, H)), and every
+level's observation is then built by the simulator's own feature code (envs.observations), one
+row per virtual cluster, virtual rack and leaf group.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from envs.hosts import FIT_TOLERANCE, OFF
+from envs.observations import (
+    assemble,
+    context_features,
+    group_features,
+    host_features,
+    task_features,
+)
+from envs.topology import Topology
+from marl_alloc.serving.kube_objects import NodeTable, PodRequest
+
+LEVELS = ("cluster", "rack", "leaf")
+
+
+@dataclasses.dataclass(frozen=True)
+class Tiling:
+    """Which node sits in each host slot of C virtual clusters of the policy's shape."""
+
+    topology: Topology
+    node_of_slot: np.ndarray  # int64[num_hosts]; -1 marks a padding slot
+
+    @property
+    def real_slots(self) -> np.ndarray:
+        """Slot indices that hold a node."""
+        return np.flatnonzero(self.node_of_slot >= 0)
+
+
+def tile(table: NodeTable, racks_per_cluster: int, leaves_per_rack: int, hosts_per_leaf: int):
+    """The Tiling of `table`'s nodes (see the module docstring)."""
+    rack_slots = leaves_per_rack * hosts_per_leaf
+    cluster_slots = racks_per_cluster * rack_slots
+    n = len(table)
+    if n == 0:
+        empty = Topology(0, racks_per_cluster, leaves_per_rack, hosts_per_leaf)
+        return Tiling(empty, np.zeros(0, np.int64))
+    zones, racks = np.asarray(table.zones), np.asarray(table.racks)
+    order = np.lexsort((np.asarray(table.names), racks, zones))
+    zones, racks = zones[order], racks[order]
+    new_rack = np.flatnonzero(
+        np.r_[True, (zones[1:] != zones[:-1]) | (racks[1:] != racks[:-1]), True]
+    )
+    pieces: list[np.ndarray] = []
+    zone_start = 0  # slot count where the current zone began
+    filled = 0
+    for start, stop in zip(new_rack[:-1], new_rack[1:], strict=True):
+        if start > 0 and zones[start] != zones[start - 1]:
+            pad = -(filled - zone_start) % cluster_slots
+            pieces.append(np.full(pad, -1, np.int64))
+            filled += pad
+            zone_start = filled
+        # Leaf groups are contiguous runs of H slots, so a rack is its nodes then padding.
+        size = -(-(stop - start) // rack_slots) * rack_slots
+        block = np.full(size, -1, np.int64)
+        block[: stop - start] = order[start:stop]
+        pieces.append(block)
+        filled += size
+    pieces.append(np.full(-(filled - zone_start) % cluster_slots, -1, np.int64))
+    node_of_slot = np.concatenate(pieces)
+    clusters = len(node_of_slot) // cluster_slots
+    top = Topology(clusters, racks_per_cluster, leaves_per_rack, hosts_per_leaf)
+    return Tiling(top, node_of_slot)
+
+
+@dataclasses.dataclass(frozen=True)
+class HostColumns:
+    """Per-slot host columns in the simulator's units (capacity 1.0 = the capacity unit);
+    cpu_alloc / mem_alloc: what may be allotted (capacity * the env's overcommit ratio)."""
+
+    cpu_capacity: np.ndarray
+    mem_capacity: np.ndarray
+    cpu_requested: np.ndarray
+    mem_requested: np.ndarray
+    cpu_usage: np.ndarray
+    power_state: np.ndarray
+    cpu_alloc: np.ndarray
+    mem_alloc: np.ndarray
+
+    def as_tuple(self) -> tuple[np.ndarray, ...]:
+        """In the argument order of envs.observations.group_features / host_features."""
+        return tuple(getattr(self, f.name) for f in dataclasses.fields(self))
+
+
+def host_columns(
+    table: NodeTable,
+    tiling: Tiling,
+    cpu_unit: float,
+    mem_unit: float,
+    cpu_overcommit: float = 1.0,
+    mem_overcommit: float = 1.0,
+) -> HostColumns:
+    """Slot-ordered, unit-normalized columns; padding slots hold zeros (no machine)."""
+    idx = tiling.node_of_slot
+    real = idx >= 0
+    safe = np.where(real, idx, 0)
+
+    def column(values: np.ndarray, unit: float) -> np.ndarray:
+        if len(values) == 0:
+            return np.zeros(len(idx))
+        return np.where(real, values[safe] / unit, 0.0)
+
+    cpu_capacity = column(table.cpu_capacity, cpu_unit)
+    mem_capacity = column(table.mem_capacity, mem_unit)
+    power = table.power_state[safe] if len(table) else np.full(len(idx), OFF)
+    return HostColumns(
+        cpu_capacity=cpu_capacity,
+        mem_capacity=mem_capacity,
+        cpu_requested=column(table.cpu_requested, cpu_unit),
+        mem_requested=column(table.mem_requested, mem_unit),
+        cpu_usage=column(table.cpu_usage, cpu_unit),
+        power_state=np.where(real, power, OFF).astype(np.int8),
+        cpu_alloc=cpu_capacity * cpu_overcommit,
+        mem_alloc=mem_capacity * mem_overcommit,
+    )
+
+
+def fits(hosts: HostColumns, cpu: float, mem: float) -> np.ndarray:
+    """bool[slots]: the host can take the request: the simulator's rule (requests within
+    capacity * overcommit, with its rounding tolerance) on a slot that holds a machine."""
+    return (
+        (hosts.cpu_requested + cpu <= hosts.cpu_alloc + FIT_TOLERANCE)
+        & (hosts.mem_requested + mem <= hosts.mem_alloc + FIT_TOLERANCE)
+        & (hosts.cpu_capacity > 0)
+        & (hosts.mem_capacity > 0)
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskContext:
+    """What every level's observation appends after its child blocks."""
+
+    task: np.ndarray  # float[6], envs.observations.task_features of the pod
+    context: np.ndarray  # float[3 + F]: time of day, carbon intensity / mean, forecast
+    expected_usage: float  # pod cpu * usage_factor_mean, for the leaf's overload feature
+    can_defer: bool  # the cluster level's defer action is allowed
+
+
+def task_context(
+    pod: PodRequest,
+    cpu_unit: float,
+    mem_unit: float,
+    sim_time_s: float,
+    carbon_norm: float,
+    *,
+    max_priority: int,
+    max_defers: int,
+    forecast_horizon: int,
+    usage_factor_mean: float,
+    can_defer: bool,
+) -> TaskContext:
+    """The pod's task features and the context features; the forecast is zeros, as in the
+    simulator before a forecaster sets one."""
+    cpu, mem = pod.cpu / cpu_unit, pod.mem / mem_unit
+    pending = {
+        "cpu": np.array([cpu]),
+        "mem": np.array([mem]),
+        "duration_s": np.array([pod.duration_s]),
+        "priority": np.array([pod.priority]),
+        "deferrable": np.array([pod.deferrable]),
+        "defers": np.array([pod.defers]),
+    }
+    task = task_features(pending, max_priority, max_defers)[0]
+    forecast = np.zeros((1, forecast_horizon))
+    context = context_features(np.array([sim_time_s]), np.array([carbon_norm]), forecast)[0]
+    return TaskContext(task, context, cpu * usage_factor_mean, can_defer)
+
+
+@dataclasses.dataclass
+class LevelInputs:
+    """Observation rows and action masks of every level for one request."""
+
+    obs: dict[str, np.ndarray]  # level -> float32[rows, obs_dim]
+    mask: dict[str, np.ndarray]  # level -> bool[rows, num_actions]
+
+
+def _rows(blocks: np.ndarray, tc: TaskContext) -> np.ndarray:
+    rows = blocks.shape[0]
+    return assemble(blocks, np.tile(tc.task, (rows, 1)), np.tile(tc.context, (rows, 1)))
+
+
+def level_inputs(
+    hosts: HostColumns, feasible: np.ndarray, top: Topology, tc: TaskContext
+) -> LevelInputs:
+    """One observation row per virtual cluster (its racks), virtual rack (its leaf groups) and
+    leaf group (its hosts), exactly as envs.observations.child_blocks builds them."""
+    C, R, L, H = top.num_clusters, top.racks_per_cluster, top.leaves_per_rack, top.hosts_per_leaf
+    cols = hosts.as_tuple()
+    cluster_blocks = group_features(*(c.reshape(C, R, L * H) for c in cols))
+    rack_blocks = group_features(*(c.reshape(C * R, L, H) for c in cols))
+    leaf_blocks = host_features(
+        *(c.reshape(C * R * L, H) for c in cols), np.full(C * R * L, tc.expected_usage)
+    )
+    defer = np.full((C, 1), tc.can_defer)
+    return LevelInputs(
+        obs={
+            "cluster": _rows(cluster_blocks, tc),
+            "rack": _rows(rack_blocks, tc),
+            "leaf": _rows(leaf_blocks, tc),
+        },
+        mask={
+            "cluster": np.concatenate([feasible.reshape(C, R, L * H).any(-1), defer], axis=1),
+            "rack": feasible.reshape(C * R, L, H).any(-1),
+            "leaf": feasible.reshape(C * R * L, H),
+        },
+    )

@@ -1,0 +1,48 @@
+"""The trained level Q modules, run on many requests' observation rows at once."""
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from marl_alloc import columns as C
+from marl_alloc.policy.level_q_module import Q_VALUES
+from marl_alloc.serving.hierarchy import LEVELS, LevelInputs
+
+
+class LevelQPolicy:
+    """Q values per level for a batch of requests: one forward pass per level for all of them."""
+
+    def __init__(self, module: Any, obs_dims: dict[str, int], num_actions: dict[str, int]):
+        self.module = module
+        self.obs_dims = dict(obs_dims)
+        self.num_actions = dict(num_actions)
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint_dir: str) -> tuple["LevelQPolicy", dict[str, Any]]:
+        """The checkpoint's policy and the settings it was trained with."""
+        from marl_alloc.checkpoints import load_policy
+
+        module, settings = load_policy(checkpoint_dir)
+        obs_dims, num_actions = {}, {}
+        for level in LEVELS:
+            spaces = module[level]
+            obs_dims[level] = int(spaces.observation_space["obs"].shape[0])
+            num_actions[level] = int(spaces.action_space.n)
+        return cls(module, obs_dims, num_actions), settings
+
+    def q_values(self, batch: list[LevelInputs]) -> list[dict[str, np.ndarray]]:
+        """Per request, level -> float32[rows, num_actions] Q values."""
+        out: list[dict[str, np.ndarray]] = [{} for _ in batch]
+        with torch.inference_mode():
+            for level in LEVELS:
+                sizes = [len(inputs.obs[level]) for inputs in batch]
+                obs = np.concatenate([inputs.obs[level] for inputs in batch])
+                mask = np.concatenate([inputs.mask[level] for inputs in batch])
+                result = self.module[level].forward_inference(
+                    {C.OBS: torch.from_numpy(obs), C.ACTION_MASK: torch.from_numpy(mask)}
+                )
+                q = result[Q_VALUES].numpy()
+                for i, part in enumerate(np.split(q, np.cumsum(sizes)[:-1])):
+                    out[i][level] = part
+        return out

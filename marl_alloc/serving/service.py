@@ -1,0 +1,333 @@
+"""ExtenderService: the extender's decisions as a plain class (no Ray, no HTTP).
+
+    service = ExtenderService(config, env_settings, policy)
+    prepared = service.prepare("prioritize", body)      # parse + observations; RequestError -> 400
+    q = policy.q_values([prepared.inputs])[0] if service.needs_policy(prepared) else None
+    answer = encode(service.answer(prepared, q))          # q None: the best-fit fallback
+
+The Ray Serve deployment (marl_alloc.serving.app) wraps this with batching and the deadline;
+`handle` runs the same steps synchronously.
+"""
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from envs import EnvConfig
+from envs.observations import CONTEXT_FEATURES, GROUP_FEATURES, HOST_FEATURES, TASK_FEATURES
+from marl_alloc.serving.carbon import GridIntensity
+from marl_alloc.serving.config import ServeConfig
+from marl_alloc.serving.hierarchy import (
+    HostColumns,
+    LevelInputs,
+    Tiling,
+    fits,
+    host_columns,
+    level_inputs,
+    task_context,
+    tile,
+)
+from marl_alloc.serving.host_scores import (
+    HEURISTICS,
+    heuristic_ranking,
+    policy_ranking,
+    scores_from_ranking,
+)
+from marl_alloc.serving.kube_objects import NodeRow, NodeTable, PodRequest, parse_pod
+from marl_alloc.serving.metrics import ExtenderMetrics
+from marl_alloc.serving.node_cache import NodeCache
+from marl_alloc.serving.policy import LevelQPolicy
+from marl_alloc.serving.protocol import (
+    ExtenderArgs,
+    RequestError,
+    encode,
+    error_body,
+    filter_result,
+    host_priority_list,
+    parse_extender_args,
+)
+from marl_alloc.serving.quantities import QuantityError, parse_quantity
+from marl_alloc.settings import UserError
+
+VERBS = ("filter", "prioritize")
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Prepared:
+    """A parsed request and everything the answer is computed from."""
+
+    verb: str
+    args: ExtenderArgs
+    names: list[str]  # candidate names in request order
+    pod: PodRequest
+    table: NodeTable  # the candidates whose objects are known
+    row_of_name: dict[str, int]
+    tiling: Tiling
+    hosts: HostColumns
+    feasible: np.ndarray  # bool per slot
+    cpu_unit: float
+    mem_unit: float
+    now_s: float
+    g_per_kwh: float
+    can_defer: bool
+    inputs: LevelInputs | None  # only when the policy's answer is wanted
+
+
+def expected_dims(env: EnvConfig) -> tuple[dict[str, int], dict[str, int]]:
+    """(obs_dims, num_actions) per level of a policy trained on this env config."""
+    t = env.topology
+    context = TASK_FEATURES + CONTEXT_FEATURES + env.forecast_horizon
+    obs_dims = {
+        "cluster": t.racks_per_cluster * GROUP_FEATURES + context,
+        "rack": t.leaves_per_rack * GROUP_FEATURES + context,
+        "leaf": t.hosts_per_leaf * HOST_FEATURES + context,
+    }
+    num_actions = {
+        "cluster": t.racks_per_cluster + 1,
+        "rack": t.leaves_per_rack,
+        "leaf": t.hosts_per_leaf,
+    }
+    return obs_dims, num_actions
+
+
+def _max_priority(env: EnvConfig, config: ServeConfig) -> int:
+    if config.pod.max_priority is not None:
+        return int(config.pod.max_priority)
+    if env.workload.kind != "synthetic":
+        raise UserError(
+            f"set serve.pod.max_priority for a policy trained on {env.workload.kind} "
+            "(the trace's highest priority, e.g. 11 for Google 2011)"
+        )
+    return max(len(env.workload.priority_probs) - 1, 1)
+
+
+class ExtenderService:
+    """Filter and prioritize decisions for one replica (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: ServeConfig,
+        env_settings: Mapping[str, Any],
+        policy: LevelQPolicy | None = None,
+        heuristic: str = "best-fit",
+        metrics: ExtenderMetrics | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        if heuristic not in HEURISTICS:
+            raise UserError(
+                f"unknown policy '{heuristic}' (choose one of: {', '.join(HEURISTICS)})"
+            )
+        self.config = config
+        self.env = EnvConfig.from_mapping(env_settings)
+        self.policy = policy
+        self.heuristic = heuristic
+        self.metrics = metrics or ExtenderMetrics()
+        self.clock = clock if config.clock_s is None else (lambda: float(config.clock_s))
+        self.intensity = GridIntensity.from_settings(env_settings.get("carbon", {}), config.carbon)
+        self.max_priority = _max_priority(self.env, config)
+        self.nodes = NodeCache(config.node_cache_size, config.labels, config.annotations)
+        units = config.capacity_unit
+        try:
+            self.cpu_unit = None if units.cpu is None else parse_quantity(units.cpu)
+            self.mem_unit = None if units.memory is None else parse_quantity(units.memory)
+        except QuantityError as err:
+            raise UserError(f"serve.capacity_unit: {err}") from None
+        if policy is not None:
+            want = expected_dims(self.env)
+            if (policy.obs_dims, policy.num_actions) != want:
+                raise UserError(
+                    f"the policy's sizes {policy.obs_dims} do not match its env topology "
+                    f"{want[0]}; was the checkpoint trained with other env settings?"
+                )
+
+    # ---- parsing -----------------------------------------------------------------------------
+
+    def _rows(self, args: ExtenderArgs) -> tuple[list[str], list[NodeRow]]:
+        """(candidate names, rows of the candidates whose objects are known)."""
+        if args.raw_nodes is not None:
+            rows = self.nodes.rows(args.raw_nodes)
+            names = [row.name for row in rows]
+            if len(set(names)) != len(names):
+                raise RequestError("ExtenderArgs.Nodes lists a node twice")
+            return names, rows
+        # NodeNames (nodeCacheCapable): only nodes seen in earlier Nodes requests are known.
+        names = list(args.node_names or [])
+        return names, [row for row in self.nodes.lookup(names) if row is not None]
+
+    def prepare(self, verb: str, body: bytes | dict) -> Prepared:
+        """Parse and validate a request (JSON bytes, or the decoded document); build the
+        policy's observations when it is needed."""
+        if verb not in VERBS:
+            raise RequestError(f"unknown extender verb '{verb}' (serving: {', '.join(VERBS)})")
+        if not isinstance(body, bytes | bytearray | str):
+            body = encode(body)
+        args = parse_extender_args(body)
+        env, cfg = self.env, self.config
+        pod = parse_pod(args.pod, cfg.annotations, cfg.pod, self.max_priority)
+        names, rows = self._rows(args)
+        table = NodeTable.from_rows(rows)
+        biggest = (table.cpu_capacity.max(), table.mem_capacity.max()) if len(table) else (1, 1)
+        cpu_unit = self.cpu_unit or float(biggest[0])
+        mem_unit = self.mem_unit or float(biggest[1])
+        t = env.topology
+        tiling = tile(table, t.racks_per_cluster, t.leaves_per_rack, t.hosts_per_leaf)
+        hosts = host_columns(
+            table,
+            tiling,
+            cpu_unit,
+            mem_unit,
+            env.hosts.cpu_overcommit,
+            env.hosts.mem_overcommit,
+        )
+        feasible = fits(hosts, pod.cpu / cpu_unit, pod.mem / mem_unit) & (tiling.node_of_slot >= 0)
+        now = float(self.clock())
+        arrival = now if pod.created_s is None else pod.created_s
+        # The simulator's rule for the defer action (VectorDatacenterEnv._can_defer).
+        can_defer = (
+            pod.deferrable
+            and pod.defers < env.max_defers
+            and now + env.defer_delay_s <= arrival + env.workload.deferrable_deadline_s
+        )
+        prepared = Prepared(
+            verb=verb,
+            args=args,
+            names=names,
+            pod=pod,
+            table=table,
+            row_of_name={name: i for i, name in enumerate(table.names)},
+            tiling=tiling,
+            hosts=hosts,
+            feasible=feasible,
+            cpu_unit=cpu_unit,
+            mem_unit=mem_unit,
+            now_s=now,
+            g_per_kwh=self.intensity.g_per_kwh(now),
+            can_defer=bool(can_defer),
+            inputs=None,
+        )
+        if self._policy_wanted(prepared):
+            tc = task_context(
+                pod,
+                cpu_unit,
+                mem_unit,
+                self.intensity.sim_time(now),
+                self.intensity.normalized(now),
+                max_priority=self.max_priority,
+                max_defers=env.max_defers,
+                forecast_horizon=env.forecast_horizon,
+                usage_factor_mean=env.workload.usage_factor_mean,
+                can_defer=prepared.can_defer,
+            )
+            prepared.inputs = level_inputs(hosts, feasible, tiling.topology, tc)
+        return prepared
+
+    def _policy_wanted(self, p: Prepared) -> bool:
+        if self.policy is None or len(p.table) == 0:
+            return False
+        if p.verb == "prioritize":
+            return True
+        return self.config.carbon.hold_by == "policy" and p.pod.deferrable and p.can_defer
+
+    def needs_policy(self, prepared: Prepared) -> bool:
+        """Whether `answer` wants the policy's Q values for this request."""
+        return prepared.inputs is not None
+
+    # ---- answers -----------------------------------------------------------------------------
+
+    def answer(self, p: Prepared, q: dict[str, np.ndarray] | None) -> Any:
+        """The answer for `encode`: ExtenderFilterResult or HostPriorityList. Without q
+        (heuristic policy, deadline or error) the best-fit fallback decides."""
+        if p.verb == "filter":
+            return self._filter(p, q)
+        if q is not None:
+            ranked = policy_ranking(q, p.feasible, p.tiling)
+        else:
+            cpu, mem = p.pod.cpu / p.cpu_unit, p.pod.mem / p.mem_unit
+            ranked = heuristic_ranking(self.heuristic, p.hosts, cpu, mem, p.feasible, p.tiling)
+        known = scores_from_ranking(ranked, len(p.table))
+        scores = [int(known[p.row_of_name[n]]) if n in p.row_of_name else 0 for n in p.names]
+        return host_priority_list(p.names, scores)
+
+    def _hold(self, p: Prepared, q: dict[str, np.ndarray] | None) -> str | None:
+        """Why the deferrable pod waits now, or None."""
+        carbon = self.config.carbon
+        over = p.g_per_kwh > carbon.threshold_g_per_kwh
+        if carbon.hold_by == "never" or not (p.pod.deferrable and p.can_defer):
+            return None
+        if carbon.hold_by == "policy" and q is not None:
+            # Every virtual cluster's greedy cluster-level action is the defer action.
+            masked = np.where(p.inputs.mask["cluster"], q["cluster"], -np.inf)
+            defer = p.tiling.topology.racks_per_cluster
+            if (masked.argmax(axis=1) == defer).all():
+                return (
+                    f"held back: the policy defers this deferrable pod at grid intensity "
+                    f"{p.g_per_kwh:.0f} g CO2e/kWh"
+                )
+            return None
+        if over:
+            return (
+                f"held back: grid intensity {p.g_per_kwh:.0f} g CO2e/kWh is above "
+                f"{carbon.threshold_g_per_kwh:.0f}; deferrable pod waits for cleaner power"
+            )
+        return None
+
+    def _filter(self, p: Prepared, q: dict[str, np.ndarray] | None) -> dict[str, Any]:
+        carbon = self.config.carbon
+        reason = self._hold(p, q)
+        holding = reason is not None or (
+            carbon.hold_by == "threshold" and p.g_per_kwh > carbon.threshold_g_per_kwh
+        )
+        self.metrics.carbon(p.g_per_kwh, holding)
+        if p.pod.deferrable:
+            self.metrics.deferrable(reason is not None)
+        names = p.names
+        if reason is not None:
+            # Unresolvable: preempting other pods would not let this one run now.
+            return filter_result(p.args, names, [], {}, {name: reason for name in names})
+        failed: dict[str, str] = {}
+        if self.config.filter_unfit_nodes:
+            fit_rows = np.zeros(len(p.table), bool)
+            real = p.tiling.node_of_slot >= 0
+            fit_rows[p.tiling.node_of_slot[real]] = p.feasible[real]
+            failed = {
+                name: "insufficient cpu or memory (marl-alloc node annotations)"
+                for name in names
+                if name in p.row_of_name and not fit_rows[p.row_of_name[name]]
+            }
+        passed = [name for name in names if name not in failed]
+        return filter_result(p.args, names, passed, failed, {})
+
+    # ---- one call, synchronously ---------------------------------------------------------------
+
+    def parse(self, verb: str, body: bytes | dict) -> tuple[Prepared | None, bytes | None]:
+        """(prepared, None), or (None, the 400 answer's JSON) for a malformed request."""
+        try:
+            return self.prepare(verb, body), None
+        except RequestError as err:
+            message = str(err)
+        except Exception as err:  # noqa: BLE001 - a shape no check foresaw is still bad input
+            logger.warning("unexpected request shape", exc_info=True)
+            message = f"malformed ExtenderArgs ({type(err).__name__}: {err})"
+        self.metrics.request(verb, 400)
+        return None, encode(error_body(message))
+
+    def handle(self, verb: str, body: bytes | dict) -> tuple[int, bytes]:
+        """(HTTP status, JSON body) of one call: 400 for malformed requests, and the best-fit
+        fallback when the policy fails."""
+        prepared, error = self.parse(verb, body)
+        if prepared is None:
+            return 400, error
+        q = None
+        if self.needs_policy(prepared):
+            try:
+                q = self.policy.q_values([prepared.inputs])[0]
+            except Exception:  # noqa: BLE001 - never fail the scheduler; count and fall back
+                logger.exception("policy failed; answering with %s", self.heuristic)
+                self.metrics.fallback(verb, "error")
+        self.metrics.request(verb, 200)
+        return 200, encode(self.answer(prepared, q))

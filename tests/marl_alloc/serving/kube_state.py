@@ -1,0 +1,185 @@
+"""Kubernetes-shaped requests built from a simulator state, and small saved policies."""
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from envs import VectorDatacenterEnv
+from envs.hosts import BOOTING, OFF, ON
+from marl_alloc.checkpoints import CONFIG_FILE, MODULE_PATH
+from marl_alloc.compose import compose_settings
+from marl_alloc.policy import build_policy_spec
+
+# The simulator's capacity 1.0 as a Kubernetes machine.
+CORES = 64.0
+MEMORY_BYTES = 256 * 2**30
+ZONE_LABEL = "topology.kubernetes.io/zone"
+RACK_LABEL = "marl-alloc.io/rack"
+POWER = {ON: "on", BOOTING: "booting", OFF: "off"}
+# Pod priorities that map to task priority classes 0, 1, 2 with thresholds [1, 1000].
+POD_PRIORITY = {0: 0, 1: 1, 2: 1000}
+
+
+def small_settings(
+    racks: int, leaves: int, hosts: int, clusters: int = 1, hidden: int = 32
+) -> dict[str, Any]:
+    """The composed settings of a run with this topology and a small Q network."""
+    return compose_settings(
+        [
+            f"env.topology.num_clusters={clusters}",
+            f"env.topology.racks_per_cluster={racks}",
+            f"env.topology.leaves_per_rack={leaves}",
+            f"env.topology.hosts_per_leaf={hosts}",
+            f"model.policy.hidden_sizes=[{hidden},{hidden}]",
+        ]
+    )
+
+
+def save_untrained_checkpoint(root: Path, settings: dict[str, Any], seed: int = 0) -> Path:
+    """A checkpoint dir load_policy reads: a freshly initialized policy and its settings."""
+    import torch
+
+    env = VectorDatacenterEnv(settings["env"], num_envs=1, seed=0)
+    torch.manual_seed(seed)
+    spec = build_policy_spec(env.obs_dims, env.num_actions, settings["model"]["policy"])
+    module = spec.build()
+    root.mkdir(parents=True, exist_ok=True)
+    module.save_to_path(str(root / MODULE_PATH))
+    OmegaConf.save(OmegaConf.create(settings), root / CONFIG_FILE)
+    return root
+
+
+def quantity(value: float) -> str:
+    """A decimal Kubernetes quantity with enough digits for float32 features."""
+    return f"{value:.9f}"
+
+
+def node_objects(env: VectorDatacenterEnv, b: int = 0) -> list[dict[str, Any]]:
+    """One v1.Node per simulated host of env b: node-0000.. in host order, rack and zone labels,
+    allocatable = capacity, load in marl-alloc annotations."""
+    h, top = env.hosts, env.topology
+    nodes = []
+    for i in range(top.num_hosts):
+        rack = i // top.hosts_per_rack
+        cluster = rack // top.racks_per_cluster
+        nodes.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {
+                    "name": f"node-{i:04d}",
+                    "labels": {
+                        ZONE_LABEL: f"zone-{cluster:03d}",
+                        RACK_LABEL: f"rack-{rack:03d}",
+                        "kubernetes.io/hostname": f"node-{i:04d}",
+                    },
+                    "annotations": {
+                        "marl-alloc.io/cpu-requested": quantity(h.cpu_requested[b, i] * CORES),
+                        "marl-alloc.io/memory-requested": quantity(
+                            h.mem_requested[b, i] * MEMORY_BYTES
+                        ),
+                        "marl-alloc.io/cpu-usage": quantity(h.cpu_usage[b, i] * CORES),
+                        "marl-alloc.io/power-state": POWER[int(h.power_state[b, i])],
+                    },
+                },
+                "spec": {"podCIDR": f"10.{i // 256}.{i % 256}.0/24"},
+                "status": {
+                    "capacity": {
+                        "cpu": quantity(h.cpu_capacity[b, i] * CORES),
+                        "memory": quantity(h.mem_capacity[b, i] * MEMORY_BYTES),
+                        "pods": "110",
+                    },
+                    "allocatable": {
+                        "cpu": quantity(h.cpu_capacity[b, i] * CORES),
+                        "memory": quantity(h.mem_capacity[b, i] * MEMORY_BYTES),
+                        "pods": "110",
+                    },
+                    "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
+                },
+            }
+        )
+    return nodes
+
+
+def pod_object(env: VectorDatacenterEnv, b: int = 0, name: str = "task") -> dict[str, Any]:
+    """The pending task of env b as a v1.Pod (creationTimestamp = arrival, as Unix seconds)."""
+    p = {k: v[b] for k, v in env.pending.items()}
+    created = dt.datetime.fromtimestamp(float(p["arrival_s"]), dt.UTC)
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": "default",
+            "uid": "0b1c2d3e-0000-4000-8000-000000000001",
+            "creationTimestamp": created.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+            "annotations": {
+                "marl-alloc.io/deferrable": "true" if p["deferrable"] else "false",
+                "marl-alloc.io/expected-duration-seconds": repr(float(p["duration_s"])),
+                "marl-alloc.io/defers": str(int(p["defers"])),
+            },
+        },
+        "spec": {
+            "priority": POD_PRIORITY[int(p["priority"])],
+            "containers": [
+                {
+                    "name": "main",
+                    "image": "registry.example/task:1",
+                    "resources": {
+                        "requests": {
+                            "cpu": quantity(float(p["cpu"]) * CORES),
+                            "memory": quantity(float(p["mem"]) * MEMORY_BYTES),
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def extender_args(env: VectorDatacenterEnv, b: int = 0, names_only: bool = False) -> dict:
+    """ExtenderArgs for env b's pending task over all its hosts."""
+    nodes = node_objects(env, b)
+    if names_only:
+        return {"Pod": pod_object(env, b), "NodeNames": [n["metadata"]["name"] for n in nodes]}
+    return {"Pod": pod_object(env, b), "Nodes": {"kind": "NodeList", "items": nodes}}
+
+
+def env_at_decision(settings: dict[str, Any], seed: int, deferrable: bool | None = None):
+    """An env (1 datacenter) at a cluster-level decision, optionally for a (non-)deferrable task."""
+    env = VectorDatacenterEnv(settings["env"], num_envs=1, seed=seed)
+    level_obs = env.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    for _ in range(300):
+        at_cluster = level_obs.level == "cluster" and level_obs.active[0]
+        if at_cluster and deferrable in (None, bool(env.pending["deferrable"][0])):
+            return env, level_obs
+        mask = level_obs.action_mask
+        if level_obs.level == "cluster":
+            mask = mask.copy()
+            mask[:, -1] &= ~mask[:, :-1].any(axis=1)  # place rather than defer
+        action = np.argmax(np.where(mask, rng.random(mask.shape), -1.0), axis=1)
+        level_obs = env.step(action).next
+    raise AssertionError("no matching decision within 300 steps")
+
+
+def simulated_pick(env: VectorDatacenterEnv, policy) -> int:
+    """The host the policy places env 0's pending task on, stepping cluster -> rack -> leaf in
+    the simulator (the env's state is restored afterwards)."""
+    state = env.get_state()
+    level_obs = env._obs
+    assert level_obs.level == "cluster"
+    try:
+        for _ in range(3):
+            action = policy.act(env, level_obs)
+            if level_obs.level == "cluster":
+                assert action[0] < env.topology.racks_per_cluster, "the policy deferred"
+            if level_obs.level == "leaf":
+                return int(env._leaf[0] * env.topology.hosts_per_leaf + action[0])
+            level_obs = env.step(action).next
+    finally:
+        env.set_state(state)
+    raise AssertionError("no leaf decision")
