@@ -13,6 +13,7 @@ COMMANDS = {
     "forecast": ("marl_alloc.forecast", "train / evaluate the workload forecaster"),
     "prepare": ("marl_alloc.prepare", "convert raw traces to Parquet"),
     "bench": ("marl_alloc.bench", "throughput benchmarks (one JSON line each)"),
+    "serve": ("marl_alloc.serve", "the policy as a kube-scheduler extender on Ray Serve"),
 }
 
 RLLIB_COMMANDS = {

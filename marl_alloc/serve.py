@@ -1,0 +1,113 @@
+"""`python -m marl_alloc.serve CHECKPOINT [--policy best-fit] [--host H] [--port P] [overrides]`.
+
+Starts Ray Serve with the kube-scheduler extender (marl_alloc.serving) and blocks until Ctrl-C.
+Overrides are Hydra-style on the serve group: `serve.deadline_ms=20 serve.deployment.num_replicas=4
+serve.carbon.threshold_g_per_kwh=300`. Without a checkpoint, `--policy best-fit` serves the
+heuristic (the same answers as the deadline fallback).
+"""
+
+import argparse
+import os
+import signal
+import sys
+import time
+
+from marl_alloc.settings import UserError
+
+
+def build_parser(prog: str = "python -m marl_alloc.serve") -> argparse.ArgumentParser:
+    """Command-line options of the serve command."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "checkpoint", nargs="?", help="a checkpoint dir written by marl_alloc.train"
+    )
+    parser.add_argument(
+        "--policy", default=None, help="serve a heuristic instead: best-fit, worst-fit"
+    )
+    parser.add_argument("--host", default=None, help="HTTP host (default: serve.http.host)")
+    parser.add_argument(
+        "--port", type=int, default=None, help="HTTP port (default: serve.http.port)"
+    )
+    parser.add_argument("--address", default=None, help="Ray address (default: start a local Ray)")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. serve.deadline_ms=20")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    # Without a checkpoint the first override lands in the optional CHECKPOINT slot.
+    if args.checkpoint and "=" in args.checkpoint and not os.path.exists(args.checkpoint):
+        args.overrides.insert(0, args.checkpoint)
+        args.checkpoint = None
+    overrides = list(args.overrides)
+    if args.host is not None:
+        overrides.append(f"serve.http.host={args.host}")
+    if args.port is not None:
+        overrides.append(f"serve.http.port={args.port}")
+    return overrides
+
+
+def start(args: argparse.Namespace) -> str:
+    """Check the inputs, start Ray Serve with the extender; return its URL."""
+    from marl_alloc.serving.service import ExtenderService
+    from marl_alloc.serving.settings import serve_settings
+
+    overrides = _overrides(args)
+    if bool(args.checkpoint) == bool(args.policy):
+        raise UserError("pass a CHECKPOINT or --policy best-fit|worst-fit (one of them)")
+    config, env_settings = serve_settings(args.checkpoint, overrides)
+    policy = None
+    if args.checkpoint:
+        from marl_alloc.serving.policy import LevelQPolicy
+
+        policy, _ = LevelQPolicy.from_checkpoint(args.checkpoint)
+    # Fail here with one line rather than in every replica's constructor.
+    ExtenderService(config, env_settings, policy, args.policy or "best-fit")
+
+    import ray
+    from ray import serve
+
+    from marl_alloc.serving.app import build_app
+
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    if not ray.is_initialized():
+        ray.init(address=args.address, include_dashboard=False, logging_level="WARNING")
+    serve.start(http_options={"host": config.http.host, "port": config.http.port})
+    checkpoint = os.path.abspath(args.checkpoint) if args.checkpoint else None
+    app = build_app(config, checkpoint, args.policy or "best-fit", env_settings)
+    serve.run(
+        app,
+        name=config.app_name,
+        route_prefix=config.route_prefix,
+        logging_config={"enable_access_log": False, "log_level": "WARNING"},
+    )
+    prefix = config.route_prefix.rstrip("/")
+    return f"http://{config.http.host}:{config.http.port}{prefix}/"
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m marl_alloc.serve") -> int:
+    """Serve until interrupted; user errors exit 2."""
+    args = build_parser(prog).parse_intermixed_args(argv)
+    try:
+        url = start(args)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"extender: {url} (POST filter, prioritize; GET healthz, stats)", flush=True)
+    # A pod or systemd stops us with SIGTERM: shut Serve and Ray down as on Ctrl-C.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        import ray
+        from ray import serve
+
+        serve.shutdown()
+        ray.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""The Ray Serve application: HTTP routes of the extender around an ExtenderService.
+
+    POST {prefix}filter       ExtenderArgs -> ExtenderFilterResult
+    POST {prefix}prioritize   ExtenderArgs -> HostPriorityList
+    GET  {prefix}healthz      {"ok": true, "policy": ...}
+    GET  {prefix}stats        the replica's counters (requests, fallbacks, carbon)
+
+Concurrent requests in a replica share one forward pass per level (@serve.batch); the forward
+runs in a worker thread so parsing goes on meanwhile. A request whose policy answer is not back
+within `deadline_ms` of its arrival gets best-fit's answer, counted as a fallback.
+"""
+
+import asyncio
+import concurrent.futures
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from ray import serve
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from marl_alloc.serving.config import ServeConfig
+from marl_alloc.serving.hierarchy import LevelInputs
+from marl_alloc.serving.metrics import ExtenderMetrics
+from marl_alloc.serving.protocol import encode, error_body
+from marl_alloc.serving.service import VERBS, ExtenderService
+
+JSON = "application/json"
+logger = logging.getLogger(__name__)
+
+
+@serve.deployment(name="SchedulerExtender")
+class SchedulerExtender:
+    """One replica: the policy, the node cache and the metrics (see the module docstring)."""
+
+    def __init__(
+        self,
+        serve_config: Mapping[str, Any],
+        checkpoint: str | None,
+        heuristic: str,
+        env_settings: Mapping[str, Any] | None,
+    ):
+        import torch
+
+        # The level networks are small: more threads only contend with the HTTP work.
+        torch.set_num_threads(1)
+        config = ServeConfig.from_mapping(serve_config)
+        policy = None
+        if checkpoint:
+            from marl_alloc.serving.policy import LevelQPolicy
+
+            policy, settings = LevelQPolicy.from_checkpoint(checkpoint)
+            env_settings = settings["env"]
+        self.metrics = ExtenderMetrics(ray_metrics=True)
+        self.service = ExtenderService(config, env_settings or {}, policy, heuristic, self.metrics)
+        self.deadline_s = config.deadline_ms / 1e3
+        self.policy_name = "checkpoint" if policy is not None else heuristic
+        self._q_values.set_max_batch_size(config.batch.max_batch_size)
+        self._q_values.set_batch_wait_timeout_s(config.batch.wait_timeout_s)
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="policy")
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.002)
+    async def _q_values(self, batch: list[LevelInputs]) -> list[dict[str, np.ndarray]]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self.service.policy.q_values, batch)
+
+    async def _policy_answer(self, verb: str, inputs: LevelInputs, started: float):
+        remaining = self.deadline_s - (time.perf_counter() - started)
+        if remaining <= 0:
+            self.metrics.fallback(verb, "deadline")
+            return None
+        try:
+            # shield: a timed-out request leaves its batch alone; its result is dropped.
+            return await asyncio.wait_for(asyncio.shield(self._q_values(inputs)), remaining)
+        except TimeoutError:
+            self.metrics.fallback(verb, "deadline")
+        except Exception:  # noqa: BLE001 - never fail the scheduler; count and fall back
+            logger.exception("policy failed; answering with best-fit")
+            self.metrics.fallback(verb, "error")
+        return None
+
+    async def __call__(self, request: Request) -> Response:
+        """Route one HTTP request."""
+        started = time.perf_counter()
+        verb = request.url.path.rstrip("/").rsplit("/", 1)[-1]
+        if request.method == "GET" and verb == "healthz":
+            return JSONResponse({"ok": True, "policy": self.policy_name})
+        if request.method == "GET" and verb == "stats":
+            return JSONResponse(self.metrics.snapshot())
+        if verb not in VERBS:
+            message = f"no route '{request.url.path}' (POST filter or prioritize)"
+            return JSONResponse(error_body(message), status_code=404)
+        if request.method != "POST":
+            return JSONResponse(error_body(f"{verb} takes POST"), status_code=405)
+        prepared, error = self.service.parse(verb, await request.body())
+        if prepared is None:
+            return Response(error, status_code=400, media_type=JSON)
+        q = None
+        if self.service.needs_policy(prepared):
+            q = await self._policy_answer(verb, prepared.inputs, started)
+        answer = encode(self.service.answer(prepared, q))
+        self.metrics.request(verb, 200)
+        return Response(answer, media_type=JSON)
+
+
+def build_app(
+    config: ServeConfig,
+    checkpoint: str | None,
+    heuristic: str = "best-fit",
+    env_settings: Mapping[str, Any] | None = None,
+) -> serve.Application:
+    """The extender application with the config's replicas and resources."""
+    d = config.deployment
+    deployment = SchedulerExtender.options(
+        num_replicas=d.num_replicas,
+        max_ongoing_requests=d.max_ongoing_requests,
+        ray_actor_options={"num_cpus": d.num_cpus},
+    )
+    return deployment.bind(config.to_dict(), checkpoint, heuristic, dict(env_settings or {}))
+
+
+def app_builder(args: dict[str, Any]) -> serve.Application:
+    """Serve config entry point (`import_path: marl_alloc.serving.app:app_builder`), as in a
+    KubeRay RayService: args {checkpoint, policy, overrides: ["serve.deadline_ms=20", ...]}."""
+    from marl_alloc.serving.settings import serve_settings
+
+    checkpoint = args.get("checkpoint")
+    heuristic = args.get("policy", "best-fit")
+    config, env_settings = serve_settings(checkpoint, list(args.get("overrides", [])))
+    return build_app(config, checkpoint, heuristic, env_settings)
