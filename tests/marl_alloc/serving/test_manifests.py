@@ -1,0 +1,96 @@
+"""deploy/ manifests: kinds, apiVersions, required keys, and that they point at what we serve."""
+
+import importlib
+import re
+
+import ray
+import yaml
+
+from marl_alloc.serving.service import VERBS
+from marl_alloc.serving.settings import serve_settings
+from tests.conftest import PROJECT_ROOT
+
+# k8s.io/kube-scheduler/config/v1 Extender json tags.
+EXTENDER_KEYS = {
+    "urlPrefix",
+    "filterVerb",
+    "preemptVerb",
+    "prioritizeVerb",
+    "weight",
+    "bindVerb",
+    "enableHTTPS",
+    "tlsConfig",
+    "httpTimeout",
+    "nodeCacheCapable",
+    "managedResources",
+    "ignorable",
+}
+DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$")
+
+
+def load_all(path: str) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all((PROJECT_ROOT / path).read_text()) if doc]
+
+
+def test_scheduler_configuration_registers_the_extender_verbs():
+    (config,) = load_all("deploy/kube-scheduler/extender-config.yaml")
+    assert config["apiVersion"] == "kubescheduler.config.k8s.io/v1"
+    assert config["kind"] == "KubeSchedulerConfiguration"
+    assert [p["schedulerName"] for p in config["profiles"]] == ["marl-alloc-scheduler"]
+    (extender,) = config["extenders"]
+    assert set(extender) <= EXTENDER_KEYS
+    assert extender["urlPrefix"].startswith("http")
+    assert {extender["filterVerb"], extender["prioritizeVerb"]} == set(VERBS)
+    assert "bindVerb" not in extender  # binding stays with kube-scheduler
+    assert 1 <= extender["weight"] <= 100
+    assert DURATION.match(extender["httpTimeout"])
+    assert extender["nodeCacheCapable"] is False and extender["ignorable"] is True
+
+
+def test_second_scheduler_runs_that_configuration():
+    docs = {doc["kind"]: doc for doc in load_all("deploy/kube-scheduler/scheduler.yaml")}
+    assert {"ServiceAccount", "ClusterRoleBinding", "RoleBinding", "Deployment"} <= set(docs)
+    deployment = docs["Deployment"]
+    assert deployment["apiVersion"] == "apps/v1"
+    spec = deployment["spec"]["template"]["spec"]
+    assert spec["serviceAccountName"] == docs["ServiceAccount"]["metadata"]["name"]
+    (container,) = spec["containers"]
+    assert "--config=/etc/marl-alloc/extender-config.yaml" in container["command"]
+    assert spec["volumes"][0]["configMap"]["name"] == "marl-alloc-scheduler-config"
+
+
+def test_rayservice_serves_our_app_builder_with_valid_overrides():
+    from ray.serve.schema import ServeDeploySchema
+
+    (service,) = load_all("deploy/rayservice.yaml")
+    assert service["apiVersion"] == "ray.io/v1" and service["kind"] == "RayService"
+    serve_config = ServeDeploySchema.model_validate(
+        yaml.safe_load(service["spec"]["serveConfigV2"])
+    )
+    (app,) = serve_config.applications
+    module, name = app.import_path.split(":")
+    assert callable(getattr(importlib.import_module(module), name))
+    assert app.args["checkpoint"].startswith("/")
+    config, _ = serve_settings(None, app.args["overrides"])
+    assert config.deadline_ms > 0
+    cluster = service["spec"]["rayClusterConfig"]
+    assert cluster["rayVersion"] == ray.__version__
+    head = cluster["headGroupSpec"]
+    assert all(isinstance(v, str) for v in head["rayStartParams"].values())
+    assert head["template"]["spec"]["containers"]
+    for group in cluster["workerGroupSpecs"]:
+        assert group["groupName"] and group["template"]["spec"]["containers"]
+        assert group["minReplicas"] <= group["replicas"] <= group["maxReplicas"]
+
+
+def test_extender_url_names_the_rayservice_serve_service():
+    (config,) = load_all("deploy/kube-scheduler/extender-config.yaml")
+    (service,) = load_all("deploy/rayservice.yaml")
+    meta = service["metadata"]
+    host = f"{meta['name']}-serve-svc.{meta['namespace']}.svc.cluster.local:8000"
+    assert config["extenders"][0]["urlPrefix"] == f"http://{host}/"
+
+
+def test_default_serve_config_loads():
+    config, env = serve_settings(None)
+    assert config.carbon.hold_by == "threshold" and env["topology"]["hosts_per_leaf"] > 0
