@@ -1,0 +1,40 @@
+"""`python -m marl_alloc.serve` input errors, and the serve bench's measurement on a live app."""
+
+import argparse
+
+import pytest
+
+from marl_alloc.bench.serve import bench_args, measure_size
+from marl_alloc.serve import main
+from marl_alloc.serving.policy import LevelQPolicy
+from marl_alloc.serving.service import ExtenderService
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "CHECKPOINT or --policy"),
+        (["/no/such/dir"], "not a marl-alloc checkpoint"),
+        (["--policy", "random"], "unknown policy 'random'"),
+        (["--policy", "best-fit", "serve.deadline_ms=-1"], "deadline_ms must be >= 0"),
+        (["--policy", "best-fit", "serve.carbon.hold_by=sometimes"], "hold_by"),
+        (["--policy", "best-fit", "serve.nonsense=1"], "override"),
+    ],
+)
+def test_bad_inputs_exit_2_with_one_line(capsys, argv, message):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err
+
+
+def test_bench_measures_a_live_extender(extender_url, extender_config, ten):
+    policy, settings = LevelQPolicy.from_checkpoint(str(ten.checkpoint))
+    service = ExtenderService(extender_config, settings["env"], policy)
+    args = argparse.Namespace(requests=3, clients=2, seed=0)
+    result = measure_size(service, f"{extender_url}/prioritize", 30, args)
+    assert result["nodes"] == 30 and result["answers_match_in_process"]
+    assert result["request_bytes"] > 30 * 1000
+    for key in ("http_ms", "http_changed_nodes_ms", "handler_ms", "node_names_http_ms"):
+        assert 0 < result[key]["p50"] <= result[key]["p99"]
+    assert result["concurrent"]["requests_per_s"] > 0
+    assert len(bench_args(5, 0)["Nodes"]["items"]) == 5
