@@ -7,7 +7,9 @@ def test_bench_env_prints_one_json_line(capsys):
     assert main(["--num-envs", "4", "--steps", "300", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip())
     assert result["bench"] == "env" and result["num_envs"] == 4
-    assert result["steps"] >= 300 and result["steps_per_s"] > 0
+    assert (
+        result["steps"] >= 300 and result["env_steps_per_s"] > 0 and result["placements_per_s"] > 0
+    )
 
 
 def test_bench_env_bad_override_is_one_line_error(capsys):
