@@ -112,8 +112,8 @@ class CarbonConfig:
 @dataclasses.dataclass(frozen=True)
 class RewardConfig:
     """reward = -(w_sla*overloaded host-hours + w_energy*kWh + w_carbon*kg CO2e
-    + w_reject*rejected tasks + w_wait*SLO misses + w_migration*migrations) over each decision
-    cycle's interval."""
+    + w_reject*rejected tasks + w_wait*SLO misses + w_migration*migrations + w_defer*deferrals)
+    over each decision cycle's interval."""
 
     w_sla: float = 200.0
     w_energy: float = 20.0
@@ -121,6 +121,9 @@ class RewardConfig:
     w_reject: float = 1.0
     w_wait: float = 0.5
     w_migration: float = 0.1
+    # The deferred work still has to run after defer_delay_s, beyond a continuing stream's
+    # n-step horizon: without a charge now, deferring looks free to a learner.
+    w_defer: float = 0.2
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,6 +28,7 @@ def snapshot(env: Any) -> dict[str, Any]:
         "rack": env._rack.copy(),
         "leaf": env._leaf.copy(),
         "deferred_now": env._deferred_now.copy(),
+        "cycle_cost": env._cost.copy(),
         "forecast": env.forecast.copy(),
         "next_tick_s": env.next_tick_s.copy(),
         "usage_rng": env.usage_rng.bit_generator.state,
@@ -65,5 +66,6 @@ def restore(env: Any, state: dict[str, Any]) -> None:
     env._rack = np.array(state["rack"], np.int64)
     env._leaf = np.array(state["leaf"], np.int64)
     env._deferred_now = np.array(state["deferred_now"], bool)
+    env._cost = np.array(state["cycle_cost"], np.float64)
     env.forecast = np.array(state["forecast"], np.float32)
     env._level_obs = env._observe()

@@ -181,12 +181,13 @@ class VectorDatacenterEnv:
         reward = np.zeros(self.num_envs, np.float32)
         cycle_end = lo.level == "leaf"
         if lo.level == "cluster":
+            # A cycle's costs start with its first decision: a deferral is charged in it.
+            self._cost[:] = 0.0
             self._decide_rack(lo.active, actions)
         elif lo.level == "rack":
             leaf = self._rack * self.topology.leaves_per_rack + actions
             self._leaf = np.where(lo.active, leaf, 0)
         else:
-            self._cost[:] = 0.0
             host = self._leaf * self.topology.hosts_per_leaf + actions
             self._place(np.flatnonzero(lo.active), host[lo.active])
             self._next_tasks()
@@ -272,6 +273,7 @@ class VectorDatacenterEnv:
             row["defers"] = row["defers"] + 1
             row["resubmit_s"] = self.now[envs] + self.config.defer_delay_s
             self.deferred.insert(envs, row)
+            self._cost[envs] += self.config.reward.w_defer
             self.has_pending[envs] = False
 
     def _place(self, envs: np.ndarray, host: np.ndarray) -> None:

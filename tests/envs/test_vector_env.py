@@ -144,6 +144,19 @@ def test_deferral_skips_rack_and_leaf(synthetic_config):
     assert result.cycle_end
 
 
+def test_a_deferral_is_charged_in_its_own_cycle(synthetic_config):
+    synthetic_config["workload"]["deferrable_fraction"] = 1.0
+    weights = ("w_sla", "w_energy", "w_carbon", "w_reject", "w_wait", "w_migration")
+    synthetic_config["reward"] = {**{w: 0.0 for w in weights}, "w_defer": 0.7}
+    env = VectorDatacenterEnv(synthetic_config, num_envs=2, seed=0)
+    env.reset()
+    env.step(np.array([env.num_actions["cluster"] - 1, 0]))  # env 0 defers, env 1 places
+    env.step(np.zeros(2, np.int64))
+    lo = env.observe()
+    result = env.step(np.argmax(lo.action_mask, axis=1))
+    np.testing.assert_allclose(result.reward, [-0.7, 0.0])
+
+
 def test_infeasible_task_is_rejected_with_a_penalty(small_config):
     small_config["workload"]["deferrable_fraction"] = 0.0
     small_config["hosts"]["cpu_capacity_choices"] = [0.1]
@@ -165,6 +178,7 @@ def test_reward_is_minus_the_weighted_costs(small_config):
         "w_reject": 0,
         "w_wait": 0,
         "w_migration": 0,
+        "w_defer": 0,
     }
     env = VectorDatacenterEnv(small_config, num_envs=2, seed=0)
     lo = env.reset()
