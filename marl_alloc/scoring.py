@@ -14,7 +14,9 @@ import numpy as np
 from envs import LevelObs, VectorDatacenterEnv
 
 COUNT_KEYS = ("tasks_total", "tasks_placed", "tasks_rejected", "tasks_deferred", "tasks_pending")
-SUM_KEYS = ("energy_kwh", "carbon_kg")
+# total_cost: the configured reward weights applied to the episode (minus its summed reward),
+# the one figure that says which policy is better on what the operator asked for.
+SUM_KEYS = ("energy_kwh", "carbon_kg", "total_cost")
 MEAN_KEYS = ("sla_violation_rate", "mean_utilization")
 METRIC_KEYS = (
     *COUNT_KEYS,
@@ -44,6 +46,8 @@ class ModulePolicy:
 
         from marl_alloc import columns
 
+        # One decision at a time on tiny networks: intra-op threads only add hand-off latency.
+        torch.set_num_threads(1)
         self.module = module
         self._torch = torch
         self._columns = columns
@@ -55,7 +59,7 @@ class ModulePolicy:
             C.OBS: torch.from_numpy(level_obs.obs),
             C.ACTION_MASK: torch.from_numpy(level_obs.action_mask),
         }
-        with torch.no_grad():
+        with torch.inference_mode():
             return self.module[level_obs.level].forward_inference(batch)[C.ACTIONS].numpy()
 
 
@@ -84,13 +88,15 @@ def run_episode(
     and the finished env (its timeline, tasks at start)."""
     env = make_env(env_settings, seed, workload, timeline_s)
     latencies_ms: list[float] = []
+    total_cost = 0.0
     clock = time.perf_counter
     if hasattr(policy, "hosts"):
         while not env.done[0]:
             start = clock()
             hosts = policy.hosts(env)
             latencies_ms.append((clock() - start) * 1e3)
-            env.step_hosts(hosts)
+            reward, _ = env.step_hosts(hosts)
+            total_cost -= float(reward[0])
     else:
         level_obs = env.observe()
         cycle_ms = 0.0
@@ -103,9 +109,11 @@ def run_episode(
             if result.cycle_end:
                 latencies_ms.append(cycle_ms)
                 cycle_ms = 0.0
+                total_cost -= float(result.reward[0])
                 if result.done[0]:
                     break
     metrics = {key: np.asarray(value).reshape(-1)[0] for key, value in env.metrics().items()}
+    metrics["total_cost"] = total_cost
     return metrics, latencies_ms, env
 
 
