@@ -86,6 +86,9 @@ class CarbonConfig:
     # Q prefers the defer action; never: no hold-back.
     hold_by: str = "threshold"
     threshold_g_per_kwh: float = 275.0
+    # The threshold holds a pod at most this long after its creation; null: the simulator's
+    # deferrable deadline minus one defer delay (when a deferred task must be placed).
+    max_hold_s: float | None = None
     # Series time = Unix time + utc_offset_s, the same clock as the simulator's time of day.
     utc_offset_s: float = 0.0
     # Seed of the default diurnal series (the simulator seeds it with the env seed).
@@ -139,6 +142,10 @@ class ServeConfig:
             (
                 self.carbon.hold_by in HOLD_MODES,
                 f"serve.carbon.hold_by must be one of {HOLD_MODES}",
+            ),
+            (
+                self.carbon.max_hold_s is None or self.carbon.max_hold_s >= 0,
+                "serve.carbon.max_hold_s must be >= 0 or null",
             ),
             (self.pod.default_duration_s > 0, "serve.pod.default_duration_s must be > 0"),
             (

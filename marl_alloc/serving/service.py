@@ -74,7 +74,8 @@ class Prepared:
     mem_unit: float
     now_s: float
     g_per_kwh: float
-    can_defer: bool
+    can_defer: bool  # the policy's defer action is allowed (the simulator's rule)
+    waited_s: float  # since the pod was created
     inputs: LevelInputs | None  # only when the policy's answer is wanted
 
 
@@ -208,6 +209,7 @@ class ExtenderService:
             now_s=now,
             g_per_kwh=self.intensity.g_per_kwh(now),
             can_defer=bool(can_defer),
+            waited_s=now - arrival,
             inputs=None,
         )
         if self._policy_wanted(prepared):
@@ -254,12 +256,14 @@ class ExtenderService:
         return host_priority_list(p.names, scores)
 
     def _hold(self, p: Prepared, q: dict[str, np.ndarray] | None) -> str | None:
-        """Why the deferrable pod waits now, or None."""
+        """Why the deferrable pod waits now, or None. The threshold holds it at most max_hold_s
+        after its creation; the policy only while its defer action is allowed (can_defer)."""
         carbon = self.config.carbon
-        over = p.g_per_kwh > carbon.threshold_g_per_kwh
-        if carbon.hold_by == "never" or not (p.pod.deferrable and p.can_defer):
+        if carbon.hold_by == "never" or not p.pod.deferrable:
             return None
         if carbon.hold_by == "policy" and q is not None:
+            if not p.can_defer:
+                return None
             # Every virtual cluster's greedy cluster-level action is the defer action.
             masked = np.where(p.inputs.mask["cluster"], q["cluster"], -np.inf)
             defer = p.tiling.topology.racks_per_cluster
@@ -269,7 +273,10 @@ class ExtenderService:
                     f"{p.g_per_kwh:.0f} g CO2e/kWh"
                 )
             return None
-        if over:
+        limit = carbon.max_hold_s
+        if limit is None:
+            limit = self.env.workload.deferrable_deadline_s - self.env.defer_delay_s
+        if p.g_per_kwh > carbon.threshold_g_per_kwh and p.waited_s < limit:
             return (
                 f"held back: grid intensity {p.g_per_kwh:.0f} g CO2e/kWh is above "
                 f"{carbon.threshold_g_per_kwh:.0f}; deferrable pod waits for cleaner power"

@@ -2,6 +2,7 @@
 carbon hold-back; 400 on malformed requests."""
 
 import copy
+import datetime as dt
 import functools
 import json
 
@@ -191,16 +192,35 @@ def test_deferrable_pods_wait_while_intensity_is_above_the_threshold(hold_env):
     assert clean.metrics.snapshot()["counts"]["deferrable/released"] == 1
 
 
-def test_no_hold_past_the_deadline_or_the_defer_budget(hold_env):
+def created_ago(env, seconds: float) -> str:
+    at = dt.datetime.fromtimestamp(float(env.now[0]) - seconds, dt.UTC)
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def test_the_threshold_holds_a_pod_at_most_max_hold_s(hold_env):
     shape, env = hold_env
     service, _ = service_for(shape, env, 6, carbon={"threshold_g_per_kwh": 0.0})
-    old = deferrable_args(env, created="1970-01-01T00:00:00Z")  # far past its 2 h deadline
+    # Default limit: the simulator's deadline for deferrable tasks minus one defer delay.
+    limit = 7200.0 - 900.0
+    young = deferrable_args(env, created=created_ago(env, limit - 60))
+    assert call(service, "filter", young)[1]["Nodes"]["items"] == []
+    old = deferrable_args(env, created=created_ago(env, limit + 60))
     assert len(call(service, "filter", old)[1]["Nodes"]["items"]) == 10
-    spent = deferrable_args(env)
-    spent["Pod"]["metadata"]["annotations"]["marl-alloc.io/defers"] = "4"  # env.max_defers
-    assert len(call(service, "filter", spent)[1]["Nodes"]["items"]) == 10
+    short, _ = service_for(shape, env, 6, carbon={"threshold_g_per_kwh": 0.0, "max_hold_s": 30})
+    assert len(call(short, "filter", young)[1]["Nodes"]["items"]) == 10
     never, _ = service_for(shape, env, 6, carbon={"threshold_g_per_kwh": 0.0, "hold_by": "never"})
     assert len(call(never, "filter", deferrable_args(env))[1]["Nodes"]["items"]) == 10
+
+
+def test_the_policy_holds_only_while_its_defer_action_is_allowed(hold_env):
+    shape, env = hold_env
+    service, _ = service_for(shape, env, 6, carbon={"hold_by": "policy"})
+    spent = deferrable_args(env)
+    spent["Pod"]["metadata"]["annotations"]["marl-alloc.io/defers"] = "4"  # env.max_defers
+    prepared = service.prepare("filter", spent)
+    assert not prepared.can_defer and prepared.inputs is None
+    q = {"cluster": np.full((1, shape[0] + 1), 1e9)}  # whatever the Q values say
+    assert len(service.answer(prepared, q)["Nodes"]["items"]) == 10
 
 
 def test_policy_mode_holds_when_the_cluster_level_prefers_to_defer(hold_env):
