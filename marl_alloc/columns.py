@@ -1,12 +1,12 @@
 """Batch column names shared by actors, replay and learner (RLlib's `Columns` where one exists)."""
 
-from ray.rllib.core.columns import Columns
-
-OBS = Columns.OBS
-NEXT_OBS = Columns.NEXT_OBS
-ACTIONS = Columns.ACTIONS
-REWARDS = Columns.REWARDS
-TERMINATEDS = Columns.TERMINATEDS
+# RLlib's Columns values, spelled out (tests/replay/test_imports.py checks they agree): importing
+# ray.rllib takes seconds, and replay shard processes, which Ray restarts after a crash, must not.
+OBS = "obs"
+NEXT_OBS = "new_obs"
+ACTIONS = "actions"
+REWARDS = "rewards"
+TERMINATEDS = "terminateds"
 
 ACTION_MASK = "action_mask"
 NEXT_ACTION_MASK = "next_action_mask"
