@@ -7,6 +7,7 @@ restarted by Ray when it dies (`training.max_restarts`); the driver notices, res
 carries on: shards resume from their snapshot, the learner from the last checkpoint.
 """
 
+import contextlib
 import logging
 import time
 import uuid
@@ -138,6 +139,7 @@ class RayRuntime:
 
         settings = config.marl_alloc
         training = settings["training"]
+        _warn_if_oversubscribed(settings)
         max_restarts = int(training["max_restarts"])
         num_shards = int(settings["replay"]["num_shards"])
         self.snapshots = settings["replay"].get("snapshot_dir") is not None
@@ -157,7 +159,7 @@ class RayRuntime:
         ).remote(learner_config, names, checkpoint_dir)
         if learner_state is not None:
             self.learner.set_state.remote(learner_state)  # runs before any train_round
-        self.actors = [
+        actors = [
             EnvActor.options(
                 num_cpus=float(training["actor_num_cpus"]),
                 max_restarts=max_restarts,
@@ -170,8 +172,12 @@ class RayRuntime:
                 actor_index=i,
                 **_worker_kwargs(settings, i),
             )
-            for i in range(int(training["num_actors"]))
+            for i in range(int(training["num_actors"]) + int(training["spare_actors"]))
         ]
+        # Spares are built (seconds of imports) but idle: one takes over from a failed actor
+        # at once, and the failed one, once Ray has restarted it, becomes a spare.
+        self.actors = actors[: int(training["num_actors"])]
+        self.spares = actors[int(training["num_actors"]) :]
         self.cycles = int(training["collect_cycles"])
         self.updates = int(training["updates_per_round"])
         self.sync_every_s = float(training["weights_sync_every_s"])
@@ -180,16 +186,33 @@ class RayRuntime:
         self.failures = {"actor": 0, "learner": 0}
         self.clock = RoundClock()
         self._last_sync = 0.0
+        self._weights: ray.ObjectRef | None = None
         self._publish()
         self.collecting = {a.collect.remote(self.cycles): a for a in self.actors}
         self.training = self.learner.train_round.remote(self.updates)
 
     def _publish(self) -> None:
-        # One ray.put inside the learner; actors resolve the same object from the store.
-        weights_ref = self.learner.get_weights.remote()
-        for actor in self.actors:
-            actor.set_weights.remote(weights_ref)
+        """Ask the learner for its weights; `_forward_weights` hands them on once they exist.
+
+        Actors get the weights only when they are ready: an actor given a pending ref would
+        queue its next collect behind it, and the learner can be stalled (on a restarting
+        shard, say), which must not stall the actors too.
+        """
+        if self._weights is None:
+            self._weights = self.learner.get_weights.remote()
         self._last_sync = time.monotonic()
+
+    def _forward_weights(self) -> None:
+        if self._weights is None or not ray.wait([self._weights], timeout=0)[0]:
+            return
+        weights, self._weights = self._weights, None
+        try:
+            ray.get(weights)  # already local; raises if the learner died making it
+        except ray.exceptions.RayError:
+            return
+        # One ray.put inside the learner; actors resolve the same object from the store.
+        for actor in [*self.actors, *self.spares]:
+            actor.set_weights.remote(weights)
 
     def run_round(self) -> dict[str, Any]:
         """Harvest actor results until the learner finishes a round (or the round times out)."""
@@ -198,6 +221,7 @@ class RayRuntime:
         learner_stats: list[dict] = []
         lags: list[int] = []
         while time.monotonic() < deadline:
+            self._forward_weights()
             waiting = [*self.collecting, *([self.training] if self.training else [])]
             ready, _ = ray.wait(
                 waiting, num_returns=1, timeout=max(0.0, deadline - time.monotonic())
@@ -229,10 +253,7 @@ class RayRuntime:
             except ray.exceptions.RayActorError as err:
                 self.failures["actor"] += 1
                 logger.warning("env actor failed (%s); Ray restarts it", _first_line(err))
-                # Ray holds the retry until the actor is back; its fresh policy copy gets the
-                # learner's weights at the next publish, which this makes immediate.
-                collect = actor.collect.options(max_task_retries=-1)
-                self._last_sync = 0.0
+                actor, collect = self._replace(actor)
             self.collecting[collect.remote(self.cycles)] = actor
             if self.training is None:
                 self.training = self.learner.train_round.remote(self.updates)
@@ -242,6 +263,18 @@ class RayRuntime:
         pipeline_metrics.record_round(*self.clock.rates(summary), lags)
         return summary
 
+    def _replace(self, failed) -> tuple[Any, Any]:
+        """The actor to collect instead of `failed`, and its collect method: a spare if there
+        is one, else `failed` itself, its call held by Ray until the restart."""
+        # The restarted policy copy gets the learner's weights at the next publish: make it soon.
+        self._last_sync = 0.0
+        if not self.spares:
+            return failed, failed.collect.options(max_task_retries=-1)
+        spare = self.spares.pop(0)
+        self.actors[self.actors.index(failed)] = spare
+        self.spares.append(failed)
+        return spare, spare.collect
+
     def _learner_result(self) -> dict | None:
         try:
             return ray.get(self.training)
@@ -249,6 +282,22 @@ class RayRuntime:
             self.failures["learner"] += 1
             logger.warning("learner failed (%s); Ray restarts it", _first_line(err))
             return None
+
+    def drain(self) -> int:
+        """Wait for the collects in flight and for the shards to acknowledge every add; return
+        the transitions those collects reported. Collecting then goes on as before."""
+        transitions = 0
+        for ref, actor in self.collecting.items():
+            try:
+                transitions += ray.get(ref)["transitions"]
+            except ray.exceptions.RayActorError:
+                self.failures["actor"] += 1
+                self._replace(actor)
+        for flushed in [actor.flush.remote() for actor in self.actors]:
+            with contextlib.suppress(ray.exceptions.RayActorError):
+                ray.get(flushed)
+        self.collecting = {a.collect.remote(self.cycles): a for a in self.actors}
+        return transitions
 
     def snapshot_replay(self) -> None:
         """Snapshot every shard into `replay.snapshot_dir` (nothing when it is unset)."""
@@ -260,9 +309,26 @@ class RayRuntime:
         return ray.get(self.learner.get_state.remote())
 
     def shutdown(self) -> None:
-        """Kill the Ape-X actors."""
-        for handle in [*self.actors, *self.shards, self.learner]:
+        """Kill the Ape-X actors, shards last so no call is left waiting for one."""
+        for handle in [self.learner, *self.actors, *self.spares, *self.shards]:
             ray.kill(handle)
+
+
+def _warn_if_oversubscribed(settings: dict) -> None:
+    """Say so when the actors ask for more CPUs than Ray has: some would wait, silently."""
+    training, replay = settings["training"], settings["replay"]
+    actors = int(training["num_actors"]) + int(training["spare_actors"])
+    demand = float(training["learner_num_cpus"]) + actors * float(training["actor_num_cpus"])
+    demand += int(replay["num_shards"]) * float(replay["num_cpus"])
+    have = ray.cluster_resources().get("CPU", 0.0)
+    if demand > have + 1e-9:
+        logger.warning(
+            "the Ape-X actors ask for %.2f CPUs, Ray has %.2f: some wait until an autoscaler"
+            " adds nodes; lower training.actor_num_cpus, training.spare_actors or"
+            " replay.num_cpus to run them all now",
+            demand,
+            have,
+        )
 
 
 def _first_line(err: Exception) -> str:
