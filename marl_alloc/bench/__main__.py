@@ -8,6 +8,7 @@ SUBCOMMANDS = {
     "env": "marl_alloc.bench.env",
     "serve": "marl_alloc.bench.serve",
     "decision": "marl_alloc.bench.decision",
+    "pipeline": "marl_alloc.bench.pipeline",
 }
 
 
