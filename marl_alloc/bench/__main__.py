@@ -9,6 +9,7 @@ SUBCOMMANDS = {
     "serve": "marl_alloc.bench.serve",
     "decision": "marl_alloc.bench.decision",
     "pipeline": "marl_alloc.bench.pipeline",
+    "recovery": "marl_alloc.bench.recovery",
 }
 
 
