@@ -61,8 +61,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def bench_node(i: int, rng: np.random.Generator) -> dict[str, Any]:
-    """A v1.Node as kube-scheduler sends it (3 zones, racks of 20, 32 or 64 cores)."""
+    """A v1.Node as kube-scheduler sends it (racks of 20 in 3 zones, 32 or 64 cores)."""
     name = f"ip-10-{i // 250}-{i % 250}-{17 + i % 7}.ec2.internal"
+    rack = i // 20
+    zone = f"us-east-1{'abc'[rack % 3]}"
     cores = int(rng.choice([32, 64]))
     memory_gi = cores * 4
     stamp = "2024-06-01T11:59:30Z"
@@ -78,8 +80,8 @@ def bench_node(i: int, rng: np.random.Generator) -> dict[str, Any]:
                 "kubernetes.io/hostname": name,
                 "node.kubernetes.io/instance-type": f"m6i.{cores // 4}xlarge",
                 "topology.kubernetes.io/region": "us-east-1",
-                "topology.kubernetes.io/zone": f"us-east-1{'abc'[i % 3]}",
-                "marl-alloc.io/rack": f"rack-{i // 20:03d}",
+                "topology.kubernetes.io/zone": zone,
+                "marl-alloc.io/rack": f"rack-{rack:03d}",
             },
             "annotations": {
                 "node.alpha.kubernetes.io/ttl": "0",
@@ -91,7 +93,7 @@ def bench_node(i: int, rng: np.random.Generator) -> dict[str, Any]:
         },
         "spec": {
             "podCIDR": f"10.{100 + i // 250}.{i % 250}.0/24",
-            "providerID": f"aws:///us-east-1{'abc'[i % 3]}/i-0{i:016x}",
+            "providerID": f"aws:///{zone}/i-0{i:016x}",
         },
         "status": {
             "capacity": {"cpu": str(cores), "memory": f"{memory_gi}Gi", "pods": "110"},

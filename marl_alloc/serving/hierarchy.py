@@ -187,13 +187,21 @@ def task_context(
 
 @dataclasses.dataclass
 class LevelInputs:
-    """Observation rows and action masks of every level for one request."""
+    """Action masks of every row of every level, and observations of the rows that matter: those
+    with a feasible action. Rows without one (padding, full leaf groups) never reach a score, so
+    the policy is not run on them."""
 
-    obs: dict[str, np.ndarray]  # level -> float32[rows, obs_dim]
-    mask: dict[str, np.ndarray]  # level -> bool[rows, num_actions]
+    mask: dict[str, np.ndarray]  # level -> bool[all rows, num_actions]
+    rows: dict[str, np.ndarray]  # level -> int64[rows that matter], indices into mask
+    obs: dict[str, np.ndarray]  # level -> float32[rows that matter, obs_dim]
+
+    def observation(self, level: str, row: int) -> np.ndarray:
+        """The observation of one row (by its index among all rows of the level)."""
+        (position,) = np.flatnonzero(self.rows[level] == row)
+        return self.obs[level][position]
 
 
-def _rows(blocks: np.ndarray, tc: TaskContext) -> np.ndarray:
+def _observations(blocks: np.ndarray, tc: TaskContext) -> np.ndarray:
     rows = blocks.shape[0]
     return assemble(blocks, np.tile(tc.task, (rows, 1)), np.tile(tc.context, (rows, 1)))
 
@@ -204,22 +212,31 @@ def level_inputs(
     """One observation row per virtual cluster (its racks), virtual rack (its leaf groups) and
     leaf group (its hosts), exactly as envs.observations.child_blocks builds them."""
     C, R, L, H = top.num_clusters, top.racks_per_cluster, top.leaves_per_rack, top.hosts_per_leaf
+    mask = {
+        "cluster": np.concatenate(
+            [feasible.reshape(C, R, L * H).any(-1), np.full((C, 1), tc.can_defer)], axis=1
+        ),
+        "rack": feasible.reshape(C * R, L, H).any(-1),
+        "leaf": feasible.reshape(C * R * L, H),
+    }
+    rows = {level: np.flatnonzero(m.any(axis=1)) for level, m in mask.items()}
     cols = hosts.as_tuple()
-    cluster_blocks = group_features(*(c.reshape(C, R, L * H) for c in cols))
-    rack_blocks = group_features(*(c.reshape(C * R, L, H) for c in cols))
+
+    def take(shape: tuple[int, ...], level: str) -> list[np.ndarray]:
+        return [c.reshape(shape)[rows[level]] for c in cols]
+
+    cluster_blocks = group_features(*take((C, R, L * H), "cluster"))
+    rack_blocks = group_features(*take((C * R, L, H), "rack"))
+    leaf_rows = len(rows["leaf"])
     leaf_blocks = host_features(
-        *(c.reshape(C * R * L, H) for c in cols), np.full(C * R * L, tc.expected_usage)
+        *take((C * R * L, H), "leaf"), np.full(leaf_rows, tc.expected_usage)
     )
-    defer = np.full((C, 1), tc.can_defer)
     return LevelInputs(
+        mask=mask,
+        rows=rows,
         obs={
-            "cluster": _rows(cluster_blocks, tc),
-            "rack": _rows(rack_blocks, tc),
-            "leaf": _rows(leaf_blocks, tc),
-        },
-        mask={
-            "cluster": np.concatenate([feasible.reshape(C, R, L * H).any(-1), defer], axis=1),
-            "rack": feasible.reshape(C * R, L, H).any(-1),
-            "leaf": feasible.reshape(C * R * L, H),
+            "cluster": _observations(cluster_blocks, tc),
+            "rack": _observations(rack_blocks, tc),
+            "leaf": _observations(leaf_blocks, tc),
         },
     )

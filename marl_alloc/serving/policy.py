@@ -32,17 +32,21 @@ class LevelQPolicy:
         return cls(module, obs_dims, num_actions), settings
 
     def q_values(self, batch: list[LevelInputs]) -> list[dict[str, np.ndarray]]:
-        """Per request, level -> float32[rows, num_actions] Q values."""
+        """Per request, level -> float32[all rows, num_actions] Q values (-inf on the rows
+        without a feasible action, which the policy does not see)."""
         out: list[dict[str, np.ndarray]] = [{} for _ in batch]
         with torch.inference_mode():
             for level in LEVELS:
-                sizes = [len(inputs.obs[level]) for inputs in batch]
+                sizes = [len(inputs.rows[level]) for inputs in batch]
                 obs = np.concatenate([inputs.obs[level] for inputs in batch])
-                mask = np.concatenate([inputs.mask[level] for inputs in batch])
+                mask = np.concatenate([inputs.mask[level][inputs.rows[level]] for inputs in batch])
                 result = self.module[level].forward_inference(
                     {C.OBS: torch.from_numpy(obs), C.ACTION_MASK: torch.from_numpy(mask)}
                 )
                 q = result[Q_VALUES].numpy()
                 for i, part in enumerate(np.split(q, np.cumsum(sizes)[:-1])):
-                    out[i][level] = part
+                    inputs = batch[i]
+                    full = np.full(inputs.mask[level].shape, -np.inf, np.float32)
+                    full[inputs.rows[level]] = part
+                    out[i][level] = full
         return out

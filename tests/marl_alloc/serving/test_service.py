@@ -63,7 +63,7 @@ def test_observations_match_the_simulator_at_every_level(shape, seed):
     prepared = service.prepare("prioritize", extender_args(env))
     inputs = prepared.inputs
     cluster = int(env.pending["cluster"][0])  # zone-<ccc> sorts as cluster c
-    np.testing.assert_allclose(inputs.obs["cluster"][cluster], level_obs.obs[0], atol=1e-6)
+    np.testing.assert_allclose(inputs.observation("cluster", cluster), level_obs.obs[0], atol=1e-6)
     np.testing.assert_array_equal(inputs.mask["cluster"][cluster], level_obs.action_mask[0])
     state = env.get_state()
     try:
@@ -73,7 +73,7 @@ def test_observations_match_the_simulator_at_every_level(shape, seed):
                 return  # the policy deferred: no lower levels to compare
             level_obs = env.step(action).next
             row = int(env._rack[0] if level == "rack" else env._leaf[0])
-            np.testing.assert_allclose(inputs.obs[level][row], level_obs.obs[0], atol=1e-6)
+            np.testing.assert_allclose(inputs.observation(level, row), level_obs.obs[0], atol=1e-6)
             np.testing.assert_array_equal(inputs.mask[level][row], level_obs.action_mask[0])
     finally:
         env.set_state(state)
