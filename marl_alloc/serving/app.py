@@ -7,7 +7,9 @@
 
 Concurrent requests in a replica share one forward pass per level (@serve.batch); the forward
 runs in a worker thread so parsing goes on meanwhile. A request whose policy answer is not back
-within `deadline_ms` of its arrival gets best-fit's answer, counted as a fallback.
+within `deadline_ms` of its arrival at the replica gets best-fit's answer, counted as a fallback
+(the HTTP proxy's hop before that is not counted: leave room for it in kube-scheduler's
+httpTimeout).
 """
 
 import asyncio
