@@ -16,7 +16,8 @@ def ray_session():
 
     if not ray.is_initialized():
         os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+        # "local": a fresh instance even when another Ray cluster runs on this machine.
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
     yield ray
     ray.shutdown()
 
