@@ -16,6 +16,16 @@ def env_dimensions(env_config: Mapping) -> tuple[dict[str, int], dict[str, int]]
     return dict(env.obs_dims), dict(env.num_actions)
 
 
+def level_overrides(training: Mapping[str, Any]) -> dict[str, Any]:
+    """Per-level learning rates (`training.lr_cluster|lr_rack|lr_leaf`; null keeps `lr`), as
+    RLlib's per-module config overrides, so each level's optimizer gets its own."""
+    return {
+        level: ApexConfig.overrides(lr=float(training[f"lr_{level}"]))
+        for level in LEVEL_MODULES
+        if training.get(f"lr_{level}") is not None
+    }
+
+
 def build_apex_config(settings: Mapping[str, Any]) -> ApexConfig:
     """RLlib config for the Ape-X algorithm from the resolved Hydra config tree."""
     obs_dims, num_actions = env_dimensions(settings["env"])
@@ -23,7 +33,11 @@ def build_apex_config(settings: Mapping[str, Any]) -> ApexConfig:
     config = (
         ApexConfig()
         .environment(ENV_NAME, env_config={"env": settings["env"], "seed": settings["seed"]})
-        .multi_agent(policies=set(LEVEL_MODULES), policy_mapping_fn=module_for_agent)
+        .multi_agent(
+            policies=set(LEVEL_MODULES),
+            policy_mapping_fn=module_for_agent,
+            algorithm_config_overrides_per_module=level_overrides(training),
+        )
         .rl_module(
             rl_module_spec=build_policy_spec(obs_dims, num_actions, settings["model"]["policy"])
         )

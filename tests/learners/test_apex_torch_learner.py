@@ -61,3 +61,14 @@ def test_target_network_syncs_every_k_updates(learner):
     online, target = module.get_target_network_pairs()[0]
     for p_online, p_target in zip(online.parameters(), target.parameters(), strict=True):
         assert np.allclose(p_online.detach().numpy(), p_target.detach().numpy())
+
+
+def test_each_level_gets_its_own_learning_rate():
+    from marl_alloc.apex.builder import build_apex_config
+    from marl_alloc.compose import compose_settings
+
+    settings = compose_settings(["training.lr=0.0005", "training.lr_leaf=0.002"])
+    config = build_apex_config(settings)
+    learner = config.build_learner(spaces=spec_spaces(config.rl_module_spec))
+    rates = {m: learner.get_optimizer(m).param_groups[0]["lr"] for m in LEVEL_MODULES}
+    assert rates == {"cluster": 0.0005, "rack": 0.0005, "leaf": 0.002}
