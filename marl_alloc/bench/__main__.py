@@ -6,6 +6,7 @@ import sys
 SUBCOMMANDS = {
     "replay": "marl_alloc.bench.replay",
     "env": "marl_alloc.bench.env",
+    "forecast-scan": "marl_alloc.forecasting.scan_bench",
     "serve": "marl_alloc.bench.serve",
     "decision": "marl_alloc.bench.decision",
     "pipeline": "marl_alloc.bench.pipeline",
