@@ -149,7 +149,7 @@ class RayRuntime:
             settings["replay"], num_shards, max_restarts=max_restarts, name_prefix=prefix
         )
         names = [shard_name(prefix, i) for i in range(num_shards)]
-        num_gpus = float(training["learner_num_gpus"])
+        num_gpus = learner_gpus(training["learner_num_gpus"])
         learner_config = config.copy(copy_frozen=False).learners(num_gpus_per_learner=num_gpus)
         checkpoint_dir = training.get("checkpoint_dir")
         self.learner = LearnerActor.options(
@@ -312,6 +312,13 @@ class RayRuntime:
         """Kill the Ape-X actors, shards last so no call is left waiting for one."""
         for handle in [self.learner, *self.actors, *self.spares, *self.shards]:
             ray.kill(handle)
+
+
+def learner_gpus(configured: float | None) -> float:
+    """`training.learner_num_gpus`, or when it is null one GPU if the Ray cluster has any."""
+    if configured is not None:
+        return float(configured)
+    return 1.0 if ray.cluster_resources().get("GPU", 0.0) >= 1 else 0.0
 
 
 def _warn_if_oversubscribed(settings: dict) -> None:

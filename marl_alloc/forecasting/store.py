@@ -1,0 +1,45 @@
+"""Save and load trained forecasters: one `<name>.pt` per model plus `forecaster.json`."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from marl_alloc.forecasting.model import ForecastNet, NetConfig
+from marl_alloc.settings import UserError
+
+META_FILE = "forecaster.json"
+
+
+def save_models(out_dir: str | Path, nets: dict[str, ForecastNet], meta: dict[str, Any]) -> Path:
+    """Write each net's config and state dict, and `meta` (config, data, training) as JSON."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, net in nets.items():
+        state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+        torch.save({"net_config": net.cfg.to_dict(), "state_dict": state}, out / f"{name}.pt")
+    (out / META_FILE).write_text(json.dumps({**meta, "models": list(nets)}, indent=2) + "\n")
+    return out
+
+
+def load_net(path: str | Path) -> ForecastNet:
+    """One saved model, on CPU, in eval mode."""
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    net = ForecastNet(NetConfig.from_dict(saved["net_config"]))
+    net.load_state_dict(saved["state_dict"])
+    return net.eval()
+
+
+def load_models(model_dir: str | Path) -> tuple[dict[str, ForecastNet], dict[str, Any]]:
+    """All models of a directory written by `save_models`, and its meta."""
+    model_dir = Path(model_dir)
+    meta_path = model_dir / META_FILE
+    if not meta_path.is_file():
+        raise UserError(f"{model_dir} holds no {META_FILE}; pass a directory written by train")
+    try:
+        meta = json.loads(meta_path.read_text())
+        nets = {name: load_net(model_dir / f"{name}.pt") for name in meta["models"]}
+    except (OSError, KeyError, RuntimeError, ValueError) as err:
+        raise UserError(f"cannot load the forecaster in {model_dir}: {err}") from None
+    return nets, meta
