@@ -1,5 +1,6 @@
 """LearnerActor: the Ray actor shell around LearnerWorker (on a GPU when one is asked for)."""
 
+import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,6 +11,8 @@ import ray
 from learners.learner_worker import LearnerWorker
 from marl_alloc.apex import pipeline_metrics
 from replay import resolve_shard
+
+logger = logging.getLogger(__name__)
 
 
 def learner_checkpoint(checkpoint_dir: str | Path | None) -> Path | None:
@@ -35,6 +38,11 @@ class LearnerActor:
         latest = learner_checkpoint(checkpoint_dir)
         if latest is not None:
             self.worker.learner.restore_from_path(str(latest))
+        elif ray.get_runtime_context().was_current_actor_reconstructed:
+            logger.warning(
+                "learner restarted before any checkpoint: training goes on from initial weights"
+                " (training.checkpoint_every_s sets how much a restart can lose)"
+            )
 
     def train_round(self, num_updates: int) -> dict:
         start = time.monotonic()

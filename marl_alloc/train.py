@@ -85,6 +85,8 @@ def run_training(settings: dict, run_dir: Path) -> Path:
     from marl_alloc.apex.builder import build_apex_config
     from marl_alloc.training_log import TrainingLog
 
+    # Saved as given: paths left to the run dir are found again wherever the dir is resumed.
+    given = settings
     settings, run_dir = run_paths(settings, run_dir)
     training = settings["training"]
     checkpoint_dir = Path(training["checkpoint_dir"])
@@ -120,9 +122,9 @@ def run_training(settings: dict, run_dir: Path) -> Path:
             env_steps = int(result.get(ENV_STEPS_LIFETIME, 0))
             log.record(env_steps, int(result.get(UPDATES_LIFETIME, 0)), result.get("apex", {}))
             if every_s > 0 and time.monotonic() - last_save >= every_s and env_steps < total:
-                save_checkpoint(algo, checkpoint_dir, settings)
+                save_checkpoint(algo, checkpoint_dir, given)
                 last_save = time.monotonic()
-        save_checkpoint(algo, checkpoint_dir, settings)
+        save_checkpoint(algo, checkpoint_dir, given)
     finally:
         algo.stop()
         log.close()

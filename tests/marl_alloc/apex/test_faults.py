@@ -1,10 +1,12 @@
 """Faults: a run resumes with its counters and replay; training survives losing a node."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from marl_alloc.compose import compose_settings
@@ -13,6 +15,7 @@ from marl_alloc.train import (
     CONFIG_FILE,
     latest_checkpoint,
     resumed_settings,
+    run_paths,
     run_training,
     save_checkpoint,
 )
@@ -36,20 +39,29 @@ def _rows(run_dir):
     return [json.loads(line) for line in (run_dir / "progress.jsonl").read_text().splitlines()]
 
 
-def _replay_size(settings) -> int:
+def _replay_size(run_dir) -> int:
+    """Transitions in the run's replay snapshot (a shard restores it when it starts)."""
     from replay import PrioritizedShard
 
+    settings, _ = run_paths(compose_settings(SMALL_LOCAL), run_dir)
     return sum(PrioritizedShard(settings["replay"], 0).size().values())
 
 
-def test_resume_continues_the_run_with_its_counters_learner_and_replay(tmp_path):
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    """A finished local run of 800 env steps (its dir, with checkpoint/ and replay/)."""
+    run_dir = tmp_path_factory.mktemp("run")
     run_training(compose_settings(SMALL_LOCAL), run_dir)
+    return run_dir
+
+
+def test_resume_continues_the_run_with_its_counters_learner_and_replay(trained_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained_run, run_dir)
     first = _rows(run_dir)
     settings = resumed_settings(str(run_dir), ["resume=x", "training.total_env_steps=1600"])
     assert settings["training"]["num_actors"] == 2  # the run's own settings, not the defaults
-    size_before = _replay_size(settings)
+    size_before = _replay_size(run_dir)
     assert size_before > 0
 
     checkpoint = run_training(settings, tmp_path / "unused-hydra-dir")
@@ -61,7 +73,7 @@ def test_resume_continues_the_run_with_its_counters_learner_and_replay(tmp_path)
     assert resumed[0]["updates"] > first[-1]["updates"]
     assert rows[-1]["env_steps"] >= 1600
     # A replay started empty could hold at most the resumed part's transitions.
-    assert _replay_size(settings) > rows[-1]["env_steps"] - first[-1]["env_steps"]
+    assert _replay_size(run_dir) > rows[-1]["env_steps"] - first[-1]["env_steps"]
 
 
 def test_resume_without_a_checkpoint_is_a_user_error(tmp_path):
@@ -94,6 +106,30 @@ def test_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
     previous.mkdir()
     (previous / CONFIG_FILE).write_text("seed: 0\n")
     assert latest_checkpoint(tmp_path / "checkpoint") == previous
+
+
+@pytest.mark.ray
+def test_a_restarted_learner_resumes_from_the_runs_checkpoint(ray_session, trained_run):
+    from learners.learner_actor import LearnerActor
+    from marl_alloc.apex.builder import build_apex_config
+    from marl_alloc.checkpoints import load_policy
+
+    ray = ray_session
+    checkpoint = trained_run / "checkpoint"
+    trained, settings = load_policy(checkpoint)
+    config = build_apex_config(settings)
+    learner = LearnerActor.options(num_cpus=0, max_restarts=1).remote(config, [], str(checkpoint))
+
+    def assert_has_trained_weights():
+        weights, _ = ray.get(learner.get_weights.options(max_task_retries=-1).remote())
+        for level, state in weights.items():
+            for name, tensor in trained[level].state_dict().items():
+                assert np.array_equal(state[name], tensor.numpy()), f"{level}.{name}"
+
+    assert_has_trained_weights()
+    ray.kill(learner, no_restart=False)  # Ray builds it again: from the checkpoint, not scratch
+    assert_has_trained_weights()
+    ray.kill(learner)
 
 
 @pytest.mark.ray
