@@ -10,6 +10,8 @@ from marl_alloc.forecasting.model import ForecastNet, NetConfig
 from marl_alloc.settings import UserError
 
 META_FILE = "forecaster.json"
+# What evaluate needs from the meta besides the models: a directory without them is stale.
+META_KEYS = ("config", "models", "feature_names", "seasonal_lags")
 
 
 def save_models(out_dir: str | Path, nets: dict[str, ForecastNet], meta: dict[str, Any]) -> Path:
@@ -39,6 +41,9 @@ def load_models(model_dir: str | Path) -> tuple[dict[str, ForecastNet], dict[str
         raise UserError(f"{model_dir} holds no {META_FILE}; pass a directory written by train")
     try:
         meta = json.loads(meta_path.read_text())
+        missing = [key for key in META_KEYS if key not in meta]
+        if missing:
+            raise UserError(f"{meta_path} lacks {missing}; retrain with this version")
         nets = {name: load_net(model_dir / f"{name}.pt") for name in meta["models"]}
     except (OSError, KeyError, RuntimeError, ValueError) as err:
         raise UserError(f"cannot load the forecaster in {model_dir}: {err}") from None

@@ -11,6 +11,7 @@ from marl_alloc.forecasting.rl_module import (
     module_from_net,
 )
 from marl_alloc.forecasting.store import load_models, save_models
+from marl_alloc.settings import UserError
 from tests.marl_alloc.forecasting.conftest import tiny_net_config
 
 
@@ -70,12 +71,21 @@ def test_save_load_round_trip(tmp_path):
         "hybrid": ForecastNet(tiny_net_config()).eval(),
         "lstm_only": ForecastNet(tiny_net_config(pathways=("lstm",))).eval(),
     }
-    save_models(tmp_path, nets, {"note": "test"})
+    meta = {"note": "test", "config": {}, "feature_names": ["v", "s", "c"], "seasonal_lags": []}
+    save_models(tmp_path, nets, meta)
     loaded, meta = load_models(tmp_path)
     x = torch.randn(3, 12, 3)
     assert meta["note"] == "test" and set(loaded) == set(nets)
     for name, net in nets.items():
         torch.testing.assert_close(loaded[name](x), net(x))
+
+
+def test_load_of_a_stale_or_missing_model_dir_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="holds no forecaster.json"):
+        load_models(tmp_path)
+    save_models(tmp_path, {"hybrid": ForecastNet(tiny_net_config())}, {"config": {}})
+    with pytest.raises(UserError, match=r"lacks \['feature_names', 'seasonal_lags'\]"):
+        load_models(tmp_path)
 
 
 def test_rl_module_matches_standalone_net():

@@ -1,0 +1,126 @@
+"""Score saved forecasters and the baselines on a series' test split; metrics.json and a plot."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from marl_alloc.forecasting.baselines import moving_average, persistence, seasonal_naive
+from marl_alloc.forecasting.metrics import error_metrics, mae_by_step
+from marl_alloc.forecasting.model import ForecastNet
+from marl_alloc.forecasting.series import DemandSeries, WindowBatches, scored_origins
+
+MODELS = ("hybrid", "lstm_only", "mamba_only")
+BASELINES = ("persistence", "moving_average", "seasonal_naive")
+
+
+@torch.no_grad()
+def predict(net: ForecastNet, data: WindowBatches, batch_size: int) -> np.ndarray:
+    """Forecasts [n, horizon, M] in data units for every window of `data`."""
+    net.eval()
+    chunks = [net(data.batch(index)[0]) for index in torch.arange(len(data)).split(batch_size)]
+    return torch.cat(chunks).numpy()
+
+
+def _baselines(
+    series: DemandSeries, origins: np.ndarray, horizon: int, cfg: dict[str, Any]
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    targets = series.targets
+    forecasts = {
+        "persistence": persistence(targets, origins, horizon),
+        "moving_average": moving_average(
+            targets, origins, horizon, cfg["evaluate"]["moving_average_steps"]
+        ),
+    }
+    season = round(cfg["data"]["seasons_s"][0] / series.resolution_s)
+    if origins[0] >= season >= horizon:
+        forecasts["seasonal_naive"] = seasonal_naive(targets, origins, horizon, season)
+        return forecasts, {}
+    reason = f"the test split starts {origins[0]} steps in, within the first season ({season})"
+    return forecasts, {"seasonal_naive": reason}
+
+
+def _plot(truth: np.ndarray, forecasts: dict[str, np.ndarray], metrics: dict, out: Path, info):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    group, groups, steps, resolution_min, title = info
+    horizon = truth.shape[1]
+    # Each plotted point is the forecast made `lead` steps before it, for one group and target.
+    per_group = {name: f[group::groups, :, 0] for name, f in forecasts.items()}
+    observed = truth[group::groups, 0, 0][:steps]
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(14, 4.5), gridspec_kw={"width_ratios": [2.2, 1]})
+    time_h = np.arange(len(observed)) * resolution_min / 60
+    ax.plot(time_h, observed, color="black", lw=1.0, label="truth")
+    lead = horizon - 1
+    shown = per_group["hybrid"][: max(len(observed) - lead, 0), lead]
+    ax.plot(time_h[lead : lead + len(shown)], shown, lw=1.2, label=f"hybrid, {horizon} steps ahead")
+    shown = per_group["persistence"][: max(len(observed) - lead, 0), lead]
+    ax.plot(time_h[lead : lead + len(shown)], shown, lw=0.8, alpha=0.6, label="persistence")
+    ax.set_xlabel("hours into the test split")
+    ax.set_title(title)
+    ax.legend(loc="upper left", fontsize=8)
+    for name in metrics["mae_by_step"]:
+        bx.plot(np.arange(1, horizon + 1), metrics["mae_by_step"][name], marker=".", label=name)
+    bx.set_xlabel("forecast step")
+    bx.set_ylabel("MAE")
+    bx.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+
+
+def evaluate_models(
+    nets: dict[str, ForecastNet],
+    series: DemandSeries,
+    cfg: dict[str, Any],
+    out_dir: str | Path,
+) -> dict[str, Any]:
+    """Score every net and baseline on the last `data.test_fraction` of the series; write
+    OUT/metrics.json and OUT/forecast.png; return the metrics."""
+    window, horizon = cfg["data"]["window"], cfg["data"]["horizon"]
+    origins = scored_origins(series, window, horizon, cfg["data"]["test_fraction"])
+    data = WindowBatches(series, origins, window, horizon)
+    truth = data.batch(torch.arange(len(data)))[1].numpy()
+    forecasts = {
+        name: predict(net, data, cfg["evaluate"]["eval_batch_size"]) for name, net in nets.items()
+    }
+    baselines, skipped = _baselines(series, origins, horizon, cfg)
+    forecasts |= baselines
+    metrics: dict[str, Any] = {name: None for name in MODELS + BASELINES}
+    metrics |= {name: error_metrics(f, truth) for name, f in forecasts.items()}
+    alternatives = {n: m["mae"] for n, m in metrics.items() if m is not None and n != "hybrid"}
+    best_name = min(alternatives, key=alternatives.get)
+    hybrid_mae = metrics["hybrid"]["mae"]
+    metrics |= {
+        "horizon": horizon,
+        "resolution_s": series.resolution_s,
+        "series": series.name,
+        "targets": list(series.target_names),
+        "groups": list(series.group_names),
+        "test_fraction": cfg["data"]["test_fraction"],
+        "test_origins": len(origins),
+        "test_windows": len(data),
+        "skipped": skipped,
+        "hybrid_mae_reduction_vs_persistence": 1 - hybrid_mae / metrics["persistence"]["mae"],
+        "best_alternative": best_name,
+        "hybrid_mae_reduction_vs_best_alternative": 1 - hybrid_mae / alternatives[best_name],
+        "mae_by_step": {name: mae_by_step(f, truth) for name, f in forecasts.items()},
+    }
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    groups = len(series.group_names)
+    info = (
+        groups - 1,
+        groups,
+        cfg["evaluate"]["plot_steps"],
+        series.resolution_s / 60,
+        f"{series.name}: {series.group_names[-1]} {series.target_names[0]}",
+    )
+    _plot(truth, forecasts, metrics, out / "forecast.png", info)
+    return metrics

@@ -1,0 +1,77 @@
+"""Train the hybrid and its ablations on a workload's training split and save them together."""
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from marl_alloc.forecasting.config import ABLATIONS
+from marl_alloc.forecasting.model import ForecastNet, NetConfig
+from marl_alloc.forecasting.series import DemandSeries, WindowBatches, training_origins
+from marl_alloc.forecasting.store import save_models
+from marl_alloc.forecasting.trainer import normalization_stats, train
+from marl_alloc.forecasting.workloads import WorkloadSpec, build_series
+
+
+def build_net(cfg: dict[str, Any], series: DemandSeries, pathways: tuple[str, ...]) -> ForecastNet:
+    """A fresh net for the series' features with the config's sizes and these pathways."""
+    sizes = {k: v for k, v in cfg["model"].items() if k != "pathways"}
+    net_cfg = NetConfig(
+        num_features=series.values.shape[-1],
+        target_features=series.target_features,
+        horizon=cfg["data"]["horizon"],
+        pathways=tuple(pathways),
+        **sizes,
+    )
+    return ForecastNet(net_cfg)
+
+
+def train_all(
+    spec: WorkloadSpec, cfg: dict[str, Any], out_dir: str | Path, progress: bool = True
+) -> dict[str, Any]:
+    """Train the hybrid and each configured ablation with the same data, seed and schedule;
+    save them to `out_dir`; return the saved meta."""
+    if cfg["train"]["threads"] > 0:
+        torch.set_num_threads(cfg["train"]["threads"])
+    data = cfg["data"]
+    series = build_series(spec, cfg)
+    train_origins, val_origins = training_origins(
+        series, data["window"], data["horizon"], data["train_fraction"], data["val_fraction"]
+    )
+    train_data = WindowBatches(series, train_origins, data["window"], data["horizon"])
+    val_data = WindowBatches(series, val_origins, data["window"], data["horizon"])
+    mean, std = normalization_stats(series, int(train_origins[-1]) + data["horizon"])
+    variants = {"hybrid": tuple(cfg["model"]["pathways"])}
+    variants |= {name: ABLATIONS[name] for name in cfg["train"]["ablations"]}
+    nets, results = {}, {}
+    for name, pathways in variants.items():
+        torch.manual_seed(cfg["seed"])
+        net = build_net(cfg, series, pathways)
+        net.set_normalization(mean, std)
+        result = train(net, train_data, val_data, cfg["train"], cfg["seed"], name, progress)
+        nets[name] = net
+        results[name] = {
+            "best_val_loss": result.best_val_loss,
+            "best_epoch": result.best_epoch,
+            "epochs": result.epochs,
+            "train_seconds": round(result.seconds, 1),
+            "parameters": sum(p.numel() for p in net.parameters()),
+            "history": result.history,
+        }
+    meta = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "config": cfg,
+        "workload": spec.to_dict(),
+        "series": series.name,
+        "resolution_s": series.resolution_s,
+        "feature_names": list(series.feature_names),
+        "target_names": list(series.target_names),
+        "group_names": list(series.group_names),
+        "seasonal_lags": list(series.seasonal_lags),
+        "train_windows": len(train_data),
+        "val_windows": len(val_data),
+        "training": results,
+    }
+    save_models(out_dir, nets, meta)
+    return meta
