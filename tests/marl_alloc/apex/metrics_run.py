@@ -2,14 +2,16 @@
 
     python -m tests.marl_alloc.apex.metrics_run RUN_DIR PORT
 
-Scrapes http://127.0.0.1:PORT/metrics until every pipeline metric has been exported (or a
-timeout), then prints one JSON line {metric name: summed value}. test_pipeline_metrics.py runs it
-in a subprocess: the test session's own Ray has no dashboard and there is one Ray per process.
+Scrapes http://127.0.0.1:PORT/metrics while it trains, until every pipeline metric has been
+exported (or a timeout), then prints one JSON line {metric name: largest summed value seen}.
+test_pipeline_metrics.py runs it in a subprocess: the test session's own Ray has no dashboard
+and there is one Ray per process.
 """
 
 import json
 import re
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -63,8 +65,28 @@ def exported(values: dict[str, float]) -> bool:
     return all(values.get(n, 0) > 0 for n in EXPECTED) and all(n in values for n in PRESENT)
 
 
+class Scraper(threading.Thread):
+    """Scrapes the endpoint every half second, keeping each metric's largest value seen: the
+    dashboard shows gauges live, and Ray drops those of processes that have ended."""
+
+    def __init__(self, port: int):
+        super().__init__(daemon=True)
+        self.port = port
+        self.seen: dict[str, float] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.5):
+            try:
+                values = scrape(self.port)
+            except OSError:  # the metrics agent is still starting
+                continue
+            for name, value in values.items():
+                self.seen[name] = max(value, self.seen.get(name, value))
+
+
 def main(run_dir: str, port: str) -> None:
-    """Start the head, train, then wait for the exported metrics and print them."""
+    """Start the head, train while scraping, then wait for the rest and print what was seen."""
     ray.init(
         num_cpus=2,
         include_dashboard=True,
@@ -73,18 +95,18 @@ def main(run_dir: str, port: str) -> None:
         # Export every half second instead of every 10 s, so the test need not wait.
         _system_config={"metrics_report_interval_ms": 500},
     )
+    scraper = Scraper(int(port))
+    scraper.start()
     try:
         run_training(compose_settings(OVERRIDES), Path(run_dir))
         deadline = time.monotonic() + 30
-        values = scrape(int(port))
-        while not exported(values):
-            if time.monotonic() > deadline:
-                break
+        while not exported(scraper.seen) and time.monotonic() < deadline:
             time.sleep(0.5)
-            values = scrape(int(port))
     finally:
+        scraper.stop.set()
+        scraper.join()
         ray.shutdown()
-    print(json.dumps(values), flush=True)
+    print(json.dumps(scraper.seen), flush=True)
 
 
 if __name__ == "__main__":
