@@ -121,7 +121,12 @@ def test_config_rejects_unknown_keys_and_bad_values():
     assert ReplayConfig.from_mapping({"memory_mb": 512}).memory_mb == 512.0
 
 
-def test_default_yaml_matches_config_defaults():
+def test_default_yaml_matches_config_defaults_but_the_training_rate_limit():
+    import dataclasses
+
     from marl_alloc.compose import compose_settings
 
-    assert ReplayConfig.from_mapping(compose_settings()["replay"]) == ReplayConfig()
+    # Training limits sampled/inserted by default; a bare shard (tests, tools) does not.
+    configured = ReplayConfig.from_mapping(compose_settings()["replay"])
+    assert configured.samples_per_insert == 4.0
+    assert dataclasses.replace(configured, samples_per_insert=None) == ReplayConfig()
