@@ -159,9 +159,12 @@ class RayRuntime:
         ).remote(learner_config, names, checkpoint_dir)
         if learner_state is not None:
             self.learner.set_state.remote(learner_state)  # runs before any train_round
+        num_actors = int(training["num_actors"])
         actors = [
             EnvActor.options(
-                num_cpus=float(training["actor_num_cpus"]),
+                # A spare reserves no CPU: idle, it must not keep an active actor waiting; once
+                # it takes over, the failed actor restarts into the reservation and idles.
+                num_cpus=float(training["actor_num_cpus"]) if i < num_actors else 0.0,
                 max_restarts=max_restarts,
                 # Spread like the shards, so losing a node loses a share of each, not all.
                 scheduling_strategy="SPREAD",
@@ -172,12 +175,11 @@ class RayRuntime:
                 actor_index=i,
                 **_worker_kwargs(settings, i),
             )
-            for i in range(int(training["num_actors"]) + int(training["spare_actors"]))
+            for i in range(num_actors + int(training["spare_actors"]))
         ]
         # Spares are built (seconds of imports) but idle: one takes over from a failed actor
         # at once, and the failed one, once Ray has restarted it, becomes a spare.
-        self.actors = actors[: int(training["num_actors"])]
-        self.spares = actors[int(training["num_actors"]) :]
+        self.actors, self.spares = actors[:num_actors], actors[num_actors:]
         self.cycles = int(training["collect_cycles"])
         self.updates = int(training["updates_per_round"])
         self.sync_every_s = float(training["weights_sync_every_s"])
@@ -324,15 +326,14 @@ def learner_gpus(configured: float | None) -> float:
 def _warn_if_oversubscribed(settings: dict) -> None:
     """Say so when the actors ask for more CPUs than Ray has: some would wait, silently."""
     training, replay = settings["training"], settings["replay"]
-    actors = int(training["num_actors"]) + int(training["spare_actors"])
+    actors = int(training["num_actors"])  # spares reserve no CPU
     demand = float(training["learner_num_cpus"]) + actors * float(training["actor_num_cpus"])
     demand += int(replay["num_shards"]) * float(replay["num_cpus"])
     have = ray.cluster_resources().get("CPU", 0.0)
     if demand > have + 1e-9:
         logger.warning(
             "the Ape-X actors ask for %.2f CPUs, Ray has %.2f: some wait until an autoscaler"
-            " adds nodes; lower training.actor_num_cpus, training.spare_actors or"
-            " replay.num_cpus to run them all now",
+            " adds nodes; lower training.actor_num_cpus or replay.num_cpus to run them all now",
             demand,
             have,
         )

@@ -52,7 +52,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def bench_settings(
     overrides: list[str], num_actors: int, num_cpus: int, ratio: float | None, spares: int = 0
 ) -> dict[str, Any]:
-    """The shared config: MLP policy, `num_actors` (+ `spares`) env actors fitted into
+    """The shared config: MLP policy, `num_actors` env actors (and `spares` idle) fitted into
     `num_cpus` Ray CPUs, replay rate-limited to `ratio` samples per insert (None: off)."""
     from marl_alloc.compose import compose_settings
 
@@ -68,7 +68,8 @@ def bench_settings(
     free = num_cpus - float(training["learner_num_cpus"])
     free -= float(replay["num_cpus"]) * int(replay["num_shards"])
     # Logical CPUs only place actors; with more actors than cores they share the cores.
-    actor_cpus = min(max(free, 0.01) / (num_actors + spares), 1.0)
+    # Spares reserve none (see RayRuntime).
+    actor_cpus = min(max(free, 0.01) / num_actors, 1.0)
     return compose_settings([*fixed, f"training.actor_num_cpus={actor_cpus:.4f}", *overrides])
 
 
