@@ -277,7 +277,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Start Ray with `--num-cpus`, measure ours, RLlib's DQN, then our scaling."""
     import ray
 
-    ray.init(num_cpus=args.num_cpus, include_dashboard=False, logging_level="ERROR")
+    # "local": a fresh Ray with these CPUs, even when another cluster runs on this machine.
+    ray.init(
+        address="local",
+        num_cpus=args.num_cpus,
+        include_dashboard=False,
+        logging_level="ERROR",
+    )
     try:
         settings = bench_settings(args.overrides, args.num_actors, args.num_cpus, args.replay_ratio)
         result: dict[str, Any] = {

@@ -167,7 +167,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from marl_alloc.apex.builder import build_apex_config
     from marl_alloc.apex.runtime import RayRuntime
 
-    ray.init(num_cpus=args.num_cpus, include_dashboard=False, logging_level="ERROR")
+    # "local": a fresh Ray with these CPUs, even when another cluster runs on this machine.
+    ray.init(
+        address="local",
+        num_cpus=args.num_cpus,
+        include_dashboard=False,
+        logging_level="ERROR",
+    )
     snapshot_dir = tempfile.mkdtemp(prefix="marl-alloc-recovery-")
     runtime = None
     try:

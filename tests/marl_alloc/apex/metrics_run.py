@@ -88,6 +88,7 @@ class Scraper(threading.Thread):
 def main(run_dir: str, port: str) -> None:
     """Start the head, train while scraping, then wait for the rest and print what was seen."""
     ray.init(
+        address="local",  # a fresh head even when another Ray cluster runs here
         num_cpus=2,
         include_dashboard=True,
         _metrics_export_port=int(port),
