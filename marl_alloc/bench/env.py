@@ -11,12 +11,13 @@ policy time included. Prints one JSON line with `--json`.
 """
 
 import argparse
-import json
 import sys
 import time
 from typing import Any
 
 import numpy as np
+
+from marl_alloc.bench.report import run_benchmark
 
 WARMUP_CALLS = 30
 
@@ -79,20 +80,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit 2 on a bad option or config."""
     from envs import EnvConfigError, WorkloadError
-    from marl_alloc.settings import UserError
 
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        result = run(args)
-    except (UserError, EnvConfigError, WorkloadError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>20}: {value}")
-    return 0
+    return run_benchmark(parse_args, run, argv, errors=(EnvConfigError, WorkloadError))
 
 
 if __name__ == "__main__":

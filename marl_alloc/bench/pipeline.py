@@ -19,11 +19,10 @@ Rates are counted over the budget after each system's warm-up (replay filled to
 """
 
 import argparse
-import json
-import sys
 import time
 from typing import Any
 
+from marl_alloc.bench.report import run_benchmark
 from marl_alloc.policy import LEVEL_MODULES
 
 WARMUP_TIMEOUT_S = 300.0
@@ -317,16 +316,4 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit 2 on a bad option or config."""
-    from marl_alloc.settings import UserError
-
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        result = run(args)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(json.dumps(result, indent=2))
-    return 0
+    return run_benchmark(parse_args, run, argv)

@@ -15,13 +15,13 @@ Prints one JSON line with `--json`.
 
 import argparse
 import bisect
-import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from typing import Any
+
+from marl_alloc.bench.report import run_benchmark
 
 RECOVERED_FRACTION = 0.9
 
@@ -215,13 +215,4 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit 2 on a bad option or config."""
-    from marl_alloc.settings import UserError
-
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        result = run(args)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
-    return 0
+    return run_benchmark(parse_args, run, argv)

@@ -9,14 +9,13 @@ updates use the learner's batch size. Prints one JSON line with `--json`.
 """
 
 import argparse
-import json
-import sys
 import time
 from typing import Any
 
 import numpy as np
 
 from marl_alloc import columns as C
+from marl_alloc.bench.report import run_benchmark
 
 MODULE_ID = "leaf"
 
@@ -159,17 +158,4 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit 2 on a bad option or config."""
-    from marl_alloc.settings import UserError
-
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        result = run(args)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>26}: {value}")
-    return 0
+    return run_benchmark(parse_args, run, argv)

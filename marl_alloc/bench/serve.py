@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from marl_alloc.bench.report import run_benchmark
+
 BENCH_OVERRIDES = [
     "serve.deployment.num_replicas=1",
     "serve.deployment.num_cpus=0",
@@ -319,19 +321,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit 2 on a bad option or config."""
-    from marl_alloc.settings import UserError
-
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        result = run(args)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(json.dumps(result, indent=2))
-    return 0
+    return run_benchmark(parse_args, run, argv)
 
 
 if __name__ == "__main__":
