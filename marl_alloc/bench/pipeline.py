@@ -22,7 +22,7 @@ import argparse
 import time
 from typing import Any
 
-from marl_alloc.bench.report import run_benchmark
+from marl_alloc.bench.report import run_benchmark, start_local_ray
 from marl_alloc.policy import LEVEL_MODULES
 
 WARMUP_TIMEOUT_S = 300.0
@@ -276,13 +276,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Start Ray with `--num-cpus`, measure ours, RLlib's DQN, then our scaling."""
     import ray
 
-    # "local": a fresh Ray with these CPUs, even when another cluster runs on this machine.
-    ray.init(
-        address="local",
-        num_cpus=args.num_cpus,
-        include_dashboard=False,
-        logging_level="ERROR",
-    )
+    start_local_ray(args.num_cpus)
     try:
         settings = bench_settings(args.overrides, args.num_actors, args.num_cpus, args.replay_ratio)
         result: dict[str, Any] = {

@@ -21,7 +21,7 @@ import tempfile
 import time
 from typing import Any
 
-from marl_alloc.bench.report import run_benchmark
+from marl_alloc.bench.report import run_benchmark, start_local_ray
 
 RECOVERED_FRACTION = 0.9
 
@@ -167,13 +167,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from marl_alloc.apex.builder import build_apex_config
     from marl_alloc.apex.runtime import RayRuntime
 
-    # "local": a fresh Ray with these CPUs, even when another cluster runs on this machine.
-    ray.init(
-        address="local",
-        num_cpus=args.num_cpus,
-        include_dashboard=False,
-        logging_level="ERROR",
-    )
+    start_local_ray(args.num_cpus)
     snapshot_dir = tempfile.mkdtemp(prefix="marl-alloc-recovery-")
     runtime = None
     try:

@@ -1,4 +1,5 @@
-"""The shared shell of every benchmark command: parse, run, print one JSON line or a table."""
+"""The shared shell of the benchmark commands: parse, run, print one JSON line or a table; start
+the fresh local Ray the Ray benchmarks measure on."""
 
 import argparse
 import json
@@ -24,3 +25,10 @@ def run_benchmark(
         return 2
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     return 0
+
+
+def start_local_ray(num_cpus: float) -> None:
+    """A fresh local Ray with `num_cpus`, even when another cluster runs on this machine."""
+    import ray
+
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level="ERROR")
