@@ -10,18 +10,9 @@ import torch
 from marl_alloc.checkpoints import load_policy
 from marl_alloc.compose import compose_settings
 from marl_alloc.train import run_training
+from tests.marl_alloc.tiny_run import TINY_RUN
 
-SMALL = [
-    "training.total_env_steps=1500",
-    "training.num_actors=2",
-    "training.collect_cycles=8",
-    "training.updates_per_round=4",
-    "training.train_batch_size=32",
-    "env.num_envs_per_actor=4",
-    "env.episode_tasks=60",
-    "replay.min_size_to_sample=64",
-    "replay.capacity=20000",
-]
+SMALL = [*TINY_RUN, "training.total_env_steps=1500", "env.episode_tasks=60"]
 METRIC_KEYS = {
     "tasks_total",
     "tasks_placed",

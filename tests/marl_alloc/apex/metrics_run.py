@@ -20,18 +20,9 @@ import ray
 
 from marl_alloc.compose import compose_settings
 from marl_alloc.train import run_training
+from tests.marl_alloc.tiny_run import TINY_RUN
 
-OVERRIDES = [
-    "training.total_env_steps=1500",
-    "training.num_actors=2",
-    "training.collect_cycles=8",
-    "training.updates_per_round=4",
-    "training.train_batch_size=32",
-    "training.log_every_s=1.0",
-    "env.num_envs_per_actor=4",
-    "replay.min_size_to_sample=64",
-    "replay.capacity=20000",
-]
+OVERRIDES = [*TINY_RUN, "training.total_env_steps=1500", "training.log_every_s=1.0"]
 EXPECTED = (
     "ray_marl_alloc_env_steps_total",
     "ray_marl_alloc_env_steps_per_s",

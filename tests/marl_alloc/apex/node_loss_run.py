@@ -18,20 +18,15 @@ from ray.cluster_utils import Cluster
 
 from marl_alloc.compose import compose_settings
 from marl_alloc.train import run_training
+from tests.marl_alloc.tiny_run import TINY_RUN
 
 TOTAL_ENV_STEPS = 3000
 REMOVE_AFTER_ENV_STEPS = 800
 OVERRIDES = [
+    *TINY_RUN,
     f"training.total_env_steps={TOTAL_ENV_STEPS}",
-    "training.num_actors=2",
-    "training.collect_cycles=8",
-    "training.updates_per_round=4",
-    "training.train_batch_size=32",
     "training.log_every_s=1.0",
-    "env.num_envs_per_actor=4",
     "replay.num_shards=2",
-    "replay.min_size_to_sample=64",
-    "replay.capacity=20000",
 ]
 APEX_CLASSES = ("EnvActor", "BlockingShard", "LearnerActor")  # BlockingShard: ReplayShard
 

@@ -21,18 +21,9 @@ from marl_alloc.train import (
 )
 from tests.conftest import PROJECT_ROOT
 from tests.marl_alloc.apex.node_loss_run import TOTAL_ENV_STEPS
+from tests.marl_alloc.tiny_run import TINY_RUN
 
-SMALL_LOCAL = [
-    "training.local=true",
-    "training.total_env_steps=800",
-    "training.num_actors=2",
-    "training.collect_cycles=8",
-    "training.updates_per_round=4",
-    "training.train_batch_size=32",
-    "env.num_envs_per_actor=4",
-    "replay.min_size_to_sample=64",
-    "replay.capacity=20000",
-]
+SMALL_LOCAL = [*TINY_RUN, "training.local=true", "training.total_env_steps=800"]
 
 
 def _rows(run_dir):
