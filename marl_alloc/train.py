@@ -12,7 +12,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +77,16 @@ def resumed_settings(resume_dir: str, overrides: Sequence[str]) -> dict[str, Any
     return resolve_settings(merged)
 
 
-def run_training(settings: dict, run_dir: Path) -> Path:
-    """Train until `training.total_env_steps`; return the checkpoint directory."""
+# Called with (env steps so far, the ApexAlgorithm) before the first round and after each one.
+RoundHook = Callable[[int, Any], None]
+
+
+def run_training(settings: dict, run_dir: Path, on_round: RoundHook | None = None) -> Path:
+    """Train until `training.total_env_steps`; return the checkpoint directory.
+
+    `on_round(env_steps, algo)` runs before training and after every round (e.g. to evaluate
+    the current weights); its time shows in the next round's logged rates.
+    """
     import ray
 
     from marl_alloc.apex.algorithm import ENV_STEPS_LIFETIME, UPDATES_LIFETIME
@@ -117,10 +125,14 @@ def run_training(settings: dict, run_dir: Path) -> Path:
     env_steps = int(algo.metrics.peek(ENV_STEPS_LIFETIME, default=0))
     last_save = time.monotonic()
     try:
+        if on_round is not None:
+            on_round(env_steps, algo)
         while env_steps < total:
             result = algo.train()
             env_steps = int(result.get(ENV_STEPS_LIFETIME, 0))
             log.record(env_steps, int(result.get(UPDATES_LIFETIME, 0)), result.get("apex", {}))
+            if on_round is not None:
+                on_round(env_steps, algo)
             if every_s > 0 and time.monotonic() - last_save >= every_s and env_steps < total:
                 save_checkpoint(algo, checkpoint_dir, given)
                 last_save = time.monotonic()
