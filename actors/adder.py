@@ -1,36 +1,139 @@
-"""NStepAdder: turns lockstep level decisions into n-step transitions, one stream per level.
+"""NStepAdder: turns lockstep level decisions into n-step transitions, one stream per level, plus
+one team stream with a transition per decision cycle.
 
 Each datacenter makes one decision cycle per pending task (cluster -> rack -> leaf). A level may sit
 out a cycle (a deferred task needs no rack or leaf choice), so a level's transition spans the cycles
 until that level acts again: rewards are discounted per cycle and `discounts` carries gamma ** k.
 Every level's shared module sees one stream per env; the next observation is that of the next
 decision at the same level (semi-MDP n-step return, as in options-style Q-learning).
+
+The team stream (module `team`, for the mixer's loss) holds every level's observation, mask,
+action and `active` flag of a cycle in which any level acted, with the same discounted team
+reward and the next such cycle's observations, masks and flags.
 """
+
+from collections.abc import Mapping
 
 import numpy as np
 
 from marl_alloc import columns as C
 
+Columns = dict[str, np.ndarray]
 
-class LevelWindow:
-    """Open transitions of one level for B envs: at most n per env, in a per-env ring."""
 
-    def __init__(self, num_envs: int, n_step: int, obs_dim: int, num_actions: int):
+class NStepWindow:
+    """Open n-step transitions of one stream for B envs: at most n per env, in a per-env ring.
+
+    `columns` gives the per-row shape and dtype of what a decision stores; `next_columns` names,
+    for each column filled from the following decision, the stored column it copies.
+    """
+
+    def __init__(
+        self,
+        num_envs: int,
+        n_step: int,
+        gamma: float,
+        columns: Mapping[str, tuple[tuple[int, ...], np.dtype]],
+        next_columns: Mapping[str, str],
+    ):
         shape = (num_envs, n_step)
-        self.obs = np.zeros(shape + (obs_dim,), np.float32)
-        self.mask = np.zeros(shape + (num_actions,), bool)
-        self.action = np.zeros(shape, np.int64)
-        self.agent = np.zeros(shape, np.int64)
+        self.values = {
+            name: np.zeros(shape + tuple(row), dtype) for name, (row, dtype) in columns.items()
+        }
+        self.next_columns = dict(next_columns)
         self.ret = np.zeros(shape, np.float32)
         self.discount = np.ones(shape, np.float32)
         self.steps = np.zeros(shape, np.int64)
         self.open = np.zeros(shape, bool)
         self.ptr = np.zeros(num_envs, np.int64)
         self.n_step = n_step
+        self.gamma = np.float32(gamma)
+        self.ready: list[Columns] = []
+
+    def add(self, active: np.ndarray, values: Mapping[str, np.ndarray]) -> None:
+        """Open a transition in the envs where the stream acted; the one opened n decisions
+        earlier in the same slot is due and bootstraps from these values."""
+        envs = np.flatnonzero(active)
+        if envs.size == 0:
+            return
+        self.steps[envs] += self.open[envs]
+        slot = self.ptr[envs]
+        due = self.open[envs, slot] & (self.steps[envs, slot] >= self.n_step)
+        if due.any():
+            nxt = {name: values[source][envs[due]] for name, source in self.next_columns.items()}
+            self._emit(envs[due], slot[due], nxt, terminal=False)
+        for name, column in self.values.items():
+            column[envs, slot] = values[name][envs]
+        self.ret[envs, slot] = 0.0
+        self.discount[envs, slot] = 1.0
+        self.steps[envs, slot] = 0
+        self.open[envs, slot] = True
+        self.ptr[envs] = (slot + 1) % self.n_step
+
+    def end_cycle(self, reward: np.ndarray, done: np.ndarray) -> None:
+        """Credit the cycle's reward to every open transition; close those of finished envs."""
+        self.ret += np.where(self.open, self.discount * reward[:, None], 0.0).astype(np.float32)
+        self.discount = np.where(self.open, self.discount * self.gamma, self.discount)
+        if done.any():
+            e, s = np.nonzero(self.open & done[:, None])
+            if e.size:
+                nxt = {
+                    name: np.zeros_like(self.values[source][e, s])
+                    for name, source in self.next_columns.items()
+                }
+                self._emit(e, s, nxt, terminal=True)
+            self.ptr[done] = 0
+
+    def _emit(self, envs, slots, next_values: Columns, terminal: bool) -> None:
+        row = {name: column[envs, slots].copy() for name, column in self.values.items()}
+        row[C.REWARDS] = self.ret[envs, slots].copy()
+        row[C.DISCOUNTS] = (0.0 if terminal else 1.0) * self.discount[envs, slots]
+        row.update({name: np.array(value) for name, value in next_values.items()})
+        self.ready.append(row)
+        self.open[envs, slots] = False
+
+    def take(self) -> Columns | None:
+        """The finished transitions as one columnar batch (None if none), and clear them."""
+        if not self.ready:
+            return None
+        out = {k: np.concatenate([part[k] for part in self.ready]) for k in self.ready[0]}
+        self.ready.clear()
+        return out
+
+
+def _level_columns(obs_dim: int, num_actions: int) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    return {
+        C.OBS: ((obs_dim,), np.dtype(np.float32)),
+        C.ACTION_MASK: ((num_actions,), np.dtype(bool)),
+        C.ACTIONS: ((), np.dtype(np.int64)),
+        C.AGENT_INDEX: ((), np.dtype(np.int64)),
+    }
+
+
+def _team_columns(
+    obs_dims: Mapping[str, int], num_actions: Mapping[str, int]
+) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    columns = {}
+    for level in obs_dims:
+        columns[C.level_column(level, C.OBS)] = ((obs_dims[level],), np.dtype(np.float32))
+        columns[C.level_column(level, C.ACTION_MASK)] = ((num_actions[level],), np.dtype(bool))
+        columns[C.level_column(level, C.ACTIONS)] = ((), np.dtype(np.int64))
+        columns[C.level_column(level, C.ACTIVE)] = ((), np.dtype(bool))
+    return columns
+
+
+def _team_next_columns(levels) -> dict[str, str]:
+    pairs = ((C.NEXT_OBS, C.OBS), (C.NEXT_ACTION_MASK, C.ACTION_MASK), (C.NEXT_ACTIVE, C.ACTIVE))
+    return {
+        C.level_column(level, nxt): C.level_column(level, now)
+        for level in levels
+        for nxt, now in pairs
+    }
 
 
 class NStepAdder:
-    """Collects per-level n-step transitions as columnar numpy batches."""
+    """Collects per-level n-step transitions (and, with `team`, per-cycle team transitions) as
+    columnar numpy batches."""
 
     def __init__(
         self,
@@ -39,13 +142,31 @@ class NStepAdder:
         num_actions: dict[str, int],
         n_step: int,
         gamma: float,
+        team: bool = False,
     ):
-        self.gamma = np.float32(gamma)
+        next_level = {C.NEXT_OBS: C.OBS, C.NEXT_ACTION_MASK: C.ACTION_MASK}
         self.windows = {
-            level: LevelWindow(num_envs, n_step, obs_dims[level], num_actions[level])
+            level: NStepWindow(
+                num_envs,
+                n_step,
+                gamma,
+                _level_columns(obs_dims[level], num_actions[level]),
+                next_level,
+            )
             for level in obs_dims
         }
-        self._ready: dict[str, list[dict[str, np.ndarray]]] = {level: [] for level in obs_dims}
+        self.team = (
+            NStepWindow(
+                num_envs,
+                n_step,
+                gamma,
+                _team_columns(obs_dims, num_actions),
+                _team_next_columns(obs_dims),
+            )
+            if team
+            else None
+        )
+        self._cycle: Columns = {}
 
     def add_decisions(
         self,
@@ -57,61 +178,38 @@ class NStepAdder:
         agent_index: np.ndarray,
     ) -> None:
         """Record the decisions of `level` in the envs where it acted this cycle."""
-        w = self.windows[level]
-        envs = np.flatnonzero(active)
-        if envs.size == 0:
-            return
-        w.steps[envs] += w.open[envs]
-        slot = w.ptr[envs]
-        due = w.open[envs, slot] & (w.steps[envs, slot] >= w.n_step)
-        if due.any():
-            e, s = envs[due], slot[due]
-            self._emit(level, e, s, obs[envs[due]], action_mask[envs[due]], terminal=False)
-        w.obs[envs, slot] = obs[envs]
-        w.mask[envs, slot] = action_mask[envs]
-        w.action[envs, slot] = actions[envs]
-        w.agent[envs, slot] = agent_index[envs]
-        w.ret[envs, slot] = 0.0
-        w.discount[envs, slot] = 1.0
-        w.steps[envs, slot] = 0
-        w.open[envs, slot] = True
-        w.ptr[envs] = (slot + 1) % w.n_step
+        values = {
+            C.OBS: obs,
+            C.ACTION_MASK: action_mask,
+            C.ACTIONS: actions,
+            C.AGENT_INDEX: agent_index,
+        }
+        self.windows[level].add(active, values)
+        if self.team is not None:
+            for column, value in (*values.items(), (C.ACTIVE, active)):
+                if column != C.AGENT_INDEX:
+                    self._cycle[C.level_column(level, column)] = np.asarray(value)
 
     def end_cycle(self, reward: np.ndarray, done: np.ndarray) -> None:
         """Credit the cycle's reward to every open transition; close those of finished envs."""
-        for level, w in self.windows.items():
-            w.ret += np.where(w.open, w.discount * reward[:, None], 0.0).astype(np.float32)
-            w.discount = np.where(w.open, w.discount * self.gamma, w.discount)
-            if done.any():
-                e, s = np.nonzero(w.open & done[:, None])
-                if e.size:
-                    self._emit(level, e, s, None, None, terminal=True)
-                w.ptr[done] = 0
+        if self.team is not None:
+            any_active = np.zeros(len(reward), bool)
+            for level in self.windows:
+                any_active |= self._cycle[C.level_column(level, C.ACTIVE)]
+            # A cycle in which no level acted carries over, as a level's own stream does.
+            self.team.add(any_active, self._cycle)
+            self._cycle = {}
+        for window in self._streams().values():
+            window.end_cycle(reward, done)
 
-    def _emit(self, level, envs, slots, next_obs, next_mask, terminal: bool) -> None:
-        w = self.windows[level]
-        if terminal:
-            next_obs = np.zeros_like(w.obs[envs, slots])
-            next_mask = np.zeros_like(w.mask[envs, slots])
-        self._ready[level].append(
-            {
-                C.OBS: w.obs[envs, slots].copy(),
-                C.ACTION_MASK: w.mask[envs, slots].copy(),
-                C.ACTIONS: w.action[envs, slots].copy(),
-                C.AGENT_INDEX: w.agent[envs, slots].copy(),
-                C.REWARDS: w.ret[envs, slots].copy(),
-                C.DISCOUNTS: (0.0 if terminal else 1.0) * w.discount[envs, slots],
-                C.NEXT_OBS: np.asarray(next_obs, np.float32).copy(),
-                C.NEXT_ACTION_MASK: np.asarray(next_mask, bool).copy(),
-            }
-        )
-        w.open[envs, slots] = False
+    def _streams(self) -> dict[str, NStepWindow]:
+        return self.windows if self.team is None else {**self.windows, C.TEAM: self.team}
 
     def take(self) -> dict[str, dict[str, np.ndarray]]:
-        """Return and clear the finished transitions, one columnar batch per level."""
+        """Return and clear the finished transitions, one columnar batch per stream."""
         out = {}
-        for level, parts in self._ready.items():
-            if parts:
-                out[level] = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-                parts.clear()
+        for stream, window in self._streams().items():
+            batch = window.take()
+            if batch is not None:
+                out[stream] = batch
         return out

@@ -23,6 +23,23 @@ WEIGHTS = "weights"
 INDICES = "replay_indices"
 GENERATIONS = "replay_generations"
 
+# The team stream (module TEAM): one transition per decision cycle with every level's part,
+# named `<level>_<column>` (see `level_column`); a level that sat out the cycle has ACTIVE False.
+TEAM = "team"
+TEAM_LEVELS = ("cluster", "rack", "leaf")
+ACTIVE = "active"
+NEXT_ACTIVE = "next_active"
+
+
+def level_column(level: str, column: str) -> str:
+    """Name of one level's part of a team transition, e.g. `rack_obs`."""
+    return f"{level}_{column}"
+
+
+TEAM_OBS_COLUMNS = tuple(
+    level_column(level, column) for level in TEAM_LEVELS for column in (OBS, NEXT_OBS)
+)
+
 TRANSITION_COLUMNS = (
     OBS,
     ACTION_MASK,

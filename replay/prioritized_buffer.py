@@ -17,7 +17,7 @@ from replay.errors import ReplayError
 from replay.ring_storage import ColumnsSpec, RingStorage, conform, spec_of
 from replay.sum_tree import MinTree, SumTree
 
-COMPRESSED_COLUMNS = (C.OBS, C.NEXT_OBS)
+COMPRESSED_COLUMNS = (C.OBS, C.NEXT_OBS, *C.TEAM_OBS_COLUMNS)
 
 
 def priority(
