@@ -8,9 +8,12 @@ from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from envs.observations import GROUP_FEATURES, HOST_FEATURES
+from marl_alloc import columns as C
 from marl_alloc.policy.level_q_module import LevelQModule
+from marl_alloc.policy.mixer import MIXER_KINDS
+from marl_alloc.policy.mixer_module import MixerModule
 
-LEVEL_MODULES = ("cluster", "rack", "leaf")
+LEVEL_MODULES = C.TEAM_LEVELS
 # Feature block per child in each level's observation (envs/observations.py), and the actions a
 # level scores from the agent itself rather than from a child (the cluster's defer).
 CHILD_FEATURES = {"cluster": GROUP_FEATURES, "rack": GROUP_FEATURES, "leaf": HOST_FEATURES}
@@ -34,21 +37,53 @@ def level_observation_space(obs_dim: int, num_actions: int) -> gym.spaces.Dict:
 
 
 def build_policy_spec(
-    obs_dims: Mapping[str, int], num_actions: Mapping[str, int], policy_config: Mapping
+    obs_dims: Mapping[str, int],
+    num_actions: Mapping[str, int],
+    policy_config: Mapping,
+    mixer_config: Mapping | None = None,
 ) -> MultiRLModuleSpec:
-    """One LevelQModule per level, shared by every agent of that level."""
-    return MultiRLModuleSpec(
-        rl_module_specs={
-            level: RLModuleSpec(
-                module_class=LevelQModule,
-                observation_space=level_observation_space(obs_dims[level], num_actions[level]),
-                action_space=gym.spaces.Discrete(num_actions[level]),
-                model_config=level_model_config(
-                    level, obs_dims[level], num_actions[level], policy_config
-                ),
-            )
-            for level in LEVEL_MODULES
-        }
+    """One LevelQModule per level, shared by every agent of that level, and with a mixer
+    config whose `kind` is not none, the team mixer (module `team`, trained, never acting)."""
+    specs = {
+        level: RLModuleSpec(
+            module_class=LevelQModule,
+            observation_space=level_observation_space(obs_dims[level], num_actions[level]),
+            action_space=gym.spaces.Discrete(num_actions[level]),
+            model_config=level_model_config(
+                level, obs_dims[level], num_actions[level], policy_config
+            ),
+        )
+        for level in LEVEL_MODULES
+    }
+    kind = mixer_kind(mixer_config)
+    if kind != "none":
+        specs[C.TEAM] = mixer_spec(obs_dims, num_actions, kind, mixer_config)
+    return MultiRLModuleSpec(rl_module_specs=specs)
+
+
+def mixer_kind(mixer_config: Mapping | None) -> str:
+    """`model.mixer.kind` checked: none (independent level learners), vdn or qmix."""
+    kind = "none" if mixer_config is None else str(mixer_config["kind"])
+    if kind not in ("none", *MIXER_KINDS):
+        raise ValueError(f"model.mixer.kind must be none, vdn or qmix; got {kind!r}")
+    return kind
+
+
+def mixer_spec(
+    obs_dims: Mapping[str, int], num_actions: Mapping[str, int], kind: str, mixer_config: Mapping
+) -> RLModuleSpec:
+    """The mixer's spec: its state is the levels' observations side by side."""
+    return RLModuleSpec(
+        module_class=MixerModule,
+        observation_space=gym.spaces.Box(
+            -np.inf, np.inf, (sum(obs_dims[level] for level in LEVEL_MODULES),), np.float32
+        ),
+        action_space=gym.spaces.MultiDiscrete([num_actions[level] for level in LEVEL_MODULES]),
+        model_config={
+            "kind": kind,
+            "num_agents": len(LEVEL_MODULES),
+            "hypernet_hidden": int(mixer_config["hypernet_hidden"]),
+        },
     )
 
 

@@ -1,0 +1,67 @@
+"""Credit assignment: mix the levels' Q values into a team value, and the variance of their shares.
+
+Both mixers are linear in the agents' values, Q_tot = sum_i c_i + b(s) with contribution
+c_i = w_i(s) * Q_i for the agents active in the cycle (a level that sat out contributes 0):
+- VDN: w_i = 1, b = 0 (Sunehag et al. 2018).
+- QMIX (one mixing layer): w_i(s) = |hyper_w(s)|_i >= 0 and b(s) from hypernetworks over the
+  state, the levels' observations side by side (Rashid et al. 2018). Non-negative weights keep
+  Q_tot monotonic in every Q_i, so each level's greedy action is the team's greedy action.
+"""
+
+import torch
+from torch import nn
+
+MIXER_KINDS = ("vdn", "qmix")
+
+
+class VDNMixer(nn.Module):
+    """Q_tot = the sum of the active agents' Q values; no parameters."""
+
+    def forward(
+        self, agent_q: torch.Tensor, state: torch.Tensor, active: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(Q_tot [B], contributions [B, N]) from agent_q [B, N] and active [B, N]."""
+        contributions = agent_q * active
+        return contributions.sum(-1), contributions
+
+
+class QMixer(nn.Module):
+    """Q_tot = sum_i |w(s)|_i * Q_i + b(s), weights and bias from hypernetworks over the state."""
+
+    def __init__(self, state_dim: int, num_agents: int, hypernet_hidden: int = 64):
+        super().__init__()
+        self.hyper_w = nn.Sequential(
+            nn.Linear(state_dim, hypernet_hidden), nn.ReLU(), nn.Linear(hypernet_hidden, num_agents)
+        )
+        self.hyper_b = nn.Sequential(
+            nn.Linear(state_dim, hypernet_hidden), nn.ReLU(), nn.Linear(hypernet_hidden, 1)
+        )
+
+    def weights(self, state: torch.Tensor) -> torch.Tensor:
+        """Non-negative mixing weights [B, N] for the state [B, S]."""
+        return self.hyper_w(state).abs()
+
+    def forward(
+        self, agent_q: torch.Tensor, state: torch.Tensor, active: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(Q_tot [B], contributions [B, N]) from agent_q [B, N], state [B, S], active [B, N]."""
+        contributions = self.weights(state) * agent_q * active
+        return contributions.sum(-1) + self.hyper_b(state).squeeze(-1), contributions
+
+
+def build_mixer(kind: str, state_dim: int, num_agents: int, hypernet_hidden: int) -> nn.Module:
+    """The mixer `kind` names (vdn or qmix)."""
+    if kind == "vdn":
+        return VDNMixer()
+    if kind == "qmix":
+        return QMixer(state_dim, num_agents, hypernet_hidden)
+    raise ValueError(f"model.mixer.kind must be none, {' or '.join(MIXER_KINDS)}; got {kind!r}")
+
+
+def contribution_variance(contributions: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+    """Per sample, the (population) variance of the active agents' contributions [B]; 0 where
+    fewer than two agents acted."""
+    count = active.sum(-1)
+    mean = (contributions * active).sum(-1) / count.clamp(min=1)
+    squared = (contributions - mean[:, None]).square() * active
+    return torch.where(count >= 2, squared.sum(-1) / count.clamp(min=1), torch.zeros_like(mean))
