@@ -18,6 +18,7 @@ from envs import VectorDatacenterEnv
 from marl_alloc import columns as C
 from marl_alloc.policy import masked_greedy
 from marl_alloc.policy.level_q_module import ACTION_ATTENTION, Q_VALUES
+from marl_alloc.policy.team_values import team_values
 
 ReplaySink = Callable[[dict[str, dict[str, np.ndarray]]], Any]
 
@@ -50,8 +51,15 @@ class EnvWorker:
         self.module.foreach_module(lambda _, m: m.eval())
         self.sink = sink
         self.epsilon = epsilon
+        # With a mixer in the policy, the adder also writes per-cycle team transitions.
+        self.team = C.TEAM in module_spec.rl_module_specs
         self.adder = NStepAdder(
-            num_envs, self.env.obs_dims, self.env.num_actions, n_step=n_step, gamma=gamma
+            num_envs,
+            self.env.obs_dims,
+            self.env.num_actions,
+            n_step=n_step,
+            gamma=gamma,
+            team=self.team,
         )
         self.level_obs = self.env.reset(seed=seed)
         self.weights_version = -1
@@ -88,7 +96,7 @@ class EnvWorker:
         metrics = self.env.metrics()
         return {
             "env_steps": steps,
-            "transitions": sum(len(b[C.ACTIONS]) for b in transitions.values()),
+            "transitions": sum(len(b[C.REWARDS]) for b in transitions.values()),
             "reward_mean": float(np.mean(rewards)) if rewards else 0.0,
             "sla_violation_rate": float(np.mean(metrics["sla_violation_rate"])),
             "energy_kwh": float(np.sum(metrics["energy_kwh"])),
@@ -104,6 +112,9 @@ class EnvWorker:
     def _with_priorities(self, batches: dict[str, dict[str, np.ndarray]]) -> dict:
         """Initial |td| and attention from the local policy copy, as Ape-X actors compute it."""
         for level, batch in batches.items():
+            if level == C.TEAM:
+                self._team_priorities(batch)
+                continue
             net = self.module[level]
             online = net.compute_q_values({C.OBS: torch.from_numpy(batch[C.OBS])})
             q = online[Q_VALUES]
@@ -120,3 +131,12 @@ class EnvWorker:
             attention = online[ACTION_ATTENTION].gather(-1, taken).squeeze(-1)
             batch[C.ATTENTION] = attention.numpy().astype(np.float32)
         return batches
+
+    def _team_priorities(self, batch: dict[str, np.ndarray]) -> None:
+        """|td| of Q_tot and the mean attention of the active levels, from the policy copy."""
+        tensors = {k: torch.from_numpy(v) for k, v in batch.items()}
+        levels = {level: self.module[level] for level in self.env.LEVELS}
+        values = team_values(levels, self.module[C.TEAM], tensors, target=False)
+        td_abs = (values.td_target - values.q_tot).abs()
+        batch[C.TD_ABS] = td_abs.numpy().astype(np.float32)
+        batch[C.ATTENTION] = values.attention.numpy().astype(np.float32)

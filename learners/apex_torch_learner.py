@@ -1,5 +1,11 @@
 """RLlib TorchLearner for Ape-X: n-step double Q-learning with IS weights; exposes |td| and the
-attention on the taken action per item, the two halves of the replay priority."""
+attention on the taken action per item, the two halves of the replay priority.
+
+With a `team` module (the mixer) in the policy, team batches get the credit-assignment loss:
+the levels' Q values mixed into Q_tot, an IS-weighted Huber loss on it against the mixed target
+networks' double-Q value, plus `credit_weight` times the variance of the levels' contributions.
+RLlib sums the per-module losses before one backward pass, so this loss trains the level modules
+as well as the mixer."""
 
 from typing import Any
 
@@ -13,6 +19,8 @@ from torch.nn import functional as F
 from marl_alloc import columns as C
 from marl_alloc.policy import masked_greedy
 from marl_alloc.policy.level_q_module import ACTION_ATTENTION, NEXT_Q_VALUES, Q_VALUES
+from marl_alloc.policy.mixer import contribution_variance
+from marl_alloc.policy.team_values import team_values
 
 
 class ApexTorchLearner(TorchLearner):
@@ -30,11 +38,21 @@ class ApexTorchLearner(TorchLearner):
         self.last_td_abs: dict[str, np.ndarray] = {}
         self.last_attention: dict[str, np.ndarray] = {}
         self.last_loss: dict[str, float] = {}
+        # The team loss's parts in the last update: team_loss, credit_variance.
+        self.last_credit: dict[str, float] = {}
+
+    def configure_optimizers_for_module(self, module_id: str, config: Any = None) -> None:
+        """RLlib's Adam per module, except for a module without parameters (the VDN mixer)."""
+        if self.get_parameters(self._module[module_id]):
+            super().configure_optimizers_for_module(module_id, config)
 
     def compute_loss_for_module(
         self, *, module_id: str, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
     ) -> torch.Tensor:
-        """Huber loss between Q(s, a) and r + gamma^k * Q_target(s', argmax_a' Q(s', a'))."""
+        """Huber loss between Q(s, a) and r + gamma^k * Q_target(s', argmax_a' Q(s', a')); for
+        the team module, the credit-assignment loss on Q_tot."""
+        if module_id == C.TEAM:
+            return self._team_loss(batch)
         module = self.module[module_id].unwrapped()
         q_values = fwd_out[Q_VALUES]
         actions = batch[C.ACTIONS].long()
@@ -61,6 +79,37 @@ class ApexTorchLearner(TorchLearner):
                 "td_abs_mean": td_error.abs().mean().item(),
             },
             key=module_id,
+            window=1,
+        )
+        return loss
+
+    def _team_loss(self, batch: dict[str, Any]) -> torch.Tensor:
+        """mixer_loss_weight * mean(w * (Huber(Q_tot, target) + credit_weight * Var_i(c_i)))."""
+        levels = {level: self.module[level].unwrapped() for level in C.TEAM_LEVELS}
+        values = team_values(levels, self.module[C.TEAM].unwrapped(), batch, target=True)
+        td_error = values.td_target - values.q_tot
+        huber = F.huber_loss(values.q_tot, values.td_target, reduction="none")
+        variance = contribution_variance(values.contributions, values.active)
+        weights = batch[C.WEIGHTS] if C.WEIGHTS in batch else torch.ones_like(td_error)
+        team_loss = (weights * huber).mean()
+        credit_variance = (weights * variance).mean()
+        loss = float(self.config.mixer_loss_weight) * (
+            team_loss + float(self.config.credit_weight) * credit_variance
+        )
+        self.last_td_abs[C.TEAM] = td_error.detach().abs().cpu().numpy()
+        self.last_attention[C.TEAM] = values.attention.cpu().numpy()
+        self.last_loss[C.TEAM] = float(loss.detach())
+        self.last_credit = {
+            "team_loss": team_loss.item(),
+            "credit_variance": credit_variance.item(),
+        }
+        self.metrics.log_dict(
+            {
+                **self.last_credit,
+                "q_tot_mean": values.q_tot.mean().item(),
+                "td_abs_mean": td_error.abs().mean().item(),
+            },
+            key=C.TEAM,
             window=1,
         )
         return loss

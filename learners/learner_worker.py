@@ -66,6 +66,7 @@ class LearnerWorker:
         """Run up to `num_updates` gradient steps; stops early while replay is still warming up."""
         done = 0
         losses: dict[str, list[float]] = {}
+        credit: dict[str, list[float]] = {}
         for _ in range(num_updates):
             shard, sampled = self.client.sample()
             if not sampled:
@@ -73,7 +74,7 @@ class LearnerWorker:
             ids = {m: (b.pop(C.INDICES), b.pop(C.GENERATIONS)) for m, b in sampled.items()}
             batch = MultiAgentBatch(
                 {m: SampleBatch(b) for m, b in sampled.items()},
-                env_steps=sum(len(b[C.ACTIONS]) for b in sampled.values()),
+                env_steps=sum(len(b[C.REWARDS]) for b in sampled.values()),
             )
             self.learner.update(
                 batch=batch, timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: self.num_updates}
@@ -81,6 +82,9 @@ class LearnerWorker:
             self.client.update_priorities(shard, self._priority_updates(ids))
             for module_id in sampled:
                 losses.setdefault(module_id, []).append(self.learner.last_loss[module_id])
+            if C.TEAM in sampled:
+                for key, value in self.learner.last_credit.items():
+                    credit.setdefault(key, []).append(value)
             done += 1
         self.num_updates += done
         if done:
@@ -89,6 +93,8 @@ class LearnerWorker:
             "updates": done,
             "num_updates_lifetime": self.num_updates,
             "loss": {m: float(np.mean(v)) for m, v in losses.items()},
+            # team_loss and credit_variance, when the policy has a mixer and replay team rows
+            "credit": {k: float(np.mean(v)) for k, v in credit.items()},
         }
 
     def _priority_updates(self, ids: dict) -> dict[str, dict[str, np.ndarray]]:

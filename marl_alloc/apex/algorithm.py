@@ -33,6 +33,10 @@ class ApexConfig(AlgorithmConfig):
         self.marl_alloc: dict[str, Any] = {}
         self.target_update_every = 250
         self.tau = 1.0
+        # The team loss (a `team` module in the policy): its weight, and the weight of the
+        # variance of the levels' contributions in it.
+        self.mixer_loss_weight = 1.0
+        self.credit_weight = 0.0
 
     def get_default_learner_class(self) -> type:
         """Our n-step double-Q TorchLearner."""

@@ -4,8 +4,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from envs import VectorDatacenterEnv
+from marl_alloc import columns as C
 from marl_alloc.apex.algorithm import ApexConfig
-from marl_alloc.policy import LEVEL_MODULES, build_policy_spec, module_for_agent
+from marl_alloc.policy import LEVEL_MODULES, build_policy_spec, mixer_kind, module_for_agent
 
 ENV_NAME = "marl_alloc/datacenter"
 
@@ -30,16 +31,20 @@ def build_apex_config(settings: Mapping[str, Any]) -> ApexConfig:
     """RLlib config for the Ape-X algorithm from the resolved Hydra config tree."""
     obs_dims, num_actions = env_dimensions(settings["env"])
     training = settings["training"]
+    model = settings["model"]
+    modules = set(LEVEL_MODULES)
+    if mixer_kind(model["mixer"]) != "none":
+        modules.add(C.TEAM)
     config = (
         ApexConfig()
         .environment(ENV_NAME, env_config={"env": settings["env"], "seed": settings["seed"]})
         .multi_agent(
-            policies=set(LEVEL_MODULES),
+            policies=modules,
             policy_mapping_fn=module_for_agent,
             algorithm_config_overrides_per_module=level_overrides(training),
         )
         .rl_module(
-            rl_module_spec=build_policy_spec(obs_dims, num_actions, settings["model"]["policy"])
+            rl_module_spec=build_policy_spec(obs_dims, num_actions, model["policy"], model["mixer"])
         )
         .training(
             lr=float(training["lr"]),
@@ -56,4 +61,6 @@ def build_apex_config(settings: Mapping[str, Any]) -> ApexConfig:
     config.marl_alloc = dict(settings)
     config.target_update_every = int(training["target_update_every"])
     config.tau = float(training["tau"])
+    config.mixer_loss_weight = float(training["mixer_loss_weight"])
+    config.credit_weight = float(training["credit_weight"])
     return config

@@ -56,6 +56,10 @@ def summarize_round(actor_stats: list[dict], learner_stats: list[dict]) -> dict[
             losses.setdefault(module_id, []).append(loss)
     for module_id, values in losses.items():
         out[f"loss_{module_id}"] = float(np.mean(values))
+    for key in ("team_loss", "credit_variance"):
+        values = [s["credit"][key] for s in learner_stats if key in s["credit"]]
+        if values:
+            out[key] = float(np.mean(values))
     return out
 
 
