@@ -240,3 +240,33 @@ def level_inputs(
             "leaf": _observations(leaf_blocks, tc),
         },
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeLayout:
+    """A node table laid onto the policy's shape: everything about the candidates that does not
+    depend on the pod, so consecutive calls over the same nodes share it."""
+
+    table: NodeTable
+    tiling: Tiling
+    hosts: HostColumns
+    row_of_name: dict[str, int]
+    cpu_unit: float
+    mem_unit: float
+
+
+def node_layout(
+    table: NodeTable,
+    top: Topology,
+    units: tuple[float | None, float | None],
+    overcommit: tuple[float, float],
+) -> NodeLayout:
+    """Tile `table` onto `top`'s racks, leaf groups and hosts; capacities in `units` (cpu, memory;
+    None: the largest among the nodes)."""
+    biggest = (table.cpu_capacity.max(), table.mem_capacity.max()) if len(table) else (1, 1)
+    cpu_unit = units[0] or float(biggest[0])
+    mem_unit = units[1] or float(biggest[1])
+    tiling = tile(table, top.racks_per_cluster, top.leaves_per_rack, top.hosts_per_leaf)
+    hosts = host_columns(table, tiling, cpu_unit, mem_unit, *overcommit)
+    row_of_name = {name: i for i, name in enumerate(table.names)}
+    return NodeLayout(table, tiling, hosts, row_of_name, cpu_unit, mem_unit)

@@ -1,80 +1,81 @@
 """Parsed nodes remembered between calls.
 
 kube-scheduler sends every candidate node with every pod, but a node object rarely changes
-between two pods (its status is reported every few minutes; the load annotations as often as the
-sync job writes them). Rows are kept per node name together with the exact JSON they were parsed
-from: an identical object costs a dictionary lookup, a changed one is parsed again and replaces
-the old row. The same rows answer NodeNames requests (nodeCacheCapable: true).
+between two pods. Every write to an object gives it a new metadata.resourceVersion, so a row is
+kept per node name with the resourceVersion it was parsed at: the same version costs a lookup, a
+new one is parsed again and replaces the row. When a call lists exactly the nodes and versions of
+the previous one (consecutive pods in a quiet cluster) the previous NodeTable is answered as it
+is. Objects without a resourceVersion (not from the API server) are parsed on every call. The
+same rows answer NodeNames requests (nodeCacheCapable: true).
 """
 
 import collections
-import zlib
+from collections.abc import Callable
 
 import msgspec
 
 from marl_alloc.serving.config import AnnotationConfig, LabelConfig
 from marl_alloc.serving.errors import RequestError
-from marl_alloc.serving.kube_objects import NodeObject, NodeRow, parse_node
+from marl_alloc.serving.kube_objects import NodeObject, NodeRow, NodeTable, parse_node
+from marl_alloc.serving.protocol import NodeKey
 
 _NODE = msgspec.json.Decoder(NodeObject)
 
 
 class NodeCache:
-    """NodeRows by node name and by their JSON, at most `size` nodes (least recently seen go)."""
+    """NodeRows by node name and resourceVersion, at most `size` nodes (least recently seen go),
+    and the NodeTable of the last node list."""
 
     def __init__(self, size: int, labels: LabelConfig, keys: AnnotationConfig):
         self.size = int(size)
         self.labels = labels
         self.keys = keys
-        # Keyed by CRC-32 of the JSON (cheaper than hashing the bytes), confirmed by comparing.
-        self._by_crc: dict[int, tuple[bytes, NodeRow]] = {}
-        self._crc_of: collections.OrderedDict[str, int] = collections.OrderedDict()
+        self._rows: collections.OrderedDict[str, tuple[str, NodeRow]] = collections.OrderedDict()
+        self._last: tuple[list[tuple[str, str]], NodeTable] | None = None
 
     def __len__(self) -> int:
-        return len(self._crc_of)
+        return len(self._rows)
 
-    def _parse(self, raw: bytes, index: int) -> NodeRow:
+    def _parse(self, raw: msgspec.Raw, index: int) -> NodeRow:
         try:
             node = _NODE.decode(raw)
         except msgspec.ValidationError as err:
             raise RequestError(f"ExtenderArgs.Nodes.items[{index}]: {err}") from None
-        if not node.metadata.name:
-            raise RequestError(f"ExtenderArgs.Nodes.items[{index}] has no metadata.name")
         return parse_node(node, self.labels, self.keys)
 
-    def rows(self, raw_nodes: list[msgspec.Raw]) -> list[NodeRow]:
-        """Rows of these node objects (parsed only where new or changed), remembered."""
-        rows = []
-        by_crc = self._by_crc
-        for index, item in enumerate(raw_nodes):
-            crc = zlib.crc32(item)
-            raw = bytes(item)
-            hit = by_crc.get(crc)
-            if hit is not None and hit[0] == raw:
-                row = hit[1]
-                self._crc_of.move_to_end(row.name)
-            else:
-                row = self._parse(raw, index)
-                self._remember(row, raw, crc)
+    def table(self, keys: list[NodeKey], raw_nodes: Callable[[], list[msgspec.Raw]]) -> NodeTable:
+        """The table of these nodes in request order; `raw_nodes()` (the objects as JSON) is
+        called only when some node is new or changed."""
+        versions = [(key.name, key.resourceVersion) for key in keys]
+        if self._last is not None and self._last[0] == versions:
+            return self._last[1]
+        rows, raws = [], None
+        for index, (name, version) in enumerate(versions):
+            hit = self._rows.get(name)
+            if version and hit is not None and hit[0] == version:
+                self._rows.move_to_end(name)
+                rows.append(hit[1])
+                continue
+            raws = raws if raws is not None else raw_nodes()
+            row = self._parse(raws[index], index)
+            self._remember(name, version, row)
             rows.append(row)
-        return rows
+        if len(rows) != len({row.name for row in rows}):
+            raise RequestError("ExtenderArgs.Nodes lists a node twice")
+        table = NodeTable.from_rows(rows)
+        cacheable = all(version for _, version in versions)
+        self._last = (versions, table) if cacheable else None
+        return table
 
-    def _remember(self, row: NodeRow, raw: bytes, crc: int) -> None:
+    def _remember(self, name: str, version: str, row: NodeRow) -> None:
         if self.size <= 0:
             return
-        old = self._crc_of.pop(row.name, None)
-        if old is not None:
-            self._by_crc.pop(old, None)
-        if crc in self._by_crc:  # a CRC collision or the same JSON under two names: keep both out
-            return
-        self._crc_of[row.name] = crc
-        self._by_crc[crc] = (raw, row)
-        while len(self._crc_of) > self.size:
-            _, evicted = self._crc_of.popitem(last=False)
-            self._by_crc.pop(evicted, None)
+        self._rows[name] = (version, row)
+        self._rows.move_to_end(name)
+        while len(self._rows) > self.size:
+            self._rows.popitem(last=False)
 
     def lookup(self, names: list[str]) -> list[NodeRow | None]:
         """The remembered row of each name, None for nodes never seen."""
-        return [
-            self._by_crc[self._crc_of[name]][1] if name in self._crc_of else None for name in names
-        ]
+        rows = self._rows
+        return [rows[name][1] if name in rows else None for name in names]

@@ -2,16 +2,19 @@
 
 The Go types there carry no json tags, so encoding/json writes the Go field names as they are:
 ExtenderArgs {Pod, Nodes, NodeNames}, ExtenderFilterResult {Nodes, NodeNames, FailedNodes,
-FailedAndUnresolvableNodes, Error}, HostPriority {Host, Score}. Go decodes keys
+FailedAndUnresolvableNodes, Error}, HostPriority {Host, Score}, ExtenderBindingArgs {PodName,
+PodNamespace, PodUID, Node}, ExtenderBindingResult {Error}. Go decodes keys
 case-insensitively, so we read them the same way and always write the exact Go names. The Pod and
 the NodeList inside are ordinary Kubernetes objects with their usual camelCase json tags.
 
-Decoding uses msgspec: node objects stay raw JSON until the node cache needs to parse one (then
-only the few fields the policy reads are built), and a filter answer echoes the request's node
-objects as the bytes they came in.
+Decoding uses msgspec in typed passes that build only what is read: first the pod and each node's
+name and resourceVersion (the node cache's key); the node objects as raw JSON only when a node is
+new or changed, or a filter answer echoes them back as the bytes they came in.
 """
 
 import dataclasses
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -29,27 +32,48 @@ SCORE = "Score"
 MIN_EXTENDER_PRIORITY = 0
 MAX_EXTENDER_PRIORITY = 10
 
-_FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
-_ANY = msgspec.json.Decoder()
-_RAW_ITEMS = msgspec.json.Decoder(list[msgspec.Raw])
-_NAMES = msgspec.json.Decoder(list[str])
-_ENCODER = msgspec.json.Encoder()
 NULL = msgspec.Raw(b"null")
+
+
+class NodeKey(msgspec.Struct):
+    """A node object's identity and version: metadata.name and metadata.resourceVersion."""
+
+    name: str = ""
+    resourceVersion: str = ""
+
+
+class _NodeHead(msgspec.Struct):
+    metadata: NodeKey = msgspec.field(default_factory=NodeKey)
+
+
+class _HeadList(msgspec.Struct):
+    items: list[_NodeHead]
 
 
 class _RawNodeList(msgspec.Struct):
     items: list[msgspec.Raw]
 
 
-class _RawArgs(msgspec.Struct):
-    """ExtenderArgs as kube-scheduler writes it; node objects are kept as raw JSON."""
+class _HeadArgs(msgspec.Struct):
+    """ExtenderArgs as kube-scheduler writes it, nodes down to their keys."""
 
     Pod: msgspec.Raw = NULL  # msgspec.Raw takes no part in unions; absent reads as null
-    Nodes: _RawNodeList | None = None
+    Nodes: _HeadList | None = None
     NodeNames: list[str] | None = None
 
 
-_ARGS = msgspec.json.Decoder(_RawArgs)
+class _RawNodesArgs(msgspec.Struct):
+    Nodes: _RawNodeList | None = None
+
+
+_HEADS = msgspec.json.Decoder(_HeadArgs)
+_RAW_NODES = msgspec.json.Decoder(_RawNodesArgs)
+_FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_ANY = msgspec.json.Decoder()
+_HEAD_LIST = msgspec.json.Decoder(_HeadList)
+_RAW_LIST = msgspec.json.Decoder(_RawNodeList)
+_NAMES = msgspec.json.Decoder(list[str])
+_ENCODER = msgspec.json.Encoder()
 
 
 def go_field(obj: dict[str, Any], name: str) -> Any:
@@ -65,11 +89,25 @@ def go_field(obj: dict[str, Any], name: str) -> Any:
 
 @dataclasses.dataclass
 class ExtenderArgs:
-    """One filter / prioritize call: the pod and either raw node objects or node names."""
+    """One filter / prioritize call: the pod and either node keys or node names. The node
+    objects themselves (`raw_nodes`) are decoded on first use."""
 
     pod: dict[str, Any]
-    raw_nodes: list[msgspec.Raw] | None
+    node_keys: list[NodeKey] | None
     node_names: list[str] | None
+    decode_raw_nodes: Callable[[], list[msgspec.Raw]] | None = None
+
+    @functools.cached_property
+    def raw_nodes(self) -> list[msgspec.Raw] | None:
+        """The NodeList's items as the JSON they came in (None for a NodeNames call)."""
+        return None if self.decode_raw_nodes is None else self.decode_raw_nodes()
+
+    @property
+    def names(self) -> list[str]:
+        """Candidate node names in request order."""
+        if self.node_keys is not None:
+            return [key.name for key in self.node_keys]
+        return list(self.node_names or [])
 
 
 def _decode(decoder: msgspec.json.Decoder, raw: bytes, where: str) -> Any:
@@ -81,38 +119,52 @@ def _decode(decoder: msgspec.json.Decoder, raw: bytes, where: str) -> Any:
         raise RequestError(f"request body is not JSON: {err}") from None
 
 
-def _any_case(body: bytes) -> _RawArgs:
-    # Go matches field names case-insensitively; kube-scheduler itself writes the exact ones.
+def _any_case(body: bytes) -> tuple[msgspec.Raw, msgspec.Raw | None, list[str] | None]:
+    """(Pod, Nodes, NodeNames) with Go's case-insensitive field names (kube-scheduler itself
+    writes the exact ones)."""
     fields = _decode(_FIELDS, body, "ExtenderArgs must be a JSON object")
-    args = _RawArgs(Pod=go_field(fields, POD) or NULL)
     nodes, names = go_field(fields, NODES), go_field(fields, NODE_NAMES)
-    if nodes is not None and bytes(nodes) != b"null":
-        node_list = _decode(_FIELDS, nodes, "ExtenderArgs.Nodes must be a v1.NodeList")
-        if "items" not in node_list:
-            raise RequestError("ExtenderArgs.Nodes must be a v1.NodeList with an items list")
-        args.Nodes = _RawNodeList(_decode(_RAW_ITEMS, node_list["items"], "Nodes.items"))
-    elif names is not None:
-        args.NodeNames = _decode(_NAMES, names, "ExtenderArgs.NodeNames must list node names")
-    return args
+    if nodes is not None and bytes(nodes) == b"null":
+        nodes = None
+    if nodes is None and names is not None:
+        names = _decode(_NAMES, names, "ExtenderArgs.NodeNames must list node names")
+    return go_field(fields, POD) or NULL, nodes, None if nodes is not None else names
+
+
+def _node_keys(items: list[_NodeHead]) -> list[NodeKey]:
+    keys = [item.metadata for item in items]
+    for index, key in enumerate(keys):
+        if not key.name:
+            raise RequestError(f"ExtenderArgs.Nodes.items[{index}] has no metadata.name")
+    return keys
 
 
 def parse_extender_args(body: bytes | str) -> ExtenderArgs:
-    """Validate an ExtenderArgs document down to the pod, raw node objects or node names."""
-    try:
-        args = _ARGS.decode(body)
-    except msgspec.ValidationError as err:
-        raise RequestError(f"ExtenderArgs: {err}") from None
-    except msgspec.DecodeError as err:
-        raise RequestError(f"request body is not JSON: {err}") from None
-    if bytes(args.Pod) == b"null" or (args.Nodes is None and args.NodeNames is None):
-        args = _any_case(body)
-    pod = _decode(_ANY, args.Pod, POD)
+    """Validate an ExtenderArgs document down to the pod and node keys, or node names."""
+    head = _decode(_HEADS, body, "ExtenderArgs")
+    if bytes(head.Pod) != b"null" and (head.Nodes is not None or head.NodeNames is not None):
+        pod_raw, names = head.Pod, head.NodeNames
+        heads = None if head.Nodes is None else head.Nodes.items
+
+        def decode_raw_nodes() -> list[msgspec.Raw]:
+            return _RAW_NODES.decode(body).Nodes.items
+
+    else:
+        pod_raw, nodes_raw, names = _any_case(body)
+        heads = None
+        if nodes_raw is not None:
+            where = "ExtenderArgs.Nodes must be a v1.NodeList with an items list"
+            heads = _decode(_HEAD_LIST, nodes_raw, where).items
+
+            def decode_raw_nodes() -> list[msgspec.Raw]:
+                return _RAW_LIST.decode(nodes_raw).items
+
+    pod = _decode(_ANY, pod_raw, POD)
     if not isinstance(pod, dict):
         raise RequestError("ExtenderArgs.Pod must be a v1.Pod object")
-    if args.Nodes is not None:
-        return ExtenderArgs(pod, args.Nodes.items, None)
-    if args.NodeNames is not None:
-        names = args.NodeNames
+    if heads is not None:
+        return ExtenderArgs(pod, _node_keys(heads), None, decode_raw_nodes)
+    if names is not None:
         if not all(names):
             raise RequestError("ExtenderArgs.NodeNames has an empty name")
         if len(set(names)) != len(names):
@@ -146,6 +198,32 @@ def filter_result(
 def host_priority_list(names: list[str], scores: list[int]) -> list[dict[str, Any]]:
     """HostPriorityList: one {Host, Score} per candidate, in request order."""
     return [{HOST: name, SCORE: int(score)} for name, score in zip(names, scores, strict=True)]
+
+
+class BindingArgs(msgspec.Struct):
+    """ExtenderBindingArgs: bind this pod to this node."""
+
+    PodName: str
+    PodNamespace: str
+    Node: str
+    PodUID: str = ""
+
+
+_BINDING = msgspec.json.Decoder(BindingArgs)
+
+
+def parse_binding_args(body: bytes | str) -> BindingArgs:
+    """Validate an ExtenderBindingArgs document (exact Go field names, as kube-scheduler writes)."""
+    args = _decode(_BINDING, body, "ExtenderBindingArgs")
+    for field in ("PodName", "PodNamespace", "Node"):
+        if not getattr(args, field):
+            raise RequestError(f"ExtenderBindingArgs.{field} is empty")
+    return args
+
+
+def binding_result(error: str = "") -> dict[str, str]:
+    """ExtenderBindingResult: an empty Error when the pod is bound."""
+    return {ERROR: error}
 
 
 def error_body(message: str) -> dict[str, str]:

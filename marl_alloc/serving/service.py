@@ -24,12 +24,12 @@ from marl_alloc.serving.config import ServeConfig
 from marl_alloc.serving.hierarchy import (
     HostColumns,
     LevelInputs,
+    NodeLayout,
     Tiling,
     fits,
-    host_columns,
     level_inputs,
+    node_layout,
     task_context,
-    tile,
 )
 from marl_alloc.serving.host_scores import (
     HEURISTICS,
@@ -37,7 +37,7 @@ from marl_alloc.serving.host_scores import (
     policy_ranking,
     scores_from_ranking,
 )
-from marl_alloc.serving.kube_objects import NodeRow, NodeTable, PodRequest, parse_pod
+from marl_alloc.serving.kube_objects import NodeTable, PodRequest, parse_pod
 from marl_alloc.serving.metrics import ExtenderMetrics
 from marl_alloc.serving.node_cache import NodeCache
 from marl_alloc.serving.policy import LevelQPolicy
@@ -132,6 +132,7 @@ class ExtenderService:
         self.intensity = GridIntensity.from_settings(env_settings.get("carbon", {}), config.carbon)
         self.max_priority = _max_priority(self.env, config)
         self.nodes = NodeCache(config.node_cache_size, config.labels, config.annotations)
+        self._last_layout: NodeLayout | None = None
         units = config.capacity_unit
         try:
             self.cpu_unit = None if units.cpu is None else parse_quantity(units.cpu)
@@ -148,17 +149,25 @@ class ExtenderService:
 
     # ---- parsing -----------------------------------------------------------------------------
 
-    def _rows(self, args: ExtenderArgs) -> tuple[list[str], list[NodeRow]]:
-        """(candidate names, rows of the candidates whose objects are known)."""
-        if args.raw_nodes is not None:
-            rows = self.nodes.rows(args.raw_nodes)
-            names = [row.name for row in rows]
-            if len(set(names)) != len(names):
-                raise RequestError("ExtenderArgs.Nodes lists a node twice")
-            return names, rows
+    def _table(self, args: ExtenderArgs) -> NodeTable:
+        """The candidates whose objects are known, in request order."""
+        if args.node_keys is not None:
+            return self.nodes.table(args.node_keys, lambda: args.raw_nodes)
         # NodeNames (nodeCacheCapable): only nodes seen in earlier Nodes requests are known.
-        names = list(args.node_names or [])
-        return names, [row for row in self.nodes.lookup(names) if row is not None]
+        rows = [row for row in self.nodes.lookup(args.node_names) if row is not None]
+        return NodeTable.from_rows(rows)
+
+    def _layout(self, table: NodeTable) -> NodeLayout:
+        # The node cache answers the same table object while no node changes.
+        if self._last_layout is None or self._last_layout.table is not table:
+            env = self.env
+            self._last_layout = node_layout(
+                table,
+                env.topology,
+                (self.cpu_unit, self.mem_unit),
+                (env.hosts.cpu_overcommit, env.hosts.mem_overcommit),
+            )
+        return self._last_layout
 
     def prepare(self, verb: str, body: bytes | dict) -> Prepared:
         """Parse and validate a request (JSON bytes, or the decoded document); build the
@@ -170,21 +179,9 @@ class ExtenderService:
         args = parse_extender_args(body)
         env, cfg = self.env, self.config
         pod = parse_pod(args.pod, cfg.annotations, cfg.pod, self.max_priority)
-        names, rows = self._rows(args)
-        table = NodeTable.from_rows(rows)
-        biggest = (table.cpu_capacity.max(), table.mem_capacity.max()) if len(table) else (1, 1)
-        cpu_unit = self.cpu_unit or float(biggest[0])
-        mem_unit = self.mem_unit or float(biggest[1])
-        t = env.topology
-        tiling = tile(table, t.racks_per_cluster, t.leaves_per_rack, t.hosts_per_leaf)
-        hosts = host_columns(
-            table,
-            tiling,
-            cpu_unit,
-            mem_unit,
-            env.hosts.cpu_overcommit,
-            env.hosts.mem_overcommit,
-        )
+        layout = self._layout(self._table(args))
+        hosts, tiling = layout.hosts, layout.tiling
+        cpu_unit, mem_unit = layout.cpu_unit, layout.mem_unit
         feasible = fits(hosts, pod.cpu / cpu_unit, pod.mem / mem_unit) & (tiling.node_of_slot >= 0)
         now = float(self.clock())
         arrival = now if pod.created_s is None else pod.created_s
@@ -197,10 +194,10 @@ class ExtenderService:
         prepared = Prepared(
             verb=verb,
             args=args,
-            names=names,
+            names=args.names,
             pod=pod,
-            table=table,
-            row_of_name={name: i for i, name in enumerate(table.names)},
+            table=layout.table,
+            row_of_name=layout.row_of_name,
             tiling=tiling,
             hosts=hosts,
             feasible=feasible,
@@ -252,6 +249,8 @@ class ExtenderService:
             cpu, mem = p.pod.cpu / p.cpu_unit, p.pod.mem / p.mem_unit
             ranked = heuristic_ranking(self.heuristic, p.hosts, cpu, mem, p.feasible, p.tiling)
         known = scores_from_ranking(ranked, len(p.table))
+        if p.args.node_keys is not None:  # the table lists the candidates in request order
+            return host_priority_list(p.names, known.tolist())
         scores = [int(known[p.row_of_name[n]]) if n in p.row_of_name else 0 for n in p.names]
         return host_priority_list(p.names, scores)
 

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from marl_alloc.serving.protocol import (
+    NodeKey,
     RequestError,
     encode,
     filter_result,
@@ -29,13 +30,19 @@ def args_of(doc) -> bytes:
 
 
 def test_args_with_node_objects_or_names():
-    args = parse_extender_args(args_of({"Pod": POD, "Nodes": NODES}))
-    assert [json.loads(bytes(raw)) for raw in args.raw_nodes] == NODES["items"]
+    nodes = {
+        **NODES,
+        "items": [{"metadata": {"name": "a", "resourceVersion": "7"}}, *NODES["items"][1:]],
+    }
+    args = parse_extender_args(args_of({"Pod": POD, "Nodes": nodes}))
+    assert args.node_keys == [NodeKey("a", "7"), NodeKey("b", "")] and args.names == ["a", "b"]
+    assert [json.loads(bytes(raw)) for raw in args.raw_nodes] == nodes["items"]
     assert args.node_names is None and args.pod == POD
     lower = parse_extender_args(args_of({"pod": POD, "nodenames": ["x", "y"], "nodes": None}))
     assert lower.node_names == ["x", "y"] and lower.raw_nodes is None and lower.pod == POD
+    assert lower.names == ["x", "y"]
     mixed = parse_extender_args(args_of({"Pod": POD, "nodes": NODES}))
-    assert len(mixed.raw_nodes) == 2
+    assert len(mixed.raw_nodes) == 2 and mixed.names == ["a", "b"]
 
 
 def test_filter_result_echoes_the_request_shape_with_go_field_names():
@@ -82,6 +89,10 @@ def test_host_priorities_use_go_field_names():
         (b'{"Pod": {}, "NodeNames": "a"}', "NodeNames"),
         (b'{"Pod": {}, "NodeNames": [""]}', "empty"),
         (b'{"Pod": {}, "NodeNames": ["a", "a"]}', "twice"),
+        (b'{"Pod": {}, "Nodes": {"items": [{"metadata": {}}, 7]}}', r"items\[1\]"),
+        (b'{"Pod": {}, "Nodes": {"items": [{"metadata": {"name": 5}}]}}', "metadata.name"),
+        (b'{"Pod": {}, "Nodes": {"items": [{"metadata": {"name": ""}}]}}', "metadata.name"),
+        (b'{"Pod": {}, "nodes": {"items": [{"metadata": {}}]}}', "metadata.name"),
     ],
 )
 def test_malformed_args_are_request_errors(body, message):
