@@ -97,8 +97,8 @@ def run_train(args: argparse.Namespace, overrides: list[str]) -> dict[str, Any]:
     meta = train_all(_spec(args), cfg, args.out, progress=args.progress)
     for name, result in meta["training"].items():
         print(
-            f"{name:<11} best val L1 {result['best_val_loss']:.4f} at epoch "
-            f"{result['best_epoch']}/{result['epochs']}, {result['train_seconds']:.0f} s"
+            f"{name:<11} val MAE {result['val_mae']:.5g} (L1 {result['best_val_loss']:.4f}) "
+            f"at epoch {result['best_epoch']}/{result['epochs']}, {result['train_seconds']:.0f} s"
         )
     print(f"model: {Path(args.out).resolve()}")
     return meta

@@ -65,6 +65,11 @@ def load_config(overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
         bool(seasons) and all(isinstance(s, int | float) and s > 0 for s in seasons),
         f"data.seasons_s must be a non-empty list of seconds > 0, got {seasons}",
     )
+    level_steps = settings["model"]["level_steps"]
+    _check(
+        isinstance(level_steps, int) and 0 <= level_steps <= data["window"],
+        f"model.level_steps must be an integer in [0, data.window], got {level_steps!r}",
+    )
     pathways = settings["model"]["pathways"]
     _check(
         bool(pathways) and set(pathways) <= set(PATHWAYS),

@@ -29,6 +29,12 @@ class NetConfig:
     fusion_dim: int
     head_hidden: int
     dropout: float
+    # Instance level (as RevIN): the mean of the window's last `level_steps` target values is
+    # subtracted from each target and its lagged copies (`feature_targets`: per feature, the
+    # target it copies, -1 for none) and is the anchor of the forecast; 0 anchors on the last
+    # value and normalizes inputs with the training statistics alone.
+    level_steps: int = 0
+    feature_targets: tuple[int, ...] = ()
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "NetConfig":
@@ -36,6 +42,7 @@ class NetConfig:
         values = dict(values)
         values["target_features"] = tuple(values["target_features"])
         values["pathways"] = tuple(values["pathways"])
+        values["feature_targets"] = tuple(values.get("feature_targets", ()))
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,7 +116,7 @@ class ForecastNet(nn.Module):
     """Raw feature window [batch, W, F] -> next-`horizon` targets [batch, horizon, M], data units.
 
     Inputs are normalized with the training statistics held as buffers (so they travel in the
-    state dict); the head predicts each target's change from its last observed value.
+    state dict); the head predicts each target's change from the window's level (`level_steps`).
     """
 
     def __init__(self, cfg: NetConfig):
@@ -119,6 +126,8 @@ class ForecastNet(nn.Module):
             raise ValueError(
                 f"pathways must be a non-empty subset of {PATHWAYS}, got {cfg.pathways}"
             )
+        if cfg.level_steps and len(cfg.feature_targets) != cfg.num_features:
+            raise ValueError("level_steps > 0 needs feature_targets, one entry per feature")
         self.cfg = cfg
         self.lstm = (
             LSTMPathway(cfg.num_features, cfg.lstm_hidden, cfg.lstm_layers)
@@ -145,6 +154,10 @@ class ForecastNet(nn.Module):
         self.register_buffer("feature_mean", torch.zeros(cfg.num_features))
         self.register_buffer("feature_std", torch.ones(cfg.num_features))
         self.register_buffer("targets", torch.tensor(cfg.target_features, dtype=torch.long))
+        # Derived from the config, so kept out of the state dict (which stays mamba-compatible).
+        copies = torch.tensor(cfg.feature_targets or [-1] * cfg.num_features, dtype=torch.long)
+        self.register_buffer("leveled", (copies >= 0) & (cfg.level_steps > 0), persistent=False)
+        self.register_buffer("level_source", copies.clamp_min(0), persistent=False)
 
     def set_normalization(self, mean: Tensor, std: Tensor) -> None:
         """Store per-feature statistics of the training split (std floored to avoid 0)."""
@@ -157,12 +170,22 @@ class ForecastNet(nn.Module):
             return self.fusion(self.lstm(x), self.mamba(x))
         return self.fusion(self.lstm(x) if self.lstm is not None else self.mamba(x))
 
+    def level(self, window: Tensor) -> Tensor:
+        """The anchor [batch, 1, M] in data units: mean of the last `level_steps` target values."""
+        return window[:, -max(self.cfg.level_steps, 1) :, self.targets].mean(1, keepdim=True)
+
+    def normalize_inputs(self, window: Tensor, level: Tensor) -> Tensor:
+        """Leveled features lose the level, the others the training mean; all scaled by the
+        training std (so a shift of the whole series shifts nothing the network sees)."""
+        shift = torch.where(self.leveled, level[..., self.level_source], self.feature_mean)
+        return (window - shift) / self.feature_std
+
     def forward_normalized(self, window: Tensor) -> Tensor:
         """Forecast in normalized units [batch, horizon, M] (the training loss is taken here)."""
-        x = (window - self.feature_mean) / self.feature_std
-        last = x[:, -1, self.targets]
+        level = self.level(window)
+        x = self.normalize_inputs(window, level)
         change = self.head(self.features(x)).view(x.shape[0], self.cfg.horizon, -1)
-        return last.unsqueeze(1) + change
+        return self.normalize_targets(level) + change
 
     def forward(self, window: Tensor) -> Tensor:
         """Forecast in data units [batch, horizon, M]."""

@@ -10,7 +10,7 @@ from marl_alloc.forecasting.config import ABLATIONS
 from marl_alloc.forecasting.model import ForecastNet, NetConfig
 from marl_alloc.forecasting.series import DemandSeries, WindowBatches, training_origins
 from marl_alloc.forecasting.store import save_models
-from marl_alloc.forecasting.trainer import normalization_stats, train
+from marl_alloc.forecasting.trainer import mean_abs_error, normalization_stats, train
 from marl_alloc.forecasting.workloads import WorkloadSpec, build_series
 
 
@@ -22,6 +22,7 @@ def build_net(cfg: dict[str, Any], series: DemandSeries, pathways: tuple[str, ..
         target_features=series.target_features,
         horizon=cfg["data"]["horizon"],
         pathways=tuple(pathways),
+        feature_targets=series.feature_targets,
         **sizes,
     )
     return ForecastNet(net_cfg)
@@ -53,6 +54,7 @@ def train_all(
         nets[name] = net
         results[name] = {
             "best_val_loss": result.best_val_loss,
+            "val_mae": mean_abs_error(net, val_data, 512),
             "best_epoch": result.best_epoch,
             "epochs": result.epochs,
             "train_seconds": round(result.seconds, 1),

@@ -31,6 +31,17 @@ class DemandSeries:
         return self.values[..., list(self.target_features)]
 
     @property
+    def feature_targets(self) -> tuple[int, ...]:
+        """Per feature, the target (0..M-1) it holds, now or lagged; -1 for other features."""
+        num_targets = len(self.target_features)
+        base = self.values.shape[-1] - num_targets * len(self.seasonal_lags)
+        own = {feature: m for m, feature in enumerate(self.target_features)}
+        return tuple(
+            own.get(i, -1) if i < base else (i - base) % num_targets
+            for i in range(self.values.shape[-1])
+        )
+
+    @property
     def target_names(self) -> tuple[str, ...]:
         """Names of the M targets."""
         return tuple(self.feature_names[i] for i in self.target_features)

@@ -30,6 +30,17 @@ def mean_loss(net: ForecastNet, data: WindowBatches, batch_size: int) -> float:
     return total / (len(data) * data.future.numel() * len(data.targets))
 
 
+@torch.no_grad()
+def mean_abs_error(net: torch.nn.Module, data: WindowBatches, batch_size: int) -> float:
+    """MAE in data units over all windows, steps and targets of `data` (what evaluate scores)."""
+    net.eval()
+    total = 0.0
+    for index in torch.arange(len(data)).split(batch_size):
+        x, y = data.batch(index)
+        total += float((net(x) - y).abs().sum())
+    return total / (len(data) * data.future.numel() * len(data.targets))
+
+
 @dataclass
 class TrainResult:
     """What a training run did: best validation loss, epochs run, wall time, per-epoch losses."""

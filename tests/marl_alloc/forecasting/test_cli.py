@@ -118,6 +118,7 @@ def test_bad_column_is_one_line_exit_2(sine_csv, tmp_path, capsys):
         (["evaluate", "--model", "/nonexistent", "--bogus"], "unrecognized arguments"),
         (["train", "model.no_such_key=3"], "bad config override"),
         (["train", "train.lr=-1"], "train.lr must be"),
+        (["train", "model.level_steps=99"], "model.level_steps must be"),
         (["train", "--workload", "bogus"], "unknown workload"),
         (["evaluate", "--model", "/nonexistent"], "holds no forecaster.json"),
     ],

@@ -65,18 +65,50 @@ def test_normalization_lives_in_state_dict_and_scales_outputs():
     torch.testing.assert_close(net(shifted), plain(x) * 2 + 10, rtol=1e-5, atol=1e-5)
 
 
+LEVELED = {"num_features": 4, "feature_targets": (0, -1, -1, 0)}  # value, tod x2, value lagged
+
+
+@pytest.mark.parametrize("level_steps", [1, 3])
+def test_level_shift_moves_the_forecast_by_the_same_amount(level_steps):
+    # Instance levelling: the net sees the target and its lag relative to the window's level,
+    # so a series shifted by c (train statistics unchanged) is forecast shifted by exactly c.
+    torch.manual_seed(0)
+    net = ForecastNet(tiny_net_config(level_steps=level_steps, **LEVELED)).eval()
+    net.set_normalization(torch.tensor([50.0, 0, 0, 50]), torch.tensor([5.0, 1, 1, 5]))
+    x = 50 + 5 * torch.randn(3, 12, 4)
+    shifted = x.clone()
+    shifted[..., [0, 3]] += 30.0
+    torch.testing.assert_close(net(shifted), net(x) + 30.0, rtol=0, atol=1e-4)
+
+
+def test_level_is_the_mean_of_the_last_steps_and_anchors_an_untrained_head():
+    net = ForecastNet(tiny_net_config(level_steps=3, **LEVELED)).eval()
+    for param in net.head[-1].parameters():
+        torch.nn.init.zeros_(param)  # the head predicts no change: the forecast is the level
+    x = torch.randn(2, 12, 4)
+    level = x[:, -3:, 0].mean(1)
+    torch.testing.assert_close(net(x), level[:, None, None].expand(2, 4, 1))
+
+
+def test_level_needs_feature_targets():
+    with pytest.raises(ValueError, match="feature_targets"):
+        ForecastNet(tiny_net_config(level_steps=1))
+
+
 def test_save_load_round_trip(tmp_path):
     torch.manual_seed(0)
     nets = {
         "hybrid": ForecastNet(tiny_net_config()).eval(),
         "lstm_only": ForecastNet(tiny_net_config(pathways=("lstm",))).eval(),
+        "leveled": ForecastNet(tiny_net_config(level_steps=2, **LEVELED)).eval(),
     }
     meta = {"note": "test", "config": {}, "feature_names": ["v", "s", "c"], "seasonal_lags": []}
     save_models(tmp_path, nets, meta)
     loaded, meta = load_models(tmp_path)
-    x = torch.randn(3, 12, 3)
     assert meta["note"] == "test" and set(loaded) == set(nets)
+    assert loaded["leveled"].cfg == nets["leveled"].cfg
     for name, net in nets.items():
+        x = torch.randn(3, 12, net.cfg.num_features)
         torch.testing.assert_close(loaded[name](x), net(x))
 
 

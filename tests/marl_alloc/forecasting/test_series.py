@@ -77,6 +77,16 @@ def test_seasonal_lag_aligns_last_window_steps_with_the_forecast_steps():
     assert scored_origins(series, 8, 2, 0.95)[0] == 17  # windows never read the placeholders
 
 
+def test_feature_targets_name_each_targets_copies():
+    plain = load_csv_series_like(40)
+    assert plain.feature_targets == (0, -1, -1)  # value, tod_sin, tod_cos
+    assert with_seasonal_lags(plain, lags=[6, 9]).feature_targets == (0, -1, -1, 0, 0)
+    cfg = load_config(["synthetic.days=1", "groups.leaf_groups=2"])
+    two_targets = with_seasonal_lags(synthetic_series(cfg["synthetic"], 2, 300, 0), lags=[4])
+    # cpu, mem, arrivals, departures, tod_sin, tod_cos, cpu_lag4, mem_lag4
+    assert two_targets.feature_targets == (0, 1, -1, -1, -1, -1, 0, 1)
+
+
 def test_stable_hash_is_fixed_and_spreads():
     assert stable_hash(np.array([0, 1]))[0] == np.uint64(0xE220A8397B1DCDAF)
     groups = task_groups(np.arange(5000), np.zeros(5000, dtype=np.int64), 4)
