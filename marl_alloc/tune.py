@@ -1,0 +1,223 @@
+"""`python -m marl_alloc.tune [hydra overrides]`: Population Based Training of the Ape-X policy.
+
+Composes the same config as train plus conf/tune (any train override works, e.g.
+`training.total_env_steps=200000 tune.population_size=4`), runs Ray Tune's PBT over the keys in
+`tune.space`, prints a table of the trials (final hyperparameters, score) and writes the best
+trial's hyperparameters to conf/experiment/<tune.preset_name>.yaml. The last stdout line is
+`preset: <path>`; then `python -m marl_alloc.train experiment=<tune.preset_name>` uses them.
+"""
+
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from marl_alloc.settings import PROJECT_ROOT, UserError
+from marl_alloc.tuning import (
+    TrialRow,
+    check_keys_exist,
+    clip_config,
+    flatten,
+    format_table,
+    hyperparam_mutations,
+    param_space,
+    parse_space,
+    preset_path,
+    write_preset,
+)
+
+TUNE_GROUP = "+tune=default"
+PBT_LOG = "pbt_global.txt"  # one line per exploit, written by Tune's PBT
+
+
+@dataclass(frozen=True)
+class TuningOutcome:
+    """What a PBT run produced: trials best first by `metric`, the preset, the exploit count and
+    Tune's experiment dir."""
+
+    rows: list[TrialRow]
+    metric: str
+    preset: Path
+    perturbations: int
+    experiment_path: Path
+
+
+def _check_tune_settings(tune_cfg: dict[str, Any]) -> None:
+    checks = [
+        (int(tune_cfg["population_size"]) >= 2, "tune.population_size must be >= 2"),
+        (int(tune_cfg["report_every_env_steps"]) > 0, "tune.report_every_env_steps must be > 0"),
+        (int(tune_cfg["perturbation_interval"]) > 0, "tune.perturbation_interval must be > 0"),
+        (0 < float(tune_cfg["quantile_fraction"]) <= 0.5, "tune.quantile_fraction: (0, 0.5]"),
+        (0 <= float(tune_cfg["resample_probability"]) <= 1, "tune.resample_probability: [0, 1]"),
+        (tune_cfg["mode"] in ("min", "max"), "tune.mode must be min or max"),
+        (int(tune_cfg["eval"]["episodes"]) > 0, "tune.eval.episodes must be > 0"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise UserError(message)
+
+
+def start_ray(cluster: dict[str, Any]) -> None:
+    """Ray as train starts it: a fresh local instance unless cluster.address names one."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    ray.init(
+        address=cluster["address"] or "local",
+        num_cpus=cluster["num_cpus"],
+        num_gpus=cluster["num_gpus"],
+        include_dashboard=bool(cluster["include_dashboard"]),
+        _metrics_export_port=cluster.get("metrics_export_port"),
+        logging_level=logging.WARNING,
+        runtime_env={"env_vars": {"PYTHONWARNINGS": "ignore::DeprecationWarning"}},
+    )
+
+
+def _storage_path(configured: str | None) -> Path:
+    if configured:
+        return Path(configured).resolve()
+    return PROJECT_ROOT / "outputs" / "tune" / time.strftime("%Y-%m-%d/%H-%M-%S")
+
+
+def _count_perturbations(experiment_path: Path) -> int:
+    log = experiment_path / PBT_LOG
+    return len(log.read_text().splitlines()) if log.is_file() else 0
+
+
+def run_tuning(settings: dict[str, Any], overrides: list[str]) -> TuningOutcome:
+    """Run PBT as `settings["tune"]` says; write the best trial's preset."""
+    from ray import tune
+    from ray.tune.schedulers import PopulationBasedTraining
+
+    from marl_alloc.tuning import ApexTrial, trial_resources
+
+    settings = dict(settings)
+    tune_cfg = settings.pop("tune")
+    _check_tune_settings(tune_cfg)
+    params = parse_space(tune_cfg["space"])
+    check_keys_exist(params, settings)
+    preset = preset_path(tune_cfg["preset_dir"], tune_cfg["preset_name"])
+    metric, mode = tune_cfg["metric"], tune_cfg["mode"]
+    budget = int(settings["training"]["total_env_steps"])
+    start_ray(settings["cluster"])
+
+    trainable = tune.with_resources(
+        tune.with_parameters(
+            ApexTrial,
+            settings=settings,
+            params=params,
+            report_every_env_steps=int(tune_cfg["report_every_env_steps"]),
+            evaluation=tune_cfg["eval"],
+        ),
+        trial_resources(settings, tune_cfg["trial"]),
+    )
+    scheduler = PopulationBasedTraining(
+        time_attr="env_steps",
+        perturbation_interval=int(tune_cfg["perturbation_interval"]),
+        burn_in_period=int(tune_cfg["burn_in_period"]),
+        hyperparam_mutations=hyperparam_mutations(params),
+        quantile_fraction=float(tune_cfg["quantile_fraction"]),
+        resample_probability=float(tune_cfg["resample_probability"]),
+        perturbation_factors=tuple(float(f) for f in tune_cfg["perturbation_factors"]),
+        custom_explore_fn=partial(clip_config, params),
+    )
+    storage = _storage_path(tune_cfg["storage_path"])
+    tuner = tune.Tuner(
+        trainable,
+        param_space=param_space(params),
+        tune_config=tune.TuneConfig(
+            metric=metric,
+            mode=mode,
+            scheduler=scheduler,
+            num_samples=int(tune_cfg["population_size"]),
+            reuse_actors=bool(tune_cfg["reuse_actors"]),
+            time_budget_s=tune_cfg["time_budget_s"],
+            max_concurrent_trials=tune_cfg["max_concurrent_trials"],
+        ),
+        run_config=tune.RunConfig(
+            name="pbt",
+            storage_path=str(storage),
+            stop={"env_steps": budget},
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=int(tune_cfg["checkpoints_to_keep"]), checkpoint_at_end=True
+            ),
+            verbose=int(tune_cfg["verbose"]),
+        ),
+    )
+    results = tuner.fit()
+    rows = _rows(results, params, metric)
+    if not rows:
+        raise RuntimeError(f"no trial reported {metric}; see the trials' error.txt in {storage}")
+    if results.num_errors:
+        print(f"warning: {results.num_errors} trial(s) failed, see {storage}", file=sys.stderr)
+    rows.sort(key=lambda row: row.score, reverse=mode == "max")
+    best = rows[0]
+    experiment_path = Path(results.experiment_path)
+    write_preset(
+        preset,
+        best.values,
+        [
+            f"Tuned {time.strftime('%Y-%m-%d %H:%M')} by Population Based Training:",
+            f"  python -m marl_alloc.tune {' '.join(overrides)}".rstrip(),
+            f"  population {len(rows)}, {budget} env steps per trial,"
+            f" env {settings['env']['name']}; run dir {experiment_path}",
+            f"  best trial {best.name}: {metric} {best.score:.2f} ({mode} is better) on"
+            f" {tune_cfg['eval']['episodes']} greedy episode(s) of"
+            f" {tune_cfg['eval']['episode_tasks']} tasks, seed {tune_cfg['eval']['seed']}",
+            "  Values are that trial's final hyperparameters (PBT changes them as it trains).",
+        ],
+    )
+    perturbations = _count_perturbations(experiment_path)
+    return TuningOutcome(rows, metric, preset, perturbations, experiment_path)
+
+
+def _rows(results: Any, params: list, metric: str) -> list[TrialRow]:
+    rows = []
+    for result in results:
+        score = (result.metrics or {}).get(metric)
+        if result.error is not None or score is None or math.isnan(float(score)):
+            continue
+        rows.append(
+            TrialRow(
+                name=str(result.metrics.get("trial_id", "?")),
+                values=flatten(params, result.config),
+                env_steps=int(result.metrics.get("env_steps", 0)),
+                score=float(score),
+            )
+        )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry: Hydra overrides in, table and `preset: PATH` out; exit 2 on bad input."""
+    from marl_alloc.compose import compose_settings
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        return 0
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    try:
+        outcome = run_tuning(compose_settings([TUNE_GROUP, *argv]), argv)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    finally:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
+    print(format_table(outcome.rows, outcome.metric))
+    print(f"perturbations: {outcome.perturbations} (in {outcome.experiment_path / PBT_LOG})")
+    print(f"preset: {outcome.preset}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

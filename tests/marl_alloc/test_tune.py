@@ -1,0 +1,161 @@
+"""`python -m marl_alloc.tune`: the search space, bad input, PBT's exploit in one trial, and a tiny
+real PBT run that perturbs and writes a preset train can compose."""
+
+import shutil
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from marl_alloc.compose import CONF_DIR, compose_settings
+from marl_alloc.settings import UserError
+from marl_alloc.tune import TUNE_GROUP, main, run_tuning
+from marl_alloc.tuning import (
+    ApexTrial,
+    check_keys_exist,
+    clip_config,
+    flatten,
+    parse_space,
+    with_hyperparameters,
+)
+from tests.marl_alloc.tiny_run import TINY_RUN
+
+SPACE = {
+    "training": {
+        "lr_leaf": {"distribution": "loguniform", "low": 1e-4, "high": 3e-3},
+        "n_step": {"distribution": "choice", "values": [1, 3]},
+    },
+    "replay": {"alpha": {"distribution": "uniform", "low": 0.3, "high": 1.0}},
+}
+# Keys every config has, whatever else the default space names.
+TINY_SPACE = [
+    "~tune.space",
+    "+tune.space.training.lr_leaf={distribution:loguniform,low:1e-4,high:3e-3}",
+    "+tune.space.replay.alpha={distribution:uniform,low:0.3,high:1.0}",
+]
+
+
+def test_space_is_a_tree_of_distributions_mirroring_the_config():
+    params = {p.key: p for p in parse_space(SPACE)}
+    assert set(params) == {"training.lr_leaf", "training.n_step", "replay.alpha"}
+    assert params["training.lr_leaf"].distribution == "loguniform"
+    assert params["training.n_step"].mutation() == [1, 3]
+    config = {"training": {"lr_leaf": 0.01, "n_step": 3}, "replay": {"alpha": 0.1}}
+    clipped = clip_config(list(params.values()), config)
+    assert flatten(list(params.values()), clipped) == {
+        "training.lr_leaf": 3e-3,
+        "training.n_step": 3,
+        "replay.alpha": 0.3,
+    }
+    settings = with_hyperparameters({"replay": {"alpha": 0.6, "eta": 0.5}}, {"replay.alpha": 0.9})
+    assert settings == {"replay": {"alpha": 0.9, "eta": 0.5}}
+
+
+@pytest.mark.parametrize(
+    ("space", "message"),
+    [
+        ({"replay": {"alpha": {"distribution": "normal"}}}, "distribution must be one of"),
+        ({"replay": {"alpha": {"distribution": "uniform", "low": 1, "high": 0}}}, "low < high"),
+        ({"replay": {"eta": {"distribution": "loguniform", "low": 0, "high": 1}}}, "low > 0"),
+        ({"replay": {"alpha": {"distribution": "choice"}}}, "non-empty `values`"),
+        ({"replay": {"alpha": 0.5}}, "tune.space.replay.alpha"),
+        ({}, "tune.space is empty"),
+    ],
+)
+def test_malformed_space_is_a_user_error(space, message):
+    with pytest.raises(UserError, match=message):
+        parse_space(space)
+
+
+def test_searched_key_missing_from_the_config_is_named():
+    params = parse_space({"training": {"no_such_weight": SPACE["replay"]["alpha"]}})
+    with pytest.raises(UserError, match="training.no_such_weight, which is not a config key"):
+        check_keys_exist(params, compose_settings())
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["+tune.space.training.no_such_weight={distribution:uniform,low:0,high:1}"], "not a"),
+        (["tune.population_size=1"], "population_size"),
+        (["no_such_group.key=1"], "bad config override"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, overrides, message):
+    assert main(overrides) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def _tiny_settings(*extra: str) -> dict:
+    return compose_settings([TUNE_GROUP, *TINY_RUN, *TINY_SPACE, *extra])
+
+
+def test_exploit_continues_a_checkpoint_with_the_explored_config(ray_session, tmp_path):
+    """What PBT does to a bottom trial: reset to the new config, load the top trial's weights."""
+    import torch
+    from ray import tune
+
+    settings = _tiny_settings("training.total_env_steps=400")
+    tune_cfg = settings.pop("tune")
+    params = parse_space(tune_cfg["space"])
+    trial = tune.with_parameters(
+        ApexTrial,
+        settings=settings,
+        params=params,
+        report_every_env_steps=300,
+        evaluation={"episodes": 1, "episode_tasks": 20, "seed": 5},
+    )
+    top = trial({"training": {"lr_leaf": 1e-3}, "replay": {"alpha": 0.5}})
+    bottom = trial({"training": {"lr_leaf": 2e-4}, "replay": {"alpha": 0.9}})
+    try:
+        top.train()
+        bottom.train()
+        top.save_checkpoint(str(tmp_path))
+        explored = {"training": {"lr_leaf": 1.2e-3}, "replay": {"alpha": 0.6}}
+        assert bottom.reset(explored)
+        bottom.load_checkpoint(str(tmp_path))
+        top_weights = top.algo.learner_group.get_weights()["leaf"]
+        copied = bottom.algo.learner_group.get_weights()["leaf"]
+        assert all(
+            torch.equal(torch.as_tensor(copied[k]), torch.as_tensor(v))
+            for k, v in top_weights.items()
+        )
+        assert bottom.settings["replay"]["alpha"] == 0.6
+        result = bottom.train()
+        assert result["env_steps"] >= 600  # went on from the top trial's counters
+        learner = bottom.algo.runtime.learner.learner
+        leaf_lr = [
+            o.param_groups[0]["lr"]
+            for n, o in learner._named_optimizers.items()
+            if n.startswith("leaf")
+        ]
+        assert leaf_lr == [pytest.approx(1.2e-3)]
+    finally:
+        top.stop()
+        bottom.stop()
+
+
+def test_tiny_pbt_perturbs_and_writes_a_preset_train_composes(ray_session, tmp_path):
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF_DIR, conf)
+    overrides = [
+        "training.total_env_steps=2000",
+        "tune.report_every_env_steps=250",
+        "tune.perturbation_interval=250",
+        "tune.eval.episode_tasks=30",
+        f"tune.storage_path={tmp_path / 'tune'}",
+        f"tune.preset_dir={conf / 'experiment'}",
+        "tune.preset_name=tiny_tuned",
+        "tune.verbose=0",
+    ]
+    outcome = run_tuning(_tiny_settings(*overrides), overrides)
+
+    assert outcome.perturbations >= 1
+    assert len(outcome.rows) == 2 and outcome.preset == conf / "experiment" / "tiny_tuned.yaml"
+    assert outcome.preset.read_text().startswith("# @package _global_\n# Tuned ")
+    with initialize_config_dir(config_dir=str(conf), version_base=None):
+        cfg = compose(config_name="config", overrides=["experiment=tiny_tuned"])
+    best = outcome.rows[0].values
+    assert cfg.training.lr_leaf == pytest.approx(best["training.lr_leaf"], rel=1e-3)
+    assert cfg.replay.alpha == pytest.approx(best["replay.alpha"], rel=1e-3)
+    assert 1e-4 <= cfg.training.lr_leaf <= 3e-3 and 0.3 <= cfg.replay.alpha <= 1.0
