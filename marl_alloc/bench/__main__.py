@@ -11,6 +11,7 @@ SUBCOMMANDS = {
     "decision": "marl_alloc.bench.decision",
     "pipeline": "marl_alloc.bench.pipeline",
     "recovery": "marl_alloc.bench.recovery",
+    "learner": "marl_alloc.bench.learner",
     "replay-ablation": "marl_alloc.bench.replay_ablation",
 }
 
