@@ -24,7 +24,8 @@ from replay import PrioritizedShard, make_shard_actors, shard_for_actor, shard_n
 logger = logging.getLogger(__name__)
 
 
-def _worker_kwargs(settings: dict, index: int) -> dict[str, Any]:
+def worker_kwargs(settings: dict, index: int) -> dict[str, Any]:
+    """EnvWorker keyword arguments for env actor `index`: envs, seed, Ape-X epsilon, n-step."""
     training = settings["training"]
     return {
         "num_envs": int(settings["env"]["num_envs_per_actor"]),
@@ -89,7 +90,7 @@ class LocalRuntime:
                 settings["env"],
                 config.rl_module_spec,
                 self.shards[shard_for_actor(i, num_shards)].add,
-                **_worker_kwargs(settings, i),
+                **worker_kwargs(settings, i),
             )
             for i in range(int(training["num_actors"]))
         ]
@@ -177,7 +178,7 @@ class RayRuntime:
                 settings["env"],
                 config.rl_module_spec,
                 actor_index=i,
-                **_worker_kwargs(settings, i),
+                **worker_kwargs(settings, i),
             )
             for i in range(num_actors + int(training["spare_actors"]))
         ]

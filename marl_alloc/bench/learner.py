@@ -27,7 +27,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--transitions", type=int, default=20_000, help="replay fill per module")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. training.train_batch_size=512")
+    parser.add_argument(
+        "overrides", nargs="*", help="Hydra overrides, e.g. training.train_batch_size=512"
+    )
     args = parser.parse_args(argv)
     if args.updates < 1 or args.warmup < 0 or args.transitions < 1 or args.threads < 1:
         parser.error("--updates, --transitions and --threads must be >= 1, --warmup >= 0")
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from actors.env_worker import EnvWorker
     from learners.learner_worker import LearnerWorker
     from marl_alloc.apex.builder import build_apex_config
-    from marl_alloc.apex.runtime import _worker_kwargs as worker_kwargs
+    from marl_alloc.apex.runtime import worker_kwargs
     from marl_alloc.compose import compose_settings
     from replay import PrioritizedShard
 
@@ -69,7 +71,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = compose_settings([*FIXED_OVERRIDES, *args.overrides])
     config = build_apex_config(settings).learners(num_gpus_per_learner=int(device == "cuda"))
     shard = PrioritizedShard(settings["replay"], 0)
-    worker = EnvWorker(settings["env"], config.rl_module_spec, shard.add, **worker_kwargs(settings, 0))
+    worker = EnvWorker(
+        settings["env"], config.rl_module_spec, shard.add, **worker_kwargs(settings, 0)
+    )
     fill_start = time.perf_counter()
     while min(shard.size().values(), default=0) < args.transitions:
         worker.collect(16)
