@@ -1,0 +1,30 @@
+"""The learner bench trains the real LearnerWorker from real rollouts and reports its rate."""
+
+import json
+
+import pytest
+import torch
+
+from marl_alloc.bench import learner
+
+
+def test_learner_bench_times_the_requested_updates_on_every_module(capsys):
+    code = learner.main(
+        ["--device", "cpu", "--updates", "3", "--warmup", "1", "--transitions", "1000", "--json"]
+    )
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert result["device"] == "cpu"
+    assert result["updates"] == 3
+    assert result["updates_per_s"] > 0
+    assert set(result["modules"]) >= {"cluster", "rack", "leaf"}
+    assert min(result["replay_size"].values()) >= 1000
+    expected_rows = 3 * result["batch_per_module"] * len(result["modules"])
+    assert result["trained_rows_per_s"] == pytest.approx(expected_rows / result["seconds"])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
+def test_asking_for_cuda_without_a_gpu_is_one_line_and_exit_2(capsys):
+    assert learner.main(["--device", "cuda", "--json"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --device cuda: no CUDA device is visible to torch"]
