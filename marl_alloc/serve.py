@@ -47,7 +47,7 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 
 def start(args: argparse.Namespace) -> str:
-    """Check the inputs, start Ray Serve with the extender; return its URL."""
+    """Check the inputs, start Ray Serve with the extender; return its URL and routes."""
     from marl_alloc.serving.service import ExtenderService
     from marl_alloc.serving.settings import serve_settings
 
@@ -62,6 +62,10 @@ def start(args: argparse.Namespace) -> str:
         policy, _ = LevelQPolicy.from_checkpoint(args.checkpoint)
     # Fail here with one line rather than in every replica's constructor.
     ExtenderService(config, env_settings, policy, args.policy or "best-fit")
+    if config.bind_verb is not None:
+        from marl_alloc.serving.kube_api import KubeApi
+
+        KubeApi.from_config(config.kube_api)
 
     import ray
     from ray import serve
@@ -81,18 +85,20 @@ def start(args: argparse.Namespace) -> str:
         logging_config={"enable_access_log": False, "log_level": "WARNING"},
     )
     prefix = config.route_prefix.rstrip("/")
-    return f"http://{config.http.host}:{config.http.port}{prefix}/"
+    verbs = ", ".join(["filter", "prioritize", *([config.bind_verb] if config.bind_verb else [])])
+    url = f"http://{config.http.host}:{config.http.port}{prefix}/"
+    return f"{url} (POST {verbs}; GET healthz, stats)"
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m marl_alloc.serve") -> int:
     """Serve until interrupted; user errors exit 2."""
     args = build_parser(prog).parse_intermixed_args(argv)
     try:
-        url = start(args)
+        routes = start(args)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"extender: {url} (POST filter, prioritize; GET healthz, stats)", flush=True)
+    print(f"extender: {routes}", flush=True)
     # A pod or systemd stops us with SIGTERM: shut Serve and Ray down as on Ctrl-C.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:

@@ -2,29 +2,39 @@
 
 Starts a local Ray Serve with the extender (the checkpoint given, else an untrained policy of the
 default config: the same compute as a trained one) and sends prioritize calls with
-Kubernetes-shaped nodes (labels, annotations, conditions, node info; no image lists) over HTTP:
-sequentially (p50/p99 latency, requests/s) and from `--clients` threads (throughput).
+Kubernetes-shaped nodes (labels, annotations, conditions, node info; no image lists) over HTTP
+keep-alive connections, as kube-scheduler does: sequentially (p50/p99 latency, requests/s) and
+from `--clients` threads (throughput). Warm-up calls are not timed.
 
 - `http_ms`: the same node objects every call, as for consecutive pods in a quiet cluster (the
   extender's node cache parses each node once);
-- `http_changed_nodes_ms`: every node object differs from the previous call (cache misses);
+- `replica_ms`: the same calls as the replica timed them (its Server-Timing header: arrival at
+  the replica to answer), and `overhead_ms` = http - replica per call: Serve's HTTP proxy, the
+  proxy-to-replica hop, the client and the network;
+- `http_changed_nodes_ms`: every node object has a new resourceVersion (cache misses);
 - `handler_ms`: the same calls through ExtenderService in-process, without HTTP and Serve;
 - `node_names_http_ms`: NodeNames only (nodeCacheCapable), nodes known from earlier calls.
 
 The deadline is lifted (serve.deadline_ms=10000) so every answer is the policy's; `fallbacks`
-says so. Prints one JSON line with `--json`.
+counts the answers that came from best-fit all the same. The load average at the start and the
+end is part of the result: this machine's other work moves every figure. Prints one JSON line
+with `--json`.
 
     python -m marl_alloc.bench serve --json [--checkpoint DIR] [--nodes 100 1000] [overrides]
 """
 
 import argparse
 import concurrent.futures
+import http.client
 import json
 import os
+import re
 import socket
 import sys
 import tempfile
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +55,8 @@ CHANGED_VARIANTS = 3
 # 2024-06-01 12:00 UTC: requests and the in-process handler see the same clock.
 CLOCK_S = 1717243200.0
 CONDITIONS = ("MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable", "Ready")
+WARMUP_CALLS = 20
+SERVER_TIMING = re.compile(r"handler;dur=([0-9.]+)")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -62,8 +74,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def bench_node(i: int, rng: np.random.Generator) -> dict[str, Any]:
-    """A v1.Node as kube-scheduler sends it (racks of 20 in 3 zones, 32 or 64 cores)."""
+def bench_node(i: int, rng: np.random.Generator, version: int = 0) -> dict[str, Any]:
+    """A v1.Node as kube-scheduler sends it (racks of 20 in 3 zones, 32 or 64 cores), at its
+    `version`-th resourceVersion."""
     name = f"ip-10-{i // 250}-{i % 250}-{17 + i % 7}.ec2.internal"
     rack = i // 20
     zone = f"us-east-1{'abc'[rack % 3]}"
@@ -74,7 +87,7 @@ def bench_node(i: int, rng: np.random.Generator) -> dict[str, Any]:
         "metadata": {
             "name": name,
             "uid": f"4f0c6c5e-{i:04x}-4b8e-9f3a-{i:012x}",
-            "resourceVersion": str(1000000 + i),
+            "resourceVersion": str(1000000 * (version + 1) + i),
             "creationTimestamp": "2024-05-01T08:00:00Z",
             "labels": {
                 "kubernetes.io/arch": "amd64",
@@ -139,8 +152,9 @@ def bench_node(i: int, rng: np.random.Generator) -> dict[str, Any]:
     }
 
 
-def bench_args(num_nodes: int, seed: int) -> dict[str, Any]:
-    """ExtenderArgs: a 2-core / 4 GiB pod over `num_nodes` nodes."""
+def bench_args(num_nodes: int, seed: int, version: int = 0) -> dict[str, Any]:
+    """ExtenderArgs: a 2-core / 4 GiB pod over `num_nodes` nodes (their load drawn from `seed`,
+    their resourceVersions from `version`)."""
     rng = np.random.default_rng(seed)
     pod = {
         "metadata": {
@@ -162,7 +176,7 @@ def bench_args(num_nodes: int, seed: int) -> dict[str, Any]:
             ],
         },
     }
-    nodes = [bench_node(i, rng) for i in range(num_nodes)]
+    nodes = [bench_node(i, rng, version) for i in range(num_nodes)]
     return {"Pod": pod, "Nodes": {"kind": "NodeList", "apiVersion": "v1", "items": nodes}}
 
 
@@ -183,35 +197,75 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def time_http(url: str, body: bytes, count: int, session=None) -> tuple[list[float], Any]:
-    """Latencies of `count` POSTs with one keep-alive connection, and the last answer."""
-    import requests
+class KeepAliveClient:
+    """POSTs over one HTTP/1.1 keep-alive connection, as kube-scheduler's Go client sends them."""
 
-    session = session or requests.Session()
-    headers = {"Content-Type": "application/json"}
-    latencies, reply = [], None
-    for _ in range(count):
+    def __init__(self, url: str, timeout_s: float = 30.0):
+        parts = urllib.parse.urlsplit(url)
+        self.path = parts.path
+        self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout_s)
+
+    def post(self, body: bytes) -> tuple[float, float | None, bytes]:
+        """(seconds to the whole answer, the replica's Server-Timing ms, the answer)."""
         start = time.perf_counter()
-        reply = session.post(url, data=body, headers=headers, timeout=30)
-        latencies.append(time.perf_counter() - start)
-        if reply.status_code != 200:
-            raise RuntimeError(f"extender answered {reply.status_code}: {reply.text[:200]}")
-    return latencies, reply.json()
+        self.connection.request(
+            "POST", self.path, body=body, headers={"Content-Type": "application/json"}
+        )
+        reply = self.connection.getresponse()
+        answer = reply.read()
+        seconds = time.perf_counter() - start
+        if reply.status != 200:
+            raise RuntimeError(f"extender answered {reply.status}: {answer[:200]!r}")
+        timing = SERVER_TIMING.search(reply.getheader("Server-Timing") or "")
+        return seconds, float(timing.group(1)) if timing else None, answer
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.connection.close()
+
+
+def time_http(client: KeepAliveClient, bodies: list[bytes], count: int) -> dict[str, Any]:
+    """`count` sequential calls cycling through `bodies`: latencies, the replica's own times and
+    the last answer."""
+    latencies, replica_ms, answer = [], [], b""
+    for i in range(count):
+        seconds, handler_ms, answer = client.post(bodies[i % len(bodies)])
+        latencies.append(seconds)
+        if handler_ms is not None:
+            replica_ms.append(handler_ms)
+    return {"latencies": latencies, "replica_ms": replica_ms, "answer": answer}
 
 
 def time_concurrent(url: str, body: bytes, count: int, clients: int) -> dict[str, Any]:
-    """Requests/s and latency with `clients` threads sending `count` calls in all."""
+    """Requests/s and latency with `clients` threads (one connection each) sending `count`
+    calls in all."""
     per_client = max(count // clients, 1)
+    connections = [KeepAliveClient(url) for _ in range(clients)]
+    for client in connections:
+        client.post(body)  # connect and warm up outside the timing
     start = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(clients) as pool:
-        parts = list(pool.map(lambda _: time_http(url, body, per_client)[0], range(clients)))
+        parts = list(pool.map(lambda c: time_http(c, [body], per_client), connections))
     wall = time.perf_counter() - start
-    latencies = [x for part in parts for x in part]
+    for client in connections:
+        client.close()
+    latencies = [x for part in parts for x in part["latencies"]]
     return {
         "clients": clients,
         "requests_per_s": round(len(latencies) / wall, 1),
         "latency_ms": percentiles_ms(latencies),
     }
+
+
+def fallback_count(stats_url: str) -> int:
+    """Answers the replica gave from best-fit so far."""
+    with urllib.request.urlopen(stats_url, timeout=30) as reply:
+        return int(json.loads(reply.read())["counts"].get("fallbacks", 0))
+
+
+def load_average() -> list[float]:
+    """1, 5 and 15 minute load averages."""
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def untrained_checkpoint(root: Path) -> Path:
@@ -233,41 +287,54 @@ def untrained_checkpoint(root: Path) -> Path:
 
 def measure_size(service, url: str, num_nodes: int, args: argparse.Namespace) -> dict[str, Any]:
     """Handler, HTTP, throughput and node-name figures for one node count."""
-    docs = [bench_args(num_nodes, args.seed + k) for k in range(CHANGED_VARIANTS)]
+    docs = [bench_args(num_nodes, args.seed + k, version=k) for k in range(CHANGED_VARIANTS)]
     bodies = [json.dumps(doc).encode() for doc in docs]
     body = bodies[0]
+    stats_url = url.rsplit("/", 1)[0] + "/stats"
+    fallbacks_before = fallback_count(stats_url)
     handler = []
     for _ in range(min(args.requests, 100) + 5):
         start = time.perf_counter()
         status, expected = service.handle("prioritize", body)
         handler.append(time.perf_counter() - start)
     assert status == 200
-    time_http(url, body, 20)  # warm-up: connections, batch queue, node cache
-    latencies, answer = time_http(url, body, args.requests)
-    changed = [time_http(url, bodies[i % len(bodies)], 1)[0][0] for i in range(args.requests)]
-    names = {
-        "Pod": docs[0]["Pod"],
-        "NodeNames": [n["metadata"]["name"] for n in docs[0]["Nodes"]["items"]],
-    }
-    time_http(url, body, 1)  # the node cache holds docs[0]'s nodes again
-    name_latencies, _ = time_http(url, json.dumps(names).encode(), min(args.requests, 100))
+    client = KeepAliveClient(url)
+    try:
+        time_http(client, [body], WARMUP_CALLS)  # connection, batch queue, node cache
+        same = time_http(client, [body], args.requests)
+        changed = time_http(client, bodies, args.requests)
+        names = {
+            "Pod": docs[0]["Pod"],
+            "NodeNames": [n["metadata"]["name"] for n in docs[0]["Nodes"]["items"]],
+        }
+        time_http(client, [body], 1)  # the node cache holds docs[0]'s nodes again
+        by_name = time_http(client, [json.dumps(names).encode()], min(args.requests, 100))
+    finally:
+        client.close()
+    concurrent = time_concurrent(url, body, args.requests, args.clients)
+    http_ms = np.asarray(same["latencies"]) * 1e3
+    replica_ms = np.asarray(same["replica_ms"])
+    overhead = http_ms - replica_ms if len(replica_ms) == len(http_ms) else np.zeros(0)
     return {
         "nodes": num_nodes,
         "request_bytes": len(body),
-        "http_ms": percentiles_ms(latencies),
-        "requests_per_s": round(len(latencies) / sum(latencies), 1),
-        "concurrent": time_concurrent(url, body, args.requests, args.clients),
-        "http_changed_nodes_ms": percentiles_ms(changed),
+        "requests": args.requests,
+        "http_ms": percentiles_ms(same["latencies"]),
+        "requests_per_s": round(len(same["latencies"]) / sum(same["latencies"]), 1),
+        "replica_ms": percentiles_ms(replica_ms / 1e3) if len(replica_ms) else None,
+        "overhead_ms": percentiles_ms(overhead / 1e3) if len(overhead) else None,
+        "concurrent": concurrent,
+        "http_changed_nodes_ms": percentiles_ms(changed["latencies"]),
         "handler_ms": percentiles_ms(handler[5:]),
-        "node_names_http_ms": percentiles_ms(name_latencies),
-        "answers_match_in_process": answer == json.loads(expected),
+        "node_names_http_ms": percentiles_ms(by_name["latencies"]),
+        "fallbacks": fallback_count(stats_url) - fallbacks_before,
+        "answers_match_in_process": json.loads(same["answer"]) == json.loads(expected),
     }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Start Serve with the extender, measure every size, shut down."""
     import ray
-    import requests
     import torch
     from ray import serve
 
@@ -279,6 +346,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.requests <= 0 or args.clients <= 0 or min(args.nodes) <= 0:
         raise UserError("--requests, --clients and --nodes must be > 0")
+    load_at_start = load_average()
     port = free_port()
     overrides = [*BENCH_OVERRIDES, f"serve.http.port={port}", f"serve.clock_s={CLOCK_S}"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -297,7 +365,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             serve.run(app, name="bench", route_prefix="/bench", logging_config=quiet)
             base = f"http://{config.http.host}:{config.http.port}/bench"
             results = [measure_size(service, f"{base}/prioritize", n, args) for n in args.nodes]
-            stats = requests.get(f"{base}/stats", timeout=30).json()
+            fallbacks = fallback_count(f"{base}/stats")
         finally:
             serve.shutdown()
             if started_ray:
@@ -311,9 +379,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             topology[k] for k in ("racks_per_cluster", "leaves_per_rack", "hosts_per_leaf")
         ],
         "cpus": os.cpu_count(),
-        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "load_avg_at_start": load_at_start,
+        "load_avg_at_end": load_average(),
         "results": results,
-        "fallbacks": stats["counts"].get("fallbacks", 0),
+        "fallbacks": fallbacks,
         "goal_p99_ms_at_1000_nodes": GOAL_P99_MS,
         "goal_met": bool(at_goal) and at_goal[0]["http_ms"]["p99"] <= GOAL_P99_MS,
     }

@@ -2,8 +2,14 @@
 
     POST {prefix}filter       ExtenderArgs -> ExtenderFilterResult
     POST {prefix}prioritize   ExtenderArgs -> HostPriorityList
+    POST {prefix}{bind_verb}  ExtenderBindingArgs -> ExtenderBindingResult (404 while bind_verb
+                              is null)
     GET  {prefix}healthz      {"ok": true, "policy": ...}
-    GET  {prefix}stats        the replica's counters (requests, fallbacks, carbon)
+    GET  {prefix}stats        the replica's counters (requests, fallbacks, carbon, bindings)
+
+Answers to the extender verbs carry `Server-Timing: handler;dur=<ms>`: the time from the
+request's arrival at the replica to its answer, which tells the replica's work from the HTTP
+proxy's and the network's.
 
 Concurrent requests in a replica share one forward pass per level (@serve.batch); the forward
 runs in a worker thread so parsing goes on meanwhile. A request whose policy answer is not back
@@ -24,8 +30,10 @@ from ray import serve
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from marl_alloc.serving.binding import Binder
 from marl_alloc.serving.config import ServeConfig
 from marl_alloc.serving.hierarchy import LevelInputs
+from marl_alloc.serving.kube_api import KubeApi
 from marl_alloc.serving.metrics import ExtenderMetrics
 from marl_alloc.serving.protocol import encode, error_body
 from marl_alloc.serving.service import VERBS, ExtenderService
@@ -60,11 +68,17 @@ class SchedulerExtender:
         self.service = ExtenderService(config, env_settings or {}, policy, heuristic, self.metrics)
         self.deadline_s = config.deadline_ms / 1e3
         self.policy_name = "checkpoint" if policy is not None else heuristic
+        self.bind_verb = config.bind_verb
+        self.binder = None
+        if config.bind_verb is not None:
+            self.binder = Binder(KubeApi.from_config(config.kube_api), self.metrics)
         self._q_values.set_max_batch_size(config.batch.max_batch_size)
         self._q_values.set_batch_wait_timeout_s(config.batch.wait_timeout_s)
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="policy")
+        # API calls wait on the network: their own threads, never the policy's.
+        self._bind_pool = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="bind")
 
-    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.002)
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.0)
     async def _q_values(self, batch: list[LevelInputs]) -> list[dict[str, np.ndarray]]:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self.service.policy.q_values, batch)
@@ -92,20 +106,36 @@ class SchedulerExtender:
             return JSONResponse({"ok": True, "policy": self.policy_name})
         if request.method == "GET" and verb == "stats":
             return JSONResponse(self.metrics.snapshot())
-        if verb not in VERBS:
-            message = f"no route '{request.url.path}' (POST filter or prioritize)"
+        if verb not in VERBS and (self.bind_verb is None or verb != self.bind_verb):
+            served = " or ".join([*VERBS, *([self.bind_verb] if self.bind_verb else [])])
+            message = f"no route '{request.url.path}' (POST {served})"
+            if verb == "bind":
+                message += "; binding is off: set serve.bind_verb=bind to serve it"
             return JSONResponse(error_body(message), status_code=404)
         if request.method != "POST":
             return JSONResponse(error_body(f"{verb} takes POST"), status_code=405)
+        if verb == self.bind_verb:
+            loop = asyncio.get_running_loop()
+            status, body = await loop.run_in_executor(
+                self._bind_pool, self.binder.handle, await request.body()
+            )
+            return _answer(body, status, started)
         prepared, error = self.service.parse(verb, await request.body())
         if prepared is None:
-            return Response(error, status_code=400, media_type=JSON)
+            return _answer(error, 400, started)
         q = None
         if self.service.needs_policy(prepared):
             q = await self._policy_answer(verb, prepared.inputs, started)
         answer = encode(self.service.answer(prepared, q))
         self.metrics.request(verb, 200)
-        return Response(answer, media_type=JSON)
+        return _answer(answer, 200, started)
+
+
+def _answer(body: bytes, status: int, started: float) -> Response:
+    """A JSON response with the replica's time on it (Server-Timing)."""
+    handler_ms = (time.perf_counter() - started) * 1e3
+    timing = {"Server-Timing": f"handler;dur={handler_ms:.3f}"}
+    return Response(body, status_code=status, media_type=JSON, headers=timing)
 
 
 def build_app(

@@ -1,6 +1,7 @@
 """ServeConfig: the extender's settings (conf/serve/default.yaml), strict about keys and types."""
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,6 +11,8 @@ from omegaconf.errors import OmegaConfBaseException
 from marl_alloc.settings import UserError
 
 HOLD_MODES = ("threshold", "policy", "never")
+# Routes the extender serves besides the bind verb.
+RESERVED_ROUTES = ("filter", "prioritize", "healthz", "stats")
 
 
 @dataclasses.dataclass
@@ -34,7 +37,8 @@ class BatchConfig:
     """@serve.batch: concurrent requests of one replica share one forward pass per level."""
 
     max_batch_size: int = 16
-    wait_timeout_s: float = 0.002
+    # kube-scheduler calls one pod at a time: waiting for more requests only adds latency.
+    wait_timeout_s: float = 0.0
 
 
 @dataclasses.dataclass
@@ -98,6 +102,17 @@ class CarbonConfig:
 
 
 @dataclasses.dataclass
+class KubeApiConfig:
+    """The Kubernetes API the bind verb posts Bindings to; null values: in-cluster (the pod's
+    service account token and CA, https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT)."""
+
+    api_server: str | None = None  # e.g. https://10.0.0.1:6443
+    token_file: str | None = None  # a file holding a bearer token (read on every call)
+    ca_file: str | None = None  # CA bundle for an https api_server
+    timeout_s: float = 5.0
+
+
+@dataclasses.dataclass
 class ServeConfig:
     """Everything `python -m marl_alloc.serve` needs besides the checkpoint."""
 
@@ -119,6 +134,10 @@ class ServeConfig:
     node_cache_size: int = 10000
     # null: the wall clock. A Unix time pins the extender's clock (replaying a simulator state).
     clock_s: float | None = None
+    # The extender's bind verb (e.g. bind: POST {route_prefix}bind); null: binding stays with
+    # kube-scheduler and the route answers 404.
+    bind_verb: str | None = None
+    kube_api: KubeApiConfig = dataclasses.field(default_factory=KubeApiConfig)
 
     @classmethod
     def from_mapping(cls, mapping: Mapping | None) -> "ServeConfig":
@@ -154,6 +173,15 @@ class ServeConfig:
             ),
             (self.node_cache_size >= 0, "serve.node_cache_size must be >= 0"),
             (self.route_prefix.startswith("/"), "serve.route_prefix must start with '/'"),
+            (
+                self.bind_verb is None or re.fullmatch(r"[A-Za-z0-9_.~-]+", self.bind_verb),
+                "serve.bind_verb must be null or one path segment (e.g. bind)",
+            ),
+            (
+                self.bind_verb not in RESERVED_ROUTES,
+                f"serve.bind_verb must not be one of {RESERVED_ROUTES}",
+            ),
+            (self.kube_api.timeout_s > 0, "serve.kube_api.timeout_s must be > 0"),
         ]
         for ok, message in checks:
             if not ok:

@@ -1,4 +1,5 @@
-"""What the extender counts: requests, best-fit fallbacks, carbon intensity and hold decisions.
+"""What the extender counts: requests, best-fit fallbacks, carbon intensity, hold decisions and
+bindings.
 
 Counts live in the replica (GET /stats answers them) and, inside Ray, are mirrored to Ray
 metrics, which Prometheus scrapes from each node's metrics agent (names get Ray's `ray_` prefix).
@@ -43,6 +44,11 @@ class ExtenderMetrics:
                     description="Filter decisions on deferrable pods (held or released).",
                     tag_keys=("decision",),
                 ),
+                "bindings": metrics.Counter(
+                    "marl_alloc_extender_bindings",
+                    description="Bind calls by result (bound, or failed: see the answer's Error).",
+                    tag_keys=("result",),
+                ),
             }
 
     def request(self, verb: str, code: int) -> None:
@@ -71,6 +77,13 @@ class ExtenderMetrics:
         self.counts[f"deferrable/{decision}"] += 1
         if self._ray:
             self._ray["deferrable"].inc(1, tags={"decision": decision})
+
+    def binding(self, bound: bool) -> None:
+        """A bind call's outcome."""
+        result = "bound" if bound else "failed"
+        self.counts[f"bindings/{result}"] += 1
+        if self._ray:
+            self._ray["bindings"].inc(1, tags={"result": result})
 
     def snapshot(self) -> dict[str, Any]:
         """Counts and gauges as a JSON-able dict."""

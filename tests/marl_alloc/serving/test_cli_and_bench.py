@@ -19,6 +19,8 @@ from marl_alloc.serving.service import ExtenderService
         (["--policy", "best-fit", "serve.deadline_ms=-1"], "deadline_ms must be >= 0"),
         (["--policy", "best-fit", "serve.carbon.hold_by=sometimes"], "hold_by"),
         (["--policy", "best-fit", "serve.nonsense=1"], "override"),
+        (["--policy", "best-fit", "serve.bind_verb=stats"], "bind_verb"),
+        (["--policy", "best-fit", "serve.bind_verb=bind"], "serve.kube_api.api_server"),
     ],
 )
 def test_bad_inputs_exit_2_with_one_line(capsys, argv, message):
@@ -33,8 +35,12 @@ def test_bench_measures_a_live_extender(extender_url, extender_config, ten):
     args = argparse.Namespace(requests=3, clients=2, seed=0)
     result = measure_size(service, f"{extender_url}/prioritize", 30, args)
     assert result["nodes"] == 30 and result["answers_match_in_process"]
-    assert result["request_bytes"] > 30 * 1000
-    for key in ("http_ms", "http_changed_nodes_ms", "handler_ms", "node_names_http_ms"):
+    assert result["request_bytes"] > 30 * 1000 and result["fallbacks"] == 0
+    for key in ("http_ms", "replica_ms", "http_changed_nodes_ms", "handler_ms"):
         assert 0 < result[key]["p50"] <= result[key]["p99"]
+    assert 0 < result["node_names_http_ms"]["p50"] <= result["node_names_http_ms"]["p99"]
+    # The replica's own time is part of the round trip; the rest is HTTP and Serve.
+    assert result["replica_ms"]["p50"] < result["http_ms"]["p50"]
+    assert result["overhead_ms"]["p50"] > 0
     assert result["concurrent"]["requests_per_s"] > 0
     assert len(bench_args(5, 0)["Nodes"]["items"]) == 5

@@ -41,10 +41,35 @@ def test_scheduler_configuration_registers_the_extender_verbs():
     assert set(extender) <= EXTENDER_KEYS
     assert extender["urlPrefix"].startswith("http")
     assert {extender["filterVerb"], extender["prioritizeVerb"]} == set(VERBS)
-    assert "bindVerb" not in extender  # binding stays with kube-scheduler
+    assert "bindVerb" not in extender  # off by default, as serve.bind_verb
     assert 1 <= extender["weight"] <= 100
     assert DURATION.match(extender["httpTimeout"])
     assert extender["nodeCacheCapable"] is False and extender["ignorable"] is True
+
+
+def test_the_optional_bind_verb_is_the_one_serve_would_serve():
+    text = (PROJECT_ROOT / "deploy/kube-scheduler/extender-config.yaml").read_text()
+    enabled = re.sub(r"#\s*(bindVerb:)", r"\1", text)
+    (extender,) = yaml.safe_load(enabled)["extenders"]
+    assert set(extender) <= EXTENDER_KEYS
+    config, _ = serve_settings(None, [f"serve.bind_verb={extender['bindVerb']}"])
+    assert config.bind_verb == extender["bindVerb"]
+
+
+def test_extender_pods_run_as_a_service_account_that_may_bind():
+    docs = {doc["kind"]: doc for doc in load_all("deploy/extender-rbac.yaml")}
+    (service,) = load_all("deploy/rayservice.yaml")
+    account = docs["ServiceAccount"]["metadata"]
+    assert account["namespace"] == service["metadata"]["namespace"]
+    cluster = service["spec"]["rayClusterConfig"]
+    pods = [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
+    assert {p["template"]["spec"]["serviceAccountName"] for p in pods} == {account["name"]}
+    assert docs["ClusterRole"]["rules"] == [
+        {"apiGroups": [""], "resources": ["pods/binding"], "verbs": ["create"]}
+    ]
+    binding = docs["ClusterRoleBinding"]
+    assert binding["roleRef"]["name"] == docs["ClusterRole"]["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", **account}]
 
 
 def test_second_scheduler_runs_that_configuration():
@@ -72,7 +97,7 @@ def test_rayservice_serves_our_app_builder_with_valid_overrides():
     assert callable(getattr(importlib.import_module(module), name))
     assert app.args["checkpoint"].startswith("/")
     config, _ = serve_settings(None, app.args["overrides"])
-    assert config.deadline_ms > 0
+    assert config.deadline_ms > 0 and config.bind_verb is None
     cluster = service["spec"]["rayClusterConfig"]
     assert cluster["rayVersion"] == ray.__version__
     head = cluster["headGroupSpec"]

@@ -1,0 +1,134 @@
+"""The one Kubernetes API call the extender makes: create a pod's Binding (pods/binding).
+
+In a pod (the KubeRay workers) the API server, bearer token and CA come from the standard
+in-cluster places: $KUBERNETES_SERVICE_HOST/$KUBERNETES_SERVICE_PORT and the service account
+files; serve.kube_api overrides each. The token file is read on every call because bound service
+account tokens are rotated under a running pod.
+"""
+
+import json
+import os
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from marl_alloc.serving.config import KubeApiConfig
+from marl_alloc.settings import UserError
+
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+class KubeApiError(RuntimeError):
+    """The API server refused a call or could not be reached."""
+
+
+def binding_object(namespace: str, name: str, uid: str, node: str) -> dict[str, Any]:
+    """The v1.Binding kube-scheduler's DefaultBinder creates: the pod's name, namespace and uid
+    (the API server refuses a binding for another pod of the same name), the node as target."""
+    metadata = {"name": name, "namespace": namespace}
+    if uid:
+        metadata["uid"] = uid
+    return {
+        "apiVersion": "v1",
+        "kind": "Binding",
+        "metadata": metadata,
+        "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+    }
+
+
+class KubeApi:
+    """POSTs to the Kubernetes API with a bearer token (see the module docstring)."""
+
+    def __init__(
+        self,
+        api_server: str,
+        token_file: str | None = None,
+        ca_file: str | None = None,
+        timeout_s: float = 5.0,
+    ):
+        self.api_server = api_server.rstrip("/")
+        self.token_file = token_file
+        self.timeout_s = timeout_s
+        self._tls = None
+        if self.api_server.startswith("https://"):
+            self._tls = ssl.create_default_context(cafile=ca_file)
+
+    @classmethod
+    def from_config(
+        cls, config: KubeApiConfig, environ: Mapping[str, str] = os.environ
+    ) -> "KubeApi":
+        """The configured API server, else the in-cluster one; UserError outside a pod."""
+        server = config.api_server
+        in_cluster = server is None
+        if in_cluster:
+            host = environ.get("KUBERNETES_SERVICE_HOST")
+            port = environ.get("KUBERNETES_SERVICE_PORT", "443")
+            if not host:
+                raise UserError(
+                    "serve.bind_verb needs the Kubernetes API: set serve.kube_api.api_server "
+                    "(KUBERNETES_SERVICE_HOST is not set, so this is not a pod)"
+                )
+            server = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+        token_file = config.token_file
+        ca_file = config.ca_file
+        if in_cluster:
+            token_file = token_file or str(SERVICE_ACCOUNT_DIR / "token")
+            ca_file = ca_file or str(SERVICE_ACCOUNT_DIR / "ca.crt")
+        if not server.startswith(("http://", "https://")):
+            raise UserError(f"serve.kube_api.api_server must be an http(s) URL, got '{server}'")
+        try:
+            return cls(server, token_file, ca_file, config.timeout_s)
+        except (OSError, ssl.SSLError) as err:
+            raise UserError(f"serve.kube_api.ca_file: {err}") from None
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.token_file:
+            try:
+                token = Path(self.token_file).read_text().strip()
+            except OSError as err:
+                raise KubeApiError(f"cannot read the API token: {err}") from None
+            headers["Authorization"] = f"Bearer {token}"
+        return headers
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST `body` as JSON to `path`; KubeApiError with the API's own message on failure."""
+        request = urllib.request.Request(
+            self.api_server + path,
+            data=json.dumps(body).encode(),
+            headers=self._headers(),
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s, context=self._tls) as r:
+                answer = r.read()
+        except urllib.error.HTTPError as err:
+            raise KubeApiError(f"{err.code} {err.reason}: {_status_message(err)}") from None
+        except (urllib.error.URLError, OSError) as err:
+            reason = getattr(err, "reason", err)
+            raise KubeApiError(f"cannot reach the API server {self.api_server}: {reason}") from None
+        try:
+            return json.loads(answer) if answer else {}
+        except ValueError:
+            return {}
+
+    def bind(self, namespace: str, name: str, uid: str, node: str) -> None:
+        """Create the pod's Binding to `node`."""
+        quote = urllib.parse.quote
+        path = f"/api/v1/namespaces/{quote(namespace, safe='')}/pods/{quote(name, safe='')}/binding"
+        self.post(path, binding_object(namespace, name, uid, node))
+
+
+def _status_message(err: urllib.error.HTTPError) -> str:
+    """The message of the metav1.Status the API server answers errors with."""
+    try:
+        status = json.loads(err.read())
+    except ValueError:
+        return str(err.reason)
+    if isinstance(status, dict) and status.get("message"):
+        return str(status["message"])
+    return str(err.reason)
