@@ -26,13 +26,15 @@ class MixerModule(TorchRLModule, TargetNetworkAPI):
 
     def setup(self) -> None:
         """Build the mixer from `model_config`: `kind` (vdn|qmix), `num_agents`,
-        `hypernet_hidden`; the state is the observation space (the levels' observations)."""
+        `hypernet_hidden`, `normalize`; the state is the observation space (the levels'
+        observations)."""
         cfg = self.model_config
         self.mixer = build_mixer(
             str(cfg["kind"]),
             state_dim=int(self.observation_space.shape[0]),
             num_agents=int(cfg["num_agents"]),
             hypernet_hidden=int(cfg.get("hypernet_hidden", 64)),
+            normalize=bool(cfg.get("normalize", False)),
         )
 
     def mix(

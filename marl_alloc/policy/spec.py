@@ -83,6 +83,7 @@ def mixer_spec(
             "kind": kind,
             "num_agents": len(LEVEL_MODULES),
             "hypernet_hidden": int(mixer_config["hypernet_hidden"]),
+            "normalize": bool(mixer_config["normalize"]),
         },
     )
 

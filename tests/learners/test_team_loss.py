@@ -16,8 +16,9 @@ ACTIONS = {"cluster": 4, "rack": 3, "leaf": 2}
 MLP = {"encoder": "mlp", "hidden_sizes": [16], "dueling": True}
 
 
-def _learner(kind: str, credit_weight: float, lr: float = 1e-2):
-    spec = build_policy_spec(DIMS, ACTIONS, MLP, {"kind": kind, "hypernet_hidden": 16})
+def _learner(kind: str, credit_weight: float, lr: float = 1e-2, normalize: bool = False):
+    mixer = {"kind": kind, "hypernet_hidden": 16, "normalize": normalize}
+    spec = build_policy_spec(DIMS, ACTIONS, MLP, mixer)
     config = (
         ApexConfig()
         .multi_agent(policies={*LEVEL_MODULES, C.TEAM}, policy_mapping_fn=module_for_agent)
@@ -65,7 +66,7 @@ def _levels(learner) -> dict:
 
 @pytest.mark.parametrize("kind", ["vdn", "qmix"])
 def test_the_team_loss_trains_the_level_modules(kind):
-    learner = _learner(kind, credit_weight=0.1)
+    learner = _learner(kind, credit_weight=0.1, normalize=True)
     before = {m: [p.detach().clone() for p in learner.module[m].parameters()] for m in DIMS}
     _update(learner, _team_batch())
     for level, params in before.items():

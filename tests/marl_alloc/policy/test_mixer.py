@@ -9,6 +9,7 @@ from marl_alloc.policy.mixer import QMixer, VDNMixer, contribution_variance
 DIMS = {"cluster": 6, "rack": 5, "leaf": 4}
 ACTIONS = {"cluster": 4, "rack": 3, "leaf": 2}
 MLP = {"encoder": "mlp", "hidden_sizes": [16], "dueling": True}
+SMALL = {"hypernet_hidden": 16, "normalize": False}
 
 
 def test_vdn_is_the_sum_of_the_active_agents_values():
@@ -19,9 +20,23 @@ def test_vdn_is_the_sum_of_the_active_agents_values():
     assert contributions[1].tolist() == [1.0, 0.0, 0.0]
 
 
-def test_qmix_is_monotonic_in_every_agents_value():
+def test_normalized_mixers_average_the_active_agents_values():
+    agent_q = torch.tensor([[1.0, 2.0, 6.0], [1.0, 2.0, 6.0]])
+    active = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
+    q_tot, _ = VDNMixer(normalize=True)(agent_q, torch.zeros(2, 3), active)
+    assert q_tot.tolist() == [3.0, 1.5]
     torch.manual_seed(0)
-    mixer = QMixer(state_dim=8, num_agents=3, hypernet_hidden=16)
+    qmix = QMixer(state_dim=8, num_agents=3, hypernet_hidden=16, normalize=True)
+    state = torch.randn(2, 8)
+    q_tot, contributions = qmix(torch.ones(2, 3), state, active)
+    torch.testing.assert_close(contributions.sum(-1), torch.ones(2))
+    assert contributions[1, 2] == 0
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_qmix_is_monotonic_in_every_agents_value(normalize):
+    torch.manual_seed(0)
+    mixer = QMixer(state_dim=8, num_agents=3, hypernet_hidden=16, normalize=normalize)
     state = torch.randn(256, 8)
     agent_q = torch.randn(256, 3, requires_grad=True)
     q_tot, _ = mixer(agent_q, state, torch.ones(256, 3))
@@ -53,7 +68,7 @@ def test_contribution_variance_is_the_variance_over_active_agents_only():
 @pytest.fixture(scope="module")
 def team_module():
     torch.manual_seed(0)
-    spec = build_policy_spec(DIMS, ACTIONS, MLP, {"kind": "qmix", "hypernet_hidden": 16})
+    spec = build_policy_spec(DIMS, ACTIONS, MLP, {"kind": "qmix", **SMALL})
     return spec.build()
 
 
@@ -69,10 +84,10 @@ def test_a_level_that_sat_out_does_not_enter_the_mixers_state(team_module):
 
 
 def test_policy_without_a_mixer_has_only_the_level_modules():
-    spec = build_policy_spec(DIMS, ACTIONS, MLP, {"kind": "none", "hypernet_hidden": 16})
+    spec = build_policy_spec(DIMS, ACTIONS, MLP, {"kind": "none", **SMALL})
     assert set(spec.rl_module_specs) == {"cluster", "rack", "leaf"}
     with pytest.raises(ValueError, match="model.mixer.kind"):
-        build_policy_spec(DIMS, ACTIONS, MLP, {"kind": "qtran", "hypernet_hidden": 16})
+        build_policy_spec(DIMS, ACTIONS, MLP, {"kind": "qtran", **SMALL})
 
 
 def test_a_checkpoint_restores_the_mixer(team_module, tmp_path):
