@@ -146,14 +146,22 @@ def speedup(dual: float | None, other: float | None, budget: int) -> dict[str, A
     return {"ratio": round(other / max(dual, 1.0), 2), "lower_bound": False}
 
 
+def mean_return(curve: Curve) -> float:
+    """Mean return over the evaluations after step 0: the area under the learning curve per
+    evaluation, a convergence figure that one lucky evaluation does not decide."""
+    return statistics.fmean(value for steps, value in curve if steps > 0)
+
+
 def summarize(
     runs: Mapping[str, Sequence[dict[str, Any]]], target: dict[str, Any], budget: int
 ) -> dict[str, Any]:
-    """Per mode: steps to target per seed, their median, final returns; dual's speed-ups."""
+    """Per mode: steps to target per seed, their median, final and mean returns; dual's
+    speed-ups."""
     modes: dict[str, Any] = {}
     for mode, mode_runs in runs.items():
         steps = [steps_to_target(r["curve"], target["target"]) for r in mode_runs]
         finals = [r["curve"][-1][1] for r in mode_runs]
+        means = [mean_return(r["curve"]) for r in mode_runs]
         modes[mode] = {
             "overrides": list(MODES[mode]),
             "runs": [{**r, "steps_to_target": s} for r, s in zip(mode_runs, steps, strict=True)],
@@ -161,6 +169,7 @@ def summarize(
             "reached": sum(s is not None for s in steps),
             "final_return_median": statistics.median(finals),
             "final_return_mean": statistics.fmean(finals),
+            "mean_return_median": statistics.median(means),
             "mean_curve": mean_curve([r["curve"] for r in mode_runs]),
         }
     out: dict[str, Any] = {"modes": modes, "speedup": {}}
@@ -349,15 +358,16 @@ def format_table(result: dict[str, Any]) -> str:
         f"untrained {result['untrained_return']:.2f}, best {result['best_return']:.2f} "
         f"({result['best_mode']})",
         "",
-        f"{'mode':<8} {'steps to target (seed ' + seeds + ')':<36} {'median':>8} "
-        f"{'final return (per seed)':<30} {'median':>8}",
+        f"{'mode':<8}  {'steps to target (seed ' + seeds + ')':<34}  {'median':>7}  "
+        f"{'final return (per seed)':<26}  {'median':>7}  {'mean return':>11}",
     ]
     for mode, summary in result["modes"].items():
         per_seed = " / ".join(_steps(r["steps_to_target"]) for r in summary["runs"])
         finals = " / ".join(f"{r['curve'][-1][1]:.1f}" for r in summary["runs"])
         lines.append(
-            f"{mode:<8} {per_seed:<36} {_steps(summary['median_steps_to_target']):>8} "
-            f"{finals:<30} {summary['final_return_median']:>8.2f}"
+            f"{mode:<8}  {per_seed:<34}  {_steps(summary['median_steps_to_target']):>7}  "
+            f"{finals:<26}  {summary['final_return_median']:>7.2f}  "
+            f"{summary['mean_return_median']:>11.2f}"
         )
     lines.append("")
     for name, s in result["speedup"].items():
@@ -365,7 +375,10 @@ def format_table(result: dict[str, Any]) -> str:
         lines.append(f"speed-up {name.replace('_', ' ')}: {ratio}")
     refs = ", ".join(f"{k} {v:.2f}" for k, v in result["heuristic_returns"].items())
     lines.append(f"heuristics: {refs}")
-    lines.append(f"wall {result['wall_s']:.0f} s, load average {result['loadavg_start']}")
+    lines.append(
+        f"mean return: over the evaluations after step 0 (median of seeds); wall "
+        f"{result['wall_s']:.0f} s, load average {result['loadavg_start']} at the start"
+    )
     return "\n".join(lines)
 
 

@@ -70,6 +70,7 @@ def test_summarize_reports_steps_per_seed_medians_finals_and_speedups():
     assert [r["steps_to_target"] for r in uniform["runs"]] == [3000, None]
     assert uniform["median_steps_to_target"] is None and uniform["reached"] == 1
     assert dual["final_return_median"] == -21.0
+    assert dual["mean_return_median"] == pytest.approx((-30.0 - 20.0 - 21.0) / 3)
     assert out["speedup"]["dual_vs_td"] == {"ratio": 1.5, "lower_bound": False}
     assert out["speedup"]["dual_vs_uniform"] == {"ratio": 1.5, "lower_bound": True}
 
