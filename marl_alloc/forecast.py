@@ -96,9 +96,11 @@ def run_train(args: argparse.Namespace, overrides: list[str]) -> dict[str, Any]:
     Path(args.out).mkdir(parents=True, exist_ok=True)  # an unwritable --out fails before training
     meta = train_all(_spec(args), cfg, args.out, progress=args.progress)
     for name, result in meta["training"].items():
+        runs = zip(result["best_epochs"], result["epochs"], strict=True)
+        epochs = ", ".join(f"{best}/{ran}" for best, ran in runs)
         print(
-            f"{name:<11} val MAE {result['val_mae']:.5g} (L1 {result['best_val_loss']:.4f}) "
-            f"at epoch {result['best_epoch']}/{result['epochs']}, {result['train_seconds']:.0f} s"
+            f"{name:<11} val MAE {result['val_mae']:.5g} (L1 {result['best_val_loss']:.4f}), "
+            f"best epoch {epochs}, {result['train_seconds']:.0f} s"
         )
     print(f"model: {Path(args.out).resolve()}")
     return meta

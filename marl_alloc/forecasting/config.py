@@ -30,7 +30,7 @@ _POSITIVE = {
         "fusion_dim",
         "head_hidden",
     ),
-    "train": ("batch_size", "lr", "max_epochs", "patience", "samples_per_epoch"),
+    "train": ("batch_size", "lr", "max_epochs", "patience", "samples_per_epoch", "ensemble"),
     "evaluate": ("moving_average_steps", "eval_batch_size", "plot_steps"),
 }
 

@@ -7,10 +7,11 @@ from typing import Any
 import torch
 
 from marl_alloc.forecasting.config import ABLATIONS
+from marl_alloc.forecasting.ensemble import ForecastEnsemble
 from marl_alloc.forecasting.model import ForecastNet, NetConfig
 from marl_alloc.forecasting.series import DemandSeries, WindowBatches, training_origins
 from marl_alloc.forecasting.store import save_models
-from marl_alloc.forecasting.trainer import mean_abs_error, normalization_stats, train
+from marl_alloc.forecasting.trainer import mean_abs_error, mean_loss, normalization_stats, train
 from marl_alloc.forecasting.workloads import WorkloadSpec, build_series
 
 
@@ -31,8 +32,8 @@ def build_net(cfg: dict[str, Any], series: DemandSeries, pathways: tuple[str, ..
 def train_all(
     spec: WorkloadSpec, cfg: dict[str, Any], out_dir: str | Path, progress: bool = True
 ) -> dict[str, Any]:
-    """Train the hybrid and each configured ablation with the same data, seed and schedule;
-    save them to `out_dir`; return the saved meta."""
+    """Train the hybrid and each configured ablation with the same data, seeds and schedule
+    (`train.ensemble` members each); save them to `out_dir`; return the saved meta."""
     if cfg["train"]["threads"] > 0:
         torch.set_num_threads(cfg["train"]["threads"])
     data = cfg["data"]
@@ -47,19 +48,28 @@ def train_all(
     variants |= {name: ABLATIONS[name] for name in cfg["train"]["ablations"]}
     nets, results = {}, {}
     for name, pathways in variants.items():
-        torch.manual_seed(cfg["seed"])
-        net = build_net(cfg, series, pathways)
-        net.set_normalization(mean, std)
-        result = train(net, train_data, val_data, cfg["train"], cfg["seed"], name, progress)
-        nets[name] = net
+        members, runs = [], []
+        # Every model gets the same seeds: member i of each starts from seed + i.
+        for member in range(cfg["train"]["ensemble"]):
+            seed = cfg["seed"] + member
+            torch.manual_seed(seed)
+            net = build_net(cfg, series, pathways)
+            net.set_normalization(mean, std)
+            label = name if cfg["train"]["ensemble"] == 1 else f"{name}[{member}]"
+            result = train(net, train_data, val_data, cfg["train"], seed, label, progress)
+            members.append(net)
+            runs.append(result)
+        nets[name] = members[0] if len(members) == 1 else ForecastEnsemble(members).eval()
         results[name] = {
-            "best_val_loss": result.best_val_loss,
-            "val_mae": mean_abs_error(net, val_data, 512),
-            "best_epoch": result.best_epoch,
-            "epochs": result.epochs,
-            "train_seconds": round(result.seconds, 1),
-            "parameters": sum(p.numel() for p in net.parameters()),
-            "history": result.history,
+            "best_val_loss": mean_loss(nets[name], val_data, 512),
+            "val_mae": mean_abs_error(nets[name], val_data, 512),
+            "best_epochs": [run.best_epoch for run in runs],
+            "epochs": [run.epochs for run in runs],
+            "train_seconds": round(sum(run.seconds for run in runs), 1),
+            "parameters": sum(p.numel() for p in nets[name].parameters()),
+            "members": [
+                {"best_val_loss": run.best_val_loss, "history": run.history} for run in runs
+            ],
         }
     meta = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),

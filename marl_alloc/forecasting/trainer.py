@@ -20,7 +20,7 @@ def normalization_stats(series: DemandSeries, end: int) -> tuple[Tensor, Tensor]
 
 
 @torch.no_grad()
-def mean_loss(net: ForecastNet, data: WindowBatches, batch_size: int) -> float:
+def mean_loss(net: torch.nn.Module, data: WindowBatches, batch_size: int) -> float:
     """Mean L1 loss in normalized units over all windows of `data`."""
     net.eval()
     total = 0.0

@@ -47,6 +47,15 @@ def test_evaluate_writes_metrics_with_all_keys(trained, tmp_path, capsys):
     assert "metrics:" in capsys.readouterr().out
 
 
+def test_ensemble_trains_each_model_from_the_same_seeds(tmp_path):
+    out = tmp_path / "m"
+    argv = ["train", "--out", str(out), "--no-progress", *TINY_OVERRIDES, "train.ensemble=2"]
+    assert main([*argv, "train.ablations=[lstm_only]"]) == 0
+    training = json.loads((out / "forecaster.json").read_text())["training"]
+    assert all(len(training[name]["members"]) == 2 for name in ("hybrid", "lstm_only"))
+    assert main(["evaluate", "--model", str(out), "--out", str(tmp_path / "e")]) == 0
+
+
 def test_series_workload_trains_and_evaluates(sine_csv, tmp_path):
     series_args = ["--workload", "series", "--series", str(sine_csv), "--column", "cpu"]
     model, out = tmp_path / "m", tmp_path / "e"

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from marl_alloc.forecasting.ensemble import ForecastEnsemble
 from marl_alloc.forecasting.model import ForecastNet, GatedFusion
 from marl_alloc.forecasting.rl_module import (
     FORECAST,
@@ -95,18 +96,39 @@ def test_level_needs_feature_targets():
         ForecastNet(tiny_net_config(level_steps=1))
 
 
+def _ensemble(members: int = 3) -> ForecastEnsemble:
+    torch.manual_seed(0)
+    return ForecastEnsemble([ForecastNet(tiny_net_config()) for _ in range(members)]).eval()
+
+
+def test_ensemble_forecast_is_the_members_mean():
+    ensemble = _ensemble()
+    x = torch.randn(2, 12, 3)
+    members = torch.stack([m(x) for m in ensemble.members])
+    torch.testing.assert_close(ensemble(x), members.mean(0))
+    normalized = torch.stack([m.forward_normalized(x) for m in ensemble.members]).mean(0)
+    torch.testing.assert_close(ensemble.forward_normalized(x), normalized)
+
+
+def test_ensemble_members_share_one_config():
+    with pytest.raises(ValueError, match="same NetConfig"):
+        ForecastEnsemble([ForecastNet(tiny_net_config()), ForecastNet(tiny_net_config(horizon=2))])
+
+
 def test_save_load_round_trip(tmp_path):
     torch.manual_seed(0)
     nets = {
         "hybrid": ForecastNet(tiny_net_config()).eval(),
         "lstm_only": ForecastNet(tiny_net_config(pathways=("lstm",))).eval(),
         "leveled": ForecastNet(tiny_net_config(level_steps=2, **LEVELED)).eval(),
+        "ensemble": _ensemble(),
     }
     meta = {"note": "test", "config": {}, "feature_names": ["v", "s", "c"], "seasonal_lags": []}
     save_models(tmp_path, nets, meta)
     loaded, meta = load_models(tmp_path)
     assert meta["note"] == "test" and set(loaded) == set(nets)
     assert loaded["leveled"].cfg == nets["leveled"].cfg
+    assert isinstance(loaded["ensemble"], ForecastEnsemble) and len(loaded["ensemble"].members) == 3
     for name, net in nets.items():
         x = torch.randn(3, 12, net.cfg.num_features)
         torch.testing.assert_close(loaded[name](x), net(x))
@@ -132,3 +154,10 @@ def test_rl_module_matches_standalone_net():
         rl_module_specs={FORECASTER_ID: forecaster_spec(net.cfg, window=12)}
     ).build()
     assert multi[FORECASTER_ID].forward_train({"obs": x})[FORECAST].shape == (4, 4, 1)
+
+
+def test_rl_module_holds_an_ensemble():
+    ensemble = _ensemble()
+    module = module_from_net(ensemble, window=12)
+    x = torch.randn(4, 12, 3)
+    torch.testing.assert_close(module.forward_inference({"obs": x})[FORECAST], ensemble(x))
