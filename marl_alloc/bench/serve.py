@@ -9,7 +9,8 @@ from `--clients` threads (throughput). Warm-up calls are not timed.
 - `http_ms`: the same node objects every call, as for consecutive pods in a quiet cluster (the
   extender's node cache parses each node once);
 - `replica_ms`: the same calls as the replica timed them (its Server-Timing header: arrival at
-  the replica to answer), and `overhead_ms` = http - replica per call: Serve's HTTP proxy, the
+  the replica to answer; `replica_stages_ms`: receiving the body, parsing, waiting for the
+  policy), and `overhead_ms` = http - replica per call: Serve's HTTP proxy, the
   proxy-to-replica hop, the client and the network;
 - `http_changed_nodes_ms`: every node object has a new resourceVersion (cache misses);
 - `handler_ms`: the same calls through ExtenderService in-process, without HTTP and Serve;
@@ -56,7 +57,7 @@ CHANGED_VARIANTS = 3
 CLOCK_S = 1717243200.0
 CONDITIONS = ("MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable", "Ready")
 WARMUP_CALLS = 20
-SERVER_TIMING = re.compile(r"handler;dur=([0-9.]+)")
+SERVER_TIMING = re.compile(r"(\w+);dur=([0-9.]+)")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -205,8 +206,8 @@ class KeepAliveClient:
         self.path = parts.path
         self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout_s)
 
-    def post(self, body: bytes) -> tuple[float, float | None, bytes]:
-        """(seconds to the whole answer, the replica's Server-Timing ms, the answer)."""
+    def post(self, body: bytes) -> tuple[float, dict[str, float], bytes]:
+        """(seconds to the whole answer, the replica's Server-Timing ms by stage, the answer)."""
         start = time.perf_counter()
         self.connection.request(
             "POST", self.path, body=body, headers={"Content-Type": "application/json"}
@@ -216,8 +217,8 @@ class KeepAliveClient:
         seconds = time.perf_counter() - start
         if reply.status != 200:
             raise RuntimeError(f"extender answered {reply.status}: {answer[:200]!r}")
-        timing = SERVER_TIMING.search(reply.getheader("Server-Timing") or "")
-        return seconds, float(timing.group(1)) if timing else None, answer
+        timing = SERVER_TIMING.findall(reply.getheader("Server-Timing") or "")
+        return seconds, {name: float(ms) for name, ms in timing}, answer
 
     def close(self) -> None:
         """Close the connection."""
@@ -225,15 +226,14 @@ class KeepAliveClient:
 
 
 def time_http(client: KeepAliveClient, bodies: list[bytes], count: int) -> dict[str, Any]:
-    """`count` sequential calls cycling through `bodies`: latencies, the replica's own times and
-    the last answer."""
-    latencies, replica_ms, answer = [], [], b""
+    """`count` sequential calls cycling through `bodies`: latencies, the replica's Server-Timing
+    stages and the last answer."""
+    latencies, server_timing, answer = [], [], b""
     for i in range(count):
-        seconds, handler_ms, answer = client.post(bodies[i % len(bodies)])
+        seconds, stages_ms, answer = client.post(bodies[i % len(bodies)])
         latencies.append(seconds)
-        if handler_ms is not None:
-            replica_ms.append(handler_ms)
-    return {"latencies": latencies, "replica_ms": replica_ms, "answer": answer}
+        server_timing.append(stages_ms)
+    return {"latencies": latencies, "server_timing": server_timing, "answer": answer}
 
 
 def time_concurrent(url: str, body: bytes, count: int, clients: int) -> dict[str, Any]:
@@ -313,16 +313,22 @@ def measure_size(service, url: str, num_nodes: int, args: argparse.Namespace) ->
         client.close()
     concurrent = time_concurrent(url, body, args.requests, args.clients)
     http_ms = np.asarray(same["latencies"]) * 1e3
-    replica_ms = np.asarray(same["replica_ms"])
-    overhead = http_ms - replica_ms if len(replica_ms) == len(http_ms) else np.zeros(0)
+    timings = same["server_timing"]
+    replica_ms = np.asarray([t.get("handler", np.nan) for t in timings])
+    stages = {
+        name: percentiles_ms([t[name] / 1e3 for t in timings if name in t])
+        for name in ("body", "parse", "policy")
+        if any(name in t for t in timings)
+    }
     return {
         "nodes": num_nodes,
         "request_bytes": len(body),
         "requests": args.requests,
         "http_ms": percentiles_ms(same["latencies"]),
         "requests_per_s": round(len(same["latencies"]) / sum(same["latencies"]), 1),
-        "replica_ms": percentiles_ms(replica_ms / 1e3) if len(replica_ms) else None,
-        "overhead_ms": percentiles_ms(overhead / 1e3) if len(overhead) else None,
+        "replica_ms": percentiles_ms(replica_ms / 1e3),
+        "replica_stages_ms": stages,
+        "overhead_ms": percentiles_ms((http_ms - replica_ms) / 1e3),
         "concurrent": concurrent,
         "http_changed_nodes_ms": percentiles_ms(changed["latencies"]),
         "handler_ms": percentiles_ms(handler[5:]),

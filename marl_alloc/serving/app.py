@@ -7,9 +7,9 @@
     GET  {prefix}healthz      {"ok": true, "policy": ...}
     GET  {prefix}stats        the replica's counters (requests, fallbacks, carbon, bindings)
 
-Answers to the extender verbs carry `Server-Timing: handler;dur=<ms>`: the time from the
-request's arrival at the replica to its answer, which tells the replica's work from the HTTP
-proxy's and the network's.
+Answers to the extender verbs carry `Server-Timing: ..., handler;dur=<ms>`: the time from the
+request's arrival at the replica to its answer (with its body, parse and policy stages), which
+tells the replica's work from the HTTP proxy's and the network's.
 
 Concurrent requests in a replica share one forward pass per level (@serve.batch); the forward
 runs in a worker thread so parsing goes on meanwhile. A request whose policy answer is not back
@@ -120,22 +120,30 @@ class SchedulerExtender:
                 self._bind_pool, self.binder.handle, await request.body()
             )
             return _answer(body, status, started)
-        prepared, error = self.service.parse(verb, await request.body())
+        body = await request.body()
+        received = time.perf_counter()
+        prepared, error = self.service.parse(verb, body)
         if prepared is None:
             return _answer(error, 400, started)
+        parsed = time.perf_counter()
         q = None
         if self.service.needs_policy(prepared):
             q = await self._policy_answer(verb, prepared.inputs, started)
+        stages = {"body": received - started, "parse": parsed - received}
+        stages["policy"] = time.perf_counter() - parsed
         answer = encode(self.service.answer(prepared, q))
         self.metrics.request(verb, 200)
-        return _answer(answer, 200, started)
+        return _answer(answer, 200, started, stages)
 
 
-def _answer(body: bytes, status: int, started: float) -> Response:
-    """A JSON response with the replica's time on it (Server-Timing)."""
-    handler_ms = (time.perf_counter() - started) * 1e3
-    timing = {"Server-Timing": f"handler;dur={handler_ms:.3f}"}
-    return Response(body, status_code=status, media_type=JSON, headers=timing)
+def _answer(
+    body: bytes, status: int, started: float, stages: dict[str, float] | None = None
+) -> Response:
+    """A JSON response with the replica's time on it: Server-Timing `handler` (arrival to
+    answer) and, for policy answers, its `body` (receiving), `parse` and `policy` stages."""
+    timings = {**(stages or {}), "handler": time.perf_counter() - started}
+    header = ", ".join(f"{name};dur={seconds * 1e3:.3f}" for name, seconds in timings.items())
+    return Response(body, status_code=status, media_type=JSON, headers={"Server-Timing": header})
 
 
 def build_app(

@@ -6,7 +6,7 @@ kept per node name with the resourceVersion it was parsed at: the same version c
 new one is parsed again and replaces the row. When a call lists exactly the nodes and versions of
 the previous one (consecutive pods in a quiet cluster) the previous NodeTable is answered as it
 is. Objects without a resourceVersion (not from the API server) are parsed on every call. The
-same rows answer NodeNames requests (nodeCacheCapable: true).
+same rows answer NodeNames requests (nodeCacheCapable: true), whose table is kept the same way.
 """
 
 import collections
@@ -32,6 +32,8 @@ class NodeCache:
         self.keys = keys
         self._rows: collections.OrderedDict[str, tuple[str, NodeRow]] = collections.OrderedDict()
         self._last: tuple[list[tuple[str, str]], NodeTable] | None = None
+        self._changes = 0  # rows parsed or forgotten so far: tables built before may be stale
+        self._last_named: tuple[list[str], int, NodeTable] | None = None
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -70,10 +72,21 @@ class NodeCache:
     def _remember(self, name: str, version: str, row: NodeRow) -> None:
         if self.size <= 0:
             return
+        self._changes += 1
         self._rows[name] = (version, row)
         self._rows.move_to_end(name)
         while len(self._rows) > self.size:
             self._rows.popitem(last=False)
+
+    def named_table(self, names: list[str]) -> NodeTable:
+        """The table of the remembered nodes among `names` (a NodeNames call), in request order;
+        the previous one while the names and the remembered rows are the same."""
+        last = self._last_named
+        if last is not None and last[0] == names and last[1] == self._changes:
+            return last[2]
+        table = NodeTable.from_rows([row for row in self.lookup(names) if row is not None])
+        self._last_named = (list(names), self._changes, table)
+        return table
 
     def lookup(self, names: list[str]) -> list[NodeRow | None]:
         """The remembered row of each name, None for nodes never seen."""

@@ -154,8 +154,7 @@ class ExtenderService:
         if args.node_keys is not None:
             return self.nodes.table(args.node_keys, lambda: args.raw_nodes)
         # NodeNames (nodeCacheCapable): only nodes seen in earlier Nodes requests are known.
-        rows = [row for row in self.nodes.lookup(args.node_names) if row is not None]
-        return NodeTable.from_rows(rows)
+        return self.nodes.named_table(args.node_names)
 
     def _layout(self, table: NodeTable) -> NodeLayout:
         # The node cache answers the same table object while no node changes.

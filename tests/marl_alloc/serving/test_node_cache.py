@@ -73,6 +73,16 @@ def test_objects_without_a_resource_version_are_parsed_every_time():
     assert nodes.lookup(["a"])[0].cpu_requested == 2.0
 
 
+def test_node_names_tables_follow_the_remembered_rows():
+    nodes = cache()
+    table(nodes, node("a"), node("b"))
+    named = nodes.named_table(["b", "x", "a"])
+    assert named.names == ["b", "a"] and nodes.named_table(["b", "x", "a"]) is named
+    table(nodes, node("a", version="2", requested="5"))
+    changed = nodes.named_table(["b", "x", "a"])
+    assert changed is not named and list(changed.cpu_requested) == [1.0, 5.0]
+
+
 def test_the_least_recently_seen_nodes_are_forgotten():
     nodes = cache(size=2)
     table(nodes, node("a"), node("b"))
