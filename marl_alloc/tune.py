@@ -35,6 +35,10 @@ TUNE_GROUP = "+tune=default"
 PBT_LOG = "pbt_global.txt"  # one line per exploit, written by Tune's PBT
 
 
+class NoTrialScored(Exception):
+    """Every trial failed before reporting a score (their error.txt files say why)."""
+
+
 @dataclass(frozen=True)
 class TuningOutcome:
     """What a PBT run produced: trials best first by `metric`, the preset, the exploit count and
@@ -90,22 +94,12 @@ def _count_perturbations(experiment_path: Path) -> int:
     return len(log.read_text().splitlines()) if log.is_file() else 0
 
 
-def run_tuning(settings: dict[str, Any], overrides: list[str]) -> TuningOutcome:
-    """Run PBT as `settings["tune"]` says; write the best trial's preset."""
+def build_tuner(settings: dict[str, Any], tune_cfg: dict[str, Any], params: list) -> Any:
+    """A Tuner running PBT over `params`, one ApexTrial per population member."""
     from ray import tune
     from ray.tune.schedulers import PopulationBasedTraining
 
     from marl_alloc.tuning import ApexTrial, trial_resources
-
-    settings = dict(settings)
-    tune_cfg = settings.pop("tune")
-    _check_tune_settings(tune_cfg)
-    params = parse_space(tune_cfg["space"])
-    check_keys_exist(params, settings)
-    preset = preset_path(tune_cfg["preset_dir"], tune_cfg["preset_name"])
-    metric, mode = tune_cfg["metric"], tune_cfg["mode"]
-    budget = int(settings["training"]["total_env_steps"])
-    start_ray(settings["cluster"])
 
     trainable = tune.with_resources(
         tune.with_parameters(
@@ -127,13 +121,12 @@ def run_tuning(settings: dict[str, Any], overrides: list[str]) -> TuningOutcome:
         perturbation_factors=tuple(float(f) for f in tune_cfg["perturbation_factors"]),
         custom_explore_fn=partial(clip_config, params),
     )
-    storage = _storage_path(tune_cfg["storage_path"])
-    tuner = tune.Tuner(
+    return tune.Tuner(
         trainable,
         param_space=param_space(params),
         tune_config=tune.TuneConfig(
-            metric=metric,
-            mode=mode,
+            metric=tune_cfg["metric"],
+            mode=tune_cfg["mode"],
             scheduler=scheduler,
             num_samples=int(tune_cfg["population_size"]),
             reuse_actors=bool(tune_cfg["reuse_actors"]),
@@ -142,39 +135,57 @@ def run_tuning(settings: dict[str, Any], overrides: list[str]) -> TuningOutcome:
         ),
         run_config=tune.RunConfig(
             name="pbt",
-            storage_path=str(storage),
-            stop={"env_steps": budget},
+            storage_path=str(_storage_path(tune_cfg["storage_path"])),
+            stop={"env_steps": int(settings["training"]["total_env_steps"])},
             checkpoint_config=tune.CheckpointConfig(
                 num_to_keep=int(tune_cfg["checkpoints_to_keep"]), checkpoint_at_end=True
             ),
             verbose=int(tune_cfg["verbose"]),
         ),
     )
-    results = tuner.fit()
+
+
+def run_tuning(settings: dict[str, Any], overrides: list[str]) -> TuningOutcome:
+    """Run PBT as `settings["tune"]` says; write the best trial's preset."""
+    settings = dict(settings)
+    tune_cfg = settings.pop("tune")
+    _check_tune_settings(tune_cfg)
+    params = parse_space(tune_cfg["space"])
+    check_keys_exist(params, settings)
+    preset = preset_path(tune_cfg["preset_dir"], tune_cfg["preset_name"])
+    metric, mode = tune_cfg["metric"], tune_cfg["mode"]
+    start_ray(settings["cluster"])
+    results = build_tuner(settings, tune_cfg, params).fit()
+    experiment_path = Path(results.experiment_path)
     rows = _rows(results, params, metric)
     if not rows:
-        raise RuntimeError(f"no trial reported {metric}; see the trials' error.txt in {storage}")
+        raise NoTrialScored(f"no trial reported {metric}; see error.txt in {experiment_path}")
     if results.num_errors:
-        print(f"warning: {results.num_errors} trial(s) failed, see {storage}", file=sys.stderr)
+        print(
+            f"warning: {results.num_errors} trial(s) failed, see {experiment_path}", file=sys.stderr
+        )
     rows.sort(key=lambda row: row.score, reverse=mode == "max")
-    best = rows[0]
-    experiment_path = Path(results.experiment_path)
-    write_preset(
-        preset,
-        best.values,
-        [
-            f"Tuned {time.strftime('%Y-%m-%d %H:%M')} by Population Based Training:",
-            f"  python -m marl_alloc.tune {' '.join(overrides)}".rstrip(),
-            f"  population {len(rows)}, {budget} env steps per trial,"
-            f" env {settings['env']['name']}; run dir {experiment_path}",
-            f"  best trial {best.name}: {metric} {best.score:.2f} ({mode} is better) on"
-            f" {tune_cfg['eval']['episodes']} greedy episode(s) of"
-            f" {tune_cfg['eval']['episode_tasks']} tasks, seed {tune_cfg['eval']['seed']}",
-            "  Values are that trial's final hyperparameters (PBT changes them as it trains).",
-        ],
-    )
+    comment = _preset_comment(settings, tune_cfg, overrides, rows[0], experiment_path)
+    write_preset(preset, rows[0].values, comment)
     perturbations = _count_perturbations(experiment_path)
     return TuningOutcome(rows, metric, preset, perturbations, experiment_path)
+
+
+def _preset_comment(
+    settings: dict, tune_cfg: dict, overrides: list[str], best: TrialRow, experiment_path: Path
+) -> list[str]:
+    evaluation = tune_cfg["eval"]
+    return [
+        f"Tuned {time.strftime('%Y-%m-%d %H:%M')} by Population Based Training:",
+        f"  python -m marl_alloc.tune {' '.join(overrides)}".rstrip(),
+        f"  population {tune_cfg['population_size']},"
+        f" {settings['training']['total_env_steps']} env steps per trial,"
+        f" env {settings['env']['name']}; run dir {experiment_path}",
+        f"  best trial {best.name}: {tune_cfg['metric']} {best.score:.2f}"
+        f" ({tune_cfg['mode']} is better) on {evaluation['episodes']} greedy episode(s) of"
+        f" {evaluation['episode_tasks']} tasks, seed {evaluation['seed']}",
+        "  Values are that trial's final hyperparameters (PBT changes them as it trains).",
+    ]
 
 
 def _rows(results: Any, params: list, metric: str) -> list[TrialRow]:
@@ -208,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except NoTrialScored as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     finally:
         import ray
 
