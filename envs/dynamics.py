@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from envs.demand_history import DEPARTURES
 from envs.hosts import (
     EXCESS,
     HOSTS_ON,
@@ -62,6 +63,8 @@ def advance(sim: Any, envs: np.ndarray, target: np.ndarray) -> None:
             break
         kwh, kg, overloaded_s = integrate(sim.hosts, sim.carbon.at(sim.now), dt, sim.metrics_)
         sim._cost += w.w_energy * kwh + w.w_carbon * kg + w.w_sla * overloaded_s / 3600.0
+        if sim.demand is not None:
+            sim.demand.integrate(sim.hosts, sim.now, t_next)
         sim.now = t_next
         if sim.timeline is not None:
             sim.timeline.record(sim.now, sim.metrics_)
@@ -105,6 +108,8 @@ def finish_tasks(sim: Any, env_idx: np.ndarray, slot: np.ndarray) -> None:
     if env_idx.size == 0:
         return
     running = sim.running
+    if sim.demand is not None:
+        sim.demand.count(env_idx, running["host"][env_idx, slot], DEPARTURES)
     sim.hosts.add_many(
         env_idx,
         running["host"][env_idx, slot].astype(np.int64),

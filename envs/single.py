@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from envs.demand_history import ARRIVALS, DEPARTURES
 from envs.dynamics import J_PER_KWH, finish_tasks, usage_period
 from envs.errors import InvalidActionError
 from envs.hosts import (
@@ -69,6 +70,8 @@ def place_one(sim: Any, host: int) -> None:
     z = np.float32(sim.usage_rng.standard_normal())
     usage = np.float32(sim.usage_model.usage(cpu, factor, z))
     h.place_one(0, host, cpu, mem, usage)
+    if sim.demand is not None:
+        sim.demand.count(ENV0, np.array([host]), ARRIVALS)
     end_s = start + float(p["duration_s"][0])
     row = {"host": host, "cpu": cpu, "mem": mem, "factor": factor, "z": z, "usage": usage}
     row["end_s"] = end_s
@@ -152,6 +155,8 @@ def advance_one(sim: Any, target: float) -> None:
         v["utilization_host_s"][0] += rate[UTILIZATION]
         v["requested_cpu_s"][0] += rate[REQUESTED]
         sim._cost[0] += w.w_energy * kwh + w.w_carbon * kg + w.w_sla * rate[OVERLOADED] / 3600.0
+        if sim.demand is not None:
+            sim.demand.integrate(h, sim.now, np.array([step_end]))
         now = step_end
         sim.now[0] = now
         if sim.timeline is not None:
@@ -170,6 +175,8 @@ def events_one(sim: Any, now: float) -> None:
             finish_tasks(sim, env_idx, slots)
         else:
             running = sim.running
+            if sim.demand is not None:
+                sim.demand.count(np.zeros_like(slots), running["host"][0, slots], DEPARTURES)
             for slot in slots.tolist():
                 h.remove_one(
                     0,

@@ -26,6 +26,7 @@ from envs import env_state
 from envs.arrivals import ArrivalQueue
 from envs.carbon import CarbonSeries
 from envs.config import EnvConfig
+from envs.demand_history import ARRIVALS, DemandHistory
 from envs.dynamics import advance
 from envs.errors import InvalidActionError
 from envs.finishes import FinishQueue, ScanFinishes
@@ -81,6 +82,8 @@ class VectorDatacenterEnv:
         self.power_model = PowerModel.from_config(self.config.hosts)
         self.usage_model = UsageModel(self.config.usage)
         self.timeline: Timeline | None = None
+        self.demand: DemandHistory | None = None
+        self._demand_bins: tuple[float, int] | None = None
         context = TASK_FEATURES + CONTEXT_FEATURES + self.config.forecast_horizon
         self.num_actions = {
             "cluster": top.racks_per_cluster + 1,
@@ -158,6 +161,9 @@ class VectorDatacenterEnv:
         self._level = 0
         if self.timeline is not None:
             self.timeline = Timeline(self.now, self.metrics_, self.timeline.period_s)
+        if self._demand_bins is not None:
+            self.demand = DemandHistory(top, self.hosts, self.now, *self._demand_bins)
+            self.forecast[:] = 0.0  # the last episode's forecast says nothing about this one
         self._next_tasks()
         self._level_obs: LevelObs | None = None
         return self.observe()
@@ -233,10 +239,38 @@ class VectorDatacenterEnv:
         self.timeline = Timeline(self.now, self.metrics_, period_s)
         return self.timeline
 
-    def set_forecast(self, leaf_forecast: np.ndarray) -> None:
-        """Forecast features per leaf group, float[B, leaves, forecast_horizon]; used from the
-        next observation on."""
-        self.forecast[:] = leaf_forecast
+    def record_demand(self, resolution_s: float, keep_bins: int) -> DemandHistory:
+        """Record per-leaf-group demand in bins of resolution_s from now on (and after resets),
+        keeping the last keep_bins closed bins (see envs.demand_history)."""
+        self._demand_bins = (float(resolution_s), int(keep_bins))
+        self.demand = DemandHistory(self.topology, self.hosts, self.now, *self._demand_bins)
+        return self.demand
+
+    @property
+    def demand_bins_closed(self) -> np.ndarray:
+        """int[B]: demand bins closed per env since reset (record_demand); a bin closes as
+        simulated time passes its end."""
+        if self.demand is None:
+            raise RuntimeError("no demand history: call record_demand first")
+        return self.demand.closed
+
+    def demand_window(
+        self, window: int, envs: np.ndarray | None = None, end: np.ndarray | None = None
+    ) -> np.ndarray:
+        """float32[n, leaves, window, 6]: the closed demand bins [end - window, end) of `envs`
+        (default: all, up to their last closed bin); bins before the first repeat it."""
+        envs = self._rows if envs is None else np.asarray(envs, np.int64)
+        end = self.demand_bins_closed[envs] if end is None else end
+        return self.demand.window(window, envs, end)
+
+    def set_forecast(self, leaf_forecast: np.ndarray, envs: np.ndarray | None = None) -> None:
+        """Forecast features per leaf group, float[B (or len(envs)), leaves, forecast_horizon];
+        every observation built from now on sees them (observe() rebuilds the current one)."""
+        if envs is None:
+            self.forecast[:] = leaf_forecast
+        else:
+            self.forecast[np.asarray(envs, np.int64)] = leaf_forecast
+        self._level_obs = None
 
     def metrics(self) -> dict[str, np.ndarray]:
         """Per-env metrics since reset / reset_metrics, each an array of shape [B]."""
@@ -286,6 +320,8 @@ class VectorDatacenterEnv:
         z = self.usage_rng.standard_normal(envs.size).astype(np.float32)
         usage = self.usage_model.usage(p["cpu"], p["usage_factor"], z).astype(np.float32)
         h.place(envs, host, p["cpu"], p["mem"], usage)
+        if self.demand is not None:
+            self.demand.count(envs, host, ARRIVALS)
         end_s = start + p["duration_s"]
         slots = self.running.insert(
             envs,
