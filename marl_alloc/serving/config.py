@@ -11,6 +11,7 @@ from omegaconf.errors import OmegaConfBaseException
 from marl_alloc.settings import UserError
 
 HOLD_MODES = ("threshold", "policy", "never")
+NODE_SOURCES = ("request", "watch")
 # Routes the extender serves besides the bind verb.
 RESERVED_ROUTES = ("filter", "prioritize", "healthz", "stats")
 
@@ -113,6 +114,16 @@ class KubeApiConfig:
 
 
 @dataclasses.dataclass
+class NodeWatchConfig:
+    """The node list + watch of serve.node_source=watch."""
+
+    # The API server ends each watch after this long (timeoutSeconds); it is then resumed.
+    timeout_s: float = 300.0
+    # Failed lists and watches are retried after 0.5 s, doubling up to this.
+    max_backoff_s: float = 30.0
+
+
+@dataclasses.dataclass
 class ServeConfig:
     """Everything `python -m marl_alloc.serve` needs besides the checkpoint."""
 
@@ -130,13 +141,19 @@ class ServeConfig:
     carbon: CarbonConfig = dataclasses.field(default_factory=CarbonConfig)
     # kube-scheduler's NodeResourcesFit already filters on exact data; ours may be stale.
     filter_unfit_nodes: bool = False
-    # Nodes remembered from Nodes requests, for NodeNames requests (nodeCacheCapable: true).
+    # Where node objects come from: request (the Nodes kube-scheduler sends; NodeNames requests
+    # see the nodes of earlier Nodes requests) or watch (list + watch of the API server's nodes,
+    # for nodeCacheCapable: true; needs kube_api and RBAC to list/watch nodes).
+    node_source: str = "request"
+    node_watch: NodeWatchConfig = dataclasses.field(default_factory=NodeWatchConfig)
+    # Nodes remembered from Nodes requests (node_source=request; a watched cache has no limit).
     node_cache_size: int = 10000
     # null: the wall clock. A Unix time pins the extender's clock (replaying a simulator state).
     clock_s: float | None = None
     # The extender's bind verb (e.g. bind: POST {route_prefix}bind); null: binding stays with
     # kube-scheduler and the route answers 404.
     bind_verb: str | None = None
+    # The API server of the bind verb and the node watch.
     kube_api: KubeApiConfig = dataclasses.field(default_factory=KubeApiConfig)
 
     @classmethod
@@ -172,6 +189,9 @@ class ServeConfig:
                 "serve.pod.priority_thresholds must be increasing",
             ),
             (self.node_cache_size >= 0, "serve.node_cache_size must be >= 0"),
+            (self.node_source in NODE_SOURCES, f"serve.node_source must be one of {NODE_SOURCES}"),
+            (self.node_watch.timeout_s >= 1, "serve.node_watch.timeout_s must be >= 1"),
+            (self.node_watch.max_backoff_s > 0, "serve.node_watch.max_backoff_s must be > 0"),
             (self.route_prefix.startswith("/"), "serve.route_prefix must start with '/'"),
             (
                 self.bind_verb is None or re.fullmatch(r"[A-Za-z0-9_.~-]+", self.bind_verb),

@@ -1,4 +1,5 @@
-"""The one Kubernetes API call the extender makes: create a pod's Binding (pods/binding).
+"""The Kubernetes API calls the extender makes: create a pod's Binding (pods/binding), and list
+and watch nodes (serve.node_source=watch, marl_alloc.serving.node_informer).
 
 In a pod (the KubeRay workers) the API server, bearer token and CA come from the standard
 in-cluster places: $KUBERNETES_SERVICE_HOST/$KUBERNETES_SERVICE_PORT and the service account
@@ -6,13 +7,14 @@ files; serve.kube_api overrides each. The token file is read on every call becau
 account tokens are rotated under a running pod.
 """
 
+import contextlib
 import json
 import os
 import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,11 @@ SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
 class KubeApiError(RuntimeError):
-    """The API server refused a call or could not be reached."""
+    """The API server refused a call (`status`: its HTTP status) or could not be reached (None)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 def binding_object(namespace: str, name: str, uid: str, node: str) -> dict[str, Any]:
@@ -69,7 +75,8 @@ class KubeApi:
             port = environ.get("KUBERNETES_SERVICE_PORT", "443")
             if not host:
                 raise UserError(
-                    "serve.bind_verb needs the Kubernetes API: set serve.kube_api.api_server "
+                    "serve.bind_verb and serve.node_source=watch need the Kubernetes API: set "
+                    "serve.kube_api.api_server "
                     "(KUBERNETES_SERVICE_HOST is not set, so this is not a pod)"
                 )
             server = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
@@ -95,26 +102,51 @@ class KubeApi:
             headers["Authorization"] = f"Bearer {token}"
         return headers
 
-    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST `body` as JSON to `path`; KubeApiError with the API's own message on failure."""
+    @contextlib.contextmanager
+    def _open(
+        self, path: str, body: bytes | None = None, timeout_s: float | None = None
+    ) -> Iterator[Any]:
+        """The open HTTP response of a GET (or a POST of `body`); KubeApiError on failure."""
         request = urllib.request.Request(
             self.api_server + path,
-            data=json.dumps(body).encode(),
+            data=body,
             headers=self._headers(),
-            method="POST",
+            method="GET" if body is None else "POST",
         )
+        timeout = self.timeout_s if timeout_s is None else timeout_s
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s, context=self._tls) as r:
-                answer = r.read()
+            response = urllib.request.urlopen(request, timeout=timeout, context=self._tls)
         except urllib.error.HTTPError as err:
-            raise KubeApiError(f"{err.code} {err.reason}: {_status_message(err)}") from None
+            message = f"{err.code} {err.reason}: {_status_message(err)}"
+            raise KubeApiError(message, err.code) from None
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
             raise KubeApiError(f"cannot reach the API server {self.api_server}: {reason}") from None
+        with response:
+            try:
+                yield response
+            except OSError as err:
+                raise KubeApiError(f"{self.api_server}{path}: {err}") from None
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST `body` as JSON to `path`; KubeApiError with the API's own message on failure."""
+        with self._open(path, json.dumps(body).encode()) as response:
+            answer = response.read()
         try:
             return json.loads(answer) if answer else {}
         except ValueError:
             return {}
+
+    def get(self, path: str) -> bytes:
+        """The body of a GET of `path` (JSON, decoded by the caller)."""
+        with self._open(path) as response:
+            return response.read()
+
+    @contextlib.contextmanager
+    def watch(self, path: str, timeout_s: float) -> Iterator[Iterator[bytes]]:
+        """The lines of a watch stream (one WatchEvent each); reads wait up to `timeout_s`."""
+        with self._open(path, timeout_s=timeout_s) as response:
+            yield iter(response.readline, b"")
 
     def bind(self, namespace: str, name: str, uid: str, node: str) -> None:
         """Create the pod's Binding to `node`."""

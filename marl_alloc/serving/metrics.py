@@ -16,6 +16,8 @@ class ExtenderMetrics:
         self.counts: collections.Counter[str] = collections.Counter()
         self.carbon_g_per_kwh: float | None = None  # until a filter call reads it
         self.holding = False
+        self.node_cache_nodes: int | None = None  # with serve.node_source=watch
+        self.node_watch_age_s: float | None = None
         self._ray = None
         if ray_metrics:
             from ray.util import metrics
@@ -43,6 +45,14 @@ class ExtenderMetrics:
                     "marl_alloc_deferrable_decisions",
                     description="Filter decisions on deferrable pods (held or released).",
                     tag_keys=("decision",),
+                ),
+                "node_cache": metrics.Gauge(
+                    "marl_alloc_node_cache_nodes",
+                    description="Nodes the watched node cache holds (serve.node_source=watch).",
+                ),
+                "node_watch_age": metrics.Gauge(
+                    "marl_alloc_node_watch_last_event_age_seconds",
+                    description="Seconds since the node watch's last list, event or bookmark.",
                 ),
                 "bindings": metrics.Counter(
                     "marl_alloc_extender_bindings",
@@ -84,6 +94,14 @@ class ExtenderMetrics:
         self.counts[f"bindings/{result}"] += 1
         if self._ray:
             self._ray["bindings"].inc(1, tags={"result": result})
+
+    def node_cache(self, nodes: int, last_event_age_s: float | None) -> None:
+        """The watched node cache's size and the age of the watch's last event."""
+        self.node_cache_nodes, self.node_watch_age_s = int(nodes), last_event_age_s
+        if self._ray:
+            self._ray["node_cache"].set(float(nodes))
+            if last_event_age_s is not None:
+                self._ray["node_watch_age"].set(float(last_event_age_s))
 
     def snapshot(self) -> dict[str, Any]:
         """Counts and gauges as a JSON-able dict."""

@@ -7,9 +7,15 @@ new one is parsed again and replaces the row. When a call lists exactly the node
 the previous one (consecutive pods in a quiet cluster) the previous NodeTable is answered as it
 is. Objects without a resourceVersion (not from the API server) are parsed on every call. The
 same rows answer NodeNames requests (nodeCacheCapable: true), whose table is kept the same way.
+
+With serve.node_source=watch a NodeInformer writes the rows from the API server's list and watch
+(`put`, `delete`, `replace`) in its own thread; a lock keeps its writes and the requests' reads
+apart. Such a cache has no size limit: the watch, not recency, says which nodes exist.
 """
 
 import collections
+import logging
+import threading
 from collections.abc import Callable
 
 import msgspec
@@ -20,25 +26,27 @@ from marl_alloc.serving.kube_objects import NodeObject, NodeRow, NodeTable, pars
 from marl_alloc.serving.protocol import NodeKey
 
 _NODE = msgspec.json.Decoder(NodeObject)
+logger = logging.getLogger(__name__)
 
 
 class NodeCache:
     """NodeRows by node name and resourceVersion, at most `size` nodes (least recently seen go),
     and the NodeTable of the last node list."""
 
-    def __init__(self, size: int, labels: LabelConfig, keys: AnnotationConfig):
-        self.size = int(size)
+    def __init__(self, size: int | None, labels: LabelConfig, keys: AnnotationConfig):
+        self.size = None if size is None else int(size)
         self.labels = labels
         self.keys = keys
         self._rows: collections.OrderedDict[str, tuple[str, NodeRow]] = collections.OrderedDict()
         self._last: tuple[list[tuple[str, str]], NodeTable] | None = None
         self._changes = 0  # rows parsed or forgotten so far: tables built before may be stale
         self._last_named: tuple[list[str], int, NodeTable] | None = None
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._rows)
 
-    def _parse(self, raw: msgspec.Raw, index: int) -> NodeRow:
+    def _parse(self, raw: msgspec.Raw | bytes, index: int) -> NodeRow:
         try:
             node = _NODE.decode(raw)
         except msgspec.ValidationError as err:
@@ -49,6 +57,12 @@ class NodeCache:
         """The table of these nodes in request order; `raw_nodes()` (the objects as JSON) is
         called only when some node is new or changed."""
         versions = [(key.name, key.resourceVersion) for key in keys]
+        with self._lock:
+            return self._table(versions, raw_nodes)
+
+    def _table(
+        self, versions: list[tuple[str, str]], raw_nodes: Callable[[], list[msgspec.Raw]]
+    ) -> NodeTable:
         if self._last is not None and self._last[0] == versions:
             return self._last[1]
         rows, raws = [], None
@@ -70,25 +84,70 @@ class NodeCache:
         return table
 
     def _remember(self, name: str, version: str, row: NodeRow) -> None:
-        if self.size <= 0:
+        if self.size is not None and self.size <= 0:
             return
-        self._changes += 1
+        old = self._rows.get(name)
+        # A status heartbeat moves the version but rarely the row: the tables built stay valid.
+        if old is None or old[1] != row:
+            self._changes += 1
         self._rows[name] = (version, row)
         self._rows.move_to_end(name)
-        while len(self._rows) > self.size:
+        while self.size is not None and len(self._rows) > self.size:
             self._rows.popitem(last=False)
+            self._changes += 1
+
+    def put(self, name: str, version: str, raw: bytes) -> None:
+        """Remember (or replace) one node from its v1.Node JSON, as a watch event carries it."""
+        row = self._parse(raw, 0)
+        with self._lock:
+            hit = self._rows.get(name)
+            if hit is None or hit[0] != version or not version:
+                self._remember(name, version, row)
+
+    def delete(self, name: str) -> None:
+        """Forget one node (a watch DELETED event)."""
+        with self._lock:
+            if self._rows.pop(name, None) is not None:
+                self._changes += 1
+
+    def replace(self, nodes: list[tuple[str, str, bytes]]) -> None:
+        """Hold exactly these (name, resourceVersion, v1.Node JSON) nodes: a fresh list."""
+        listed = {name for name, _, _ in nodes}
+        rows = []
+        for index, (name, version, raw) in enumerate(nodes):
+            try:
+                rows.append((name, version, self._parse(raw, index)))
+            except RequestError as err:
+                # One odd node must not keep the others out of the cache.
+                logger.warning("node list: skipping node %s: %s", name, err)
+        with self._lock:
+            for name in [name for name in self._rows if name not in listed]:
+                del self._rows[name]
+                self._changes += 1
+            for name, version, row in rows:
+                self._remember(name, version, row)
+
+    def names(self) -> set[str]:
+        """The names of the remembered nodes."""
+        with self._lock:
+            return set(self._rows)
 
     def named_table(self, names: list[str]) -> NodeTable:
         """The table of the remembered nodes among `names` (a NodeNames call), in request order;
         the previous one while the names and the remembered rows are the same."""
-        last = self._last_named
-        if last is not None and last[0] == names and last[1] == self._changes:
-            return last[2]
-        table = NodeTable.from_rows([row for row in self.lookup(names) if row is not None])
-        self._last_named = (list(names), self._changes, table)
-        return table
+        with self._lock:
+            last = self._last_named
+            if last is not None and last[0] == names and last[1] == self._changes:
+                return last[2]
+            table = NodeTable.from_rows([row for row in self._lookup(names) if row is not None])
+            self._last_named = (list(names), self._changes, table)
+            return table
 
     def lookup(self, names: list[str]) -> list[NodeRow | None]:
         """The remembered row of each name, None for nodes never seen."""
+        with self._lock:
+            return self._lookup(names)
+
+    def _lookup(self, names: list[str]) -> list[NodeRow | None]:
         rows = self._rows
         return [rows[name][1] if name in rows else None for name in names]

@@ -54,6 +54,10 @@ from marl_alloc.serving.quantities import QuantityError, parse_quantity
 from marl_alloc.settings import UserError
 
 VERBS = ("filter", "prioritize")
+UNKNOWN_NODE = (
+    "unknown node: not (yet) in the extender's node cache, which follows the API server's "
+    "node watch (serve.node_source=watch)"
+)
 logger = logging.getLogger(__name__)
 
 
@@ -131,7 +135,10 @@ class ExtenderService:
         self.clock = clock if config.clock_s is None else (lambda: float(config.clock_s))
         self.intensity = GridIntensity.from_settings(env_settings.get("carbon", {}), config.carbon)
         self.max_priority = _max_priority(self.env, config)
-        self.nodes = NodeCache(config.node_cache_size, config.labels, config.annotations)
+        self.watching = config.node_source == "watch"
+        # A watched cache holds the cluster's nodes, however many: no size limit.
+        size = None if self.watching else config.node_cache_size
+        self.nodes = NodeCache(size, config.labels, config.annotations)
         self._last_layout: NodeLayout | None = None
         units = config.capacity_unit
         try:
@@ -295,11 +302,13 @@ class ExtenderService:
             # Unresolvable: preempting other pods would not let this one run now.
             return filter_result(p.args, names, [], {}, {name: reason for name in names})
         failed: dict[str, str] = {}
+        if self.watching and p.args.node_keys is None:
+            failed = {name: UNKNOWN_NODE for name in names if name not in p.row_of_name}
         if self.config.filter_unfit_nodes:
             fit_rows = np.zeros(len(p.table), bool)
             real = p.tiling.node_of_slot >= 0
             fit_rows[p.tiling.node_of_slot[real]] = p.feasible[real]
-            failed = {
+            failed |= {
                 name: "insufficient cpu or memory (marl-alloc node annotations)"
                 for name in names
                 if name in p.row_of_name and not fit_rows[p.row_of_name[name]]
