@@ -139,6 +139,7 @@ def run_evaluate(args: argparse.Namespace, overrides: list[str]) -> dict[str, An
         "persistence",
         "moving_average",
         "seasonal_naive",
+        "ridge",
     ):
         row = metrics[name]
         if row is not None:

@@ -10,10 +10,16 @@ import torch
 from marl_alloc.forecasting.baselines import moving_average, persistence, seasonal_naive
 from marl_alloc.forecasting.metrics import error_metrics, mae_by_step
 from marl_alloc.forecasting.model import ForecastNet
-from marl_alloc.forecasting.series import DemandSeries, WindowBatches, scored_origins
+from marl_alloc.forecasting.ridge import RidgeForecaster
+from marl_alloc.forecasting.series import (
+    DemandSeries,
+    WindowBatches,
+    scored_origins,
+    training_origins,
+)
 
 MODELS = ("hybrid", "lstm_only", "mamba_only")
-BASELINES = ("persistence", "moving_average", "seasonal_naive")
+BASELINES = ("persistence", "moving_average", "seasonal_naive", "ridge")
 
 
 @torch.no_grad()
@@ -91,6 +97,13 @@ def evaluate_models(
     }
     baselines, skipped = _baselines(series, origins, horizon, cfg)
     forecasts |= baselines
+    # The linear reference is fitted on the nets' training and validation windows.
+    data_cfg = cfg["data"]
+    fit_origins = training_origins(
+        series, window, horizon, data_cfg["train_fraction"], data_cfg["val_fraction"]
+    )
+    ridge = RidgeForecaster(series, window, horizon).fit(*fit_origins)
+    forecasts["ridge"] = ridge.predict(origins)
     metrics: dict[str, Any] = {name: None for name in MODELS + BASELINES}
     metrics |= {name: error_metrics(f, truth) for name, f in forecasts.items()}
     alternatives = {n: m["mae"] for n, m in metrics.items() if m is not None and n != "hybrid"}
@@ -106,6 +119,7 @@ def evaluate_models(
         "test_origins": len(origins),
         "test_windows": len(data),
         "skipped": skipped,
+        "ridge_penalty": ridge.penalty,
         "hybrid_mae_reduction_vs_persistence": 1 - hybrid_mae / metrics["persistence"]["mae"],
         "best_alternative": best_name,
         "hybrid_mae_reduction_vs_best_alternative": 1 - hybrid_mae / alternatives[best_name],

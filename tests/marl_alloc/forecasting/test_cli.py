@@ -16,6 +16,7 @@ METRIC_KEYS = {
     "seasonal_naive",
     "lstm_only",
     "mamba_only",
+    "ridge",
     "horizon",
     "resolution_s",
     "series",
@@ -40,7 +41,7 @@ def test_evaluate_writes_metrics_with_all_keys(trained, tmp_path, capsys):
     assert main(["evaluate", "--model", str(trained), "--out", str(tmp_path)]) == 0
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert set(metrics) >= METRIC_KEYS
-    for name in ("hybrid", "lstm_only", "mamba_only", "persistence", "moving_average"):
+    for name in ("hybrid", "lstm_only", "mamba_only", "persistence", "moving_average", "ridge"):
         assert set(metrics[name]) == {"mae", "rmse", "mape"}
     assert metrics["horizon"] == 4 and metrics["resolution_s"] == 300
     assert (tmp_path / "forecast.png").stat().st_size > 0
