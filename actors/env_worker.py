@@ -17,6 +17,8 @@ from actors.adder import NStepAdder
 from envs import VectorDatacenterEnv
 from marl_alloc import columns as C
 from marl_alloc.policy import masked_greedy
+from marl_alloc.policy.forecast_feed import ForecastFeed
+from marl_alloc.policy.forecaster import FORECASTER_ID
 from marl_alloc.policy.level_q_module import ACTION_ATTENTION, Q_VALUES
 from marl_alloc.policy.team_values import team_values
 
@@ -62,6 +64,12 @@ class EnvWorker:
             team=self.team,
         )
         self.level_obs = self.env.reset(seed=seed)
+        # With a forecaster in the policy, its forecasts fill the observations' forecast slots
+        # and its training rows go to replay beside the transitions.
+        self.feed = None
+        if FORECASTER_ID in module_spec.rl_module_specs:
+            self.feed = ForecastFeed(self.module[FORECASTER_ID], collect_rows=True)
+            self.feed.attach(self.env)
         self.weights_version = -1
         self.env_steps = 0
 
@@ -90,13 +98,19 @@ class EnvWorker:
                     self.adder.end_cycle(result.reward, result.done)
                     rewards.append(result.reward)
                 self.level_obs = result.next
+                # Bins close as a cycle's end advances time: the next cycle sees their forecast.
+                if result.cycle_end and self.feed is not None and self.feed.update(self.env):
+                    self.level_obs = self.env.observe()
             transitions = self._with_priorities(self.adder.take())
+            forecaster_rows = self.feed.take_rows() if self.feed is not None else None
+            if forecaster_rows is not None:
+                transitions[FORECASTER_ID] = forecaster_rows
         self.sink(transitions)
         self.env_steps += steps
         metrics = self.env.metrics()
         return {
             "env_steps": steps,
-            "transitions": sum(len(b[C.REWARDS]) for b in transitions.values()),
+            "transitions": sum(len(b[C.TD_ABS]) for b in transitions.values()),
             "reward_mean": float(np.mean(rewards)) if rewards else 0.0,
             "sla_violation_rate": float(np.mean(metrics["sla_violation_rate"])),
             "energy_kwh": float(np.sum(metrics["energy_kwh"])),

@@ -5,7 +5,10 @@ With a `team` module (the mixer) in the policy, team batches get the credit-assi
 the levels' Q values mixed into Q_tot, an IS-weighted Huber loss on it against the mixed target
 networks' double-Q value, plus `credit_weight` times the variance of the levels' contributions.
 RLlib sums the per-module losses before one backward pass, so this loss trains the level modules
-as well as the mixer."""
+as well as the mixer.
+
+With a `forecaster` module, its rows (demand windows and the next bins' targets) get the L1 loss
+of `forecast train`, in normalized units; their priorities stay uniform."""
 
 from typing import Any
 
@@ -18,6 +21,12 @@ from torch.nn import functional as F
 
 from marl_alloc import columns as C
 from marl_alloc.policy import masked_greedy
+from marl_alloc.policy.forecaster import (
+    FORECAST_NORMALIZED,
+    FORECAST_TARGETS,
+    FORECASTER_ID,
+    warm_start,
+)
 from marl_alloc.policy.level_q_module import ACTION_ATTENTION, NEXT_Q_VALUES, Q_VALUES
 from marl_alloc.policy.mixer import contribution_variance
 from marl_alloc.policy.team_values import team_values
@@ -40,6 +49,9 @@ class ApexTorchLearner(TorchLearner):
         self.last_loss: dict[str, float] = {}
         # The team loss's parts in the last update: team_loss, credit_variance.
         self.last_credit: dict[str, float] = {}
+        init = ((self.config.marl_alloc.get("model") or {}).get("forecaster") or {}).get("init")
+        if init and FORECASTER_ID in self.module:
+            warm_start(self.module[FORECASTER_ID].unwrapped(), init)
 
     def configure_optimizers_for_module(self, module_id: str, config: Any = None) -> None:
         """RLlib's Adam per module, except for a module without parameters (the VDN mixer)."""
@@ -53,6 +65,8 @@ class ApexTorchLearner(TorchLearner):
         the team module, the credit-assignment loss on Q_tot."""
         if module_id == C.TEAM:
             return self._team_loss(batch)
+        if module_id == FORECASTER_ID:
+            return self._forecast_loss(batch, fwd_out)
         module = self.module[module_id].unwrapped()
         q_values = fwd_out[Q_VALUES]
         actions = batch[C.ACTIONS].long()
@@ -112,6 +126,18 @@ class ApexTorchLearner(TorchLearner):
             key=C.TEAM,
             window=1,
         )
+        return loss
+
+    def _forecast_loss(self, batch: dict[str, Any], fwd_out: dict[str, Any]) -> torch.Tensor:
+        """Mean L1 error of the normalized forecast; uniform priorities (|td| = attention = 0)."""
+        net = self.module[FORECASTER_ID].unwrapped().net
+        targets = net.normalize_targets(batch[FORECAST_TARGETS])
+        error = (fwd_out[FORECAST_NORMALIZED] - targets).abs()
+        loss = error.mean()
+        zeros = np.zeros(len(error), np.float32)
+        self.last_td_abs[FORECASTER_ID], self.last_attention[FORECASTER_ID] = zeros, zeros
+        self.last_loss[FORECASTER_ID] = float(loss.detach())
+        self.metrics.log_value((FORECASTER_ID, "forecast_l1"), loss.item(), window=1)
         return loss
 
     def after_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:

@@ -74,7 +74,7 @@ class LearnerWorker:
             ids = {m: (b.pop(C.INDICES), b.pop(C.GENERATIONS)) for m, b in sampled.items()}
             batch = MultiAgentBatch(
                 {m: SampleBatch(b) for m, b in sampled.items()},
-                env_steps=sum(len(b[C.REWARDS]) for b in sampled.values()),
+                env_steps=sum(len(b[C.WEIGHTS]) for b in sampled.values()),
             )
             self.learner.update(
                 batch=batch, timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: self.num_updates}

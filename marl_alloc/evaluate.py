@@ -128,10 +128,11 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     trained = None
     if args.checkpoint:
         from marl_alloc.checkpoints import load_policy
-        from marl_alloc.scoring import ModulePolicy
+        from marl_alloc.policy.forecast_feed import module_policy
 
         module, trained = load_policy(args.checkpoint)
-        policy = ModulePolicy(module)
+        # A policy trained with a forecaster observes its forecasts here too.
+        policy = module_policy(module)
     elif args.policy in HEURISTICS:
         policy = HEURISTICS[args.policy](seed=args.seed)
     else:

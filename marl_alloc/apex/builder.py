@@ -3,10 +3,13 @@
 from collections.abc import Mapping
 from typing import Any
 
-from envs import VectorDatacenterEnv
-from marl_alloc import columns as C
+from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
+
+from envs import EnvConfig, VectorDatacenterEnv
 from marl_alloc.apex.algorithm import ApexConfig
-from marl_alloc.policy import LEVEL_MODULES, build_policy_spec, mixer_kind, module_for_agent
+from marl_alloc.forecasting.rl_module import FORECASTER_ID
+from marl_alloc.policy import LEVEL_MODULES, build_policy_spec, module_for_agent
+from marl_alloc.policy.forecaster import forecaster_module_spec
 
 ENV_NAME = "marl_alloc/datacenter"
 
@@ -17,24 +20,42 @@ def env_dimensions(env_config: Mapping) -> tuple[dict[str, int], dict[str, int]]
     return dict(env.obs_dims), dict(env.num_actions)
 
 
+# The config key of each module's own learning rate (null keeps `training.lr`).
+LR_KEYS = {**{level: f"lr_{level}" for level in LEVEL_MODULES}, FORECASTER_ID: "lr_temporal"}
+
+
 def level_overrides(training: Mapping[str, Any]) -> dict[str, Any]:
-    """Per-level learning rates (`training.lr_cluster|lr_rack|lr_leaf`; null keeps `lr`), as
-    RLlib's per-module config overrides, so each level's optimizer gets its own."""
+    """Per-module learning rates (`training.lr_cluster|lr_rack|lr_leaf`, and `lr_temporal` for
+    the forecaster), as RLlib's per-module config overrides, so each optimizer gets its own."""
     return {
-        level: ApexConfig.overrides(lr=float(training[f"lr_{level}"]))
-        for level in LEVEL_MODULES
-        if training.get(f"lr_{level}") is not None
+        module_id: ApexConfig.overrides(lr=float(training[key]))
+        for module_id, key in LR_KEYS.items()
+        if training.get(key) is not None
     }
+
+
+def forecaster_enabled(model: Mapping[str, Any]) -> bool:
+    """Whether the policy holds a workload forecaster (`model.forecaster.enabled`)."""
+    return bool((model.get("forecaster") or {}).get("enabled", False))
+
+
+def policy_spec(settings: Mapping[str, Any]) -> MultiRLModuleSpec:
+    """The policy's MultiRLModuleSpec for the configured env and model."""
+    obs_dims, num_actions = env_dimensions(settings["env"])
+    model = settings["model"]
+    forecaster = None
+    if forecaster_enabled(model):
+        horizon = EnvConfig.from_mapping(settings["env"]).forecast_horizon
+        forecaster = forecaster_module_spec(model["forecaster"], horizon)
+    return build_policy_spec(
+        obs_dims, num_actions, model["policy"], model["mixer"], forecaster=forecaster
+    )
 
 
 def build_apex_config(settings: Mapping[str, Any]) -> ApexConfig:
     """RLlib config for the Ape-X algorithm from the resolved Hydra config tree."""
-    obs_dims, num_actions = env_dimensions(settings["env"])
     training = settings["training"]
-    model = settings["model"]
-    modules = set(LEVEL_MODULES)
-    if mixer_kind(model["mixer"]) != "none":
-        modules.add(C.TEAM)
+    spec = policy_spec(settings)
     config = (
         ApexConfig()
         .environment(
@@ -45,13 +66,11 @@ def build_apex_config(settings: Mapping[str, Any]) -> ApexConfig:
             disable_env_checking=True,
         )
         .multi_agent(
-            policies=modules,
+            policies=set(spec.rl_module_specs),
             policy_mapping_fn=module_for_agent,
             algorithm_config_overrides_per_module=level_overrides(training),
         )
-        .rl_module(
-            rl_module_spec=build_policy_spec(obs_dims, num_actions, model["policy"], model["mixer"])
-        )
+        .rl_module(rl_module_spec=spec)
         .training(
             lr=float(training["lr"]),
             gamma=float(training["gamma"]),

@@ -11,8 +11,10 @@ from typing import Any
 import numpy as np
 
 from envs import VectorDatacenterEnv
+from marl_alloc.forecasting.rl_module import FORECASTER_ID
 from marl_alloc.policy import LEVEL_MODULES
-from marl_alloc.scoring import ModulePolicy, Policy
+from marl_alloc.policy.forecast_feed import module_policy
+from marl_alloc.scoring import Policy
 
 
 class HeldOutEpisodes:
@@ -38,8 +40,11 @@ class HeldOutEpisodes:
                     return float(cost.mean())
 
 
-def current_policy(algo: Any) -> ModulePolicy:
-    """The greedy policy of the algorithm's latest learner weights (train.RoundHook's `algo`)."""
+def current_policy(algo: Any) -> Policy:
+    """The greedy policy of the algorithm's latest learner weights (train.RoundHook's `algo`),
+    observing its forecaster's forecasts when it has one."""
     # Learner (actor) -> RLlib's learner group -> the local env runner's module.
     algo.sync_learner_group()
-    return ModulePolicy({level: algo.get_module(level) for level in LEVEL_MODULES})
+    modules = [*LEVEL_MODULES, FORECASTER_ID]
+    specs = algo.config.rl_module_spec.rl_module_specs
+    return module_policy({m: algo.get_module(m) for m in modules if m in specs})

@@ -9,6 +9,7 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from envs.observations import GROUP_FEATURES, HOST_FEATURES
 from marl_alloc import columns as C
+from marl_alloc.forecasting.rl_module import FORECASTER_ID
 from marl_alloc.policy.level_q_module import LevelQModule
 from marl_alloc.policy.mixer import MIXER_KINDS
 from marl_alloc.policy.mixer_module import MixerModule
@@ -41,9 +42,11 @@ def build_policy_spec(
     num_actions: Mapping[str, int],
     policy_config: Mapping,
     mixer_config: Mapping | None = None,
+    forecaster: RLModuleSpec | None = None,
 ) -> MultiRLModuleSpec:
-    """One LevelQModule per level, shared by every agent of that level, and with a mixer
-    config whose `kind` is not none, the team mixer (module `team`, trained, never acting)."""
+    """One LevelQModule per level, shared by every agent of that level; with a mixer config
+    whose `kind` is not none, the team mixer (module `team`, trained, never acting); with a
+    forecaster spec, the workload forecaster (module `forecaster`, trained, never acting)."""
     specs = {
         level: RLModuleSpec(
             module_class=LevelQModule,
@@ -58,6 +61,8 @@ def build_policy_spec(
     kind = mixer_kind(mixer_config)
     if kind != "none":
         specs[C.TEAM] = mixer_spec(obs_dims, num_actions, kind, mixer_config)
+    if forecaster is not None:
+        specs[FORECASTER_ID] = forecaster
     return MultiRLModuleSpec(rl_module_specs=specs)
 
 

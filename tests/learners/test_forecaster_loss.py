@@ -1,0 +1,109 @@
+"""The policy's forecaster module: trained by the learner's L1 loss at training.lr_temporal,
+warm-started from a `forecast train` dir, restored with the policy."""
+
+import numpy as np
+import pytest
+import torch
+
+from marl_alloc import columns as C
+from marl_alloc.apex.builder import build_apex_config
+from marl_alloc.compose import compose_settings
+from marl_alloc.policy import spec_spaces
+from marl_alloc.policy.forecaster import FORECAST_TARGETS, FORECASTER_ID
+
+SMALL_NET = [
+    "model.forecaster.enabled=true",
+    "model.forecaster.window=8",
+    "model.forecaster.horizon=4",
+    "model.forecaster.net.lstm_hidden=8",
+    "model.forecaster.net.d_model=8",
+    "model.forecaster.net.d_state=4",
+    "model.forecaster.net.fusion_dim=16",
+    "model.forecaster.net.head_hidden=16",
+]
+
+
+def _learner(overrides: list[str]):
+    config = build_apex_config(compose_settings([*SMALL_NET, *overrides]))
+    return config.build_learner(spaces=spec_spaces(config.rl_module_spec))
+
+
+def _rows(n: int = 64) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    obs = rng.uniform(0, 1, (n, 8, 6)).astype(np.float32)
+    # Next bins' CPU and memory: a function of the window, so the net can learn it.
+    level = obs[:, -4:, :2].mean(1, keepdims=True)
+    targets = np.repeat(level, 4, axis=1) + np.linspace(0, 0.3, 4)[None, :, None]
+    return {
+        C.OBS: obs,
+        FORECAST_TARGETS: targets.astype(np.float32),
+        C.WEIGHTS: np.ones(n, np.float32),
+    }
+
+
+def test_forecaster_loss_drops_on_a_fixed_batch_with_uniform_priorities():
+    from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
+
+    learner = _learner(["training.lr_temporal=0.003"])
+    batch = MultiAgentBatch({FORECASTER_ID: SampleBatch(_rows())}, env_steps=64)
+    learner.update(batch=batch, timesteps={})
+    first = learner.last_loss[FORECASTER_ID]
+    for _ in range(60):
+        learner.update(batch=batch, timesteps={})
+    assert learner.last_loss[FORECASTER_ID] < 0.5 * first
+    assert (learner.last_td_abs[FORECASTER_ID] == 0).all()
+    assert learner.last_td_abs[FORECASTER_ID].shape == (64,)
+
+
+def test_the_forecasters_learning_rate_is_training_lr_temporal():
+    learner = _learner(["training.lr=0.0005", "training.lr_temporal=0.004"])
+    assert learner.get_optimizer(FORECASTER_ID).param_groups[0]["lr"] == 0.004
+    assert learner.get_optimizer("leaf").param_groups[0]["lr"] == 0.0005
+    learner = _learner(["training.lr=0.0005", "training.lr_temporal=null"])
+    assert learner.get_optimizer(FORECASTER_ID).param_groups[0]["lr"] == 0.0005
+
+
+@pytest.fixture(scope="module")
+def init_dir(tmp_path_factory):
+    """A `forecast train`-style dir of a small hybrid over the env's six demand features."""
+    from marl_alloc.forecasting.model import ForecastNet, NetConfig
+    from marl_alloc.forecasting.store import save_models
+    from marl_alloc.policy.forecaster import FEATURES
+
+    cfg = NetConfig(6, (0, 1), 6, ("lstm", "mamba"), 8, 1, 8, 4, 4, 2, 1, 16, 16, 0.0, 1,
+                    (0, 1, -1, -1, -1, -1))  # fmt: skip
+    torch.manual_seed(7)
+    net = ForecastNet(cfg)
+    net.set_normalization(torch.full((6,), 0.3), torch.full((6,), 0.2))
+    meta = {
+        "config": {"data": {"window": 10}},
+        "feature_names": list(FEATURES),
+        "seasonal_lags": [],
+        "resolution_s": 30.0,
+    }
+    return save_models(tmp_path_factory.mktemp("forecaster"), {"hybrid": net}, meta), net
+
+
+def test_init_dir_warm_starts_the_forecaster(init_dir):
+    path, net = init_dir
+    learner = _learner([f"model.forecaster.init={path}"])
+    module = learner.module[FORECASTER_ID].unwrapped()
+    assert module.window == 10 and module.resolution_s == 30.0 and module.net.cfg.horizon == 6
+    for name, value in net.state_dict().items():
+        torch.testing.assert_close(module.net.state_dict()[name], value)
+
+
+def test_a_checkpoint_restores_the_forecaster(tmp_path):
+    from ray.rllib.core.rl_module.multi_rl_module import MultiRLModule
+
+    learner = _learner([])
+    module = learner.module
+    module[FORECASTER_ID].net.feature_mean.fill_(0.25)  # a value no fresh module has
+    module.save_to_path(tmp_path / "rl_module")
+    restored = MultiRLModule.from_checkpoint(str(tmp_path / "rl_module"))
+    window = torch.rand(3, 8, 6)
+    with torch.no_grad():
+        expected = module[FORECASTER_ID].eval().net(window)
+        got = restored[FORECASTER_ID].eval().net(window)
+    torch.testing.assert_close(got, expected)
+    assert restored[FORECASTER_ID].resolution_s == 10.0
