@@ -62,7 +62,7 @@ def start(args: argparse.Namespace) -> str:
         policy, _ = LevelQPolicy.from_checkpoint(args.checkpoint)
     # Fail here with one line rather than in every replica's constructor.
     ExtenderService(config, env_settings, policy, args.policy or "best-fit")
-    if config.bind_verb is not None:
+    if config.bind_verb is not None or config.node_source == "watch":
         from marl_alloc.serving.kube_api import KubeApi
 
         KubeApi.from_config(config.kube_api)
@@ -87,7 +87,8 @@ def start(args: argparse.Namespace) -> str:
     prefix = config.route_prefix.rstrip("/")
     verbs = ", ".join(["filter", "prioritize", *([config.bind_verb] if config.bind_verb else [])])
     url = f"http://{config.http.host}:{config.http.port}{prefix}/"
-    return f"{url} (POST {verbs}; GET healthz, stats)"
+    source = "; nodes from the API server's watch" if config.node_source == "watch" else ""
+    return f"{url} (POST {verbs}; GET healthz, stats{source})"
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m marl_alloc.serve") -> int:

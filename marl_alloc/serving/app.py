@@ -11,11 +11,16 @@ Answers to the extender verbs carry `Server-Timing: ..., handler;dur=<ms>`: the 
 request's arrival at the replica to its answer (with its body, parse and policy stages), which
 tells the replica's work from the HTTP proxy's and the network's.
 
-Concurrent requests in a replica share one forward pass per level (@serve.batch); the forward
-runs in a worker thread so parsing goes on meanwhile. A request whose policy answer is not back
+The forward runs in a worker thread so parsing goes on meanwhile. A request alone in wanting the
+policy goes straight to that thread (kube-scheduler calls one pod at a time); concurrent ones share
+one forward pass per level through @serve.batch. A request whose policy answer is not back
 within `deadline_ms` of its arrival at the replica gets best-fit's answer, counted as a fallback
 (the HTTP proxy's hop before that is not counted: leave room for it in kube-scheduler's
 httpTimeout).
+
+With serve.node_source=watch each replica runs a NodeInformer that lists and watches the API
+server's nodes into its node cache, so kube-scheduler can send NodeNames only
+(nodeCacheCapable: true); /stats shows the cache's size and the watch's last event age.
 """
 
 import asyncio
@@ -35,6 +40,7 @@ from marl_alloc.serving.config import ServeConfig
 from marl_alloc.serving.hierarchy import LevelInputs
 from marl_alloc.serving.kube_api import KubeApi
 from marl_alloc.serving.metrics import ExtenderMetrics
+from marl_alloc.serving.node_informer import NodeInformer
 from marl_alloc.serving.protocol import encode, error_body
 from marl_alloc.serving.service import VERBS, ExtenderService
 
@@ -70,11 +76,20 @@ class SchedulerExtender:
         self.policy_name = "checkpoint" if policy is not None else heuristic
         self.bind_verb = config.bind_verb
         self.binder = None
-        if config.bind_verb is not None:
-            self.binder = Binder(KubeApi.from_config(config.kube_api), self.metrics)
+        self.informer = None
+        if config.bind_verb is not None or config.node_source == "watch":
+            api = KubeApi.from_config(config.kube_api)
+            if config.bind_verb is not None:
+                self.binder = Binder(api, self.metrics)
+            if config.node_source == "watch":
+                watch = config.node_watch
+                self.informer = NodeInformer(
+                    api, self.service.nodes, self.metrics, watch.timeout_s, watch.max_backoff_s
+                ).start()
         self._q_values.set_max_batch_size(config.batch.max_batch_size)
         self._q_values.set_batch_wait_timeout_s(config.batch.wait_timeout_s)
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="policy")
+        self._forwards = 0  # policy answers wanted and not yet back (abandoned ones included)
         # API calls wait on the network: their own threads, never the policy's.
         self._bind_pool = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="bind")
 
@@ -83,6 +98,20 @@ class SchedulerExtender:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self.service.policy.q_values, batch)
 
+    async def _forward(self, inputs: LevelInputs) -> dict[str, np.ndarray]:
+        """Q values for one request: alone, straight to the policy thread (the batch queue's
+        hop costs milliseconds on a busy machine); else batched with the others."""
+        self._forwards += 1
+        try:
+            if self._forwards == 1:
+                loop = asyncio.get_running_loop()
+                batch = [inputs]
+                (q,) = await loop.run_in_executor(self._pool, self.service.policy.q_values, batch)
+                return q
+            return await self._q_values(inputs)
+        finally:
+            self._forwards -= 1
+
     async def _policy_answer(self, verb: str, inputs: LevelInputs, started: float):
         remaining = self.deadline_s - (time.perf_counter() - started)
         if remaining <= 0:
@@ -90,7 +119,7 @@ class SchedulerExtender:
             return None
         try:
             # shield: a timed-out request leaves its batch alone; its result is dropped.
-            return await asyncio.wait_for(asyncio.shield(self._q_values(inputs)), remaining)
+            return await asyncio.wait_for(asyncio.shield(self._forward(inputs)), remaining)
         except TimeoutError:
             self.metrics.fallback(verb, "deadline")
         except Exception:  # noqa: BLE001 - never fail the scheduler; count and fall back
@@ -105,7 +134,7 @@ class SchedulerExtender:
         if request.method == "GET" and verb == "healthz":
             return JSONResponse({"ok": True, "policy": self.policy_name})
         if request.method == "GET" and verb == "stats":
-            return JSONResponse(self.metrics.snapshot())
+            return JSONResponse(self._stats())
         if verb not in VERBS and (self.bind_verb is None or verb != self.bind_verb):
             served = " or ".join([*VERBS, *([self.bind_verb] if self.bind_verb else [])])
             message = f"no route '{request.url.path}' (POST {served})"
@@ -134,6 +163,17 @@ class SchedulerExtender:
         answer = encode(self.service.answer(prepared, q))
         self.metrics.request(verb, 200)
         return _answer(answer, 200, started, stages)
+
+    def _stats(self) -> dict[str, Any]:
+        if self.informer is not None:
+            node_cache = self.informer.snapshot()
+        else:
+            node_cache = {"source": "request", "nodes": len(self.service.nodes)}
+        return {**self.metrics.snapshot(), "node_cache": node_cache}
+
+    def __del__(self):
+        if getattr(self, "informer", None) is not None:
+            self.informer.stop()
 
 
 def _answer(
