@@ -44,7 +44,17 @@ def test_scheduler_configuration_registers_the_extender_verbs():
     assert "bindVerb" not in extender  # off by default, as serve.bind_verb
     assert 1 <= extender["weight"] <= 100
     assert DURATION.match(extender["httpTimeout"])
-    assert extender["nodeCacheCapable"] is False and extender["ignorable"] is True
+    assert extender["nodeCacheCapable"] is True and extender["ignorable"] is True
+
+
+def test_node_cache_capable_goes_with_the_watched_node_source():
+    """NodeNames-only calls need the extender to know the nodes itself."""
+    (config,) = load_all("deploy/kube-scheduler/extender-config.yaml")
+    (service,) = load_all("deploy/rayservice.yaml")
+    (app,) = yaml.safe_load(service["spec"]["serveConfigV2"])["applications"]
+    serve_config, _ = serve_settings(None, app["args"]["overrides"])
+    expected = "watch" if config["extenders"][0]["nodeCacheCapable"] else "request"
+    assert serve_config.node_source == expected
 
 
 def test_the_optional_bind_verb_is_the_one_serve_would_serve():
@@ -56,7 +66,7 @@ def test_the_optional_bind_verb_is_the_one_serve_would_serve():
     assert config.bind_verb == extender["bindVerb"]
 
 
-def test_extender_pods_run_as_a_service_account_that_may_bind():
+def test_extender_pods_run_as_a_service_account_that_may_watch_nodes_and_bind():
     docs = {doc["kind"]: doc for doc in load_all("deploy/extender-rbac.yaml")}
     (service,) = load_all("deploy/rayservice.yaml")
     account = docs["ServiceAccount"]["metadata"]
@@ -65,7 +75,8 @@ def test_extender_pods_run_as_a_service_account_that_may_bind():
     pods = [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
     assert {p["template"]["spec"]["serviceAccountName"] for p in pods} == {account["name"]}
     assert docs["ClusterRole"]["rules"] == [
-        {"apiGroups": [""], "resources": ["pods/binding"], "verbs": ["create"]}
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["pods/binding"], "verbs": ["create"]},
     ]
     binding = docs["ClusterRoleBinding"]
     assert binding["roleRef"]["name"] == docs["ClusterRole"]["metadata"]["name"]
