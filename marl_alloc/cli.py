@@ -9,6 +9,7 @@ import sys
 
 COMMANDS = {
     "train": ("marl_alloc.train", "train the policy (Hydra overrides)"),
+    "tune": ("marl_alloc.tune", "Population Based Training of the hyperparameters -> a preset"),
     "evaluate": ("marl_alloc.evaluate", "score a checkpoint or heuristic, write metrics.json"),
     "forecast": ("marl_alloc.forecast", "train / evaluate the workload forecaster"),
     "prepare": ("marl_alloc.prepare", "convert raw traces to Parquet"),

@@ -7,7 +7,6 @@ such a run with its settings, learner, replay and counters (overrides win, e.g. 
 `training.total_env_steps`).
 """
 
-import logging
 import os
 import shutil
 import sys
@@ -87,10 +86,9 @@ def run_training(settings: dict, run_dir: Path, on_round: RoundHook | None = Non
     `on_round(env_steps, algo)` runs before training and after every round (e.g. to evaluate
     the current weights); its time shows in the next round's logged rates.
     """
-    import ray
-
     from marl_alloc.apex.algorithm import ENV_STEPS_LIFETIME, UPDATES_LIFETIME
     from marl_alloc.apex.builder import build_apex_config
+    from marl_alloc.ray_start import start_ray
     from marl_alloc.training_log import TrainingLog
 
     # Saved as given: paths left to the run dir are found again wherever the dir is resumed.
@@ -103,18 +101,7 @@ def run_training(settings: dict, run_dir: Path, on_round: RoundHook | None = Non
         raise UserError(f"resume={settings['resume']}: no checkpoint in {checkpoint_dir}")
     config = build_apex_config(settings)
     # RLlib's Algorithm starts Ray itself if none runs (local mode too); start it our way.
-    if not ray.is_initialized():
-        cluster = settings["cluster"]
-        ray.init(
-            # null means a fresh local instance, never whichever cluster happens to run here.
-            address=cluster["address"] or "local",
-            num_cpus=cluster["num_cpus"],
-            num_gpus=cluster["num_gpus"],
-            include_dashboard=bool(cluster["include_dashboard"]),
-            _metrics_export_port=cluster.get("metrics_export_port"),
-            logging_level=logging.WARNING,
-            runtime_env={"env_vars": {"PYTHONWARNINGS": "ignore::DeprecationWarning"}},
-        )
+    start_ray(settings["cluster"])
     algo = config.build_algo()
     if resume_from is not None:
         # Learner, optimizer and lifetime counters; the shards find their snapshots themselves.

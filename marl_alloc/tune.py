@@ -7,7 +7,6 @@ trial's hyperparameters to conf/experiment/<tune.preset_name>.yaml. The last std
 `preset: <path>`; then `python -m marl_alloc.train experiment=<tune.preset_name>` uses them.
 """
 
-import logging
 import math
 import os
 import sys
@@ -17,6 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from marl_alloc.ray_start import start_ray
 from marl_alloc.settings import PROJECT_ROOT, UserError
 from marl_alloc.tuning import (
     TrialRow,
@@ -64,23 +64,6 @@ def _check_tune_settings(tune_cfg: dict[str, Any]) -> None:
     for ok, message in checks:
         if not ok:
             raise UserError(message)
-
-
-def start_ray(cluster: dict[str, Any]) -> None:
-    """Ray as train starts it: a fresh local instance unless cluster.address names one."""
-    import ray
-
-    if ray.is_initialized():
-        return
-    ray.init(
-        address=cluster["address"] or "local",
-        num_cpus=cluster["num_cpus"],
-        num_gpus=cluster["num_gpus"],
-        include_dashboard=bool(cluster["include_dashboard"]),
-        _metrics_export_port=cluster.get("metrics_export_port"),
-        logging_level=logging.WARNING,
-        runtime_env={"env_vars": {"PYTHONWARNINGS": "ignore::DeprecationWarning"}},
-    )
 
 
 def _storage_path(configured: str | None) -> Path:
