@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from marl_alloc.evaluate import main
@@ -159,3 +160,34 @@ def test_total_cost_is_the_configured_weights_applied(policy):
     # The interval up to an episode's first arrival precedes every decision: no cycle pays it.
     assert metrics["total_cost"] <= metrics["energy_kwh"]
     assert metrics["total_cost"] == pytest.approx(metrics["energy_kwh"], rel=0.02)
+
+
+def test_a_checkpoint_with_a_forecaster_evaluates_with_its_forecasts(tmp_path, monkeypatch):
+    from marl_alloc.apex.builder import build_apex_config
+    from marl_alloc.compose import compose_settings
+    from marl_alloc.policy.forecast_feed import ForecastFeed
+    from marl_alloc.train import save_checkpoint
+
+    settings = compose_settings(
+        ["model.forecaster.enabled=true", "model.forecaster.resolution_s=2.0"]
+    )
+    algo = build_apex_config(settings).build_algo()
+    try:
+        checkpoint = save_checkpoint(algo, tmp_path / "checkpoint", settings)
+    finally:
+        algo.stop()
+    updates = []
+    update = ForecastFeed.update
+
+    def counted(self, env):
+        changed = update(self, env)
+        updates.append(changed and np.abs(env.forecast).max() > 0)
+        return changed
+
+    monkeypatch.setattr(ForecastFeed, "update", counted)
+    out = tmp_path / "eval"
+    args = ["--checkpoint", str(checkpoint), "--episodes", "1", "--episode-tasks", "60"]
+    assert main([*args, "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["policy"] == "checkpoint" and metrics["tasks_placed"] > 0
+    assert any(updates)  # forecasts were set, and they were not zeros
