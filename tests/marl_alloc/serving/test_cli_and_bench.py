@@ -1,11 +1,18 @@
-"""`python -m marl_alloc.serve` input errors, and the serve bench's measurement on a live app."""
+"""`python -m marl_alloc.serve` input errors, the serve bench's measurement on a live app, and
+the fake API server of its watch path."""
 
 import argparse
+import json
+import time
 
 import pytest
 
-from marl_alloc.bench.serve import bench_args, measure_size
+from marl_alloc.bench.serve import FakeNodeApi, bench_args, measure_size, names_body
 from marl_alloc.serve import main
+from marl_alloc.serving.config import AnnotationConfig, LabelConfig
+from marl_alloc.serving.kube_api import KubeApi
+from marl_alloc.serving.node_cache import NodeCache
+from marl_alloc.serving.node_informer import NodeInformer
 from marl_alloc.serving.policy import LevelQPolicy
 from marl_alloc.serving.service import ExtenderService
 
@@ -45,3 +52,22 @@ def test_bench_measures_a_live_extender(extender_url, extender_config, ten):
     assert result["overhead_ms"]["p50"] > 0
     assert result["concurrent"]["requests_per_s"] > 0
     assert len(bench_args(5, 0)["Nodes"]["items"]) == 5
+
+
+def test_bench_watch_path_lists_the_fake_api_servers_nodes():
+    nodes = bench_args(5, 0)["Nodes"]["items"]
+    api = FakeNodeApi(nodes)
+    cache = NodeCache(None, LabelConfig(), AnnotationConfig())
+    informer = NodeInformer(KubeApi(api.url, timeout_s=5), cache).start()
+    try:
+        deadline = time.monotonic() + 5
+        while not informer.synced:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        names = [n["metadata"]["name"] for n in nodes]
+        assert cache.names() == set(names)
+        body = json.loads(names_body(bench_args(5, 0)))
+        assert body["NodeNames"] == names and set(body) == {"Pod", "NodeNames"}
+    finally:
+        informer.stop()
+        api.close()
