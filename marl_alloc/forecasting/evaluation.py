@@ -120,6 +120,7 @@ def evaluate_models(
         "test_windows": len(data),
         "skipped": skipped,
         "ridge_penalty": ridge.penalty,
+        "ridge_val_mae": ridge.val_mae,
         "hybrid_mae_reduction_vs_persistence": 1 - hybrid_mae / metrics["persistence"]["mae"],
         "best_alternative": best_name,
         "hybrid_mae_reduction_vs_best_alternative": 1 - hybrid_mae / alternatives[best_name],

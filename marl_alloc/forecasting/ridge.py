@@ -29,7 +29,7 @@ class RidgeForecaster:
 
     def __init__(self, series: DemandSeries, window: int, horizon: int):
         self.series, self.window, self.horizon = series, window, horizon
-        self.penalty = PENALTIES[0]
+        self.penalty, self.val_mae = PENALTIES[0], float("nan")
 
     def fit(self, train_origins: np.ndarray, val_origins: np.ndarray) -> "RidgeForecaster":
         """Fit on the training origins with each penalty; keep the best on validation MAE."""
@@ -46,6 +46,7 @@ class RidgeForecaster:
             if val_mae < best:
                 best, chosen = val_mae, (penalty, self.weights)
         self.penalty, self.weights = chosen
+        self.val_mae = best
         return self
 
     def predict(self, origins: np.ndarray) -> np.ndarray:
