@@ -1,6 +1,7 @@
 """The deployment class in-process (no HTTP proxy): past the deadline, or when the policy fails,
-best-fit answers at once and a fallback is counted. @serve.batch only runs inside a replica, so
-these tests give the instance an unbatched policy call (the HTTP tests cover batching)."""
+best-fit answers at once and a fallback is counted. A lone request goes straight to the policy
+thread; @serve.batch (concurrent ones) only runs inside a replica, so these tests give the
+instance an unbatched call there (the HTTP tests cover batching)."""
 
 import asyncio
 import concurrent.futures
@@ -70,6 +71,7 @@ def replica_for(scenario, q_values=None, **extra):
     config = app_config(scenario, **extra).to_dict()
     replica = SchedulerExtender.func_or_class(config, str(scenario.checkpoint), "best-fit", None)
     q_values = q_values or replica.service.policy.q_values
+    replica.service.policy.q_values = q_values
 
     pool = concurrent.futures.ThreadPoolExecutor(1)
 
@@ -127,3 +129,31 @@ def test_a_failing_policy_falls_back_instead_of_failing_the_scheduler(ray_sessio
     status, priorities = call(replica, "POST", "/prioritize", extender_args(ten.env))
     assert status == 200 and top(priorities) == best_fit_top(ten.env)
     assert call(replica, "GET", "/stats")[1]["counts"]["fallbacks/prioritize/error"] == 1
+
+
+def test_a_lone_request_skips_the_batch_queue_and_company_takes_it(ray_session, ten):
+    replica = replica_for(ten)
+    batched = []
+    unbatched = replica._q_values
+
+    async def counted(inputs):
+        batched.append(inputs)
+        return await unbatched(inputs)
+
+    replica._q_values = counted
+    body = json.dumps(extender_args(ten.env)).encode()
+
+    async def two_at_once():
+        calls = [replica(http_request("POST", "/prioritize", body)) for _ in range(2)]
+        return await asyncio.gather(*calls)
+
+    assert call(replica, "POST", "/prioritize", extender_args(ten.env))[0] == 200
+    assert batched == []
+    loop = asyncio.new_event_loop()
+    try:
+        first, second = loop.run_until_complete(two_at_once())
+    finally:
+        loop.close()
+    assert first.status_code == second.status_code == 200 and first.body == second.body
+    assert len(batched) == 1
+    assert "fallbacks" not in call(replica, "GET", "/stats")[1]["counts"]
