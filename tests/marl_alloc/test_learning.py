@@ -7,7 +7,8 @@ from marl_alloc.apex.builder import env_dimensions
 from marl_alloc.checkpoints import load_policy
 from marl_alloc.compose import compose_settings
 from marl_alloc.policy import build_policy_spec
-from marl_alloc.scoring import ModulePolicy, score
+from marl_alloc.policy.forecast_feed import module_policy
+from marl_alloc.scoring import score
 from marl_alloc.train import run_training
 
 TRAIN = [
@@ -26,7 +27,7 @@ EVAL_EPISODES, EVAL_TASKS, EVAL_SEED = 2, 300, 777
 
 def _total_cost(module, env_settings) -> float:
     env = {**env_settings, "episode_tasks": EVAL_TASKS}
-    return score(ModulePolicy(module), env, EVAL_EPISODES, EVAL_SEED)["total_cost"]
+    return score(module_policy(module), env, EVAL_EPISODES, EVAL_SEED)["total_cost"]
 
 
 def _train_and_score(seed: int, run_dir) -> tuple[float, float]:
