@@ -24,6 +24,8 @@ from marl_alloc.serving.node_cache import NodeCache
 
 NODES_PATH = "/api/v1/nodes"
 GONE = 410
+# A watch ending sooner than this without an event counts as a failure (backoff, not a spin).
+QUICK_END_S = 1.0
 logger = logging.getLogger(__name__)
 
 
@@ -111,7 +113,10 @@ class NodeInformer:
             try:
                 if not self.resource_version:
                     self.relist()
+                events, started = self.events, time.monotonic()
                 self.watch()
+                if self.events == events and time.monotonic() - started < QUICK_END_S:
+                    raise KubeApiError("the watch ended at once without an event")
                 backoff = 0.0
             except WatchGone:
                 logger.info("node watch: resourceVersion %s is gone; listing again", self.rv_text)

@@ -115,3 +115,13 @@ def test_watch_needs_an_api_server_outside_a_pod():
         KubeApi.from_config(config.kube_api, environ={})
     with pytest.raises(UserError, match="node_source must be one of"):
         ServeConfig.from_mapping({"node_source": "informer"})
+
+
+def test_a_watch_that_ends_at_once_backs_off_instead_of_spinning(api, informer):
+    wait_for(lambda: informer.synced)
+    for _ in range(20):
+        api.scripts.put([])
+    time.sleep(0.6)
+    watches = [path for path in api.paths if "watch=1" in path]
+    assert 2 <= len(watches) <= 4  # 0.5 s of backoff after each quick end
+    assert informer.synced and informer.cache.names() == {"a", "b"}
