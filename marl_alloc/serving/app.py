@@ -4,7 +4,8 @@
     POST {prefix}prioritize   ExtenderArgs -> HostPriorityList
     POST {prefix}{bind_verb}  ExtenderBindingArgs -> ExtenderBindingResult (404 while bind_verb
                               is null)
-    GET  {prefix}healthz      {"ok": true, "policy": ...}
+    GET  {prefix}healthz      {"ok": true, "policy": ...}; 503 while a watching replica has not
+                              listed the nodes yet
     GET  {prefix}stats        the replica's counters (requests, fallbacks, carbon, bindings)
 
 Answers to the extender verbs carry `Server-Timing: ..., handler;dur=<ms>`: the time from the
@@ -132,7 +133,7 @@ class SchedulerExtender:
         started = time.perf_counter()
         verb = request.url.path.rstrip("/").rsplit("/", 1)[-1]
         if request.method == "GET" and verb == "healthz":
-            return JSONResponse({"ok": True, "policy": self.policy_name})
+            return self._health()
         if request.method == "GET" and verb == "stats":
             return JSONResponse(self._stats())
         if verb not in VERBS and (self.bind_verb is None or verb != self.bind_verb):
@@ -163,6 +164,14 @@ class SchedulerExtender:
         answer = encode(self.service.answer(prepared, q))
         self.metrics.request(verb, 200)
         return _answer(answer, 200, started, stages)
+
+    def _health(self) -> Response:
+        # A watching replica that has not listed the nodes yet would fail every node: not ready.
+        if self.informer is None:
+            return JSONResponse({"ok": True, "policy": self.policy_name})
+        synced = bool(self.informer.synced)
+        body = {"ok": synced, "policy": self.policy_name, "nodes_synced": synced}
+        return JSONResponse(body, status_code=200 if synced else 503)
 
     def _stats(self) -> dict[str, Any]:
         if self.informer is not None:

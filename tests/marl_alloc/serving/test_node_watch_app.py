@@ -67,6 +67,25 @@ def test_node_names_get_the_full_node_answer(extender_url, watch_url, ten):
     node_cache = stats(watch_url)["node_cache"]
     assert node_cache["source"] == "watch" and node_cache["synced"]
     assert node_cache["nodes"] == 10 and node_cache["last_event_age_s"] >= 0
+    health = requests.get(f"{watch_url}/healthz", timeout=TIMEOUT_S)
+    assert health.status_code == 200 and health.json()["nodes_synced"] is True
+
+
+def test_a_replica_that_cannot_list_the_nodes_is_not_healthy(extender_url, ten):
+    from ray import serve
+
+    from marl_alloc.serving.app import build_app
+
+    # Nothing listens on port 9 (discard): the informer keeps retrying and never syncs.
+    config = app_config(ten, node_source="watch", kube_api={"api_server": "http://127.0.0.1:9"})
+    serve.run(build_app(config, str(ten.checkpoint)), name="nolist", route_prefix="/nolist")
+    try:
+        url = extender_url.rsplit("/", 1)[0] + "/nolist"
+        health = requests.get(f"{url}/healthz", timeout=TIMEOUT_S)
+        assert health.status_code == 503
+        assert health.json()["ok"] is False and health.json()["nodes_synced"] is False
+    finally:
+        serve.delete("nolist")
 
 
 def test_unknown_nodes_fail_the_filter_until_the_watch_adds_them(watch_url, watch_api, ten):
