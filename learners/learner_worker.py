@@ -21,7 +21,8 @@ from marl_alloc.policy import spec_spaces
 
 
 class ShardClient:
-    """Uniform access to replay shards, local objects or Ray actors, with one sample prefetched."""
+    """Access to replay shards, local objects or Ray actors; remote shards each keep one sample
+    request in flight, and the learner takes whichever answers first."""
 
     def __init__(self, shards: Sequence[Any], batch_size: int):
         self.shards = list(shards)
@@ -32,14 +33,27 @@ class ShardClient:
         self._pending_updates: list = []
 
     def sample(self) -> tuple[int, dict | None]:
-        """Next shard's batch (round robin); remote shards already hold the following request."""
+        """A batch from the next shard with one ready, round robin among ready ones; None while
+        replay warms up (or the shard that answered has just failed)."""
         i = self._next
         self._next = (self._next + 1) % len(self.shards)
         if not self.remote:
             return i, self.shards[i].sample(self.batch_size)
-        ref = self._prefetched.pop(i, None) or self.shards[i].sample.remote(self.batch_size)
-        self._prefetched[i] = self.shards[i].sample.remote(self.batch_size)
-        return i, ray.get(ref)
+        for j, shard in enumerate(self.shards):
+            if j not in self._prefetched:
+                self._prefetched[j] = shard.sample.remote(self.batch_size)
+        # Starting the wait list at the round-robin position shares ties fairly; waiting on all
+        # keeps a restarting shard from stalling the learner while the others can serve.
+        order = [(i + k) % len(self.shards) for k in range(len(self.shards))]
+        ready, _ = ray.wait([self._prefetched[j] for j in order], num_returns=1)
+        shard = order[[self._prefetched[j] for j in order].index(ready[0])]
+        ref = self._prefetched.pop(shard)
+        self._prefetched[shard] = self.shards[shard].sample.remote(self.batch_size)
+        try:
+            return shard, ray.get(ref)
+        except ray.exceptions.RayActorError:
+            # The shard died with this request; its restart answers the one just sent.
+            return shard, None
 
     def update_priorities(self, shard: int, updates: dict) -> None:
         """Send priorities back; remote sends are async, bounded to a few in flight."""
