@@ -57,6 +57,9 @@ class ApexAlgorithm(Algorithm):
 
     def setup(self, config: AlgorithmConfig) -> None:
         """RLlib's setup (learner group, local env runner); the Ape-X pipeline starts lazily."""
+        # Ray keeps registered envs in the cluster's store: after a Ray restart in this process
+        # (a test session, a Tune trial) the registration made at import is gone.
+        register_envs()
         super().setup(config)
         self.runtime = None
 
