@@ -66,7 +66,8 @@ def build_apex_config(settings: Mapping[str, Any]) -> ApexConfig:
             disable_env_checking=True,
         )
         .multi_agent(
-            policies=set(spec.rl_module_specs),
+            # A list, not a set: module order (and so weight init) must not follow hash seeds.
+            policies=list(spec.rl_module_specs),
             policy_mapping_fn=module_for_agent,
             algorithm_config_overrides_per_module=level_overrides(training),
         )

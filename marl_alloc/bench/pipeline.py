@@ -196,7 +196,7 @@ def rllib_dqn_config(settings: dict[str, Any], args: argparse.Namespace):
             num_envs_per_env_runner=1,
             rollout_fragment_length=args.rllib_fragment,
         )
-        .multi_agent(policies=set(LEVEL_MODULES), policy_mapping_fn=module_for_agent)
+        .multi_agent(policies=list(LEVEL_MODULES), policy_mapping_fn=module_for_agent)
         .rl_module(
             rl_module_spec=MultiRLModuleSpec(
                 rl_module_specs={m: RLModuleSpec(module_class=module_class) for m in LEVEL_MODULES}
