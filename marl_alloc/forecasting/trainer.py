@@ -20,25 +20,28 @@ def normalization_stats(series: DemandSeries, end: int) -> tuple[Tensor, Tensor]
 
 
 @torch.no_grad()
+def _mean_abs(net: torch.nn.Module, data: WindowBatches, batch_size: int, error) -> float:
+    # error(x, y) -> the absolute errors of one batch, summed here over windows, steps, targets.
+    net.eval()
+    total = 0.0
+    for index in torch.arange(len(data)).split(batch_size):
+        total += float(error(*data.batch(index)).sum())
+    return total / (len(data) * data.future.numel() * len(data.targets))
+
+
 def mean_loss(net: torch.nn.Module, data: WindowBatches, batch_size: int) -> float:
     """Mean L1 loss in normalized units over all windows of `data`."""
-    net.eval()
-    total = 0.0
-    for index in torch.arange(len(data)).split(batch_size):
-        x, y = data.batch(index)
-        total += float((net.forward_normalized(x) - net.normalize_targets(y)).abs().sum())
-    return total / (len(data) * data.future.numel() * len(data.targets))
+    return _mean_abs(
+        net,
+        data,
+        batch_size,
+        lambda x, y: (net.forward_normalized(x) - net.normalize_targets(y)).abs(),
+    )
 
 
-@torch.no_grad()
 def mean_abs_error(net: torch.nn.Module, data: WindowBatches, batch_size: int) -> float:
     """MAE in data units over all windows, steps and targets of `data` (what evaluate scores)."""
-    net.eval()
-    total = 0.0
-    for index in torch.arange(len(data)).split(batch_size):
-        x, y = data.batch(index)
-        total += float((net(x) - y).abs().sum())
-    return total / (len(data) * data.future.numel() * len(data.targets))
+    return _mean_abs(net, data, batch_size, lambda x, y: (net(x) - y).abs())
 
 
 @dataclass
