@@ -14,6 +14,7 @@ from marl_alloc.serving.binding import Binder
 from marl_alloc.serving.config import KubeApiConfig, ServeConfig
 from marl_alloc.serving.kube_api import KubeApi
 from marl_alloc.settings import UserError
+from tests.marl_alloc.serving.fake_kube_api import send_json
 
 BIND = {"PodName": "web-1", "PodNamespace": "shop", "PodUID": "uid-1", "Node": "node-7"}
 
@@ -41,12 +42,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 "body": json.loads(self.rfile.read(length)),
             }
         )
-        body = json.dumps(self.server.answer).encode()
-        self.send_response(self.server.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_json(self, self.server.status, self.server.answer)
 
     def log_message(self, *args):
         pass
