@@ -9,7 +9,8 @@ Every level's vector is [per-child features..., task (6), time (2), carbon (1), 
 Group block (rack or leaf group), over its hosts:
   [requested cpu / cpu capacity, requested mem / mem capacity, cpu usage / cpu capacity,
    share of hosts on or booting, max free cpu on one host, max free mem on one host,
-   share of hosts overloaded]
+   share of hosts overloaded, max free cpu on one switched-on host, max cpu usage headroom
+   (capacity - usage) on one switched-on host]
 Host block:
   [requested cpu / capacity, requested mem / capacity, usage / capacity, on, booting,
    free cpu, free mem, would overload if the task ran there at the mean usage factor]
@@ -26,7 +27,7 @@ import numpy as np
 from envs.hosts import BOOTING, OFF, ON, HostArrays
 from envs.topology import Topology
 
-GROUP_FEATURES = 7
+GROUP_FEATURES = 9
 HOST_FEATURES = 8
 TASK_FEATURES = 6
 CONTEXT_FEATURES = 3  # sin, cos of time of day; carbon intensity
@@ -38,10 +39,13 @@ TINY = 1e-9  # divides empty host slots' zeros by something
 
 
 def group_features(cpu_cap, mem_cap, cpu_req, mem_req, usage, power, cpu_alloc, mem_alloc):
-    """[B, G, n] host columns -> [B, G, 7] group blocks."""
+    """[B, G, n] host columns -> [B, G, 9] group blocks."""
     cap_cpu = np.maximum(cpu_cap.sum(-1), TINY)
     cap_mem = np.maximum(mem_cap.sum(-1), TINY)
     on = power == ON
+    # Where a task can go without waking a host: what consolidation (and energy) turns on.
+    free_on = np.where(on, cpu_alloc - cpu_req, 0.0)
+    headroom_on = np.where(on, cpu_cap - usage, 0.0)
     return np.stack(
         [
             cpu_req.sum(-1) / cap_cpu,
@@ -51,6 +55,8 @@ def group_features(cpu_cap, mem_cap, cpu_req, mem_req, usage, power, cpu_alloc, 
             (cpu_alloc - cpu_req).max(-1),
             (mem_alloc - mem_req).max(-1),
             (on & (usage >= cpu_cap)).mean(-1),
+            free_on.max(-1),
+            headroom_on.max(-1),
         ],
         axis=-1,
     )
