@@ -124,6 +124,10 @@ class RewardConfig:
     # The deferred work still has to run after defer_delay_s, beyond a continuing stream's
     # n-step horizon: without a charge now, deferring looks free to a learner.
     w_defer: float = 0.2
+    # Training streams only: a placement is charged w_commit x the energy and carbon price of
+    # the idle time it commits its host to (envs/commitment.py). Switching a host off pays
+    # idle_timeout_s later, beyond what the discounted return sees; 0 = off.
+    w_commit: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,6 +184,10 @@ class EnvConfig:
     max_defers: int = 4
     defer_delay_s: float = 900.0
     episode_tasks: int = 1000
+    # A finite episode runs on this long after its last arrival, so every policy pays for the
+    # same span (deferring work must not lengthen it); null: max_defers * defer_delay_s, the
+    # latest a deferred task can come back.
+    episode_tail_s: float | None = None
     forecast_horizon: int = 4
     # Longest stretch integrated with one piecewise-constant host state (sparse arrivals).
     max_integration_step_s: float = 60.0
@@ -303,9 +311,11 @@ def _validate(c: EnvConfig) -> None:
         "env.migration needs s_per_mem >= 0 and degradation in [0, 1]",
     )
     _require(m.max_per_period >= 0, "env.migration.max_per_period must be >= 0")
+    _require(c.reward.w_commit >= 0, "env.reward.w_commit must be >= 0")
     _require(c.max_defers >= 0, "env.max_defers must be >= 0")
     _require(c.defer_delay_s > 0, "env.defer_delay_s must be > 0")
     _require(c.episode_tasks > 0, "env.episode_tasks must be > 0")
+    _require(c.episode_tail_s is None or c.episode_tail_s >= 0, "env.episode_tail_s must be >= 0")
     _require(c.forecast_horizon >= 0, "env.forecast_horizon must be >= 0")
     _require(c.max_integration_step_s > 0, "env.max_integration_step_s must be > 0")
     _require(c.carbon.kind in ("diurnal", "csv"), "env.carbon.kind must be 'diurnal' or 'csv'")

@@ -5,6 +5,7 @@ from typing import Any
 import numpy as np
 
 from envs.carbon import CarbonSeries
+from envs.commitment import HostCommitments
 from envs.hosts import HostArrays
 from envs.records import PENDING_DTYPES
 
@@ -24,6 +25,8 @@ def snapshot(env: Any) -> dict[str, Any]:
         "pending": {k: v.copy() for k, v in env.pending.items()},
         "has_pending": env.has_pending.copy(),
         "done": env.done.copy(),
+        "last_arrival_s": env.last_arrival_s.copy(),
+        "commit_until": None if env.commitments is None else env.commitments.until.copy(),
         "feasible_hosts": env.feasible_hosts.copy(),
         "rack": env._rack.copy(),
         "leaf": env._leaf.copy(),
@@ -52,6 +55,10 @@ def restore(env: Any, state: dict[str, Any]) -> None:
     env.hosts = HostArrays.from_state(state["hosts"], env.power_model, env.config.hosts)
     env.running.set_state(state["running"])
     env.finishes.rebuild(env.running)
+    if env.commitments is not None:
+        env.commitments = HostCommitments(env.hosts, env.running)
+        if state.get("commit_until") is not None:
+            env.commitments.until = np.array(state["commit_until"], np.float64)
     env.next_tick_s = np.array(state["next_tick_s"], np.float64)
     env.usage_rng.bit_generator.state = state["usage_rng"]
     env.tasks_at_start = np.array(state["tasks_at_start"], np.int64)
@@ -62,6 +69,7 @@ def restore(env: Any, state: dict[str, Any]) -> None:
     env.pending = {k: np.array(state["pending"][k], d) for k, d in PENDING_DTYPES.items()}
     env.has_pending = np.array(state["has_pending"], bool)
     env.done = np.array(state["done"], bool)
+    env.last_arrival_s = np.array(state["last_arrival_s"], np.float64)
     env.feasible_hosts = np.array(state["feasible_hosts"], bool)
     env._rack = np.array(state["rack"], np.int64)
     env._leaf = np.array(state["leaf"], np.int64)

@@ -73,6 +73,9 @@ def place_one(sim: Any, host: int) -> None:
     if sim.demand is not None:
         sim.demand.count(ENV0, np.array([host]), ARRIVALS)
     end_s = start + float(p["duration_s"][0])
+    if sim.commitments is not None:
+        kwh = sim.commitments.commit_kwh(ENV0, np.array([host]), end_s, state == OFF, sim.now[:1])
+        sim._cost[0] += float(sim.commit_price(ENV0)[0] * kwh[0])
     row = {"host": host, "cpu": cpu, "mem": mem, "factor": factor, "z": z, "usage": usage}
     row["end_s"] = end_s
     slot = sim.running.insert_one(0, row)
@@ -101,7 +104,7 @@ def next_task_one(sim: Any) -> None:
             t_resubmit = float(resubmit[slot])
         t_event = min(t_arrival, t_resubmit)
         if np.isinf(t_event):
-            sim.done[0] = True
+            sim.end_episodes(np.ones(1, bool))
             break
         advance_one(sim, max(float(sim.now[0]), t_event))
         if t_resubmit <= t_arrival:
@@ -111,6 +114,7 @@ def next_task_one(sim: Any) -> None:
             for name, column in sim.pending.items():
                 column[0] = row[name] if name != "defers" else 0
             values["tasks_total"][0] += 1
+            sim.last_arrival_s[0] = row["arrival_s"]
             sim.has_pending[0] = True
         if not feasible_one(sim) and not sim._can_defer()[0]:
             values["tasks_rejected"][0] += 1

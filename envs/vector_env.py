@@ -25,12 +25,13 @@ import numpy as np
 from envs import env_state
 from envs.arrivals import ArrivalQueue
 from envs.carbon import CarbonSeries
+from envs.commitment import HostCommitments
 from envs.config import EnvConfig
 from envs.demand_history import ARRIVALS, DemandHistory
 from envs.dynamics import advance
 from envs.errors import InvalidActionError
 from envs.finishes import FinishQueue, ScanFinishes
-from envs.hosts import ON, HostArrays, draw_capacities
+from envs.hosts import OFF, ON, HostArrays, draw_capacities
 from envs.metrics import EnvMetrics
 from envs.observations import (
     CONTEXT_FEATURES,
@@ -145,6 +146,11 @@ class VectorDatacenterEnv:
         # One big datacenter (a trace cell): heaps; many small ones: vectorized scans.
         self.finishes = FinishQueue(B) if B == 1 else ScanFinishes(B, self.running)
         self.finishes.rebuild(self.running)
+        self.commitments = (
+            HostCommitments(self.hosts, self.running)
+            if self.continuing and cfg.reward.w_commit > 0
+            else None
+        )
         self.next_tick_s = self.usage_model.next_tick_s(self.now)
         self.metrics_ = EnvMetrics.zeros(B)
         run = self.running
@@ -153,6 +159,7 @@ class VectorDatacenterEnv:
         self.pending = {k: np.zeros(B, d) for k, d in PENDING_DTYPES.items()}
         self.has_pending = np.zeros(B, bool)
         self.done = np.zeros(B, bool)
+        self.last_arrival_s = self.now.copy()
         self.feasible_hosts = np.zeros((B, top.num_hosts), bool)
         self._rack = np.zeros(B, np.int64)
         self._leaf = np.zeros(B, np.int64)
@@ -314,6 +321,7 @@ class VectorDatacenterEnv:
         if envs.size == 0:
             return
         h, cfg = self.hosts, self.config
+        was_off = h.power_state[envs, host] == OFF
         h.wake(envs, host, self.now)
         start = np.where(h.power_state[envs, host] == ON, self.now[envs], h.boot_done_s[envs, host])
         p = {k: v[envs] for k, v in self.pending.items()}
@@ -323,6 +331,9 @@ class VectorDatacenterEnv:
         if self.demand is not None:
             self.demand.count(envs, host, ARRIVALS)
         end_s = start + p["duration_s"]
+        if self.commitments is not None:
+            kwh = self.commitments.commit_kwh(envs, host, end_s, was_off, self.now[envs])
+            self._cost[envs] += self.commit_price(envs) * kwh
         slots = self.running.insert(
             envs,
             {
@@ -354,7 +365,7 @@ class VectorDatacenterEnv:
             slot = np.argmin(resubmit, axis=1)
             t_resubmit = resubmit[self._rows, slot]
             t_event = np.minimum(t_arrival, t_resubmit)
-            self.done |= todo & np.isinf(t_event)
+            self.end_episodes(todo & np.isinf(t_event))
             todo &= ~self.done
             if not todo.any():
                 break
@@ -368,6 +379,26 @@ class VectorDatacenterEnv:
             self.has_pending &= ~rejected
             todo = rejected
 
+    def commit_price(self, envs: np.ndarray) -> np.ndarray:
+        """Cost per committed idle kWh in these envs now: w_commit x (energy + carbon price)."""
+        w = self.config.reward
+        kg_per_kwh = self.carbon.at(self.now[envs]) / 1000.0
+        return w.w_commit * (w.w_energy + w.w_carbon * kg_per_kwh)
+
+    def end_episodes(self, ended: np.ndarray) -> None:
+        """Mark the masked envs done; a finite episode first runs on to its last arrival plus
+        the episode tail, so each policy is charged for the same span of time."""
+        if not ended.any():
+            return
+        if not self.continuing:
+            cfg = self.config
+            tail = cfg.episode_tail_s
+            if tail is None:
+                tail = cfg.max_defers * cfg.defer_delay_s
+            end = np.maximum(self.now, self.last_arrival_s + tail)
+            self._advance(ended, np.where(ended, end, self.now))
+        self.done |= ended
+
     def _load(self, envs: np.ndarray, queue_slot: np.ndarray | None) -> None:
         if envs.size == 0:
             return
@@ -375,6 +406,7 @@ class VectorDatacenterEnv:
             row = self.arrivals.pop(envs)
             row["defers"] = np.zeros(envs.size, np.int16)
             self.metrics_["tasks_total"][envs] += 1
+            self.last_arrival_s[envs] = row["arrival_s"]
         else:
             slot = queue_slot[envs]
             row = {k: self.deferred[k][envs, slot] for k in PENDING_DTYPES}

@@ -163,7 +163,8 @@ def test_timeline_samples_every_period(small_config):
     assert len(series["t_s"]) >= 10
     assert np.all(np.diff(series["t_s"]) >= 30.0 - 1e-9)
     assert ((series["utilization"] >= 0) & (series["utilization"] <= 1)).all()
-    assert (series["power_kw"] > 0).all()
+    # Hosts draw power while the tasks arrive; in the episode's tail they may all switch off.
+    assert (series["power_kw"] >= 0).all() and series["power_kw"][0] > 0
 
 
 def test_heap_and_scan_find_the_same_finished_tasks():

@@ -208,3 +208,35 @@ def test_forecast_reaches_the_observation(synthetic_config):
     env.set_forecast(np.full((2, env.topology.num_leaves, horizon), 0.25, np.float32))
     lo = env.step(np.argmax(env.reset().action_mask, axis=1)).next
     np.testing.assert_allclose(lo.obs[:, -horizon:], 0.25)
+
+
+def run_first_fit(config: dict, defer: bool) -> VectorDatacenterEnv:
+    """A finite episode placing on the first feasible host, deferring whenever allowed if asked."""
+    env = VectorDatacenterEnv(config, num_envs=2, seed=4, continuing=False)
+    while not env.done.all():
+        hosts = np.argmax(env.feasible_hosts, axis=1)
+        if defer:
+            hosts = np.where(env._can_defer(), -1, hosts)
+        env.step_hosts(hosts)
+    return env
+
+
+def test_finite_episodes_span_the_same_time_however_much_a_policy_defers(small_config):
+    small_config["episode_tasks"] = 40
+    small_config["workload"]["deferrable_fraction"] = 0.5
+    placing, deferring = run_first_fit(small_config, False), run_first_fit(small_config, True)
+    assert (deferring.metrics()["tasks_placed"] > 0).all()
+    np.testing.assert_array_equal(placing.last_arrival_s, deferring.last_arrival_s)
+    tail = small_config["max_defers"] * small_config["defer_delay_s"]
+    np.testing.assert_allclose(placing.now, placing.last_arrival_s + tail)
+    np.testing.assert_allclose(deferring.now, placing.now)
+
+
+def test_episode_tail_zero_ends_at_the_last_decision(small_config):
+    small_config["episode_tasks"] = 40
+    small_config["workload"]["deferrable_fraction"] = 0.5
+    small_config["episode_tail_s"] = 0.0
+    placing = run_first_fit(small_config, False)
+    np.testing.assert_allclose(placing.now, placing.last_arrival_s)
+    # Without a tail, deferred work coming back lengthens the episode (what the tail prevents).
+    assert (run_first_fit(small_config, True).now > placing.last_arrival_s).all()

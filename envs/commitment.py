@@ -1,0 +1,38 @@
+"""Host commitments: until when each host must stay on for the tasks placed on it.
+
+What a placement does to energy shows when its host can, or can no longer, switch off:
+idle_timeout_s after its last task ends, minutes to hours past the few seconds a discounted
+n-step return sees. So training streams may charge a placement, when it is made, the idle
+energy it commits its host to (`reward.w_commit`); finite episodes never do, and report the
+true cost. Migrations are not followed: a migrated task's new host may read as committed for
+less time than it is.
+"""
+
+import numpy as np
+
+from envs.dynamics import J_PER_KWH
+from envs.hosts import OFF, HostArrays
+from envs.slots import SlotTable
+
+
+class HostCommitments:
+    """Per host, the time until which its tasks (plus the idle timeout) keep it on."""
+
+    def __init__(self, hosts: HostArrays, running: SlotTable):
+        timeout = hosts.idle_timeout_s
+        self.until = np.where(hosts.power_state != OFF, hosts.idle_since_s + timeout, -np.inf)
+        envs, slots = np.nonzero(running.active)
+        on = (envs, running["host"][envs, slots])
+        np.maximum.at(self.until, on, running["end_s"][envs, slots] + timeout)
+        self._timeout = timeout
+        self._idle_watts = hosts.power.idle_watts
+
+    def commit_kwh(
+        self, envs: np.ndarray, hosts: np.ndarray, end_s: np.ndarray, was_off: np.ndarray, now
+    ) -> np.ndarray:
+        """Record tasks ending at end_s on these (env, host) pairs; returns the idle kWh by
+        which each placement extends its host's time on."""
+        held = np.where(was_off, now, np.maximum(self.until[envs, hosts], now))
+        until = np.maximum(held, end_s + self._timeout)
+        self.until[envs, hosts] = until
+        return (until - held) * self._idle_watts / J_PER_KWH
