@@ -42,10 +42,9 @@ def _train_and_score(seed: int, run_dir) -> tuple[float, float]:
 
 def test_training_lowers_the_total_cost_of_the_untrained_policy(tmp_path):
     costs = {seed: _train_and_score(seed, tmp_path / f"seed{seed}") for seed in (0, 1, 2, 3)}
-    # The median seed must improve clearly. A short run can end on a policy that defers free-tier
-    # work, which a finite evaluation episode pays for with a long powered tail (seed 2: 89.7 ->
-    # 432.1; seed 3's untrained policy does it too: 421.8 -> 72.1), so the mean of ratios would
-    # measure that mode, not learning.
+    # The median seed must improve clearly; one short run in four may end on a weaker policy.
+    # Held-out episodes run to a common end after their last arrival, so the cost includes
+    # the hosts the policy's placements keep on (seeds 0-3 gave 0.75, 0.92, 0.74, 0.87).
     ratios = sorted(after / before for before, after in costs.values())
     median_ratio = (ratios[1] + ratios[2]) / 2
     assert median_ratio < 0.9, f"total cost before -> after per seed: {costs}"
