@@ -131,20 +131,22 @@ def test_trace_flags_are_checked(cell, tmp_path, capsys):
     assert main([*argv, "--out", str(tmp_path)]) == 2
 
 
-def test_best_fit_uses_less_energy_than_worst_fit_on_the_google_cell(shared_data, tmp_path):
+def test_best_fit_keeps_fewer_hosts_on_than_worst_fit_on_the_google_cell(shared_data, tmp_path):
     folder = shared_data / "google-2011"
     tasks = folder / "task_events-part-00000-of-00500.csv.gz"
     machines = folder / "machine_events-part-00000-of-00001.csv.gz"
     if not tasks.is_file() or not machines.is_file():
         pytest.skip("Google 2011 files are not in ../shared/data")
-    energy = {}
+    hosts_on = {}
     for policy in ("best-fit", "worst-fit"):
         args = trace_args((tasks, machines), tmp_path / policy, "--max-tasks", "2000")
         assert main(["--policy", policy, *args]) == 0
         metrics = json.loads((tmp_path / policy / "metrics.json").read_text())
         assert metrics["hosts"] > 12_000 and metrics["tasks_at_start"] > 100_000
-        energy[policy] = metrics["energy_kwh"]
-    assert energy["best-fit"] < energy["worst-fit"]
+        hosts_on[policy] = metrics["active_hosts_mean"]
+    # Not energy: 2,000 placements among 100,000 running tasks move it by ~0.002%, and which
+    # host models the packing lands on decides that sign; consolidation is the hosts kept on.
+    assert hosts_on["best-fit"] < hosts_on["worst-fit"]
 
 
 @pytest.mark.parametrize("policy", ["best-fit", "random"])

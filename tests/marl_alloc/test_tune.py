@@ -89,7 +89,9 @@ def test_bad_input_is_one_line_and_exit_2(capsys, overrides, message):
 
 
 def _tiny_settings(*extra: str) -> dict:
-    return compose_settings([TUNE_GROUP, *TINY_RUN, *TINY_SPACE, *extra])
+    # 3-step returns: with the default 10 every agent first opens 10 decisions, and a 300-step
+    # report ends before replay holds min_size_to_sample, so the learner never updates.
+    return compose_settings([TUNE_GROUP, *TINY_RUN, *TINY_SPACE, "training.n_step=3", *extra])
 
 
 def test_exploit_continues_a_checkpoint_with_the_explored_config(ray_session, tmp_path):
@@ -125,6 +127,7 @@ def test_exploit_continues_a_checkpoint_with_the_explored_config(ray_session, tm
         assert bottom.settings["replay"]["alpha"] == 0.6
         result = bottom.train()
         assert result["env_steps"] >= 600  # went on from the top trial's counters
+        assert result["updates"] > 0
         learner = bottom.algo.runtime.learner.learner
         leaf_lr = [
             o.param_groups[0]["lr"]
