@@ -12,7 +12,16 @@ import dataclasses
 
 import numpy as np
 
-COUNTERS = ("tasks_total", "tasks_placed", "tasks_rejected", "slo_violations", "migrations")
+# deferrals counts defer decisions (a task deferred twice counts twice); tasks_deferred, in
+# report(), the tasks still waiting to come back.
+COUNTERS = (
+    "tasks_total",
+    "tasks_placed",
+    "tasks_rejected",
+    "slo_violations",
+    "migrations",
+    "deferrals",
+)
 INTEGRALS = (
     "elapsed_s",
     "energy_kwh",
@@ -76,6 +85,7 @@ class EnvMetrics:
             "mean_utilization": v["utilization_host_s"] / active,
             "active_hosts_mean": v["active_host_s"] / np.maximum(v["elapsed_s"], 1e-12),
             "migrations": v["migrations"].copy(),
+            "deferrals": v["deferrals"].copy(),
             "elapsed_s": v["elapsed_s"].copy(),
         }
 
@@ -85,4 +95,6 @@ class EnvMetrics:
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         """Restore from `get_state`."""
-        self.values = {k: np.array(state[k]) for k in (*COUNTERS, *INTEGRALS)}
+        # Snapshots from before a counter existed restore it at zero.
+        zero = np.zeros_like(np.asarray(state["tasks_total"]))
+        self.values = {k: np.array(state.get(k, zero)) for k in (*COUNTERS, *INTEGRALS)}

@@ -315,6 +315,7 @@ class VectorDatacenterEnv:
             row["resubmit_s"] = self.now[envs] + self.config.defer_delay_s
             self.deferred.insert(envs, row)
             self._cost[envs] += self.config.reward.w_defer
+            self.metrics_.values["deferrals"][envs] += 1
             self.has_pending[envs] = False
 
     def _place(self, envs: np.ndarray, host: np.ndarray) -> None:

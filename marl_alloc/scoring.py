@@ -29,7 +29,7 @@ METRIC_KEYS = (
 )
 # CloudSim's SLA and migration figures, averaged (rates) or summed (counts) over episodes.
 EXTRA_MEAN_KEYS = ("slatah", "pdm", "slav", "unserved_cpu_share", "active_hosts_mean")
-EXTRA_SUM_KEYS = ("migrations", "slo_violations")
+EXTRA_SUM_KEYS = ("migrations", "slo_violations", "deferrals")
 
 
 class Policy(Protocol):

@@ -33,6 +33,8 @@ def check_books(env: VectorDatacenterEnv, energy_before: np.ndarray) -> np.ndarr
     m = env.metrics()
     total = m["tasks_placed"] + m["tasks_rejected"] + m["tasks_deferred"] + m["tasks_pending"]
     np.testing.assert_array_equal(total, m["tasks_total"])
+    # a task still deferred was deferred at least once; one that came back stays counted
+    assert (m["deferrals"] >= m["tasks_deferred"]).all()
     h = env.hosts
     # no host holds more than it may be allotted (capacity * overcommit)
     assert (h.cpu_requested <= h.cpu_capacity * h.cpu_overcommit + 1e-4).all()

@@ -139,7 +139,7 @@ def test_deferral_skips_rack_and_leaf(synthetic_config):
     assert lo.level == "leaf" and not lo.active.any()
     result = env.step(np.zeros(4, np.int64))
     metrics = env.metrics()
-    assert (metrics["tasks_deferred"] == 1).all()
+    assert (metrics["tasks_deferred"] == 1).all() and (metrics["deferrals"] == 1).all()
     assert (metrics["tasks_placed"] == 0).all()
     assert result.cycle_end
 
