@@ -45,10 +45,14 @@ class ModulePolicy:
         import torch
 
         from marl_alloc import columns
+        from marl_alloc.policy import LEVEL_MODULES
 
         # One decision at a time on tiny networks: intra-op threads only add hand-off latency.
         torch.set_num_threads(1)
         self.module = module
+        # Acting only: eval mode once, so forward_inference need not toggle it per decision.
+        for level in LEVEL_MODULES:
+            module[level].eval()
         self._torch = torch
         self._columns = columns
 

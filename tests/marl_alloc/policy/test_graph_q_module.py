@@ -113,3 +113,21 @@ def test_dense_layer_is_torch_geometric_gatconv_on_the_complete_graph():
         into_parent
     ].mean(-1)
     assert torch.allclose(parent_attention(dense, x), expected, atol=1e-5)
+
+
+def test_greedy_actions_do_not_depend_on_the_module_mode_and_leave_it_as_it_was(policy):
+    env, module = policy
+    level_obs = env.reset(seed=5)
+    level_module = module[level_obs.level]
+    batch = {
+        C.OBS: torch.from_numpy(level_obs.obs),
+        C.ACTION_MASK: torch.from_numpy(level_obs.action_mask),
+    }
+    with torch.no_grad():
+        level_module.train()
+        training = level_module.forward_inference(batch)[Q_VALUES]
+        assert level_module.training  # a learner's module goes on training
+        level_module.eval()
+        serving = level_module.forward_inference(batch)[Q_VALUES]
+        assert not level_module.training
+    assert torch.equal(training, serving)
