@@ -45,6 +45,7 @@ def test_a_slow_shard_does_not_stall_sampling_from_the_others(shards):
 def test_ready_shards_take_turns(shards):
     client = ShardClient(shards(0.0, 0.0, 0.0), batch_size=8)
     client.sample()
-    time.sleep(0.5)  # every shard's next request has answered
+    # every shard's next request has answered (a fixed sleep is too short on a loaded machine)
+    ray.wait(list(client._prefetched.values()), num_returns=3, timeout=30)
     first_rounds = [client.sample()[0] for _ in range(3)]
     assert sorted(first_rounds) == [0, 1, 2]
