@@ -95,6 +95,4 @@ class EnvMetrics:
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         """Restore from `get_state`."""
-        # Snapshots from before a counter existed restore it at zero.
-        zero = np.zeros_like(np.asarray(state["tasks_total"]))
-        self.values = {k: np.array(state.get(k, zero)) for k in (*COUNTERS, *INTEGRALS)}
+        self.values = {k: np.array(state[k]) for k in (*COUNTERS, *INTEGRALS)}

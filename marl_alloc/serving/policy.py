@@ -15,8 +15,8 @@ class LevelQPolicy:
         self.module = module
         self.obs_dims = dict(obs_dims)
         self.num_actions = dict(num_actions)
-        # The level modules' Q networks, called directly: RLModule.forward_inference walks every
-        # submodule to set eval mode on each call, a third of a small level's forward time.
+        # The level modules' Q networks, called directly on the feasible rows only: scoring
+        # needs Q values, not forward_inference's masked greedy action over every row.
         self.q_nets = {level: module[level].q_net.eval() for level in LEVELS}
 
     @classmethod
