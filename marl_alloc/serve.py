@@ -3,7 +3,8 @@
 Starts Ray Serve with the kube-scheduler extender (marl_alloc.serving) and blocks until Ctrl-C.
 Overrides are Hydra-style on the serve group: `serve.deadline_ms=20 serve.deployment.num_replicas=4
 serve.carbon.threshold_g_per_kwh=300`. Without a checkpoint, `--policy best-fit` serves the
-heuristic (the same answers as the deadline fallback).
+heuristic (the same answers as the deadline fallback). With `serve.ingress.mode=direct` it also
+prints each replica's own URL (Ray Serve direct ingress: no proxy hop).
 """
 
 import argparse
@@ -47,7 +48,8 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 
 def start(args: argparse.Namespace) -> str:
-    """Check the inputs, start Ray Serve with the extender; return its URL and routes."""
+    """Check the inputs, start Ray Serve with the extender; return its URL and routes (and the
+    replicas' own URLs with serve.ingress.mode=direct)."""
     from marl_alloc.serving.service import ExtenderService
     from marl_alloc.serving.settings import serve_settings
 
@@ -71,9 +73,11 @@ def start(args: argparse.Namespace) -> str:
     from ray import serve
 
     from marl_alloc.serving.app import build_app
+    from marl_alloc.serving.ingress import prepare_local_ray, replica_urls
 
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     if not ray.is_initialized():
+        prepare_local_ray(config)
         ray.init(address=args.address, include_dashboard=False, logging_level="WARNING")
     serve.start(http_options={"host": config.http.host, "port": config.http.port})
     checkpoint = os.path.abspath(args.checkpoint) if args.checkpoint else None
@@ -88,7 +92,15 @@ def start(args: argparse.Namespace) -> str:
     verbs = ", ".join(["filter", "prioritize", *([config.bind_verb] if config.bind_verb else [])])
     url = f"http://{config.http.host}:{config.http.port}{prefix}/"
     source = "; nodes from the API server's watch" if config.node_source == "watch" else ""
-    return f"{url} (POST {verbs}; GET healthz, stats{source})"
+    routes = f"{url} (POST {verbs}; GET healthz, stats{source})"
+    if config.ingress.mode == "direct":
+        try:
+            direct = replica_urls(config)
+        except UserError:
+            serve.delete(config.app_name)
+            raise
+        routes += f"\nreplicas (direct ingress, one hop fewer): {' '.join(direct)}"
+    return routes
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m marl_alloc.serve") -> int:

@@ -10,8 +10,8 @@ from `--clients` threads (throughput). Warm-up calls are not timed.
   extender's node cache parses each node once);
 - `replica_ms`: the same calls as the replica timed them (its Server-Timing header: arrival at
   the replica to answer; `replica_stages_ms`: receiving the body, parsing, waiting for the
-  policy), and `overhead_ms` = http - replica per call: Serve's HTTP proxy, the
-  proxy-to-replica hop, the client and the network;
+  policy), and `overhead_ms` = http - replica per call: the client, the network, and Serve's
+  HTTP proxy and its hop to the replica when the call goes through them;
 - `http_changed_nodes_ms`: every node object has a new resourceVersion (cache misses);
 - `handler_ms`: the same calls through ExtenderService in-process, without HTTP and Serve;
 - `node_names_http_ms`: NodeNames only (nodeCacheCapable), nodes known from earlier calls.
@@ -21,6 +21,10 @@ serve.node_source=watch whose replica lists and watches the nodes of a fake Kube
 server inside the bench (the largest size's nodes), sent NodeNames-only calls for the first N
 nodes: `http_ms`, `replica_ms`, `replica_stages_ms`, and whether its answers are the
 full-Node in-process ones. `--paths request` leaves it out.
+
+Calls go to the replicas' own ports (serve.ingress.mode=direct, the deploy/ files' setting: Ray
+Serve direct ingress, no proxy hop); the watch path is also timed through Serve's HTTP proxy
+(`proxy_http_ms`). `serve.ingress.mode=proxy` times the proxy alone.
 
 The deadline is lifted (serve.deadline_ms=10000) so every answer is the policy's; `fallbacks`
 counts the answers that came from best-fit all the same. The load average at the start and the
@@ -56,6 +60,9 @@ BENCH_OVERRIDES = [
     "serve.deployment.num_cpus=0",
     "serve.deadline_ms=10000",
     "serve.http.host=127.0.0.1",
+    "serve.ingress.mode=direct",
+    # Nothing balances load over the bench's replicas: stop them at once.
+    "serve.ingress.draining_s=0",
 ]
 GOAL_P99_MS = 20.0
 GOAL_NODES = 1000
@@ -374,27 +381,38 @@ def server_timing_figures(timings: list[dict[str, float]]) -> dict[str, Any]:
     return {"replica_ms": percentiles_ms(replica), "replica_stages_ms": stages}
 
 
-def measure_watch(service, url: str, num_nodes: int, args: argparse.Namespace) -> dict[str, Any]:
+def measure_watch(
+    service, url: str, num_nodes: int, args: argparse.Namespace, proxy_url: str | None = None
+) -> dict[str, Any]:
     """NodeNames calls over the first `num_nodes` of the watched nodes, checked against the
-    in-process answer to the same call with the full Node objects."""
+    in-process answer to the same call with the full Node objects; `proxy_url`: the same calls
+    through Serve's HTTP proxy as well (`proxy_http_ms`)."""
     doc = bench_args(num_nodes, args.seed)
     status, expected = service.handle("prioritize", json.dumps(doc).encode())
     assert status == 200
-    client = KeepAliveClient(url)
     body = names_body(doc)
-    try:
-        time_http(client, [body], WARMUP_CALLS)
-        timed = time_http(client, [body], args.requests)
-    finally:
-        client.close()
-    return {
+    timed = {}
+    for route, route_url in [("http", url), ("proxy_http", proxy_url)]:
+        if route_url is None:
+            continue
+        client = KeepAliveClient(route_url)
+        try:
+            time_http(client, [body], WARMUP_CALLS)
+            timed[route] = time_http(client, [body], args.requests)
+        finally:
+            client.close()
+    result = {
         "nodes": num_nodes,
         "request_bytes": len(body),
         "requests": args.requests,
-        "http_ms": percentiles_ms(timed["latencies"]),
-        **server_timing_figures(timed["server_timing"]),
-        "answers_match_full_nodes_in_process": json.loads(timed["answer"]) == json.loads(expected),
+        "http_ms": percentiles_ms(timed["http"]["latencies"]),
+        **server_timing_figures(timed["http"]["server_timing"]),
     }
+    if "proxy_http" in timed:
+        result["proxy_http_ms"] = percentiles_ms(timed["proxy_http"]["latencies"])
+    answers = [json.loads(t["answer"]) for t in timed.values()]
+    result["answers_match_full_nodes_in_process"] = all(a == json.loads(expected) for a in answers)
+    return result
 
 
 def measure_size(service, url: str, num_nodes: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -451,6 +469,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from ray import serve
 
     from marl_alloc.serving.app import build_app
+    from marl_alloc.serving.ingress import prepare_local_ray, replica_urls
     from marl_alloc.serving.policy import LevelQPolicy
     from marl_alloc.serving.service import ExtenderService
     from marl_alloc.serving.settings import serve_settings
@@ -472,16 +491,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         service = ExtenderService(config, env_settings, policy)
         started_ray = not ray.is_initialized()
         if started_ray:
+            prepare_local_ray(config)
             ray.init(include_dashboard=False, logging_level="ERROR")
+        direct = config.ingress.mode == "direct"
+        quiet = {"enable_access_log": False, "log_level": "WARNING"}
+        proxy_root = f"http://{config.http.host}:{config.http.port}"
+
+        def start_app(app_overrides: list[str], name: str) -> tuple[str, str]:
+            """Run the extender as app `name` at /name: (its base URL, its proxy base URL)."""
+            named = [*app_overrides, f"serve.app_name={name}", f"serve.route_prefix=/{name}"]
+            app_config, _ = serve_settings(checkpoint, named)
+            app = build_app(app_config, checkpoint, "best-fit", env_settings)
+            serve.run(app, name=name, route_prefix=f"/{name}", logging_config=quiet)
+            proxy_base = f"{proxy_root}/{name}"
+            if not direct:
+                return proxy_base, proxy_base
+            return replica_urls(app_config)[0].rstrip("/"), proxy_base
+
         try:
             serve.start(http_options={"host": config.http.host, "port": config.http.port})
-            app = build_app(config, checkpoint, "best-fit", env_settings)
-            quiet = {"enable_access_log": False, "log_level": "WARNING"}
-            serve.run(app, name="bench", route_prefix="/bench", logging_config=quiet)
-            root = f"http://{config.http.host}:{config.http.port}"
-            base = f"{root}/bench"
             results, watch_results, fallbacks = [], [], 0
             if "request" in args.paths:
+                base, _ = start_app([*overrides, *args.overrides], "bench")
                 results = [measure_size(service, f"{base}/prioritize", n, args) for n in args.nodes]
                 fallbacks += fallback_count(f"{base}/stats")
             if fake_api is not None:
@@ -491,14 +522,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "serve.node_source=watch",
                     f"serve.kube_api.api_server={fake_api.url}",
                 ]
-                watch_config, _ = serve_settings(checkpoint, watch_overrides)
-                watch_app = build_app(watch_config, checkpoint, "best-fit", env_settings)
-                serve.run(watch_app, name="watch", route_prefix="/watch", logging_config=quiet)
-                wait_for_watch_sync(f"{root}/watch/stats", max(args.nodes))
+                base, proxy_base = start_app(watch_overrides, "watch")
+                wait_for_watch_sync(f"{base}/stats", max(args.nodes))
+                proxy = f"{proxy_base}/prioritize" if direct else None
                 watch_results = [
-                    measure_watch(service, f"{root}/watch/prioritize", n, args) for n in args.nodes
+                    measure_watch(service, f"{base}/prioritize", n, args, proxy) for n in args.nodes
                 ]
-                fallbacks += fallback_count(f"{root}/watch/stats")
+                fallbacks += fallback_count(f"{base}/stats")
         finally:
             serve.shutdown()
             if started_ray:
@@ -514,6 +544,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             topology[k] for k in ("racks_per_cluster", "leaves_per_rack", "hosts_per_leaf")
         ],
         "cpus": os.cpu_count(),
+        "ingress": config.ingress.mode,
         "load_avg_at_start": load_at_start,
         "load_avg_at_end": load_average(),
         "results": results,

@@ -12,6 +12,9 @@ from marl_alloc.settings import UserError
 
 HOLD_MODES = ("threshold", "policy", "never")
 NODE_SOURCES = ("request", "watch")
+INGRESS_MODES = ("proxy", "direct")
+# Ray Serve gives each node's direct-ingress replicas ports from first_port up to this many.
+DIRECT_PORT_RANGE = 1000
 # Routes the extender serves besides the bind verb.
 RESERVED_ROUTES = ("filter", "prioritize", "healthz", "stats")
 
@@ -22,6 +25,20 @@ class HttpConfig:
 
     host: str = "0.0.0.0"
     port: int = 8000
+
+
+@dataclasses.dataclass
+class IngressConfig:
+    """How calls reach a replica: Serve's HTTP proxy, or the replica's own HTTP server."""
+
+    # proxy: http.port on every node, one hop more. direct: Ray Serve direct ingress, each
+    # replica serves on first_port, first_port + 1, ... of its node (a Ray-wide switch set when
+    # Ray starts: marl_alloc.serving.ingress).
+    mode: str = "proxy"
+    first_port: int = 30000
+    # direct: a stopping replica keeps answering this long so load balancers move off it;
+    # null: Ray Serve's default (30 s).
+    draining_s: float | None = None
 
 
 @dataclasses.dataclass
@@ -130,6 +147,7 @@ class ServeConfig:
     app_name: str = "marl-alloc-extender"
     route_prefix: str = "/"
     http: HttpConfig = dataclasses.field(default_factory=HttpConfig)
+    ingress: IngressConfig = dataclasses.field(default_factory=IngressConfig)
     deployment: DeploymentConfig = dataclasses.field(default_factory=DeploymentConfig)
     batch: BatchConfig = dataclasses.field(default_factory=BatchConfig)
     # Past this budget per request the answer is best-fit's (counted as a fallback).
@@ -171,6 +189,18 @@ class ServeConfig:
     def validate(self) -> None:
         """One-line UserErrors for values that cannot work."""
         checks = [
+            (
+                self.ingress.mode in INGRESS_MODES,
+                f"serve.ingress.mode must be one of {INGRESS_MODES}",
+            ),
+            (
+                1024 <= self.ingress.first_port <= 65536 - DIRECT_PORT_RANGE,
+                f"serve.ingress.first_port must be in 1024..{65536 - DIRECT_PORT_RANGE}",
+            ),
+            (
+                self.ingress.draining_s is None or self.ingress.draining_s >= 0,
+                "serve.ingress.draining_s must be >= 0 or null",
+            ),
             (self.deployment.num_replicas > 0, "serve.deployment.num_replicas must be > 0"),
             (self.batch.max_batch_size > 0, "serve.batch.max_batch_size must be > 0"),
             (self.batch.wait_timeout_s >= 0, "serve.batch.wait_timeout_s must be >= 0"),

@@ -29,6 +29,8 @@ from marl_alloc.serving.service import ExtenderService
         (["--policy", "best-fit", "serve.bind_verb=stats"], "bind_verb"),
         (["--policy", "best-fit", "serve.bind_verb=bind"], "serve.kube_api.api_server"),
         (["--policy", "best-fit", "serve.node_source=watch"], "serve.kube_api.api_server"),
+        (["--policy", "best-fit", "serve.ingress.mode=sideways"], "serve.ingress.mode"),
+        (["--policy", "best-fit", "serve.ingress.first_port=80"], "first_port"),
     ],
 )
 def test_bad_inputs_exit_2_with_one_line(capsys, argv, message):

@@ -6,6 +6,7 @@ import re
 import ray
 import yaml
 
+from marl_alloc.serving.ingress import ray_environment
 from marl_alloc.serving.service import VERBS
 from marl_alloc.serving.settings import serve_settings
 from tests.conftest import PROJECT_ROOT
@@ -119,12 +120,54 @@ def test_rayservice_serves_our_app_builder_with_valid_overrides():
         assert group["minReplicas"] <= group["replicas"] <= group["maxReplicas"]
 
 
-def test_extender_url_names_the_rayservice_serve_service():
+def _rayservice_config():
+    (service,) = load_all("deploy/rayservice.yaml")
+    (app,) = yaml.safe_load(service["spec"]["serveConfigV2"])["applications"]
+    config, _ = serve_settings(None, app["args"]["overrides"])
+    return service, config
+
+
+def test_extender_url_reaches_the_replicas_own_ports_through_the_direct_service():
     (config,) = load_all("deploy/kube-scheduler/extender-config.yaml")
+    (direct,) = load_all("deploy/extender-service.yaml")
+    service, serve_config = _rayservice_config()
+    assert serve_config.ingress.mode == "direct"
+    assert direct["kind"] == "Service"
+    meta, (port,) = direct["metadata"], direct["spec"]["ports"]
+    assert meta["namespace"] == service["metadata"]["namespace"]
+    host = f"{meta['name']}.{meta['namespace']}.svc.cluster.local:{port['port']}"
+    assert config["extenders"][0]["urlPrefix"] == f"http://{host}/"
+    (group,) = service["spec"]["rayClusterConfig"]["workerGroupSpecs"]
+    template = group["template"]
+    assert direct["spec"]["selector"].items() <= template["metadata"]["labels"].items()
+    (container,) = template["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    # The first replica on a pod takes first_port: one replica per worker pod.
+    assert ports[port["targetPort"]] == serve_config.ingress.first_port
+    assert container["readinessProbe"]["httpGet"]["port"] == serve_config.ingress.first_port
+    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    deployment = serve_config.deployment
+    assert group["replicas"] == group["minReplicas"] == group["maxReplicas"]
+    assert group["replicas"] == deployment.num_replicas
+    assert float(group["rayStartParams"]["num-cpus"]) == deployment.num_cpus
+
+
+def test_every_ray_pod_has_the_environment_of_the_configured_ingress():
+    service, serve_config = _rayservice_config()
+    cluster = service["spec"]["rayClusterConfig"]
+    expected = ray_environment(serve_config)
+    for group in [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]:
+        (container,) = group["template"]["spec"]["containers"]
+        env = {e["name"]: e["value"] for e in container.get("env", [])}
+        assert env.items() >= expected.items()
+
+
+def test_kuberays_proxy_service_name_is_the_one_the_config_mentions():
+    text = (PROJECT_ROOT / "deploy/kube-scheduler/extender-config.yaml").read_text()
     (service,) = load_all("deploy/rayservice.yaml")
     meta = service["metadata"]
     host = f"{meta['name']}-serve-svc.{meta['namespace']}.svc.cluster.local:8000"
-    assert config["extenders"][0]["urlPrefix"] == f"http://{host}/"
+    assert f"http://{host}/" in text
 
 
 def test_default_serve_config_loads():
