@@ -37,7 +37,8 @@ def load_policy(checkpoint_dir: str | Path) -> tuple[Any, dict[str, Any]]:
     level = ray_logger.level
     ray_logger.setLevel(logging.ERROR)
     try:
-        module = MultiRLModule.from_checkpoint(str(module_dir))
+        # RLlib reads the path as a URI: a relative one has no scheme and fails.
+        module = MultiRLModule.from_checkpoint(str(module_dir.resolve()))
     except Exception as err:  # noqa: BLE001 - pickles and tensors fail in many ways
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(

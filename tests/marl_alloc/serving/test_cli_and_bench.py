@@ -73,3 +73,10 @@ def test_bench_watch_path_lists_the_fake_api_servers_nodes():
     finally:
         informer.stop()
         api.close()
+
+
+def test_a_checkpoint_given_relative_to_the_working_dir_loads(checkpoint, monkeypatch):
+    monkeypatch.chdir(checkpoint.parent.parent)
+    relative = f"{checkpoint.parent.name}/{checkpoint.name}"
+    policy, settings = LevelQPolicy.from_checkpoint(relative)
+    assert set(policy.q_nets) == {"cluster", "rack", "leaf"} and settings["env"]
