@@ -13,8 +13,6 @@ from marl_alloc.settings import UserError
 HOLD_MODES = ("threshold", "policy", "never")
 NODE_SOURCES = ("request", "watch")
 INGRESS_MODES = ("proxy", "direct")
-# Ray Serve gives each node's direct-ingress replicas ports from first_port up to this many.
-DIRECT_PORT_RANGE = 1000
 # Routes the extender serves besides the bind verb.
 RESERVED_ROUTES = ("filter", "prioritize", "healthz", "stats")
 
@@ -36,6 +34,9 @@ class IngressConfig:
     # Ray starts: marl_alloc.serving.ingress).
     mode: str = "proxy"
     first_port: int = 30000
+    # Ports a node's replicas may take. 1 (one replica per Kubernetes pod): a replica that
+    # restarts gets first_port back, the port the pod's Service and readiness probe use.
+    ports_per_node: int = 1000
     # direct: a stopping replica keeps answering this long so load balancers move off it;
     # null: Ray Serve's default (30 s).
     draining_s: float | None = None
@@ -193,9 +194,11 @@ class ServeConfig:
                 self.ingress.mode in INGRESS_MODES,
                 f"serve.ingress.mode must be one of {INGRESS_MODES}",
             ),
+            (self.ingress.first_port >= 1024, "serve.ingress.first_port must be >= 1024"),
+            (self.ingress.ports_per_node >= 1, "serve.ingress.ports_per_node must be >= 1"),
             (
-                1024 <= self.ingress.first_port <= 65536 - DIRECT_PORT_RANGE,
-                f"serve.ingress.first_port must be in 1024..{65536 - DIRECT_PORT_RANGE}",
+                self.ingress.first_port + self.ingress.ports_per_node <= 65536,
+                "serve.ingress.first_port + ports_per_node must be <= 65536",
             ),
             (
                 self.ingress.draining_s is None or self.ingress.draining_s >= 0,

@@ -10,7 +10,7 @@ then serves the app's routes on its node's next free port from `serve.ingress.fi
 import os
 import time
 
-from marl_alloc.serving.config import DIRECT_PORT_RANGE, ServeConfig
+from marl_alloc.serving.config import ServeConfig
 from marl_alloc.settings import UserError
 
 SWITCH = "RAY_SERVE_ENABLE_DIRECT_INGRESS"
@@ -27,7 +27,11 @@ def ray_environment(config: ServeConfig) -> dict[str, str]:
     env = {
         SWITCH: "1",
         "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(ingress.first_port),
-        "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(ingress.first_port + DIRECT_PORT_RANGE - 1),
+        # Exclusive: Serve hands out range(min, max).
+        "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(ingress.first_port + ingress.ports_per_node),
+        # Serve holds a released port back for its HAProxy mode's stale routes; without HAProxy
+        # that only moves a restarted replica off the port its Service targets.
+        "RAY_SERVE_PORT_QUARANTINE_S": "0",
     }
     if ingress.draining_s is not None:
         env["RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S"] = str(ingress.draining_s)

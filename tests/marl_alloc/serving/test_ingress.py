@@ -34,6 +34,10 @@ def test_proxy_mode_leaves_ray_alone_and_direct_mode_switches_direct_ingress_on(
     assert env[SWITCH] == "1"
     assert env["RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT"] == "31000"
     assert int(env["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"]) > 31000
+    assert env["RAY_SERVE_PORT_QUARANTINE_S"] == "0"
+    single = ServeConfig.from_mapping({"ingress": {"mode": "direct", "ports_per_node": 1}})
+    # Serve hands out range(min, max): one port, first_port.
+    assert ray_environment(single)["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"] == "30001"
     assert "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S" not in env  # Ray's default
     drained = ServeConfig.from_mapping({"ingress": {"mode": "direct", "draining_s": 0}})
     assert ray_environment(drained)["RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S"] == "0.0"
