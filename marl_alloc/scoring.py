@@ -39,32 +39,34 @@ class Policy(Protocol):
 
 
 class ModulePolicy:
-    """Greedy actions of a trained MultiRLModule (one sub-module per level)."""
+    """Greedy actions of a trained MultiRLModule (one sub-module per level), its Q networks
+    frozen for acting (marl_alloc.policy.frozen_q): build a new one after the weights change."""
 
     def __init__(self, module: Any):
         import torch
 
-        from marl_alloc import columns
-        from marl_alloc.policy import LEVEL_MODULES
+        from marl_alloc.policy import LEVEL_MODULES, masked_greedy
+        from marl_alloc.policy.frozen_q import freeze_q_net
 
         # One decision at a time on tiny networks: intra-op threads only add hand-off latency.
         torch.set_num_threads(1)
         self.module = module
-        # Acting only: eval mode once, so forward_inference need not toggle it per decision.
-        for level in LEVEL_MODULES:
-            module[level].eval()
+        self.q_nets = {
+            level: freeze_q_net(
+                module[level].q_net, module[level].observation_space["obs"].shape[0]
+            )
+            for level in LEVEL_MODULES
+        }
         self._torch = torch
-        self._columns = columns
+        self._masked_greedy = masked_greedy
 
     def act(self, env: VectorDatacenterEnv, level_obs: LevelObs) -> np.ndarray:
         """Masked argmax of the level's Q values."""
-        torch, C = self._torch, self._columns
-        batch = {
-            C.OBS: torch.from_numpy(level_obs.obs),
-            C.ACTION_MASK: torch.from_numpy(level_obs.action_mask),
-        }
+        torch = self._torch
+        obs = torch.from_numpy(level_obs.obs)
+        mask = torch.from_numpy(level_obs.action_mask).bool()
         with torch.inference_mode():
-            return self.module[level_obs.level].forward_inference(batch)[C.ACTIONS].numpy()
+            return self._masked_greedy(self.q_nets[level_obs.level](obs), mask).numpy()
 
 
 def make_env(

@@ -5,6 +5,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from marl_alloc.policy.frozen_q import freeze_q_net
 from marl_alloc.serving.hierarchy import LEVELS, LevelInputs
 
 
@@ -15,9 +16,11 @@ class LevelQPolicy:
         self.module = module
         self.obs_dims = dict(obs_dims)
         self.num_actions = dict(num_actions)
-        # The level modules' Q networks, called directly on the feasible rows only: scoring
-        # needs Q values, not forward_inference's masked greedy action over every row.
-        self.q_nets = {level: module[level].q_net.eval() for level in LEVELS}
+        # The level modules' Q networks, frozen (marl_alloc.policy.frozen_q), called on the
+        # feasible rows only: scoring needs Q values, not a masked greedy action over every row.
+        self.q_nets = {
+            level: freeze_q_net(module[level].q_net, obs_dims[level]) for level in LEVELS
+        }
 
     @classmethod
     def from_checkpoint(cls, checkpoint_dir: str) -> tuple["LevelQPolicy", dict[str, Any]]:
@@ -42,7 +45,7 @@ class LevelQPolicy:
                 parts = [inputs.obs[level] for inputs in batch]
                 obs = parts[0] if len(parts) == 1 else np.concatenate(parts)
                 if len(obs):
-                    q = self.q_nets[level](torch.from_numpy(obs), attention=False)[0].numpy()
+                    q = self.q_nets[level](torch.from_numpy(obs)).numpy()
                 else:  # no feasible action on this level: nothing to score
                     q = np.zeros((0, self.num_actions[level]), np.float32)
                 for i, part in enumerate(np.split(q, np.cumsum(sizes)[:-1])):
