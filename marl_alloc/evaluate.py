@@ -60,6 +60,12 @@ def _env_settings(workload: str, overrides: list[str], trained: dict | None) -> 
         # The policy's input sizes follow the topology it was trained on.
         env["topology"] = trained["env"]["topology"]
         env["forecast_horizon"] = trained["env"]["forecast_horizon"]
+        # A policy trained with fewer (or no) deferrals never learned more: its defer action
+        # stays masked as it was. The measuring window stays the workload's, whose default tail
+        # would otherwise shrink with max_defers.
+        if env["episode_tail_s"] is None:
+            env["episode_tail_s"] = float(env["max_defers"] * env["defer_delay_s"])
+        env["max_defers"] = min(env["max_defers"], int(trained["env"]["max_defers"]))
     return env
 
 

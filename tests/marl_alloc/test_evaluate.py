@@ -193,3 +193,17 @@ def test_a_checkpoint_with_a_forecaster_evaluates_with_its_forecasts(tmp_path, m
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["policy"] == "checkpoint" and metrics["tasks_placed"] > 0
     assert any(updates)  # forecasts were set, and they were not zeros
+
+
+def test_a_policy_trained_without_deferral_is_evaluated_without_it_in_the_same_window():
+    from marl_alloc.compose import compose_settings
+    from marl_alloc.evaluate import _env_settings
+
+    preset = compose_settings(["env=google2011"])["env"]
+    trained = {"env": {**preset, "max_defers": 0, "episode_tail_s": 3600.0}}
+    env = _env_settings("google2011", [], trained)
+    assert env["max_defers"] == 0
+    assert env["episode_tail_s"] == preset["max_defers"] * preset["defer_delay_s"] > 0
+    # A policy that learned to defer keeps the workload's rules.
+    deferring = _env_settings("google2011", [], {"env": preset})
+    assert deferring["max_defers"] == preset["max_defers"]
