@@ -210,6 +210,14 @@ class EnvConfig:
         _validate(config)
         return config
 
+    @property
+    def resolved_episode_tail_s(self) -> float:
+        """How long a finite episode runs on after its last arrival (episode_tail_s or its
+        default)."""
+        if self.episode_tail_s is not None:
+            return float(self.episode_tail_s)
+        return float(self.max_defers * self.defer_delay_s)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (tuples as lists), e.g. to store next to a checkpoint."""
         return _plain(dataclasses.asdict(self))

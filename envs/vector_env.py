@@ -392,11 +392,7 @@ class VectorDatacenterEnv:
         if not ended.any():
             return
         if not self.continuing:
-            cfg = self.config
-            tail = cfg.episode_tail_s
-            if tail is None:
-                tail = cfg.max_defers * cfg.defer_delay_s
-            end = np.maximum(self.now, self.last_arrival_s + tail)
+            end = np.maximum(self.now, self.last_arrival_s + self.config.resolved_episode_tail_s)
             self._advance(ended, np.where(ended, end, self.now))
         self.done |= ended
 

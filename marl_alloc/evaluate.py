@@ -50,6 +50,7 @@ def build_parser(prog: str = "python -m marl_alloc.evaluate") -> argparse.Argume
 
 
 def _env_settings(workload: str, overrides: list[str], trained: dict | None) -> dict[str, Any]:
+    from envs import EnvConfig
     from marl_alloc.compose import available_workloads, compose_settings
 
     if workload not in available_workloads():
@@ -63,8 +64,7 @@ def _env_settings(workload: str, overrides: list[str], trained: dict | None) -> 
         # A policy trained with fewer (or no) deferrals never learned more: its defer action
         # stays masked as it was. The measuring window stays the workload's, whose default tail
         # would otherwise shrink with max_defers.
-        if env["episode_tail_s"] is None:
-            env["episode_tail_s"] = float(env["max_defers"] * env["defer_delay_s"])
+        env["episode_tail_s"] = EnvConfig.from_mapping(env).resolved_episode_tail_s
         env["max_defers"] = min(env["max_defers"], int(trained["env"]["max_defers"]))
     return env
 

@@ -50,7 +50,6 @@ class ModulePolicy:
 
         # One decision at a time on tiny networks: intra-op threads only add hand-off latency.
         torch.set_num_threads(1)
-        self.module = module
         self.q_nets = {
             level: freeze_q_net(
                 module[level].q_net, module[level].observation_space["obs"].shape[0]

@@ -13,7 +13,6 @@ class LevelQPolicy:
     """Q values per level for a batch of requests: one forward pass per level for all of them."""
 
     def __init__(self, module: Any, obs_dims: dict[str, int], num_actions: dict[str, int]):
-        self.module = module
         self.obs_dims = dict(obs_dims)
         self.num_actions = dict(num_actions)
         # The level modules' Q networks, frozen (marl_alloc.policy.frozen_q), called on the
