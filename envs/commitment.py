@@ -4,8 +4,9 @@ What a placement does to energy shows when its host can, or can no longer, switc
 idle_timeout_s after its last task ends, minutes to hours past the few seconds a discounted
 n-step return sees. So training streams may charge a placement, when it is made, the idle
 energy it commits its host to (`reward.w_commit`); finite episodes never do, and report the
-true cost. Migrations are not followed: a migrated task's new host may read as committed for
-less time than it is.
+true cost. The observations show every host's commitment too (envs/observations.py), so they
+are kept in every env. A migrated task's new host learns its end; its old host keeps reading as
+committed until then (an overestimate that ends when the host empties or the time passes).
 """
 
 import numpy as np

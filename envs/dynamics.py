@@ -97,7 +97,9 @@ def usage_period(sim: Any, envs: np.ndarray) -> None:
     if not sim.config.migration.enabled:
         return
     for env in envs.tolist():
-        moved, degraded = migrate_overloaded(hosts, sim.running, env, now, sim.config.migration)
+        moved, degraded = migrate_overloaded(
+            hosts, sim.running, env, now, sim.config.migration, sim.commitments.until
+        )
         sim.metrics_["migrations"][env] += moved
         sim.metrics_["migration_degraded_cpu_s"][env] += degraded
         sim._cost[env] += sim.config.reward.w_migration * moved

@@ -26,7 +26,7 @@ def snapshot(env: Any) -> dict[str, Any]:
         "has_pending": env.has_pending.copy(),
         "done": env.done.copy(),
         "last_arrival_s": env.last_arrival_s.copy(),
-        "commit_until": None if env.commitments is None else env.commitments.until.copy(),
+        "commit_until": env.commitments.until.copy(),
         "feasible_hosts": env.feasible_hosts.copy(),
         "rack": env._rack.copy(),
         "leaf": env._leaf.copy(),
@@ -55,10 +55,10 @@ def restore(env: Any, state: dict[str, Any]) -> None:
     env.hosts = HostArrays.from_state(state["hosts"], env.power_model, env.config.hosts)
     env.running.set_state(state["running"])
     env.finishes.rebuild(env.running)
-    if env.commitments is not None:
-        env.commitments = HostCommitments(env.hosts, env.running)
-        if state.get("commit_until") is not None:
-            env.commitments.until = np.array(state["commit_until"], np.float64)
+    env.commitments = HostCommitments(env.hosts, env.running)
+    # Snapshots from before commitments were always kept hold None: rebuilt from the tasks.
+    if state.get("commit_until") is not None:
+        env.commitments.until = np.array(state["commit_until"], np.float64)
     env.next_tick_s = np.array(state["next_tick_s"], np.float64)
     env.usage_rng.bit_generator.state = state["usage_rng"]
     env.tasks_at_start = np.array(state["tasks_at_start"], np.int64)

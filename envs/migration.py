@@ -43,9 +43,15 @@ def choose_migrations(
 
 
 def migrate_overloaded(
-    hosts: HostArrays, running: SlotTable, env: int, now: np.ndarray, config: MigrationConfig
+    hosts: HostArrays,
+    running: SlotTable,
+    env: int,
+    now: np.ndarray,
+    config: MigrationConfig,
+    until: np.ndarray,
 ) -> tuple[int, float]:
-    """Move tasks of env off its overloaded hosts; returns (migrations, CPU-seconds degraded)."""
+    """Move tasks of env off its overloaded hosts; returns (migrations, CPU-seconds degraded).
+    `until` (HostCommitments.until) learns that each target now holds its task to the end."""
     chosen = choose_migrations(
         hosts, running, env, config.overload_threshold, config.max_per_period
     )
@@ -80,6 +86,8 @@ def migrate_overloaded(
         hosts.add_many(envs, np.array([source]), *values, sign=-1, now=now)
         hosts.add_many(envs, np.array([target]), *values, sign=1)
         running["host"][env, slot] = target
+        end_s = float(running["end_s"][env, slot])
+        until[env, target] = max(until[env, target], end_s + hosts.idle_timeout_s)
         moved += 1
         copy_s = min(mem * config.s_per_mem, float(running["end_s"][env, slot] - now[env]))
         degraded += config.degradation * min(usage, cpu) * max(copy_s, 0.0)

@@ -2,50 +2,147 @@
 
 Every level's vector is [per-child features..., task (6), time (2), carbon (1), forecast (F)]:
 
-- cluster: one block of 7 per rack of the task's cluster,
-- rack: one block of 7 per leaf group of the chosen rack,
-- leaf: one block of 8 per host of the chosen leaf group.
+- cluster: one block of 14 per rack of the task's cluster,
+- rack: one block of 14 per leaf group of the chosen rack,
+- leaf: one block of 14 per host of the chosen leaf group.
 
 Group block (rack or leaf group), over its hosts:
   [requested cpu / cpu capacity, requested mem / mem capacity, cpu usage / cpu capacity,
    share of hosts on or booting, max free cpu on one host, max free mem on one host,
    share of hosts overloaded, max free cpu on one switched-on host, max cpu usage headroom
-   (capacity - usage) on one switched-on host]
+   (capacity - usage) on one switched-on host,
+   share of hosts the task fits, share it fits without overloading them, the highest allocated
+   share after placement among those it fits, the least power increase and the least added
+   energy among PABFD's candidates (the hosts it fits without overloading, else all it fits)]
 Host block:
   [requested cpu / capacity, requested mem / capacity, usage / capacity, on, booting,
-   free cpu, free mem, would overload if the task ran there at the mean usage factor]
+   free cpu, free mem, would overload if the task ran there at the mean usage factor,
+   the task fits, allocated share after placement, power increase, time the host is held on
+   already, time the task would add to that, added energy]
 Task: [cpu, mem, log1p(duration_s) / 10, priority / max priority, deferrable, defers used / max]
 Time: [sin, cos] of the time of day. Carbon: intensity / the series' mean.
 Forecast: the forecaster's next-F demand per leaf group (`VectorDatacenterEnv.set_forecast`),
 averaged over the leaf groups under the acting agent; zeros until one is set.
 Free resources are in capacity units (largest machine = 1.0): what may still be allotted
 (capacity * overcommit - requested). A host slot without a machine reads as all zeros.
+
+The placement features are what best-fit and PABFD rank hosts by (the mean of CPU and memory
+allocated shares if the task went there; watts added at the mean usage factor, a sleeping host's
+idle watts included, over the model's peak watts), and what they leave out: a host stays on until
+idle_timeout_s after its last task ends (envs/commitment.py), so a task that outlives a host's
+current tasks keeps it on longer, and one that ends sooner costs no idle time. Times are
+log1p(seconds) / 10 like the task's duration; added energy (the task's dynamic watts over its
+duration plus idle watts over the time it adds) is log1p of peak-watt-hours. A group carries its
+best host's figures, so every level sees where the task packs best, not only how full its
+children are. Where the task fits nowhere these read 0, as the feasible share does.
 """
+
+import dataclasses
 
 import numpy as np
 
 from envs.hosts import BOOTING, OFF, ON, HostArrays
+from envs.power import PowerModel
 from envs.topology import Topology
 
-GROUP_FEATURES = 9
-HOST_FEATURES = 8
+GROUP_FEATURES = 14
+HOST_FEATURES = 14
 TASK_FEATURES = 6
 CONTEXT_FEATURES = 3  # sin, cos of time of day; carbon intensity
 DAY_S = 86400.0
 LOG_DURATION_SCALE = 10.0
+S_PER_H = 3600.0
 
 
 TINY = 1e-9  # divides empty host slots' zeros by something
 
 
-def group_features(cpu_cap, mem_cap, cpu_req, mem_req, usage, power, cpu_alloc, mem_alloc):
-    """[B, G, n] host columns -> [B, G, 9] group blocks."""
+@dataclasses.dataclass(frozen=True)
+class PlacementQuery:
+    """The pending task of each row ([B] arrays) and the power model its hosts draw by."""
+
+    cpu: np.ndarray
+    mem: np.ndarray
+    expected_usage: np.ndarray  # cpu * the workload's mean usage factor
+    duration_s: np.ndarray
+    now_s: np.ndarray
+    power_model: PowerModel
+    boot_delay_s: float
+    idle_timeout_s: float
+
+    def per_row(self, like: np.ndarray, name: str) -> np.ndarray:
+        """Field `name` shaped to broadcast against [B, ...] host columns."""
+        return getattr(self, name).reshape((-1,) + (1,) * (like.ndim - 1))
+
+
+@dataclasses.dataclass(frozen=True)
+class PlacementScores:
+    """Per host, what placing the pending task there would do."""
+
+    allocated_after: np.ndarray  # mean of CPU and memory allocated shares
+    power_increase: np.ndarray  # watts added now / peak watts (idle watts too if it sleeps)
+    overloads: np.ndarray  # usage would reach capacity at the mean usage factor
+    held_s: np.ndarray  # how much longer the host stays on without the task (0 if off)
+    added_s: np.ndarray  # how much longer it would stay on with it
+    added_energy: np.ndarray  # dynamic + idle energy the task adds, peak-watt-hours
+
+
+def placement_scores(
+    cpu_cap, mem_cap, cpu_req, mem_req, usage, power, until, query: PlacementQuery
+) -> PlacementScores:
+    """What placing each row's pending task on each host would do; `until` is
+    HostCommitments.until (when each host may switch off at the earliest)."""
+    cpu, mem = query.per_row(cpu_cap, "cpu"), query.per_row(cpu_cap, "mem")
+    expected = query.per_row(cpu_cap, "expected_usage")
+    duration, now = query.per_row(cpu_cap, "duration_s"), query.per_row(cpu_cap, "now_s")
+    inv_cpu = np.where(cpu_cap > 0, 1.0 / np.maximum(cpu_cap, TINY), 0.0)
+    inv_mem = np.where(mem_cap > 0, 1.0 / np.maximum(mem_cap, TINY), 0.0)
+    allocated_after = 0.5 * ((cpu_req + cpu) * inv_cpu + (mem_req + mem) * inv_mem)
+    model = query.power_model
+    before = model.watts(usage * inv_cpu)
+    after = model.watts((usage + expected) * inv_cpu)
+    off = power == OFF
+    peak = model.watts_at[-1]
+    held = np.where(off, now, np.maximum(until, now))
+    start = now + np.where(off, query.boot_delay_s, 0.0)
+    added_s = np.maximum(start + duration + query.idle_timeout_s - held, 0.0)
+    joules = (after - before) * duration + model.idle_watts * added_s
+    return PlacementScores(
+        allocated_after=allocated_after,
+        power_increase=(after - np.where(off, 0.0, before)) / peak,
+        overloads=(usage + expected >= cpu_cap) & (cpu_cap > 0),
+        held_s=held - now,
+        added_s=added_s,
+        added_energy=joules / (peak * S_PER_H),
+    )
+
+
+def _log_s(seconds: np.ndarray) -> np.ndarray:
+    return np.log1p(seconds) / LOG_DURATION_SCALE
+
+
+def _least(values: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Min of values over each group's candidate hosts; 0 for a group without any (its feasible
+    share says so)."""
+    least = np.where(candidates, values, np.inf).min(-1)
+    return np.where(np.isfinite(least), least, 0.0)
+
+
+def group_features(
+    cpu_cap, mem_cap, cpu_req, mem_req, usage, power, cpu_alloc, mem_alloc, until, feasible, query
+):
+    """[B, G, n] host columns, feasibility and the pending tasks -> [B, G, 15] group blocks."""
     cap_cpu = np.maximum(cpu_cap.sum(-1), TINY)
     cap_mem = np.maximum(mem_cap.sum(-1), TINY)
     on = power == ON
     # Where a task can go without waking a host: what consolidation (and energy) turns on.
     free_on = np.where(on, cpu_alloc - cpu_req, 0.0)
     headroom_on = np.where(on, cpu_cap - usage, 0.0)
+    scores = placement_scores(cpu_cap, mem_cap, cpu_req, mem_req, usage, power, until, query)
+    safe = feasible & ~scores.overloads
+    # PABFD's candidates, per group: the hosts the task would not overload, if any.
+    candidates = np.where(safe.any(-1, keepdims=True), safe, feasible)
+    energy = np.log1p(scores.added_energy)
     return np.stack(
         [
             cpu_req.sum(-1) / cap_cpu,
@@ -57,16 +154,22 @@ def group_features(cpu_cap, mem_cap, cpu_req, mem_req, usage, power, cpu_alloc, 
             (on & (usage >= cpu_cap)).mean(-1),
             free_on.max(-1),
             headroom_on.max(-1),
+            feasible.mean(-1),
+            safe.mean(-1),
+            np.where(feasible, scores.allocated_after, 0.0).max(-1),
+            _least(scores.power_increase, candidates),
+            _least(energy, candidates),
         ],
         axis=-1,
     )
 
 
 def host_features(
-    cpu_cap, mem_cap, cpu_req, mem_req, usage, power, cpu_alloc, mem_alloc, expected_usage
+    cpu_cap, mem_cap, cpu_req, mem_req, usage, power, cpu_alloc, mem_alloc, until, feasible, query
 ):
-    """[B, n] host columns and the task's expected usage [B] -> [B, n, 8] host blocks."""
+    """[B, n] host columns, feasibility and the pending tasks -> [B, n, 14] host blocks."""
     cpu_div, mem_div = np.maximum(cpu_cap, TINY), np.maximum(mem_cap, TINY)
+    scores = placement_scores(cpu_cap, mem_cap, cpu_req, mem_req, usage, power, until, query)
     return np.stack(
         [
             cpu_req / cpu_div,
@@ -76,7 +179,13 @@ def host_features(
             (power == BOOTING).astype(np.float64),
             cpu_alloc - cpu_req,
             mem_alloc - mem_req,
-            ((usage + expected_usage[:, None] >= cpu_cap) & (cpu_cap > 0)).astype(np.float64),
+            scores.overloads.astype(np.float64),
+            feasible.astype(np.float64),
+            np.where(feasible, scores.allocated_after, 0.0),
+            np.where(feasible, scores.power_increase, 0.0),
+            _log_s(scores.held_s),
+            np.where(feasible, _log_s(scores.added_s), 0.0),
+            np.where(feasible, np.log1p(scores.added_energy), 0.0),
         ],
         axis=-1,
     )
@@ -115,27 +224,37 @@ def child_blocks(
     level: str,
     top: Topology,
     hosts: HostArrays,
+    until: np.ndarray,
     feasible_hosts: np.ndarray,
     agent: np.ndarray,
-    expected_usage: np.ndarray,
+    query: PlacementQuery,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Feature blocks [B, children, k] and feasibility [B, children] of each env's acting agent
     (cluster: its racks; rack: its leaf groups; leaf: its hosts)."""
     h = hosts
     columns = [h.cpu_capacity, h.mem_capacity, h.cpu_requested, h.mem_requested, h.cpu_usage]
-    columns += [h.power_state, h.cpu_alloc, h.mem_alloc]
+    columns += [h.power_state, h.cpu_alloc, h.mem_alloc, until, feasible_hosts]
     rows = np.arange(len(agent))
     if level == "cluster":
         racks = agent[:, None] * top.racks_per_cluster + np.arange(top.racks_per_cluster)
-        blocks = group_features(*(top.by_rack(c)[rows[:, None], racks] for c in columns))
-        return blocks, top.by_rack(feasible_hosts)[rows[:, None], racks].any(-1)
+        in_racks = [top.by_rack(c)[rows[:, None], racks] for c in columns]
+        return group_features(*in_racks, query), in_racks[-1].any(-1)
     if level == "rack":
         shape = (len(agent), top.leaves_per_rack, top.hosts_per_leaf)
         in_rack = [top.by_rack(c)[rows, agent].reshape(shape) for c in columns]
-        fit = top.by_rack(feasible_hosts)[rows, agent].reshape(shape)
-        return group_features(*in_rack), fit.any(-1)
+        return group_features(*in_rack, query), in_rack[-1].any(-1)
     in_leaf = [top.by_leaf(c)[rows, agent] for c in columns]
-    return host_features(*in_leaf, expected_usage), top.by_leaf(feasible_hosts)[rows, agent]
+    return host_features(*in_leaf, query), in_leaf[-1]
+
+
+def observation_dims(topology, forecast_horizon: int) -> dict[str, int]:
+    """Observation size per level for an env config's topology section and forecast horizon."""
+    context = TASK_FEATURES + CONTEXT_FEATURES + forecast_horizon
+    return {
+        "cluster": topology.racks_per_cluster * GROUP_FEATURES + context,
+        "rack": topology.leaves_per_rack * GROUP_FEATURES + context,
+        "leaf": topology.hosts_per_leaf * HOST_FEATURES + context,
+    }
 
 
 def level_forecast(level: str, top: Topology, forecast: np.ndarray, agent: np.ndarray):

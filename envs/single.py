@@ -73,8 +73,8 @@ def place_one(sim: Any, host: int) -> None:
     if sim.demand is not None:
         sim.demand.count(ENV0, np.array([host]), ARRIVALS)
     end_s = start + float(p["duration_s"][0])
-    if sim.commitments is not None:
-        kwh = sim.commitments.commit_kwh(ENV0, np.array([host]), end_s, state == OFF, sim.now[:1])
+    kwh = sim.commitments.commit_kwh(ENV0, np.array([host]), end_s, state == OFF, sim.now[:1])
+    if sim.charges_commitments:
         sim._cost[0] += float(sim.commit_price(ENV0)[0] * kwh[0])
     row = {"host": host, "cpu": cpu, "mem": mem, "factor": factor, "z": z, "usage": usage}
     row["end_s"] = end_s

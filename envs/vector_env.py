@@ -34,14 +34,12 @@ from envs.finishes import FinishQueue, ScanFinishes
 from envs.hosts import OFF, ON, HostArrays, draw_capacities
 from envs.metrics import EnvMetrics
 from envs.observations import (
-    CONTEXT_FEATURES,
-    GROUP_FEATURES,
-    HOST_FEATURES,
-    TASK_FEATURES,
+    PlacementQuery,
     assemble,
     child_blocks,
     context_features,
     level_forecast,
+    observation_dims,
     task_features,
 )
 from envs.power import PowerModel
@@ -85,17 +83,12 @@ class VectorDatacenterEnv:
         self.timeline: Timeline | None = None
         self.demand: DemandHistory | None = None
         self._demand_bins: tuple[float, int] | None = None
-        context = TASK_FEATURES + CONTEXT_FEATURES + self.config.forecast_horizon
         self.num_actions = {
             "cluster": top.racks_per_cluster + 1,
             "rack": top.leaves_per_rack,
             "leaf": top.hosts_per_leaf,
         }
-        self.obs_dims = {
-            "cluster": top.racks_per_cluster * GROUP_FEATURES + context,
-            "rack": top.leaves_per_rack * GROUP_FEATURES + context,
-            "leaf": top.hosts_per_leaf * HOST_FEATURES + context,
-        }
+        self.obs_dims = observation_dims(top, self.config.forecast_horizon)
         self.agent_ids = top.agent_ids()
         self.forecast = np.zeros(
             (self.num_envs, top.num_leaves, self.config.forecast_horizon), np.float32
@@ -146,11 +139,9 @@ class VectorDatacenterEnv:
         # One big datacenter (a trace cell): heaps; many small ones: vectorized scans.
         self.finishes = FinishQueue(B) if B == 1 else ScanFinishes(B, self.running)
         self.finishes.rebuild(self.running)
-        self.commitments = (
-            HostCommitments(self.hosts, self.running)
-            if self.continuing and cfg.reward.w_commit > 0
-            else None
-        )
+        # Always kept: the observations show how long each host is held on already.
+        self.commitments = HostCommitments(self.hosts, self.running)
+        self.charges_commitments = self.continuing and cfg.reward.w_commit > 0
         self.next_tick_s = self.usage_model.next_tick_s(self.now)
         self.metrics_ = EnvMetrics.zeros(B)
         run = self.running
@@ -332,8 +323,8 @@ class VectorDatacenterEnv:
         if self.demand is not None:
             self.demand.count(envs, host, ARRIVALS)
         end_s = start + p["duration_s"]
-        if self.commitments is not None:
-            kwh = self.commitments.commit_kwh(envs, host, end_s, was_off, self.now[envs])
+        kwh = self.commitments.commit_kwh(envs, host, end_s, was_off, self.now[envs])
+        if self.charges_commitments:
             self._cost[envs] += self.commit_price(envs) * kwh
         slots = self.running.insert(
             envs,
@@ -447,9 +438,14 @@ class VectorDatacenterEnv:
             active, agent = self.has_pending.copy(), self.pending["cluster"].astype(np.int64)
         else:
             active, agent = has_task, self._rack if level == "rack" else self._leaf
-        expected_usage = self.pending["cpu"] * self.config.workload.usage_factor_mean
         blocks, mask = child_blocks(
-            level, self.topology, self.hosts, self.feasible_hosts, agent, expected_usage
+            level,
+            self.topology,
+            self.hosts,
+            self.commitments.until,
+            self.feasible_hosts,
+            agent,
+            self.placement_query(),
         )
         if level == "cluster":
             mask = np.concatenate([mask, self._can_defer()[:, None]], axis=1)
@@ -461,6 +457,20 @@ class VectorDatacenterEnv:
         task = task_features(self.pending, self.workload.max_priority, self.config.max_defers)
         mask = mask | ~active[:, None]
         return LevelObs(level, assemble(blocks, task, context), mask, active, agent.copy())
+
+    def placement_query(self) -> PlacementQuery:
+        """Each env's pending task as the placement features (and heuristics) read it."""
+        p, h = self.pending, self.hosts
+        return PlacementQuery(
+            cpu=p["cpu"],
+            mem=p["mem"],
+            expected_usage=p["cpu"] * self.config.workload.usage_factor_mean,
+            duration_s=p["duration_s"],
+            now_s=self.now,
+            power_model=self.power_model,
+            boot_delay_s=h.boot_delay_s,
+            idle_timeout_s=h.idle_timeout_s,
+        )
 
     # ---- resumable state --------------------------------------------------------------------
 

@@ -19,14 +19,17 @@ import dataclasses
 
 import numpy as np
 
+from envs.config import HostConfig
 from envs.hosts import FIT_TOLERANCE, OFF
 from envs.observations import (
+    PlacementQuery,
     assemble,
     context_features,
     group_features,
     host_features,
     task_features,
 )
+from envs.power import PowerModel
 from envs.topology import Topology
 from marl_alloc.serving.kube_objects import NodeTable, PodRequest
 
@@ -97,7 +100,7 @@ class HostColumns:
     mem_alloc: np.ndarray
 
     def as_tuple(self) -> tuple[np.ndarray, ...]:
-        """In the argument order of envs.observations.group_features / host_features."""
+        """The first arguments of envs.observations.group_features / host_features, in order."""
         return tuple(getattr(self, f.name) for f in dataclasses.fields(self))
 
 
@@ -151,8 +154,19 @@ class TaskContext:
 
     task: np.ndarray  # float[6], envs.observations.task_features of the pod
     context: np.ndarray  # float[3 + F]: time of day, carbon intensity / mean, forecast
-    expected_usage: float  # pod cpu * usage_factor_mean, for the leaf's overload feature
+    query: PlacementQuery  # the pod's request in capacity units, for the placement features
     can_defer: bool  # the cluster level's defer action is allowed
+
+    def query_rows(self, rows: int) -> PlacementQuery:
+        """The pod's placement query repeated for `rows` observation rows."""
+        q = self.query
+        return dataclasses.replace(
+            q,
+            **{
+                name: np.repeat(getattr(q, name), rows)
+                for name in ("cpu", "mem", "expected_usage", "duration_s", "now_s")
+            },
+        )
 
 
 def task_context(
@@ -166,10 +180,12 @@ def task_context(
     max_defers: int,
     forecast_horizon: int,
     usage_factor_mean: float,
+    power_model: PowerModel,
+    hosts: HostConfig,
     can_defer: bool,
 ) -> TaskContext:
     """The pod's task features and the context features; the forecast is zeros, as in the
-    simulator before a forecaster sets one."""
+    simulator before a forecaster sets one. Placement times count from 0 (see `held_until`)."""
     cpu, mem = pod.cpu / cpu_unit, pod.mem / mem_unit
     pending = {
         "cpu": np.array([cpu]),
@@ -182,7 +198,24 @@ def task_context(
     task = task_features(pending, max_priority, max_defers)[0]
     forecast = np.zeros((1, forecast_horizon))
     context = context_features(np.array([sim_time_s]), np.array([carbon_norm]), forecast)[0]
-    return TaskContext(task, context, cpu * usage_factor_mean, can_defer)
+    query = PlacementQuery(
+        cpu=np.array([cpu]),
+        mem=np.array([mem]),
+        expected_usage=np.array([cpu * usage_factor_mean]),
+        duration_s=np.array([float(pod.duration_s)]),
+        now_s=np.zeros(1),
+        power_model=power_model,
+        boot_delay_s=hosts.boot_delay_s,
+        idle_timeout_s=hosts.idle_timeout_s,
+    )
+    return TaskContext(task, context, query, can_defer)
+
+
+def held_until(hosts: HostColumns, query: PlacementQuery) -> np.ndarray:
+    """When each node may switch off at the earliest (HostCommitments.until in the simulator).
+    The cluster does not say when its pods will end, so a node that is on reads as if it had
+    just gone idle: held for the idle timeout, and a pod's run time on it is all added time."""
+    return np.where(hosts.power_state != OFF, query.idle_timeout_s, -np.inf)
 
 
 @dataclasses.dataclass
@@ -220,17 +253,17 @@ def level_inputs(
         "leaf": feasible.reshape(C * R * L, H),
     }
     rows = {level: np.flatnonzero(m.any(axis=1)) for level, m in mask.items()}
-    cols = hosts.as_tuple()
+    cols = (*hosts.as_tuple(), held_until(hosts, tc.query), feasible)
 
     def take(shape: tuple[int, ...], level: str) -> list[np.ndarray]:
         return [c.reshape(shape)[rows[level]] for c in cols]
 
-    cluster_blocks = group_features(*take((C, R, L * H), "cluster"))
-    rack_blocks = group_features(*take((C * R, L, H), "rack"))
-    leaf_rows = len(rows["leaf"])
-    leaf_blocks = host_features(
-        *take((C * R * L, H), "leaf"), np.full(leaf_rows, tc.expected_usage)
-    )
+    def query(level: str) -> PlacementQuery:
+        return tc.query_rows(len(rows[level]))
+
+    cluster_blocks = group_features(*take((C, R, L * H), "cluster"), query("cluster"))
+    rack_blocks = group_features(*take((C * R, L, H), "rack"), query("rack"))
+    leaf_blocks = host_features(*take((C * R * L, H), "leaf"), query("leaf"))
     return LevelInputs(
         mask=mask,
         rows=rows,

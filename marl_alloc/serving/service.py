@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from envs import EnvConfig
-from envs.observations import CONTEXT_FEATURES, GROUP_FEATURES, HOST_FEATURES, TASK_FEATURES
+from envs.observations import observation_dims
+from envs.power import PowerModel
 from marl_alloc.serving.carbon import GridIntensity
 from marl_alloc.serving.config import ServeConfig
 from marl_alloc.serving.hierarchy import (
@@ -86,12 +87,7 @@ class Prepared:
 def expected_dims(env: EnvConfig) -> tuple[dict[str, int], dict[str, int]]:
     """(obs_dims, num_actions) per level of a policy trained on this env config."""
     t = env.topology
-    context = TASK_FEATURES + CONTEXT_FEATURES + env.forecast_horizon
-    obs_dims = {
-        "cluster": t.racks_per_cluster * GROUP_FEATURES + context,
-        "rack": t.leaves_per_rack * GROUP_FEATURES + context,
-        "leaf": t.hosts_per_leaf * HOST_FEATURES + context,
-    }
+    obs_dims = observation_dims(t, env.forecast_horizon)
     num_actions = {
         "cluster": t.racks_per_cluster + 1,
         "rack": t.leaves_per_rack,
@@ -135,6 +131,7 @@ class ExtenderService:
         self.clock = clock if config.clock_s is None else (lambda: float(config.clock_s))
         self.intensity = GridIntensity.from_settings(env_settings.get("carbon", {}), config.carbon)
         self.max_priority = _max_priority(self.env, config)
+        self.power_model = PowerModel.from_config(self.env.hosts)
         self.watching = config.node_source == "watch"
         # A watched cache holds the cluster's nodes, however many: no size limit.
         size = None if self.watching else config.node_cache_size
@@ -226,6 +223,8 @@ class ExtenderService:
                 max_defers=env.max_defers,
                 forecast_horizon=env.forecast_horizon,
                 usage_factor_mean=env.workload.usage_factor_mean,
+                power_model=self.power_model,
+                hosts=env.hosts,
                 can_defer=prepared.can_defer,
             )
             prepared.inputs = level_inputs(hosts, feasible, tiling.topology, tc)

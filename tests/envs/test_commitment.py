@@ -48,11 +48,23 @@ def test_commitments_cover_every_running_task(small_config):
     assert (env.commitments.until[envs, hosts] >= ends - 1e-6).all()
 
 
-def test_finite_episodes_and_a_zero_weight_charge_nothing(small_config):
-    assert VectorDatacenterEnv(small_config, num_envs=2, seed=0).commitments is None
-    small_config["reward"]["w_commit"] = 1.0
-    finite = VectorDatacenterEnv(small_config, num_envs=2, seed=0, continuing=False)
-    assert finite.commitments is None
+@pytest.mark.parametrize("continuing", [True, False])
+def test_finite_episodes_and_a_zero_weight_charge_nothing(small_config, continuing):
+    # Commitments are kept in every env (the observations show them); only a training stream
+    # with w_commit > 0 pays for them.
+    def placement_rewards(w_commit: float) -> np.ndarray:
+        config = {**small_config, "reward": {**small_config["reward"], "w_commit": w_commit}}
+        env = VectorDatacenterEnv(config, num_envs=2, seed=0, continuing=continuing)
+        rewards = [env.step_hosts(np.argmax(env.feasible_hosts, axis=1))[0] for _ in range(20)]
+        assert (env.commitments.until > env.now[:, None]).any()
+        return np.array(rewards)
+
+    charged = placement_rewards(1.0)
+    free = placement_rewards(0.0)
+    if continuing:
+        assert (charged < free).any()
+    else:
+        np.testing.assert_array_equal(charged, free)
 
 
 def test_commitments_survive_a_state_round_trip(small_config):

@@ -108,9 +108,9 @@ def tiny_cluster():
 
 def test_migration_takes_smallest_memory_first_to_the_least_power_increase():
     hosts, running = tiny_cluster()
-    moved, degraded = migrate_overloaded(
-        hosts, running, 0, np.zeros(1), MigrationConfig(overload_threshold=0.9, s_per_mem=100.0)
-    )
+    until = np.zeros((1, 3))
+    config = MigrationConfig(overload_threshold=0.9, s_per_mem=100.0)
+    moved, degraded = migrate_overloaded(hosts, running, 0, np.zeros(1), config, until)
     # host 0 uses 1.1 > 0.9: the 0.1-memory task (usage 0.35) leaves, and lands on host 1,
     # where it adds less power than on the half-size host 2
     assert moved == 1
@@ -119,6 +119,8 @@ def test_migration_takes_smallest_memory_first_to_the_least_power_increase():
     assert degraded == pytest.approx(0.1 * 0.3 * 0.1 * 100.0, rel=1e-5)
     np.testing.assert_allclose(hosts.cpu_usage[0], [0.75, 0.55, 0.1], rtol=1e-6)
     assert hosts.num_tasks[0].tolist() == [2, 2, 1]
+    # the target is now held on to the moved task's end
+    assert until[0].tolist() == [0.0, 1e9 + hosts.idle_timeout_s, 0.0]
 
 
 def test_running_totals_equal_a_full_recount(small_config):

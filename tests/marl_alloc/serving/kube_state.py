@@ -156,7 +156,7 @@ def env_at_decision(settings: dict[str, Any], seed: int, deferrable: bool | None
     for _ in range(300):
         at_cluster = level_obs.level == "cluster" and level_obs.active[0]
         if at_cluster and deferrable in (None, bool(env.pending["deferrable"][0])):
-            return env, level_obs
+            return env, as_the_cluster_knows_it(env)
         mask = level_obs.action_mask
         if level_obs.level == "cluster":
             mask = mask.copy()
@@ -164,6 +164,16 @@ def env_at_decision(settings: dict[str, Any], seed: int, deferrable: bool | None
         action = np.argmax(np.where(mask, rng.random(mask.shape), -1.0), axis=1)
         level_obs = env.step(action).next
     raise AssertionError("no matching decision within 300 steps")
+
+
+def as_the_cluster_knows_it(env: VectorDatacenterEnv):
+    """Give the simulator what the extender knows of running pods' ends: nothing. A switched-on
+    host then reads as held for the idle timeout (serving.hierarchy.held_until); returns the
+    observation rebuilt from that."""
+    on = env.hosts.power_state != OFF
+    env.commitments.until[:] = np.where(on, env.now[:, None] + env.hosts.idle_timeout_s, -np.inf)
+    env._level_obs = None
+    return env.observe()
 
 
 def simulated_pick(env: VectorDatacenterEnv, policy) -> int:
