@@ -9,6 +9,7 @@ also give `hosts(env)` for VectorDatacenterEnv.step_hosts, the whole cycle in on
 import numpy as np
 
 from envs.hosts import OFF
+from envs.observations import placement_scores
 from envs.vector_env import LevelObs, VectorDatacenterEnv
 
 
@@ -125,6 +126,21 @@ class PowerAwareBestFit(HostPlacement):
         return _best(score, candidates)
 
 
+class LifetimeAwarePABFD(HostPlacement):
+    """PABFD that also counts the idle time a placement keeps its host on: least added energy
+    (the task's watts over its run, plus idle watts until the host could switch off)."""
+
+    def choose_host(self, env):
+        h = env.hosts
+        columns = (h.cpu_capacity, h.mem_capacity, h.cpu_requested, h.mem_requested, h.cpu_usage)
+        scores = placement_scores(
+            *columns, h.power_state, env.commitments.until, env.placement_query()
+        )
+        safe = env.feasible_hosts & ~scores.overloads
+        candidates = np.where(safe.any(axis=1)[:, None], safe, env.feasible_hosts)
+        return _best(scores.added_energy - 1e-6 * scores.allocated_after, candidates)
+
+
 HEURISTICS: dict[str, type] = {
     "random": RandomPolicy,
     "round-robin": RoundRobin,
@@ -132,4 +148,5 @@ HEURISTICS: dict[str, type] = {
     "best-fit": BestFit,
     "worst-fit": WorstFit,
     "pabfd": PowerAwareBestFit,
+    "lifetime-pabfd": LifetimeAwarePABFD,
 }
