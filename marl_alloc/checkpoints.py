@@ -46,5 +46,32 @@ def load_policy(checkpoint_dir: str | Path) -> tuple[Any, dict[str, Any]]:
         ) from None
     finally:
         ray_logger.setLevel(level)
+    _require_current_layout(root, module, settings)
     module.foreach_module(lambda _, m: m.eval())
     return module, settings
+
+
+def _require_current_layout(root: Path, module: Any, settings: dict[str, Any]) -> None:
+    """A policy's observation sizes must match what its env config observes today: features
+    added since it was trained would otherwise fail deep inside a matmul."""
+    from envs import EnvConfig
+    from envs.errors import EnvConfigError
+    from envs.observations import observation_dims
+
+    try:
+        env = EnvConfig.from_mapping(settings.get("env") or {})
+    except EnvConfigError as err:
+        raise UserError(
+            f"checkpoint {root} is corrupt: its env settings are invalid ({err})"
+        ) from None
+    want = observation_dims(env.topology, env.forecast_horizon)
+    have = {
+        level: int(module[level].observation_space["obs"].shape[0])
+        for level in want
+        if level in module
+    }
+    if have != want:
+        raise UserError(
+            f"checkpoint {root} observes {have} features per level, but this version of "
+            f"marl-alloc observes {want} for its env: retrain it (python -m marl_alloc.train)"
+        )

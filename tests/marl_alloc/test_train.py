@@ -82,15 +82,24 @@ def test_heuristic_evaluation_needs_no_checkpoint(tmp_path):
     assert metrics["energy_kwh"] > 0
 
 
-@pytest.mark.parametrize("kind", ["missing", "corrupt"])
+@pytest.mark.parametrize("kind", ["missing", "corrupt", "other layout"])
 def test_bad_checkpoint_is_one_line_error_and_exit_2(local_checkpoint, tmp_path, kind):
     import shutil
 
+    from omegaconf import OmegaConf
+
     checkpoint = tmp_path / "ckpt"
-    if kind == "corrupt":
+    if kind != "missing":
         shutil.copytree(local_checkpoint, checkpoint)
+    if kind == "corrupt":
         for state in checkpoint.rglob("module_state*"):
             state.write_bytes(b"not a checkpoint")
+    if kind == "other layout":
+        # Observations the policy was not built for (as after new features): retrain, not a
+        # shape error from inside the network.
+        config = OmegaConf.load(checkpoint / "marl_alloc.yaml")
+        config.env.forecast_horizon = int(config.env.forecast_horizon) + 2
+        OmegaConf.save(config, checkpoint / "marl_alloc.yaml")
     result = subprocess.run(
         [sys.executable, "-m", "marl_alloc.evaluate", "--checkpoint", str(checkpoint)],
         capture_output=True,
@@ -100,6 +109,8 @@ def test_bad_checkpoint_is_one_line_error_and_exit_2(local_checkpoint, tmp_path,
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert result.stderr.startswith("error: ") and str(checkpoint) in result.stderr
+    if kind == "other layout":
+        assert "retrain" in result.stderr
 
 
 def test_wrong_override_is_hydra_error_not_traceback(tmp_path):
