@@ -131,7 +131,7 @@ def _least(values: np.ndarray, candidates: np.ndarray) -> np.ndarray:
 def group_features(
     cpu_cap, mem_cap, cpu_req, mem_req, usage, power, cpu_alloc, mem_alloc, until, feasible, query
 ):
-    """[B, G, n] host columns, feasibility and the pending tasks -> [B, G, 15] group blocks."""
+    """[B, G, n] host columns, feasibility and the pending tasks -> [B, G, 14] group blocks."""
     cap_cpu = np.maximum(cpu_cap.sum(-1), TINY)
     cap_mem = np.maximum(mem_cap.sum(-1), TINY)
     on = power == ON
