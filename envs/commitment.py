@@ -16,6 +16,15 @@ from envs.hosts import OFF, HostArrays
 from envs.slots import SlotTable
 
 
+def held_and_added(
+    until: np.ndarray, off: np.ndarray, now: np.ndarray, end_s: np.ndarray, timeout: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Until when a host stays on as it is (`now` if it sleeps), and how much longer a task
+    ending at end_s would keep it on: the one rule for charging and observing commitments."""
+    held = np.where(off, now, np.maximum(until, now))
+    return held, np.maximum(end_s + timeout - held, 0.0)
+
+
 class HostCommitments:
     """Per host, the time until which its tasks (plus the idle timeout) keep it on."""
 
@@ -33,7 +42,6 @@ class HostCommitments:
     ) -> np.ndarray:
         """Record tasks ending at end_s on these (env, host) pairs; returns the idle kWh by
         which each placement extends its host's time on."""
-        held = np.where(was_off, now, np.maximum(self.until[envs, hosts], now))
-        until = np.maximum(held, end_s + self._timeout)
-        self.until[envs, hosts] = until
-        return (until - held) * self._idle_watts / J_PER_KWH
+        held, added = held_and_added(self.until[envs, hosts], was_off, now, end_s, self._timeout)
+        self.until[envs, hosts] = held + added
+        return added * self._idle_watts / J_PER_KWH

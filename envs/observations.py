@@ -41,6 +41,7 @@ import dataclasses
 
 import numpy as np
 
+from envs.commitment import held_and_added
 from envs.hosts import BOOTING, OFF, ON, HostArrays
 from envs.power import PowerModel
 from envs.topology import Topology
@@ -103,9 +104,8 @@ def placement_scores(
     after = model.watts((usage + expected) * inv_cpu)
     off = power == OFF
     peak = model.watts_at[-1]
-    held = np.where(off, now, np.maximum(until, now))
-    start = now + np.where(off, query.boot_delay_s, 0.0)
-    added_s = np.maximum(start + duration + query.idle_timeout_s - held, 0.0)
+    end_s = now + np.where(off, query.boot_delay_s, 0.0) + duration
+    held, added_s = held_and_added(until, off, now, end_s, query.idle_timeout_s)
     joules = (after - before) * duration + model.idle_watts * added_s
     return PlacementScores(
         allocated_after=allocated_after,

@@ -157,17 +157,6 @@ class TaskContext:
     query: PlacementQuery  # the pod's request in capacity units, for the placement features
     can_defer: bool  # the cluster level's defer action is allowed
 
-    def query_rows(self, rows: int) -> PlacementQuery:
-        """The pod's placement query repeated for `rows` observation rows."""
-        q = self.query
-        return dataclasses.replace(
-            q,
-            **{
-                name: np.repeat(getattr(q, name), rows)
-                for name in ("cpu", "mem", "expected_usage", "duration_s", "now_s")
-            },
-        )
-
 
 def task_context(
     pod: PodRequest,
@@ -258,12 +247,10 @@ def level_inputs(
     def take(shape: tuple[int, ...], level: str) -> list[np.ndarray]:
         return [c.reshape(shape)[rows[level]] for c in cols]
 
-    def query(level: str) -> PlacementQuery:
-        return tc.query_rows(len(rows[level]))
-
-    cluster_blocks = group_features(*take((C, R, L * H), "cluster"), query("cluster"))
-    rack_blocks = group_features(*take((C * R, L, H), "rack"), query("rack"))
-    leaf_blocks = host_features(*take((C * R * L, H), "leaf"), query("leaf"))
+    # The pod's one-row query broadcasts against every row.
+    cluster_blocks = group_features(*take((C, R, L * H), "cluster"), tc.query)
+    rack_blocks = group_features(*take((C * R, L, H), "rack"), tc.query)
+    leaf_blocks = host_features(*take((C * R * L, H), "leaf"), tc.query)
     return LevelInputs(
         mask=mask,
         rows=rows,
