@@ -27,6 +27,15 @@ class Topology:
         return cls(**dataclasses.asdict(config))
 
     @property
+    def num_actions(self) -> dict[str, int]:
+        """Action count per level: a rack or deferral, a leaf group, a host."""
+        return {
+            "cluster": self.racks_per_cluster + 1,
+            "rack": self.leaves_per_rack,
+            "leaf": self.hosts_per_leaf,
+        }
+
+    @property
     def num_racks(self) -> int:
         return self.num_clusters * self.racks_per_cluster
 

@@ -83,11 +83,7 @@ class VectorDatacenterEnv:
         self.timeline: Timeline | None = None
         self.demand: DemandHistory | None = None
         self._demand_bins: tuple[float, int] | None = None
-        self.num_actions = {
-            "cluster": top.racks_per_cluster + 1,
-            "rack": top.leaves_per_rack,
-            "leaf": top.hosts_per_leaf,
-        }
+        self.num_actions = top.num_actions
         self.obs_dims = observation_dims(top, self.config.forecast_horizon)
         self.agent_ids = top.agent_ids()
         self.forecast = np.zeros(

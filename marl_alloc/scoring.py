@@ -45,17 +45,12 @@ class ModulePolicy:
     def __init__(self, module: Any):
         import torch
 
-        from marl_alloc.policy import LEVEL_MODULES, masked_greedy
-        from marl_alloc.policy.frozen_q import freeze_q_net
+        from marl_alloc.policy import masked_greedy
+        from marl_alloc.policy.frozen_q import freeze_level_q_nets
 
         # One decision at a time on tiny networks: intra-op threads only add hand-off latency.
         torch.set_num_threads(1)
-        self.q_nets = {
-            level: freeze_q_net(
-                module[level].q_net, module[level].observation_space["obs"].shape[0]
-            )
-            for level in LEVEL_MODULES
-        }
+        self.q_nets = freeze_level_q_nets(module)
         self._torch = torch
         self._masked_greedy = masked_greedy
 

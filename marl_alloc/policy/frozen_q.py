@@ -8,9 +8,12 @@ weights change (training) keeps its eager networks and freezes again when it nee
 
 import copy
 import warnings
+from typing import Any
 
 import torch
 from torch import nn
+
+from marl_alloc import columns as C
 
 
 class _QValuesOnly(nn.Module):
@@ -34,3 +37,11 @@ def freeze_q_net(q_net: nn.Module, obs_dim: int) -> torch.jit.ScriptModule:
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(acting, example)
         return torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+
+
+def freeze_level_q_nets(module: Any) -> dict[str, torch.jit.ScriptModule]:
+    """The frozen Q networks of a policy's cluster, rack and leaf modules."""
+    return {
+        level: freeze_q_net(module[level].q_net, module[level].observation_space["obs"].shape[0])
+        for level in C.TEAM_LEVELS
+    }

@@ -5,7 +5,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from marl_alloc.policy.frozen_q import freeze_q_net
+from marl_alloc.policy.frozen_q import freeze_level_q_nets
 from marl_alloc.serving.hierarchy import LEVELS, LevelInputs
 
 
@@ -17,9 +17,7 @@ class LevelQPolicy:
         self.num_actions = dict(num_actions)
         # The level modules' Q networks, frozen (marl_alloc.policy.frozen_q), called on the
         # feasible rows only: scoring needs Q values, not a masked greedy action over every row.
-        self.q_nets = {
-            level: freeze_q_net(module[level].q_net, obs_dims[level]) for level in LEVELS
-        }
+        self.q_nets = freeze_level_q_nets(module)
 
     @classmethod
     def from_checkpoint(cls, checkpoint_dir: str) -> tuple["LevelQPolicy", dict[str, Any]]:

@@ -20,6 +20,7 @@ import numpy as np
 from envs import EnvConfig
 from envs.observations import observation_dims
 from envs.power import PowerModel
+from envs.topology import Topology
 from marl_alloc.serving.carbon import GridIntensity
 from marl_alloc.serving.config import ServeConfig
 from marl_alloc.serving.hierarchy import (
@@ -86,14 +87,8 @@ class Prepared:
 
 def expected_dims(env: EnvConfig) -> tuple[dict[str, int], dict[str, int]]:
     """(obs_dims, num_actions) per level of a policy trained on this env config."""
-    t = env.topology
-    obs_dims = observation_dims(t, env.forecast_horizon)
-    num_actions = {
-        "cluster": t.racks_per_cluster + 1,
-        "rack": t.leaves_per_rack,
-        "leaf": t.hosts_per_leaf,
-    }
-    return obs_dims, num_actions
+    topology = Topology.from_config(env.topology)
+    return observation_dims(topology, env.forecast_horizon), topology.num_actions
 
 
 def _max_priority(env: EnvConfig, config: ServeConfig) -> int:
