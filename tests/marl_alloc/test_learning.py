@@ -44,7 +44,7 @@ def test_training_lowers_the_total_cost_of_the_untrained_policy(tmp_path):
     costs = {seed: _train_and_score(seed, tmp_path / f"seed{seed}") for seed in (0, 1, 2, 3)}
     # The median seed must improve clearly; one short run in four may end on a weaker policy.
     # Held-out episodes run to a common end after their last arrival, so the cost includes
-    # the hosts the policy's placements keep on (seeds 0-3 gave 0.88, 0.79, 0.84, 0.85).
+    # the hosts the policy's placements keep on (seeds 0-3 gave 0.92, 0.78, 0.95, 0.64).
     ratios = sorted(after / before for before, after in costs.values())
     median_ratio = (ratios[1] + ratios[2]) / 2
     assert median_ratio < 0.9, f"total cost before -> after per seed: {costs}"
