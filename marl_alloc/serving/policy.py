@@ -12,9 +12,12 @@ from marl_alloc.serving.hierarchy import LEVELS, LevelInputs
 class LevelQPolicy:
     """Q values per level for a batch of requests: one forward pass per level for all of them."""
 
-    def __init__(self, module: Any, obs_dims: dict[str, int], num_actions: dict[str, int]):
-        self.obs_dims = dict(obs_dims)
-        self.num_actions = dict(num_actions)
+    def __init__(self, module: Any):
+        # The sizes the extender checks against its env config come from the module itself.
+        self.obs_dims = {
+            level: int(module[level].observation_space["obs"].shape[0]) for level in LEVELS
+        }
+        self.num_actions = {level: int(module[level].action_space.n) for level in LEVELS}
         # The level modules' Q networks, frozen (marl_alloc.policy.frozen_q), called on the
         # feasible rows only: scoring needs Q values, not a masked greedy action over every row.
         self.q_nets = freeze_level_q_nets(module)
@@ -25,12 +28,7 @@ class LevelQPolicy:
         from marl_alloc.checkpoints import load_policy
 
         module, settings = load_policy(checkpoint_dir)
-        obs_dims, num_actions = {}, {}
-        for level in LEVELS:
-            spaces = module[level]
-            obs_dims[level] = int(spaces.observation_space["obs"].shape[0])
-            num_actions[level] = int(spaces.action_space.n)
-        return cls(module, obs_dims, num_actions), settings
+        return cls(module), settings
 
     def q_values(self, batch: list[LevelInputs]) -> list[dict[str, np.ndarray]]:
         """Per request, level -> float32[all rows, num_actions] Q values (-inf on the rows

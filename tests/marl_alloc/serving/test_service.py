@@ -36,7 +36,7 @@ def policy_for(shape: tuple[int, ...]):
     env = VectorDatacenterEnv(settings["env"], num_envs=1, seed=0)
     torch.manual_seed(sum(shape))
     module = build_policy_spec(env.obs_dims, env.num_actions, settings["model"]["policy"]).build()
-    return settings, module, env.obs_dims, env.num_actions
+    return settings, module
 
 
 def call(service: ExtenderService, verb: str, body) -> tuple[int, object]:
@@ -46,11 +46,11 @@ def call(service: ExtenderService, verb: str, body) -> tuple[int, object]:
 
 
 def service_for(shape, env, seed, policy=True, **serve):
-    settings, module, obs_dims, num_actions = policy_for(shape)
+    settings, module = policy_for(shape)
     config = ServeConfig.from_mapping(
         {"clock_s": float(env.now[0]), **serve, "carbon": {"seed": seed, **serve.get("carbon", {})}}
     )
-    level_q = LevelQPolicy(module, obs_dims, num_actions) if policy else None
+    level_q = LevelQPolicy(module) if policy else None
     return ExtenderService(config, settings["env"], level_q), ModulePolicy(module)
 
 
@@ -249,10 +249,10 @@ def test_unfit_nodes_are_filtered_only_when_asked(hold_env):
 
 def test_a_policy_for_another_topology_is_refused(hold_env):
     _, env = hold_env
-    settings, module, obs_dims, num_actions = policy_for((2, 2, 4))
+    _, module = policy_for((2, 2, 4))
     other = small_settings(3, 2, 4)
     with pytest.raises(UserError, match="do not match"):
-        ExtenderService(ServeConfig(), other["env"], LevelQPolicy(module, obs_dims, num_actions))
+        ExtenderService(ServeConfig(), other["env"], LevelQPolicy(module))
 
 
 JSON_VALUES = st.recursive(
