@@ -43,14 +43,7 @@ from envs.observations import (
     task_features,
 )
 from envs.power import PowerModel
-from envs.records import (
-    DEFER_DTYPES,
-    LEVELS,
-    PENDING_DTYPES,
-    RUNNING_DTYPES,
-    LevelObs,
-    StepResult,
-)
+from envs.records import DEFER_DTYPES, PENDING_DTYPES, RUNNING_DTYPES, LevelObs, StepResult
 from envs.single import step_hosts_one
 from envs.slots import SlotTable
 from envs.timeline import Timeline
@@ -58,6 +51,7 @@ from envs.topology import Topology
 from envs.usage import UsageModel
 from envs.warm_start import warm_start
 from envs.workloads import Workload, build_workload
+from marl_alloc.floor.levels import LEVELS
 
 
 class VectorDatacenterEnv:

@@ -19,7 +19,7 @@ from ray.rllib.core.learner.utils import update_target_network
 from ray.rllib.core.rl_module.apis import TargetNetworkAPI
 from torch.nn import functional as F
 
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 from marl_alloc.policy import masked_greedy
 from marl_alloc.policy.forecaster import (
     FORECAST_NORMALIZED,

@@ -6,7 +6,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from marl_alloc.settings import UserError
+from marl_alloc.floor.errors import UserError
 
 CONFIG_FILE = "marl_alloc.yaml"
 MODULE_PATH = Path("learner_group") / "learner" / "rl_module"

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from marl_alloc.settings import UserError
+from marl_alloc.floor.errors import UserError
 
 TRACE_WORKLOADS = ("google2011", "azure")
 TIMELINE_S = 60.0

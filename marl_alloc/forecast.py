@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from marl_alloc.settings import UserError
+from marl_alloc.floor.errors import UserError
 
 PROG = "python -m marl_alloc.forecast"
 

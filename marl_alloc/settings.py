@@ -5,11 +5,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-
-class UserError(Exception):
-    """A problem in the user's input (config, trace, checkpoint): reported as one line, exit 2."""
+from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.paths import PROJECT_ROOT
 
 
 def _require(condition: bool, message: str) -> None:

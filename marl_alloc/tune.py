@@ -16,8 +16,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.paths import PROJECT_ROOT
 from marl_alloc.ray_start import start_ray
-from marl_alloc.settings import PROJECT_ROOT, UserError
 from marl_alloc.tuning import (
     TrialRow,
     check_keys_exist,

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 from replay.chunk_storage import ChunkStorage
 from replay.codec import ZstdCodec
 from replay.config import ReplayConfig

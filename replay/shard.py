@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 from replay.config import ReplayConfig
 from replay.errors import ReplayError, SnapshotError
 from replay.prioritized_buffer import PrioritizedBuffer

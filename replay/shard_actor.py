@@ -6,7 +6,7 @@ from typing import Any
 
 import ray
 
-from marl_alloc.apex import pipeline_metrics
+from marl_alloc.floor import pipeline_metrics
 from replay.config import ReplayConfig
 from replay.shard import ModuleBatches, PrioritizedShard
 

@@ -24,11 +24,11 @@ import pyarrow.parquet as pq
 
 from envs.config import TraceWorkloadConfig
 from envs.errors import WorkloadError
-from envs.paths import resolve_path
 from envs.workloads.azure import load_vms
 from envs.workloads.base import START_WINDOW_S, Tasks, empty_tasks, lognormal_from_std
 from envs.workloads.csv_input import rows_dropped
 from envs.workloads.google2011 import load_machines, load_tasks
+from marl_alloc.floor.paths import resolve_path
 
 TASKS_FILE = "tasks.parquet"
 MACHINES_FILE = "machines.parquet"

@@ -18,7 +18,7 @@ import ray
 
 from actors.env_worker import EnvWorker, apex_epsilon
 from learners.learner_worker import LearnerWorker
-from marl_alloc.apex import pipeline_metrics
+from marl_alloc.floor import pipeline_metrics
 from replay import PrioritizedShard, make_shard_actors, shard_for_actor, shard_name
 
 logger = logging.getLogger(__name__)

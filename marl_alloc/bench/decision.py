@@ -34,7 +34,7 @@ def rllib_acting(module: Any) -> Act:
     """RLlib's forward_inference of the level module (eval mode)."""
     import torch
 
-    from marl_alloc import columns as C
+    from marl_alloc.floor import columns as C
 
     module.foreach_module(lambda _, m: m.eval())
 
@@ -93,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from marl_alloc.apex.builder import env_dimensions
     from marl_alloc.compose import compose_settings
+    from marl_alloc.floor.errors import UserError
     from marl_alloc.policy import build_policy_spec
-    from marl_alloc.settings import UserError
 
     torch.set_num_threads(1)
     try:

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Build the env, warm up, time `args.steps` agent-level steps."""
     from envs import HEURISTICS, VectorDatacenterEnv
     from marl_alloc.compose import compose_settings
-    from marl_alloc.settings import UserError
+    from marl_alloc.floor.errors import UserError
 
     if args.num_envs <= 0 or args.steps <= 0:
         raise UserError("--num-envs and --steps must be > 0")

@@ -39,7 +39,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def _device(requested: str) -> str:
     import torch
 
-    from marl_alloc.settings import UserError
+    from marl_alloc.floor.errors import UserError
 
     if requested == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda: no CUDA device is visible to torch")

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from marl_alloc import columns as C
 from marl_alloc.bench.report import run_benchmark
+from marl_alloc.floor import columns as C
 
 MODULE_ID = "leaf"
 

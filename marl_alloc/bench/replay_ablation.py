@@ -384,7 +384,7 @@ def format_table(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ablation; a table, or one JSON line with --json; exit 2 on a bad option."""
-    from marl_alloc.settings import UserError
+    from marl_alloc.floor.errors import UserError
 
     # run_benchmark prints JSON either way; this bench's default output is a table.
     args = parse_args(sys.argv[1:] if argv is None else argv)

@@ -15,7 +15,7 @@ def run_benchmark(
     errors: tuple[type[Exception], ...] = (),
 ) -> int:
     """Run one benchmark; bad options or config print one `error:` line and return 2."""
-    from marl_alloc.settings import UserError
+    from marl_alloc.floor.errors import UserError
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:

@@ -468,12 +468,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
     from ray import serve
 
+    from marl_alloc.floor.errors import UserError
     from marl_alloc.serving.app import build_app
     from marl_alloc.serving.ingress import prepare_local_ray, replica_urls
     from marl_alloc.serving.policy import LevelQPolicy
     from marl_alloc.serving.service import ExtenderService
     from marl_alloc.serving.settings import serve_settings
-    from marl_alloc.settings import UserError
 
     if args.requests <= 0 or args.clients <= 0 or min(args.nodes) <= 0:
         raise UserError("--requests, --clients and --nodes must be > 0")

@@ -9,8 +9,8 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from marl_alloc.floor.errors import UserError
 from marl_alloc.forecasting.model import PATHWAYS
-from marl_alloc.settings import UserError
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 CONFIG_NAME = "forecast/config"

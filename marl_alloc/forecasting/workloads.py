@@ -5,10 +5,10 @@ from typing import Any
 
 import numpy as np
 
+from marl_alloc.floor.errors import UserError
 from marl_alloc.forecasting.demand import Tasks, demand_series, machine_groups, task_groups
 from marl_alloc.forecasting.series import DemandSeries, load_csv_series, with_seasonal_lags
 from marl_alloc.forecasting.synthetic import synthetic_series
-from marl_alloc.settings import UserError
 
 WORKLOADS = ("synthetic", "series", "google2011")
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from envs import LevelObs, VectorDatacenterEnv
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 from marl_alloc.policy.forecaster import (
     CPU_TARGET,
     FORECAST_TARGETS,

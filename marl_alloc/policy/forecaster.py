@@ -14,12 +14,12 @@ import torch
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from envs.demand_history import FEATURES
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
+from marl_alloc.floor.errors import UserError
 from marl_alloc.forecasting.ensemble import Forecaster, build_forecaster
 from marl_alloc.forecasting.model import NetConfig
 from marl_alloc.forecasting.rl_module import FORECASTER_ID, ForecasterRLModule, forecaster_spec
 from marl_alloc.forecasting.store import load_models
-from marl_alloc.settings import UserError
 
 # Targets: CPU and memory demand (FEATURES 0 and 1); the forecast slots get the CPU one.
 TARGET_FEATURES = (0, 1)

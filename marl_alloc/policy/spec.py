@@ -8,7 +8,7 @@ from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from envs.observations import GROUP_FEATURES, HOST_FEATURES
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 from marl_alloc.forecasting.rl_module import FORECASTER_ID
 from marl_alloc.policy.level_q_module import LevelQModule
 from marl_alloc.policy.mixer import MIXER_KINDS

@@ -33,8 +33,6 @@ from envs.power import PowerModel
 from envs.topology import Topology
 from marl_alloc.serving.kube_objects import NodeTable, PodRequest
 
-LEVELS = ("cluster", "rack", "leaf")
-
 
 @dataclasses.dataclass(frozen=True)
 class Tiling:

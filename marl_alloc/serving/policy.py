@@ -5,8 +5,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from marl_alloc.floor.levels import LEVELS
 from marl_alloc.policy.frozen_q import freeze_level_q_nets
-from marl_alloc.serving.hierarchy import LEVELS, LevelInputs
+from marl_alloc.serving.hierarchy import LevelInputs
 
 
 class LevelQPolicy:

@@ -21,6 +21,7 @@ from envs import EnvConfig
 from envs.observations import observation_dims
 from envs.power import PowerModel
 from envs.topology import Topology
+from marl_alloc.floor.errors import UserError
 from marl_alloc.serving.carbon import GridIntensity
 from marl_alloc.serving.config import ServeConfig
 from marl_alloc.serving.hierarchy import (
@@ -53,7 +54,6 @@ from marl_alloc.serving.protocol import (
     parse_extender_args,
 )
 from marl_alloc.serving.quantities import QuantityError, parse_quantity
-from marl_alloc.settings import UserError
 
 VERBS = ("filter", "prioritize")
 UNKNOWN_NODE = (

@@ -7,8 +7,8 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from marl_alloc.compose import compose_settings
+from marl_alloc.floor.errors import UserError
 from marl_alloc.serving.config import ServeConfig
-from marl_alloc.settings import UserError
 
 SERVE_GROUP = "+serve=default"
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from marl_alloc.settings import UserError
+from marl_alloc.floor.errors import UserError
 
 DISTRIBUTIONS = ("loguniform", "uniform", "choice")
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from marl_alloc import columns as C
 from marl_alloc.apex.algorithm import ApexConfig
+from marl_alloc.floor import columns as C
 from marl_alloc.policy import LEVEL_MODULES, build_policy_spec, module_for_agent, spec_spaces
 
 DIMS = {"cluster": 6, "rack": 5, "leaf": 4}

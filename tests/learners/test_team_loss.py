@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from marl_alloc import columns as C
 from marl_alloc.apex.algorithm import ApexConfig
+from marl_alloc.floor import columns as C
 from marl_alloc.policy import LEVEL_MODULES, build_policy_spec, module_for_agent, spec_spaces
 from marl_alloc.policy.level_q_module import Q_VALUES
 from marl_alloc.policy.team_values import team_values

@@ -4,7 +4,7 @@ import pytest
 
 from envs import VectorDatacenterEnv
 from marl_alloc.compose import compose_settings
-from marl_alloc.settings import PROJECT_ROOT
+from marl_alloc.floor.paths import PROJECT_ROOT
 
 
 @pytest.mark.parametrize("name", ["quick", "long"])

@@ -7,7 +7,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from marl_alloc.compose import CONF_DIR, compose_settings
-from marl_alloc.settings import UserError
+from marl_alloc.floor.errors import UserError
 from marl_alloc.tune import TUNE_GROUP, main, run_tuning
 from marl_alloc.tuning import (
     ApexTrial,

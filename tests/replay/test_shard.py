@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 from replay import PrioritizedShard, ReplayConfig, ReplayError
 from tests.replay.batches import make_batch, with_priority_inputs
 

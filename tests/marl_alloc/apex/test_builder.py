@@ -1,8 +1,8 @@
 """build_apex_config: the credit-assignment settings and their ablations are one override away."""
 
-from marl_alloc import columns as C
 from marl_alloc.apex.builder import build_apex_config
 from marl_alloc.compose import compose_settings
+from marl_alloc.floor import columns as C
 
 
 def test_the_default_policy_trains_a_mixer_with_the_configured_credit_weight():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from marl_alloc.compose import compose_settings
-from marl_alloc.settings import UserError
+from marl_alloc.floor.errors import UserError
 from marl_alloc.train import (
     CONFIG_FILE,
     latest_checkpoint,

@@ -6,7 +6,6 @@ import json
 import numpy as np
 import pytest
 
-from marl_alloc import columns as C
 from marl_alloc.bench import held_out, replay_ablation
 from marl_alloc.bench.replay_ablation import (
     CurveRecorder,
@@ -17,6 +16,7 @@ from marl_alloc.bench.replay_ablation import (
     steps_to_target,
     summarize,
 )
+from marl_alloc.floor import columns as C
 from replay.prioritized_buffer import PrioritizedBuffer
 from tests.marl_alloc.tiny_run import TINY_RUN
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from marl_alloc.floor.errors import UserError
 from marl_alloc.forecasting.baselines import moving_average, persistence, seasonal_naive
 from marl_alloc.forecasting.config import load_config
 from marl_alloc.forecasting.demand import Tasks, demand_series, stable_hash, task_groups
@@ -16,7 +17,6 @@ from marl_alloc.forecasting.series import (
 )
 from marl_alloc.forecasting.synthetic import synthetic_series
 from marl_alloc.forecasting.workloads import WorkloadSpec, build_series
-from marl_alloc.settings import UserError
 
 
 def test_csv_series_reads_timestamps_and_time_of_day(sine_csv):

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from envs import VectorDatacenterEnv
-from marl_alloc import columns as C
 from marl_alloc.apex.builder import env_dimensions
 from marl_alloc.compose import compose_settings
+from marl_alloc.floor import columns as C
 from marl_alloc.policy import LEVEL_MODULES, build_policy_spec
 from marl_alloc.policy.frozen_q import freeze_q_net
 from marl_alloc.scoring import ModulePolicy

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from envs import VectorDatacenterEnv
-from marl_alloc import columns as C
 from marl_alloc.compose import compose_settings
+from marl_alloc.floor import columns as C
 from marl_alloc.policy import build_policy_spec
 from marl_alloc.policy.graph_q_net import GraphQNet
 from marl_alloc.policy.level_q_module import ACTION_ATTENTION, Q_VALUES

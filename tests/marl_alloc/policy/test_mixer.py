@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 from marl_alloc.policy import build_policy_spec
 from marl_alloc.policy.mixer import QMixer, VDNMixer, contribution_variance
 

@@ -12,13 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from envs import HEURISTICS, VectorDatacenterEnv
+from marl_alloc.floor.errors import UserError
 from marl_alloc.policy import build_policy_spec
 from marl_alloc.scoring import ModulePolicy
 from marl_alloc.serving.config import ServeConfig
 from marl_alloc.serving.host_scores import policy_ranking
 from marl_alloc.serving.policy import LevelQPolicy
 from marl_alloc.serving.service import ExtenderService
-from marl_alloc.settings import UserError
 from tests.marl_alloc.serving.kube_state import (
     env_at_decision,
     extender_args,
