@@ -26,7 +26,6 @@ from envs import env_state
 from envs.arrivals import ArrivalQueue
 from envs.carbon import CarbonSeries
 from envs.commitment import HostCommitments
-from envs.config import EnvConfig
 from envs.demand_history import ARRIVALS, DemandHistory
 from envs.dynamics import advance
 from envs.errors import InvalidActionError
@@ -52,6 +51,7 @@ from envs.usage import UsageModel
 from envs.warm_start import warm_start
 from envs.workloads import Workload, build_workload
 from marl_alloc.floor.levels import LEVELS
+from marl_alloc.floor.settings.env import EnvConfig
 
 
 class VectorDatacenterEnv:

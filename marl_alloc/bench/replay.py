@@ -77,11 +77,11 @@ def make_batches(args: argparse.Namespace, rng: np.random.Generator) -> list[dic
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Time adds, samples and priority updates; return the figures."""
-    from marl_alloc.compose import compose_settings
+    from marl_alloc.floor.settings.compose import compose_settings
     from replay import PrioritizedShard
 
     overrides = [f"replay.capacity={args.capacity}", *(f"replay.{kv}" for kv in args.set)]
-    config = compose_settings(overrides)["replay"]
+    config = compose_settings(overrides).replay
     rng = np.random.default_rng(args.seed)
     batches = make_batches(args, rng)
     shard = PrioritizedShard(config)
