@@ -126,6 +126,29 @@ def test_wrong_override_is_hydra_error_not_traceback(tmp_path):
     assert "training.no_such_key" in result.stderr
 
 
+@pytest.mark.slow
+def test_a_bad_trace_is_one_line_and_exit_2_not_a_traceback(tmp_path):
+    # A WorkloadError: an error of the env, caught like any other UserError.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "marl_alloc.train",
+            "env=google2011",
+            f"env.workload.tasks=[{tmp_path / 'missing.csv.gz'}]",
+            "env.workload.machines=null",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert "missing.csv.gz" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.ray
 def test_distributed_training_on_ray(ray_session, tmp_path):
     settings = compose_settings(SMALL)
