@@ -90,7 +90,7 @@ def test_heuristic_evaluation_needs_no_checkpoint(tmp_path):
     assert metrics["energy_kwh"] > 0
 
 
-@pytest.mark.parametrize("kind", ["missing", "corrupt", "other layout"])
+@pytest.mark.parametrize("kind", ["missing", "corrupt", "corrupt settings", "other layout"])
 def test_bad_checkpoint_is_one_line_error_and_exit_2(local_checkpoint, tmp_path, kind):
     import shutil
 
@@ -102,6 +102,8 @@ def test_bad_checkpoint_is_one_line_error_and_exit_2(local_checkpoint, tmp_path,
     if kind == "corrupt":
         for state in checkpoint.rglob("module_state*"):
             state.write_bytes(b"not a checkpoint")
+    if kind == "corrupt settings":
+        (checkpoint / "marl_alloc.yaml").write_text("env: {topology: [\n")
     if kind == "other layout":
         # Observations the policy was not built for (as after new features): retrain, not a
         # shape error from inside the network.
@@ -119,6 +121,8 @@ def test_bad_checkpoint_is_one_line_error_and_exit_2(local_checkpoint, tmp_path,
     assert result.stderr.startswith("error: ") and str(checkpoint) in result.stderr
     if kind == "other layout":
         assert "retrain" in result.stderr
+    if kind.startswith("corrupt"):
+        assert "is corrupt" in result.stderr
 
 
 def test_wrong_override_is_hydra_error_not_traceback(tmp_path):
