@@ -35,10 +35,32 @@ class HostConfig:
     max_watts: float = 135.0
     boot_delay_s: float = 30.0
     idle_timeout_s: float = 300.0
-    # A host accepts tasks while their requests stay within capacity * overcommit (Borg and
-    # OpenStack overcommit requests; CPU usage above the physical capacity is overload).
+    # A host accepts tasks while their CPU requests stay within capacity * cpu_overcommit_max
+    # and memory requests within capacity * mem_overcommit (Borg and OpenStack overcommit
+    # requests; CPU usage above the physical capacity is overload). How far below the cap to
+    # pack is the policy's choice: heuristics named without a packing target ("best-fit"
+    # rather than "best-fit@2.0") pack CPU requests up to capacity * cpu_overcommit.
     cpu_overcommit: float = 1.0
     mem_overcommit: float = 1.0
+    cpu_overcommit_max: float = 1.0
+
+
+DURATION_KNOWLEDGE = ("oracle", "estimate", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class KnowledgeConfig:
+    """What a decision may know of a task's run time (observations, duration-aware heuristics
+    and the commitment charge alike): `estimate` learns online from the run times of tasks that
+    have finished (envs/duration_estimator.py); `oracle` reads the true run time (an ablation
+    only); `none` uses no run time at all."""
+
+    durations: str = "estimate"
+    # Before any task has finished, the estimate is this median with this log-space spread.
+    prior_median_s: float = 600.0
+    prior_sigma: float = 1.5
+    # Finished tasks a key needs before its own mean weighs as much as its parent level's.
+    pseudo_count: float = 2.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,6 +217,7 @@ class EnvConfig:
     migration: MigrationConfig = MigrationConfig()
     carbon: CarbonConfig = CarbonConfig()
     reward: RewardConfig = RewardConfig()
+    knowledge: KnowledgeConfig = KnowledgeConfig()
 
     @classmethod
     def from_mapping(cls, mapping: "Mapping | EnvConfig | None") -> "EnvConfig":
@@ -310,6 +333,19 @@ def _validate(c: EnvConfig) -> None:
     _require(
         h.cpu_overcommit >= 1 and h.mem_overcommit >= 1, "env.hosts overcommit ratios must be >= 1"
     )
+    _require(
+        h.cpu_overcommit_max >= h.cpu_overcommit,
+        "env.hosts.cpu_overcommit_max (the hard cap) must be >= cpu_overcommit",
+    )
+    k = c.knowledge
+    _require(
+        k.durations in DURATION_KNOWLEDGE,
+        f"env.knowledge.durations must be one of {', '.join(DURATION_KNOWLEDGE)}",
+    )
+    _require(
+        k.prior_median_s > 0 and k.prior_sigma > 0 and k.pseudo_count > 0,
+        "env.knowledge needs prior_median_s, prior_sigma and pseudo_count > 0",
+    )
     u, m = c.usage, c.migration
     _require(u.period_s > 0 and u.sigma >= 0, "env.usage needs period_s > 0 and sigma >= 0")
     _require(0 <= u.correlation <= 1, "env.usage.correlation must be in [0, 1]")
@@ -343,8 +379,8 @@ def _validate(c: EnvConfig) -> None:
         )
     w = c.workload
     _require(
-        0 <= w.target_utilization < h.cpu_overcommit,
-        "env.workload.target_utilization must be in [0, hosts.cpu_overcommit)",
+        0 <= w.target_utilization < h.cpu_overcommit_max,
+        "env.workload.target_utilization must be in [0, hosts.cpu_overcommit_max)",
     )
     _require(0 < w.warm_start_hosts_on <= 1, "env.workload.warm_start_hosts_on must be in (0, 1]")
     _require(w.usage_factor_mean > 0, "env.workload.usage_factor_mean must be > 0")

@@ -11,3 +11,7 @@ class WorkloadError(ValueError):
 
 class InvalidActionError(ValueError):
     """A policy chose an action its level's action mask does not allow."""
+
+
+class PolicySpecError(ValueError):
+    """A heuristic named with an unknown name or a malformed packing target (NAME[@TARGET])."""

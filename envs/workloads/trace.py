@@ -98,6 +98,9 @@ class TraceWorkload:
         self.cell = config.mode == "cell"
         columns = {name: tasks.column(name).to_numpy() for name in REQUIRED_COLUMNS}
         self.all_tasks = columns
+        # What run-time estimates are keyed by; tables without them read as unknown (0).
+        for name, source in (("owner", "owner"), ("task_class", "scheduling_class")):
+            columns[name] = _column(tasks, source, 0).astype(np.int64)
         self.usage = (
             tasks.column("usage_factor").to_numpy()
             if "usage_factor" in tasks.column_names
@@ -218,7 +221,7 @@ class TraceWorkload:
     def tasks_at(self, rows: np.ndarray, rng: np.random.Generator) -> Tasks:
         """Task columns of the given table rows (usage factors drawn where the trace has none)."""
         tasks = empty_tasks(len(rows))
-        for name in ("cpu", "mem", "duration_s", "priority"):
+        for name in ("cpu", "mem", "duration_s", "priority", "owner", "task_class"):
             tasks[name][:] = self.all_tasks[name][rows]
         tasks["deferrable"][:] = self.deferrable[rows]
         if self.usage is not None:
