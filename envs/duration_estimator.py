@@ -23,13 +23,16 @@ import numpy as np
 
 # Run times below a second say nothing more than a second does (and log(0) is undefined).
 MIN_DURATION_S = 1.0
+# An odd 64-bit multiplier (the golden ratio's bits): keys are polynomials in it, mod 2^64.
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
-def combine_keys(*columns: np.ndarray) -> np.ndarray:
-    """One int64 key per row from integer or float columns (floats by their bits), e.g. owner
-    and request shape; equal rows give equal keys, distinct ones distinct keys almost surely."""
-    key = np.zeros(len(columns[0]), np.uint64)
+def combine_keys(*columns: np.ndarray, prefix: np.ndarray | None = None) -> np.ndarray:
+    """One int64 key per row from integer or float columns (floats by their float32 bits),
+    optionally extending the keys `prefix` (so finer levels reuse coarser ones); equal rows give
+    equal keys, distinct ones distinct keys almost surely. A few numpy calls per column: it runs
+    once per decision on one-task batches."""
+    key = np.zeros(len(columns[0]), np.uint64) if prefix is None else prefix.view(np.uint64)
     for column in columns:
         column = np.asarray(column)
         if column.dtype.kind == "f":
@@ -37,11 +40,7 @@ def combine_keys(*columns: np.ndarray) -> np.ndarray:
         else:
             bits = column.astype(np.int64).view(np.uint64)
         with np.errstate(over="ignore"):
-            # splitmix64's finalizer over (key + column): every bit of each column moves the key.
-            key = (key ^ bits) * _MIX
-            key ^= key >> np.uint64(31)
-            key *= np.uint64(0xBF58476D1CE4E5B9)
-            key ^= key >> np.uint64(29)
+            key = key * _MIX + bits + np.uint64(1)
     return key.view(np.int64)
 
 

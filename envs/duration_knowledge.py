@@ -10,7 +10,9 @@
 - `none`: no run time at all (0 s, uncertainty 0).
 
 Every user of a run time reads it from here: the observations, duration-aware heuristics
-(through PlacementQuery) and the reward's commitment charge.
+(through PlacementQuery) and the reward's commitment charge. Each episode starts with no
+history; early on only the short runs have ended, so estimates start low (right-censoring:
+`python -m marl_alloc.bench durations` measures the error that leaves).
 """
 
 from collections.abc import Mapping
@@ -31,14 +33,14 @@ FINISHED_COLUMNS = ("run_s", "task_class", "priority", "owner", "cpu", "mem")
 def task_keys(env: np.ndarray, tasks: Mapping[str, np.ndarray]) -> np.ndarray:
     """int64[n, len(KEY_LEVELS)] estimator keys of tasks (columns task_class, priority, owner,
     cpu, mem) in datacenters `env`, so that datacenters never learn from each other."""
-    env = np.asarray(env, np.int64)
-    owner = tasks["owner"]
+    datacenter = combine_keys(env)
+    owner = combine_keys(tasks["owner"], prefix=datacenter)
     return np.stack(
         [
-            combine_keys(env),
-            combine_keys(env, tasks["task_class"], tasks["priority"]),
-            combine_keys(env, owner),
-            combine_keys(env, owner, tasks["cpu"], tasks["mem"]),
+            datacenter,
+            combine_keys(tasks["task_class"], tasks["priority"], prefix=datacenter),
+            owner,
+            combine_keys(tasks["cpu"], tasks["mem"], prefix=owner),
         ],
         axis=1,
     )
@@ -71,6 +73,13 @@ class DurationKnowledge:
         if self.mode == "none" or n == 0:
             return np.zeros(n), np.zeros(n)
         return self.estimator.estimate(task_keys(env, tasks))
+
+    def believe_pending(self, pending: dict[str, np.ndarray], envs: np.ndarray) -> None:
+        """Set duration_est_s and duration_unc of these envs' pending tasks (the env's pending
+        columns) to what a decision may assume now; their true duration_s stays untouched."""
+        believed, uncertainty = self.believed(envs, {k: pending[k][envs] for k in BELIEF_COLUMNS})
+        pending["duration_est_s"][envs] = believed
+        pending["duration_unc"][envs] = uncertainty
 
     def observe_finished(self, running: Any, env: np.ndarray, slots: np.ndarray) -> None:
         """Learn from running-table rows (env, slot) whose tasks just finished (run_s NaN:

@@ -117,7 +117,7 @@ def next_task_one(sim: Any) -> None:
             for name, value in row.items():
                 sim.pending[name][0] = value
             sim.pending["defers"][0] = 0
-            sim.believe_pending(ENV0)
+            sim.knowledge.believe_pending(sim.pending, ENV0)
             values["tasks_total"][0] += 1
             sim.last_arrival_s[0] = row["arrival_s"]
             sim.has_pending[0] = True

@@ -28,7 +28,7 @@ from envs.carbon import CarbonSeries
 from envs.commitment import HostCommitments
 from envs.config import EnvConfig
 from envs.demand_history import ARRIVALS, DemandHistory
-from envs.duration_knowledge import BELIEF_COLUMNS, DurationKnowledge
+from envs.duration_knowledge import DurationKnowledge
 from envs.dynamics import advance
 from envs.errors import InvalidActionError
 from envs.finishes import FinishQueue, ScanFinishes
@@ -409,18 +409,8 @@ class VectorDatacenterEnv:
         for name in QUEUE_DTYPES:
             self.pending[name][envs] = row[name]
         self.pending["defers"][envs] = row["defers"]
-        self.believe_pending(envs)
+        self.knowledge.believe_pending(self.pending, envs)
         self.has_pending[envs] = True
-
-    def believe_pending(self, envs: np.ndarray) -> None:
-        """Set the run time decisions may assume for these envs' pending tasks, as known now
-        (env.knowledge.durations); the true duration_s stays for the simulation alone."""
-        p = self.pending
-        believed, uncertainty = self.knowledge.believed(
-            envs, {k: p[k][envs] for k in BELIEF_COLUMNS}
-        )
-        p["duration_est_s"][envs] = believed
-        p["duration_unc"][envs] = uncertainty
 
     def _feasible(self) -> bool:
         """Update feasible_hosts for the pending tasks; True where some host fits."""

@@ -233,8 +233,12 @@ class TraceWorkload:
         return tasks
 
     def sample_running(self, rng: np.random.Generator, n: int) -> Tasks:
-        """n trace tasks caught mid-run (remaining time a uniform share of their run time)."""
-        tasks = self.tasks_at(rng.integers(len(self.all_tasks["cpu"]), size=n), rng)
+        """n trace tasks caught mid-run (remaining time a uniform share of their run time). A
+        task is running at a given instant in proportion to its run time, so tasks are drawn
+        with that weight (uniform draws would start an episode with the short ones, whose work
+        drains in minutes)."""
+        duration = self.all_tasks["duration_s"].astype(np.float64)
+        tasks = self.tasks_at(rng.choice(len(duration), size=n, p=duration / duration.sum()), rng)
         tasks["duration_s"] = np.maximum(
             tasks["duration_s"] * rng.random(n).astype(np.float32), np.float32(1.0)
         )

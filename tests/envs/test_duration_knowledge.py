@@ -67,7 +67,7 @@ def test_the_oracle_ablation_does_see_true_run_times(small_config):
     env = stepped_env(knowing(small_config, "oracle"))
     obs = env.observe().obs.copy()
     env.pending["duration_s"] *= 10.0
-    env.believe_pending(np.arange(env.num_envs))
+    env.knowledge.believe_pending(env.pending, np.arange(env.num_envs))
     env._level_obs = None
     assert not np.array_equal(obs, env.observe().obs)
 
@@ -78,6 +78,7 @@ def test_without_knowledge_no_run_time_is_assumed(small_config):
     assert (env.pending["duration_unc"] == 0).all()
 
 
+@pytest.mark.slow
 def test_estimates_learn_the_run_times_of_finished_tasks(synthetic_config):
     env = VectorDatacenterEnv(synthetic_config, num_envs=2, seed=1, continuing=True)
     cold = env.pending["duration_unc"].copy()

@@ -131,7 +131,7 @@ def test_trace_flags_are_checked(cell, tmp_path, capsys):
     assert main([*argv, "--out", str(tmp_path)]) == 2
 
 
-def test_best_fit_keeps_fewer_hosts_on_than_worst_fit_on_the_google_cell(shared_data, tmp_path):
+def test_the_recorded_google_cell_keeps_every_machine_on_whatever_the_policy(shared_data, tmp_path):
     folder = shared_data / "google-2011"
     tasks = folder / "task_events-part-00000-of-00500.csv.gz"
     machines = folder / "machine_events-part-00000-of-00001.csv.gz"
@@ -143,10 +143,13 @@ def test_best_fit_keeps_fewer_hosts_on_than_worst_fit_on_the_google_cell(shared_
         assert main(["--policy", policy, *args]) == 0
         metrics = json.loads((tmp_path / policy / "metrics.json").read_text())
         assert metrics["hosts"] > 12_000 and metrics["tasks_at_start"] > 100_000
+        assert metrics["tasks_placed"] == 2000
         hosts_on[policy] = metrics["active_hosts_mean"]
-    # Not energy: 2,000 placements among 100,000 running tasks move it by ~0.002%, and which
-    # host models the packing lands on decides that sign; consolidation is the hosts kept on.
-    assert hosts_on["best-fit"] < hosts_on["worst-fit"]
+    # The cell's ~130k running tasks request 103% of its CPU and 84% of its memory: 2,000
+    # placements cannot empty a machine, so packing or spreading them keeps as many on: at the
+    # recorded load a placement policy cannot show in hosts kept on or energy.
+    assert hosts_on["best-fit"] == pytest.approx(hosts_on["worst-fit"], rel=1e-4)
+    assert hosts_on["best-fit"] > 0.99 * metrics["hosts"]
 
 
 @pytest.mark.parametrize("policy", ["best-fit", "random"])
