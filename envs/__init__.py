@@ -14,11 +14,11 @@ Public API:
     PolicySpecError                                      -- one-line user errors
 """
 
-from envs.config import EnvConfig
 from envs.duration_estimator import DurationEstimator
 from envs.errors import EnvConfigError, InvalidActionError, PolicySpecError, WorkloadError
 from envs.heuristics import HEURISTICS, make_heuristic, parse_heuristic
 from envs.vector_env import LEVELS, LevelObs, StepResult, VectorDatacenterEnv
+from marl_alloc.floor.settings.env import EnvConfig
 
 # The RLlib view imports Ray (seconds); load it only when asked for.
 _RLLIB_VIEW = ("ENV_NAME", "DatacenterMultiAgentEnv", "register_envs")

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from envs.config import KnowledgeConfig
 from envs.duration_estimator import DurationEstimator, combine_keys
+from marl_alloc.floor.settings.env import KnowledgeConfig
 
 KEY_LEVELS = ("datacenter", "class", "owner", "owner_shape")
 # The task columns a belief is made from (duration_s only under oracle).

@@ -6,7 +6,6 @@ import numpy as np
 
 from envs.arrivals import QUEUE_DTYPES
 
-LEVELS = ("cluster", "rack", "leaf")
 # duration_est_s / duration_unc: the run time a decision may assume and its uncertainty (log
 # units), set when the task becomes pending (envs/duration_knowledge.py).
 PENDING_DTYPES = {

@@ -9,7 +9,7 @@ from typing import Any
 import ray
 
 from learners.learner_worker import LearnerWorker
-from marl_alloc.apex import pipeline_metrics
+from marl_alloc.floor import pipeline_metrics
 from replay import resolve_shard
 
 logger = logging.getLogger(__name__)

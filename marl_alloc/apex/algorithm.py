@@ -14,6 +14,7 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from envs import register_envs
 from learners.apex_torch_learner import ApexTorchLearner
+from marl_alloc.floor.settings import Settings
 from marl_alloc.policy import LevelQModule
 
 # Restoring a checkpoint in a fresh process imports this module (the pickled config names
@@ -26,17 +27,12 @@ TRANSITIONS_LIFETIME = "num_transitions_added_lifetime"
 
 
 class ApexConfig(AlgorithmConfig):
-    """AlgorithmConfig plus the resolved marl-alloc (Hydra) config tree it was built from."""
+    """AlgorithmConfig plus the typed marl-alloc Settings it was built from (the learner reads
+    `settings.training` and `settings.model`, the pipeline the rest)."""
 
     def __init__(self, algo_class: type | None = None):
         super().__init__(algo_class=algo_class or ApexAlgorithm)
-        self.marl_alloc: dict[str, Any] = {}
-        self.target_update_every = 250
-        self.tau = 1.0
-        # The team loss (a `team` module in the policy): its weight, and the weight of the
-        # variance of the levels' contributions in it.
-        self.mixer_loss_weight = 1.0
-        self.credit_weight = 0.0
+        self.settings: Settings | None = None
 
     def get_default_learner_class(self) -> type:
         """Our n-step double-Q TorchLearner."""
@@ -85,6 +81,14 @@ class ApexAlgorithm(Algorithm):
         if self.runtime is not None:
             self.learner_group.set_state({COMPONENT_LEARNER: self.runtime.learner_state()})
             self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group)
+
+    def acting_policy(self) -> Any:
+        """The greedy policy of the learner's latest weights, fed its forecasts when it has a
+        forecaster: what evaluate acts with (marl_alloc.policy.acting_policy)."""
+        from marl_alloc.policy import acting_policy
+
+        self.sync_learner_group()
+        return acting_policy(self.env_runner.module)
 
     def save_to_path(self, *args, **kwargs) -> str:
         """RLlib's checkpoint, after the learner group has the trained state; the replay

@@ -19,6 +19,7 @@ config, or --task-events), and the synthetic workload (its own distributions, --
 
 import argparse
 import bisect
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -169,35 +170,30 @@ def synthetic_dataset(workload_config: Any, num_tasks: int, seed: int) -> tuple:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Score the estimator on each Google part, all parts together, and synthetic tasks."""
-    from envs import EnvConfig
-    from envs.paths import resolve_path
-    from marl_alloc.compose import compose_settings
-    from marl_alloc.settings import UserError
+    from marl_alloc.floor.errors import UserError
+    from marl_alloc.floor.paths import resolve_path
+    from marl_alloc.floor.settings.compose import compose_settings
 
     if args.synthetic_tasks < 0:
         raise UserError("--synthetic-tasks must be >= 0")
-    google = compose_settings(["env=google2011", *args.overrides])["env"]
-    knowledge = EnvConfig.from_mapping(google).knowledge
-    paths = [str(resolve_path(p)) for p in (args.task_events or google["workload"]["tasks"])]
+    google = compose_settings(["env=google2011", *args.overrides]).env
+    knowledge = google.knowledge
+    paths = [str(resolve_path(p)) for p in (args.task_events or google.workload.tasks)]
     results = []
     groups = [[p] for p in paths] + ([paths] if len(paths) > 1 else [])
     for group in groups:
         name = "google2011 " + " + ".join(Path(p).name.split(".")[0] for p in group)
         results.append(score_dataset(name, *google_dataset(group), knowledge))
     if args.synthetic_tasks:
-        synthetic = EnvConfig.from_mapping(
-            compose_settings(["env=synthetic", *args.overrides])["env"]
-        )
+        synthetic = compose_settings(["env=synthetic", *args.overrides]).env
         data = synthetic_dataset(synthetic.workload, args.synthetic_tasks, args.seed)
         results.append(score_dataset("synthetic", *data, synthetic.knowledge))
-    return {"bench": "durations", "knowledge": dict(vars(knowledge)), "datasets": results}
+    return {"bench": "durations", "knowledge": dataclasses.asdict(knowledge), "datasets": results}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit 2 on a bad option, config or trace."""
-    from envs import EnvConfigError, WorkloadError
-
-    return run_benchmark(parse_args, run, argv, errors=(EnvConfigError, WorkloadError))
+    return run_benchmark(parse_args, run, argv)
 
 
 if __name__ == "__main__":

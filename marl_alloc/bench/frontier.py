@@ -52,10 +52,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Score each (policy, target, load) point."""
-    from envs import EnvConfig, make_heuristic
-    from marl_alloc.compose import compose_settings
+    import dataclasses
+
+    from envs import make_heuristic
+    from marl_alloc.floor.errors import UserError
+    from marl_alloc.floor.settings import TraceWorkloadConfig
+    from marl_alloc.floor.settings.compose import compose_settings
     from marl_alloc.scoring import score
-    from marl_alloc.settings import UserError
 
     if args.episodes <= 0 or args.episode_tasks <= 0:
         raise UserError("--episodes and --episode-tasks must be > 0")
@@ -64,16 +67,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     specs = [f"{name}@{target:g}" for name in args.policies for target in args.targets]
     for spec in specs:
         make_heuristic(spec)  # a bad name or target fails before any episode runs
-    base = compose_settings([f"env={args.workload}", *args.overrides])["env"]
-    base["episode_tasks"] = args.episode_tasks
-    config = EnvConfig.from_mapping(base)
-    if args.loads != [1.0] and "load_factor" not in base["workload"]:
+    base = compose_settings([f"env={args.workload}", *args.overrides]).env
+    config = dataclasses.replace(base, episode_tasks=args.episode_tasks)
+    is_trace = isinstance(config.workload, TraceWorkloadConfig)
+    if args.loads != [1.0] and not is_trace:
         raise UserError(f"--loads needs a trace workload; {args.workload} has no load_factor")
     points, started = [], time.perf_counter()
     for load in args.loads:
-        settings = {**base, "workload": {**base["workload"]}}
-        if "load_factor" in settings["workload"]:
-            settings["workload"]["load_factor"] = load
+        settings = config
+        if is_trace:
+            workload = dataclasses.replace(config.workload, load_factor=load)
+            settings = dataclasses.replace(config, workload=workload)
         for spec in specs:
             metrics = score(
                 make_heuristic(spec, seed=args.seed), settings, args.episodes, args.seed
@@ -106,10 +110,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the sweep; exit 2 on a bad option, policy or config."""
-    from envs import EnvConfigError, PolicySpecError, WorkloadError
-
-    errors = (EnvConfigError, PolicySpecError, WorkloadError)
-    return run_benchmark(parse_args, run, argv, errors=errors)
+    return run_benchmark(parse_args, run, argv)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ import sys
 import pytest
 import torch
 
-from marl_alloc.checkpoints import load_policy
-from marl_alloc.compose import compose_settings
+from marl_alloc.floor.settings.compose import compose_settings
+from marl_alloc.policy.checkpoint import load_policy
 from marl_alloc.train import run_training
 from tests.marl_alloc.tiny_run import TINY_RUN
 
@@ -121,9 +121,32 @@ def test_wrong_override_is_hydra_error_not_traceback(tmp_path):
         timeout=120,
         cwd=tmp_path,
     )
-    assert result.returncode != 0
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert "training.no_such_key" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_bad_trace_is_one_line_and_exit_2_not_a_traceback(tmp_path):
+    # A WorkloadError: an error of the env, caught like any other UserError.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "marl_alloc.train",
+            "env=google2011",
+            f"env.workload.tasks=[{tmp_path / 'missing.csv.gz'}]",
+            "env.workload.machines=null",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert "missing.csv.gz" in result.stderr
     assert "Traceback" not in result.stderr
-    assert "no_such_key" in result.stderr
 
 
 @pytest.mark.ray
