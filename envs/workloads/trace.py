@@ -1,9 +1,10 @@
 """TraceWorkload: replay a recorded task table (Google 2011, Azure) in simulated datacenters.
 
-`sample` mode (training): each datacenter starts at a seeded random row of the trace and replays
-it in order, wrapping around at its end; every trace task arrives Poisson(sample_fraction) times,
-which thins a cell-sized trace down to the datacenter (or multiplies a small one). Hosts take
-capacities drawn from the machines present at the table's end.
+`sample` mode (training): each datacenter starts at a seeded random row of the trace (or at
+`start_row`, as a benchmark window does) and replays it in order, wrapping around at its end;
+every trace task arrives Poisson(sample_fraction) times, which thins a cell-sized trace down to
+the datacenter (or multiplies a small one). Hosts take capacities drawn from the machines
+present at the table's end.
 
 `cell` mode (evaluation): the datacenter is the whole cell. Its hosts are the machines present
 at the window's start (the first arrival), in machine-id order, in the topology's first host
@@ -120,6 +121,11 @@ class TraceWorkload:
         )
         if self.arrivals.size < 2:
             raise WorkloadError("the trace holds fewer than 2 tasks arriving inside its window")
+        if config.start_row is not None and config.start_row >= self.arrivals.size:
+            raise WorkloadError(
+                f"env.workload.start_row {config.start_row} is past the trace's "
+                f"{self.arrivals.size} arrivals"
+            )
         arrival_s = submit[self.arrivals]
         self.window_start_s = float(arrival_s.min())
         self.span_s = float(arrival_s[-1] - arrival_s[0]) + float(np.mean(np.diff(arrival_s)))
@@ -268,7 +274,8 @@ class TraceSource:
         self.workload = workload
         self.rng = rng
         self.fraction = float(fraction)
-        self.cursor = int(rng.integers(len(workload.arrivals)))
+        start_row = workload.config.start_row
+        self.cursor = int(rng.integers(len(workload.arrivals))) if start_row is None else start_row
         first = workload.all_tasks["submit_s"][workload.arrivals[self.cursor]]
         self.offset_s = float(start_s - first)
         self.remaining = num_tasks

@@ -294,6 +294,9 @@ class TraceWorkloadConfig(WorkloadConfig):
     # request target_utilization * load_factor of the datacenter's CPU on average.
     sample_fraction: float | None = None
     load_factor: float = 1.0
+    # Sample mode: every datacenter's replay starts at this arrival (0: the trace's first, in
+    # time order), as the benchmark's windows do; null: at a seeded random one each.
+    start_row: int | None = None
     deferrable_max_priority: int = 1  # Google: the free tier (priorities 0-1) may be deferred
     cores_per_host: float = 64.0  # Azure: VM cores and memory are normalized by one host's
     mem_gb_per_host: float = 256.0
@@ -313,6 +316,10 @@ class TraceWorkloadConfig(WorkloadConfig):
                 ),
                 (self.load_factor > 0, "env.workload.load_factor must be > 0"),
                 (self.mode in TRACE_MODES, "env.workload.mode must be 'sample' or 'cell'"),
+                (
+                    self.start_row is None or (self.start_row >= 0 and self.mode == "sample"),
+                    "env.workload.start_row must be >= 0, in sample mode (or null)",
+                ),
             ]
         )
 
