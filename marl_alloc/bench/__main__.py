@@ -10,7 +10,6 @@ SUBCOMMANDS = {
     "serve": "marl_alloc.bench.serve",
     "decision": "marl_alloc.bench.decision",
     "durations": "marl_alloc.bench.durations",
-    "frontier": "marl_alloc.bench.frontier",
     "pipeline": "marl_alloc.bench.pipeline",
     "recovery": "marl_alloc.bench.recovery",
     "learner": "marl_alloc.bench.learner",
