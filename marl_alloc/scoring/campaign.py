@@ -95,22 +95,19 @@ def plan_episodes(
 def score_arrays(
     results: dict[Episode, dict[str, float]], windows: int, loads: Sequence[float]
 ) -> dict[str, dict[str, np.ndarray]]:
-    """Per policy label and metric: float[members, windows, loads]."""
+    """Per policy label and report metric (summary.METRICS): float[members, windows, loads]."""
     members: dict[str, int] = {}
     for episode in results:
         members[episode.label] = max(members.get(episode.label, 0), episode.member + 1)
     scores = {
-        label: {m: np.full((n, windows, len(loads)), np.nan) for m in METRICS.values()}
+        label: {name: np.full((n, windows, len(loads)), np.nan) for name in METRICS}
         for label, n in members.items()
     }
     for episode, metrics in results.items():
         cell = (episode.member, episode.window.index, list(loads).index(episode.load))
-        for metric in METRICS.values():
-            scores[episode.label][metric][cell] = metrics[metric]
-    return {
-        label: {name: values[metric] for name, metric in METRICS.items()}
-        for label, values in scores.items()
-    }
+        for name, metric in METRICS.items():
+            scores[episode.label][name][cell] = metrics[metric]
+    return scores
 
 
 def run_campaign(settings: CampaignSettings, out: Path) -> dict[str, Any]:

@@ -30,14 +30,14 @@ def write_report(out: Path, report: dict[str, Any]) -> list[Path]:
     return paths
 
 
-def _stat(stat: dict | None, scale: float = 1.0) -> str:
-    if stat is None or stat["mean"] is None:
+def _stat(stat: dict, scale: float = 1.0, unit: str = "") -> str:
+    if stat["mean"] is None:
         return "n/a (outside the frontier)"
     text = f"{stat['mean'] * scale:.4g}"
     if stat["ci95"] is not None:
         lo, hi = stat["ci95"]
         text += f" [{lo * scale:.4g}, {hi * scale:.4g}]"
-    return text
+    return text + unit
 
 
 def policy_table(policies: dict[str, dict]) -> str:
@@ -84,8 +84,8 @@ def markdown(report: dict[str, Any]) -> str:
             f"`{paired['best_heuristic']}`:",
             "",
             f"- total cost ratio, paired per window and load: {_stat(ratio)}",
-            f"- SLATAH reduction at equal energy on its frontier: {_stat(sla, 100.0)} %",
-            f"- energy reduction at equal SLATAH on its frontier: {_stat(energy, 100.0)} %",
+            f"- SLATAH reduction at equal energy on its frontier: {_stat(sla, 100.0, ' %')}",
+            f"- energy reduction at equal SLATAH on its frontier: {_stat(energy, 100.0, ' %')}",
             "",
         ]
     lines += [
