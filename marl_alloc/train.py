@@ -23,6 +23,7 @@ from marl_alloc.floor.errors import ConfigError, UserError
 from marl_alloc.floor.settings import CONFIG_FILE, Settings
 from marl_alloc.floor.settings.compose import compose_settings, register_schemas
 from marl_alloc.floor.settings.structured import to_object
+from marl_alloc.ray_start import quiet_unactionable_logs
 
 CHECKPOINT = "checkpoint"
 REPLAY = "replay"
@@ -99,8 +100,8 @@ def run_training(settings: Settings, run_dir: Path, on_round: RoundHook | None =
     if settings.resume and resume_from is None:
         raise UserError(f"resume={settings.resume}: no checkpoint in {checkpoint_dir}")
     config = build_apex_config(settings)
-    # RLlib's Algorithm starts Ray itself if none runs (local mode too); start it our way.
-    start_ray(settings.cluster)
+    if not training.local:  # the in-process pipeline needs no Ray
+        start_ray(settings.cluster)
     algo = config.build_algo()
     if resume_from is not None:
         # Learner, optimizer and lifetime counters; the shards find their snapshots themselves.
@@ -135,6 +136,7 @@ def hydra_main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    quiet_unactionable_logs()
     hydra_config = HydraConfig.get()
     run_dir = Path(hydra_config.runtime.output_dir).resolve()
     try:

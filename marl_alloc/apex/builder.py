@@ -55,9 +55,11 @@ def build_apex_config(settings: Settings) -> ApexConfig:
             # A list, not a set: module order (and so weight init) must not follow hash seeds.
             policies=list(spec.rl_module_specs),
             policy_mapping_fn=module_for_agent,
+        )
+        .rl_module(
+            rl_module_spec=spec,
             algorithm_config_overrides_per_module=level_overrides(training),
         )
-        .rl_module(rl_module_spec=spec)
         .training(
             lr=training.lr,
             gamma=training.gamma,

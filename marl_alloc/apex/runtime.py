@@ -11,6 +11,7 @@ import contextlib
 import logging
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -126,9 +127,17 @@ class LocalRuntime:
             if shard.config.snapshot_dir is not None:
                 shard.snapshot()
 
-    def learner_state(self) -> dict:
-        """The learner's full RLlib state."""
-        return self.learner.get_state()
+    def learner_weights(self) -> dict:
+        """The learner's latest inference weights."""
+        return self.learner.get_weights()[0]
+
+    def save_learner(self, path: Path) -> None:
+        """Write the learner's part of a checkpoint (RLlib's Learner checkpoint) to `path`."""
+        self.learner.learner.save_to_path(str(path))
+
+    def restore_learner(self, path: Path) -> None:
+        """Load the learner (modules, optimizers) from its part of a checkpoint."""
+        self.learner.learner.restore_from_path(str(path))
 
     def shutdown(self) -> None:
         """Close the shards' logs."""
@@ -312,9 +321,17 @@ class RayRuntime:
         if self.snapshots:
             ray.get([shard.snapshot.remote() for shard in self.shards])
 
-    def learner_state(self) -> dict:
-        """The learner actor's full RLlib state."""
-        return ray.get(self.learner.get_state.remote())
+    def learner_weights(self) -> dict:
+        """The learner actor's latest inference weights."""
+        return ray.get(self.learner.get_weights.options(max_task_retries=-1).remote())[0]
+
+    def save_learner(self, path: Path) -> None:
+        """The learner actor writes its part of a checkpoint to `path` on this node."""
+        ray.get(self.learner.save_to_path.remote(str(path), ray.util.get_node_ip_address()))
+
+    def restore_learner(self, path: Path) -> None:
+        """The learner actor loads its part of a checkpoint from `path` on this node."""
+        ray.get(self.learner.restore_from_path.remote(str(path), ray.util.get_node_ip_address()))
 
     def shutdown(self) -> None:
         """Kill the Ape-X actors, shards last so no call is left waiting for one."""

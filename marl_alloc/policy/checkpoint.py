@@ -7,6 +7,7 @@ from typing import Any
 from envs.observations import observation_dims
 from marl_alloc.floor.errors import ConfigError, UserError
 from marl_alloc.floor.settings import CONFIG_FILE, Settings
+from marl_alloc.floor.settings.root import read_tree
 
 MODULE_PATH = Path("learner_group") / "learner" / "rl_module"
 
@@ -22,7 +23,11 @@ def load_settings(checkpoint_dir: str | Path) -> Settings:
             f"{root} is not a marl-alloc checkpoint (missing {CONFIG_FILE} or {MODULE_PATH})"
         )
     try:
-        return Settings.load(config_file)
+        tree = read_tree(config_file)
+    except ConfigError as err:
+        raise UserError(f"checkpoint {root} is corrupt: {err}") from None
+    try:
+        return Settings.from_mapping(tree)
     except ConfigError as err:
         raise UserError(
             f"checkpoint {root} has settings this version of marl-alloc does not read ({err}):"

@@ -13,7 +13,9 @@ class ClusterConfig:
     address: str | None = None
     num_cpus: int | None = None  # null: every core of this machine
     num_gpus: int | None = None
-    include_dashboard: bool = False  # the Ray dashboard (actors, logs, metrics)
+    # The Ray dashboard (actors, logs, the ray_marl_alloc_* metrics); null: on when its
+    # dependencies (ray[default]) are installed.
+    include_dashboard: bool | None = None
     # Prometheus endpoint of this node's metrics (null: Ray picks a port; see the dashboard).
     metrics_export_port: int | None = None
 

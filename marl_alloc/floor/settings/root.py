@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -80,13 +81,19 @@ class Settings:
     @classmethod
     def load(cls, path: Path, overrides: list[str] = ()) -> "Settings":
         """Settings saved with `save`; a file that is not such YAML is a ConfigError."""
-        try:
-            saved = OmegaConf.load(path)
-        except (OSError, ValueError, OmegaConfBaseException) as err:
-            raise ConfigError(f"cannot read {path}: {one_line(err)}") from None
-        if not isinstance(saved, DictConfig):
-            raise ConfigError(f"{path} holds no settings mapping")
-        return cls.from_mapping(saved, overrides)
+        return cls.from_mapping(read_tree(path), overrides)
+
+
+def read_tree(path: Path) -> DictConfig:
+    """The YAML mapping in `path`; an unreadable file or one without a mapping is a
+    ConfigError."""
+    try:
+        saved = OmegaConf.load(path)
+    except (OSError, ValueError, yaml.YAMLError, OmegaConfBaseException) as err:
+        raise ConfigError(f"cannot read {path}: {one_line(err)}") from None
+    if not isinstance(saved, DictConfig):
+        raise ConfigError(f"{path} holds no settings mapping")
+    return saved
 
 
 def schema_node(env_kind: str = SYNTHETIC) -> DictConfig:
