@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from marl_alloc.floor.errors import UserError
-from marl_alloc.floor.settings import EnvConfig, TraceWorkloadConfig, to_plain
+from marl_alloc.floor.settings import CONFIG_FILE, EnvConfig, TraceWorkloadConfig, to_plain
 from marl_alloc.scoring.bootstrap import REPS
 from marl_alloc.scoring.contenders import CHECKPOINT_SET, heuristic_specs, load_checkpoint_set
 from marl_alloc.scoring.environment import for_trained, with_trace, workload_env
@@ -80,14 +80,16 @@ def plan_episodes(
     specs: Sequence[str],
 ) -> list[Episode]:
     """Every policy on every window at every load."""
+    checkpoints = [Path(path).resolve() for path in settings.checkpoints]
+    saved_ns = [(path / CONFIG_FILE).stat().st_mtime_ns for path in checkpoints]
     episodes = []
     for window in windows:
         for load in settings.loads:
             played = window_env(env, window, load, settings.window_tasks)
             episodes += [Episode(spec, window, load, played) for spec in specs]
             episodes += [
-                Episode(CHECKPOINT_SET, window, load, played, str(Path(path).resolve()), member)
-                for member, path in enumerate(settings.checkpoints)
+                Episode(CHECKPOINT_SET, window, load, played, str(path), member, saved)
+                for member, (path, saved) in enumerate(zip(checkpoints, saved_ns, strict=True))
             ]
     return episodes
 

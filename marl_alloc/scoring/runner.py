@@ -34,12 +34,15 @@ class Episode:
     env: EnvConfig = dataclasses.field(compare=False)
     checkpoint: str | None = None
     member: int = 0
+    # When the checkpoint was saved (its settings file's mtime): a retrained one reruns.
+    saved_ns: int | None = None
 
     def key(self, code_version: str) -> dict[str, Any]:
         """Everything the episode's metrics depend on."""
         return {
             "policy": self.label,
             "checkpoint": self.checkpoint,
+            "saved_ns": self.saved_ns,
             "seed": self.window.seed,
             "env": to_plain(self.env),
             "code_version": code_version,

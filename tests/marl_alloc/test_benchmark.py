@@ -2,6 +2,7 @@
 from a short local training scored against the heuristics."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -145,7 +146,9 @@ def checkpoint(trace, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_a_checkpoint_set_is_paired_with_the_best_heuristic(trace, checkpoint, tmp_path):
+def test_a_checkpoint_set_is_paired_with_the_best_heuristic(
+    trace, checkpoint, tmp_path, monkeypatch
+):
     policies = ["--policies", "pabfd@1,2,3", "best-fit@1", "--workers", "1"]
     args = bench_args(trace, tmp_path, "--checkpoints", str(checkpoint), str(checkpoint), *policies)
     assert main(args) == 0
@@ -166,6 +169,14 @@ def test_a_checkpoint_set_is_paired_with_the_best_heuristic(trace, checkpoint, t
     assert len(settings["checkpoints"]) == 2 and settings["episodes"]["run"] == 4 * 4 + 2 * 4
     assert "against the best heuristic" in (tmp_path / "report.md").read_text()
     assert (tmp_path / "frontier.png").stat().st_size > 0
+    # A checkpoint saved again (retrained in place) is scored again; the heuristics are kept.
+    ran = []
+    score = runner.score_episode
+    monkeypatch.setattr(runner, "score_episode", lambda e: ran.append(e.label) or score(e))
+    settings_file = checkpoint / "marl_alloc.yaml"
+    stat = settings_file.stat()
+    os.utime(settings_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert main(args) == 0 and ran == ["policy"] * 8
 
 
 @pytest.mark.slow
