@@ -12,3 +12,7 @@ class WorkloadError(UserError, ValueError):
 
 class InvalidActionError(ValueError):
     """A policy chose an action its level's action mask does not allow."""
+
+
+class PolicySpecError(UserError, ValueError):
+    """A heuristic named with an unknown name or a malformed packing target (NAME[@TARGET])."""

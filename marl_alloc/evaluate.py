@@ -16,9 +16,7 @@ truncated gzip, a malformed row, a missing column) is one line naming file and r
 """
 
 import argparse
-import dataclasses
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -27,7 +25,6 @@ from typing import Any
 from marl_alloc.floor.errors import UserError
 from marl_alloc.floor.settings import EnvConfig, Settings
 
-TRACE_WORKLOADS = ("google2011", "azure")
 TIMELINE_S = 60.0
 PLOTTED = (("utilization", "CPU utilization"), ("power_kw", "power (kW)"), ("slatah", "SLATAH"))
 # The comparison's columns: metric key, header, format.
@@ -47,7 +44,9 @@ def build_parser(prog: str = "python -m marl_alloc.evaluate") -> argparse.Argume
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", help="an RLlib checkpoint dir written by marl_alloc.train")
     source.add_argument(
-        "--policy", help="a heuristic: random, round-robin, first-fit, best-fit, ..."
+        "--policy",
+        help="a heuristic: random, round-robin, first-fit, best-fit, ...; NAME@T packs CPU "
+        "requests to T x capacity (best-fit@1.5)",
     )
     parser.add_argument("--workload", default="synthetic", help="an env config (conf/env/NAME)")
     parser.add_argument("--task-events", nargs="+", help="trace files: replay the whole cell")
@@ -62,60 +61,24 @@ def build_parser(prog: str = "python -m marl_alloc.evaluate") -> argparse.Argume
     return parser
 
 
-def _env_settings(workload: str, overrides: list[str], trained: Settings | None) -> EnvConfig:
-    from marl_alloc.floor.settings.compose import available_workloads, compose_settings
+def _env_settings(
+    args: argparse.Namespace, overrides: list[str], trained: Settings | None
+) -> tuple[EnvConfig, Any]:
+    """The env settings (and the loaded trace workload, or None) every policy of this run is
+    scored in: a heuristic named alone gets the same as it gets as a checkpoint's baseline."""
+    from marl_alloc.scoring import cell_env, for_trained, with_trace, workload_env
 
-    if workload not in available_workloads():
-        names = ", ".join(available_workloads())
-        raise UserError(f"unknown workload '{workload}' (choose one of: {names})")
-    env = compose_settings([f"env={workload}", *overrides]).env
-    if trained is None:
-        return env
-    return dataclasses.replace(
-        env,
-        # The policy's input sizes follow the topology it was trained on.
-        topology=trained.env.topology,
-        forecast_horizon=trained.env.forecast_horizon,
-        # A policy trained with fewer (or no) deferrals never learned more: its defer action
-        # stays masked as it was. The measuring window stays the workload's, whose default tail
-        # would otherwise shrink with max_defers.
-        episode_tail_s=env.resolved_episode_tail_s,
-        max_defers=min(env.max_defers, trained.env.max_defers),
-    )
-
-
-def _trace_env(args: argparse.Namespace, env: EnvConfig, trained: bool) -> tuple[EnvConfig, Any]:
-    """The env settings pointed at the trace's cell (sized to its machines), and the loaded
-    workload."""
-    from envs.workloads import build_workload
-
-    if args.workload not in TRACE_WORKLOADS:
-        raise UserError(f"--task-events needs --workload {' or '.join(TRACE_WORKLOADS)}")
+    env = workload_env(args.workload, overrides)
+    if trained is not None:
+        env = for_trained(env, trained.env)
+    if not args.task_events:
+        if args.machine_events:
+            raise UserError("--machine-events goes with --task-events")
+        return env, None
     if args.workload == "google2011" and not args.machine_events:
         raise UserError("--workload google2011 --task-events needs --machine-events F")
-    workload = dataclasses.replace(
-        env.workload,
-        tasks=[str(Path(p).resolve()) for p in args.task_events],
-        machines=str(Path(args.machine_events).resolve()) if args.machine_events else None,
-        mode="cell",
-        lenient=args.lenient,
-    )
-    tasks = args.max_tasks if args.max_tasks is not None else 2**62
-    env = dataclasses.replace(env, workload=workload, episode_tasks=tasks)
-    loaded = build_workload(env.workload)
-    if loaded.machines is not None:
-        top = env.topology
-        per_rack = top.leaves_per_rack * top.hosts_per_leaf
-        machines = len(loaded.machines[0])
-        if trained:
-            # The trained agents see one cluster of the shape they know; add clusters.
-            clusters = math.ceil(machines / (top.racks_per_cluster * per_rack))
-            top = dataclasses.replace(top, num_clusters=clusters)
-        else:
-            racks = math.ceil(machines / per_rack)
-            top = dataclasses.replace(top, num_clusters=1, racks_per_cluster=racks)
-        env = dataclasses.replace(env, topology=top)
-    return env, loaded
+    env = with_trace(env, args.task_events, args.machine_events, "cell", args.lenient)
+    return cell_env(env, args.max_tasks)
 
 
 def _figure(rows: int, height: float):
@@ -178,8 +141,10 @@ def comparison_table(runs: dict[str, dict[str, Any]]) -> str:
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     """Run the evaluation the arguments describe and write its outputs."""
-    from envs import HEURISTICS
+    from envs import HEURISTICS, make_heuristic
+    from marl_alloc.floor.settings import to_plain
     from marl_alloc.scoring import score
+    from marl_alloc.scoring.provenance import code_version
 
     started = time.perf_counter()
     if args.episodes <= 0:
@@ -192,21 +157,15 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
         # A policy trained with a forecaster observes its forecasts here too.
         policy, trained = load_acting_policy(args.checkpoint)
-    elif args.policy in HEURISTICS:
-        policy = HEURISTICS[args.policy](seed=args.seed)
     else:
-        raise UserError(f"unknown policy '{args.policy}' (choose one of: {', '.join(HEURISTICS)})")
+        policy = make_heuristic(args.policy, seed=args.seed)
     overrides = list(args.overrides)
     tasks = args.episode_tasks if args.episode_tasks is not None else args.max_tasks
     if tasks is not None:
         overrides.append(f"env.episode_tasks={tasks}")
-    env = _env_settings(args.workload, overrides, trained)
-    workload, episodes = None, args.episodes
-    if args.task_events:
-        env, workload = _trace_env(args, env, trained is not None)
-        episodes = 1  # the cell's window, replayed once
-    elif args.machine_events:
-        raise UserError("--machine-events goes with --task-events")
+    env, workload = _env_settings(args, overrides, trained)
+    # A trace's cell is its one window, replayed once.
+    episodes = 1 if workload is not None else args.episodes
 
     name = "checkpoint" if args.checkpoint else args.policy
     queue = [(name, policy)]
@@ -225,6 +184,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     metrics["policy"] = name
     metrics["workload"] = args.workload
     metrics["seed"] = args.seed
+    metrics["settings"] = {"env": to_plain(env), "code_version": code_version()}
     if workload is not None:
         metrics["input_rows_dropped"] = int(workload.input_rows_dropped)
         metrics["tasks_waiting_at_start_skipped"] = int(workload.skipped_at_start)

@@ -164,7 +164,7 @@ class ExtenderService:
                 table,
                 env.topology,
                 (self.cpu_unit, self.mem_unit),
-                (env.hosts.cpu_overcommit, env.hosts.mem_overcommit),
+                (env.hosts.cpu_overcommit_max, env.hosts.mem_overcommit),
             )
         return self._last_layout
 

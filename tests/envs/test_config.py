@@ -51,6 +51,9 @@ def test_unknown_keys_fail_with_the_key_named(mapping, fragment):
         ({"workload": {"kind": "nope"}}, "workload.kind"),
         ({"hosts": {"idle_watts": 200.0}}, "idle_watts"),
         ({"workload": {"priority_probs": [0.5, 0.1]}}, "priority_probs"),
+        ({"knowledge": {"durations": "psychic"}}, "knowledge.durations"),
+        ({"knowledge": {"prior_sigma": 0}}, "prior_sigma"),
+        ({"hosts": {"cpu_overcommit": 2.0, "cpu_overcommit_max": 1.5}}, "cpu_overcommit_max"),
         ({"workload": {"kind": "google2011"}}, "env.workload.tasks names no file"),
     ],
 )
@@ -58,3 +61,8 @@ def test_bad_values_fail_with_one_line(mapping, fragment):
     with pytest.raises(EnvConfigError, match=fragment) as info:
         EnvConfig.from_mapping(mapping)
     assert "\n" not in str(info.value)
+
+
+def test_the_scheduler_estimates_run_times_unless_told_otherwise(synthetic_config):
+    assert EnvConfig().knowledge.durations == "estimate"
+    assert EnvConfig.from_mapping(synthetic_config).knowledge.durations == "estimate"

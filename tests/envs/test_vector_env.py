@@ -20,9 +20,9 @@ def test_spaces_of_the_default_topology(synthetic_config):
     assert env.num_actions == {"cluster": 4, "rack": 4, "leaf": 16}
     horizon = synthetic_config["forecast_horizon"]
     assert env.obs_dims == {
-        "cluster": 3 * 14 + 9 + horizon,
-        "rack": 4 * 14 + 9 + horizon,
-        "leaf": 16 * 14 + 9 + horizon,
+        "cluster": 3 * 14 + 10 + horizon,
+        "rack": 4 * 14 + 10 + horizon,
+        "leaf": 16 * 14 + 10 + horizon,
     }
     assert env.agent_ids[:5] == ["cluster_0", "rack_0", "rack_1", "rack_2", "leaf_0"]
     assert len(env.agent_ids) == 16

@@ -46,10 +46,14 @@ class HostConfig:
     max_watts: float = 135.0
     boot_delay_s: float = 30.0
     idle_timeout_s: float = 300.0  # an empty host switches off after this long
-    # A host accepts tasks while their requests stay within capacity * overcommit (Borg and
-    # OpenStack overcommit requests; CPU usage above the physical capacity is overload).
+    # A host accepts tasks while their CPU requests stay within capacity * cpu_overcommit_max
+    # and memory requests within capacity * mem_overcommit (Borg and OpenStack overcommit
+    # requests; CPU usage above the physical capacity is overload). How far below the cap to
+    # pack is the policy's choice: heuristics named without a packing target ("best-fit"
+    # rather than "best-fit@2.0") pack CPU requests up to capacity * cpu_overcommit.
     cpu_overcommit: float = 1.0
     mem_overcommit: float = 1.0
+    cpu_overcommit_max: float = 1.0
 
     def __post_init__(self):
         require_all(
@@ -73,6 +77,42 @@ class HostConfig:
                 (
                     self.cpu_overcommit >= 1 and self.mem_overcommit >= 1,
                     "env.hosts overcommit ratios must be >= 1",
+                ),
+                (
+                    self.cpu_overcommit_max >= self.cpu_overcommit,
+                    "env.hosts.cpu_overcommit_max (the hard cap) must be >= cpu_overcommit",
+                ),
+            ]
+        )
+
+
+DURATION_KNOWLEDGE = ("oracle", "estimate", "none")
+
+
+@dataclasses.dataclass
+class KnowledgeConfig:
+    """What a decision may know of a task's run time (observations, duration-aware heuristics
+    and the commitment charge alike): `estimate` learns online from the run times of tasks that
+    have finished (envs/duration_estimator.py); `oracle` reads the true run time (an ablation
+    only); `none` uses no run time at all."""
+
+    durations: str = "estimate"
+    # Before any task has finished, the estimate is this median with this log-space spread.
+    prior_median_s: float = 600.0
+    prior_sigma: float = 1.5
+    # Finished tasks a key needs before its own mean weighs as much as its parent level's.
+    pseudo_count: float = 2.0
+
+    def __post_init__(self):
+        require_all(
+            [
+                (
+                    self.durations in DURATION_KNOWLEDGE,
+                    f"env.knowledge.durations must be one of {', '.join(DURATION_KNOWLEDGE)}",
+                ),
+                (
+                    self.prior_median_s > 0 and self.prior_sigma > 0 and self.pseudo_count > 0,
+                    "env.knowledge needs prior_median_s, prior_sigma and pseudo_count > 0",
                 ),
             ]
         )
@@ -254,6 +294,9 @@ class TraceWorkloadConfig(WorkloadConfig):
     # request target_utilization * load_factor of the datacenter's CPU on average.
     sample_fraction: float | None = None
     load_factor: float = 1.0
+    # Sample mode: every datacenter's replay starts at this arrival (0: the trace's first, in
+    # time order), as the benchmark's windows do; null: at a seeded random one each.
+    start_row: int | None = None
     deferrable_max_priority: int = 1  # Google: the free tier (priorities 0-1) may be deferred
     cores_per_host: float = 64.0  # Azure: VM cores and memory are normalized by one host's
     mem_gb_per_host: float = 256.0
@@ -273,6 +316,10 @@ class TraceWorkloadConfig(WorkloadConfig):
                 ),
                 (self.load_factor > 0, "env.workload.load_factor must be > 0"),
                 (self.mode in TRACE_MODES, "env.workload.mode must be 'sample' or 'cell'"),
+                (
+                    self.start_row is None or (self.start_row >= 0 and self.mode == "sample"),
+                    "env.workload.start_row must be >= 0, in sample mode (or null)",
+                ),
             ]
         )
 
@@ -300,6 +347,7 @@ class EnvConfig:
     migration: MigrationConfig = dataclasses.field(default_factory=MigrationConfig)
     carbon: CarbonConfig = dataclasses.field(default_factory=CarbonConfig)
     reward: RewardConfig = dataclasses.field(default_factory=RewardConfig)
+    knowledge: KnowledgeConfig = dataclasses.field(default_factory=KnowledgeConfig)
 
     def __post_init__(self):
         require_all(
@@ -318,8 +366,8 @@ class EnvConfig:
         )
         if isinstance(self.workload, WorkloadConfig):
             require(
-                0 <= self.workload.target_utilization < self.hosts.cpu_overcommit,
-                "env.workload.target_utilization must be in [0, hosts.cpu_overcommit)",
+                0 <= self.workload.target_utilization < self.hosts.cpu_overcommit_max,
+                "env.workload.target_utilization must be in [0, hosts.cpu_overcommit_max)",
             )
 
     @classmethod

@@ -38,7 +38,7 @@ def test_each_groups_yaml_states_its_schemas_defaults():
 def test_a_trace_env_is_its_own_schema():
     settings = compose_settings(["env=google2011"])
     assert isinstance(settings.env, TraceEnvConfig)
-    assert settings.env.workload.tasks and settings.env.hosts.cpu_overcommit == 1.5
+    assert settings.env.workload.tasks and settings.env.hosts.cpu_overcommit_max == 3.0
 
 
 def test_saved_settings_read_back_equal(tmp_path):

@@ -168,10 +168,13 @@ def env_at_decision(settings: Settings, seed: int, deferrable: bool | None = Non
 
 def as_the_cluster_knows_it(env: VectorDatacenterEnv):
     """Give the simulator what the extender knows of running pods' ends: nothing. A switched-on
-    host then reads as held for the idle timeout (serving.hierarchy.held_until); returns the
-    observation rebuilt from that."""
+    host then reads as held for the idle timeout (serving.hierarchy.held_until), and the pod's
+    run time is its annotation; returns the observation rebuilt from that."""
     on = env.hosts.power_state != OFF
     env.commitments.until[:] = np.where(on, env.now[:, None] + env.hosts.idle_timeout_s, -np.inf)
+    # Of the pod's run time it knows the annotation (pod_object's), with no uncertainty.
+    env.pending["duration_est_s"][:] = env.pending["duration_s"]
+    env.pending["duration_unc"][:] = 0.0
     env._level_obs = None
     return env.observe()
 
