@@ -22,6 +22,22 @@ def masked_greedy(q_values: torch.Tensor, action_mask: torch.Tensor) -> torch.Te
     return q_values.masked_fill(~action_mask, float("-inf")).argmax(dim=-1)
 
 
+def double_q_next_value(
+    online_next_q: torch.Tensor,
+    next_mask: torch.Tensor,
+    valued_next_q: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Double-Q value of the next state [B]: the online net's greedy action under the next mask,
+    valued by `valued_next_q` (the target net's Q values; the online net's own when None)."""
+    next_mask = next_mask.bool()
+    # A terminal or sat-out next step has an all-False mask; any action is fine there, since
+    # its discount (or its level's activity) is 0.
+    next_mask = next_mask | ~next_mask.any(dim=-1, keepdim=True)
+    best = masked_greedy(online_next_q, next_mask)
+    valued = online_next_q if valued_next_q is None else valued_next_q
+    return valued.gather(-1, best.unsqueeze(-1)).squeeze(-1)
+
+
 def _obs_and_mask(batch: dict[str, Any], obs_key: str, mask_key: str) -> tuple[Any, Any]:
     # RLlib's env runners deliver the env's Dict observation; our replay stores flat columns.
     obs = batch[obs_key]
@@ -133,6 +149,13 @@ class LevelQModule(TorchRLModule, QNetAPI, TargetNetworkAPI):
         """Target-network Q values for the batch's observations."""
         obs, _ = _obs_and_mask(batch, C.OBS, C.ACTION_MASK)
         return {Q_VALUES: self._target_q_net(obs, attention=False)[0]}
+
+    def next_q_values(self, next_obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Online and target Q values of next observations, without gradients: the double-Q
+        pair, each network run once."""
+        with torch.no_grad():
+            online = self.q_net(next_obs, attention=False)[0]
+            return online, self._target_q_net(next_obs, attention=False)[0]
 
     def get_non_inference_attributes(self) -> list[str]:
         """The target network is only needed by the learner."""
