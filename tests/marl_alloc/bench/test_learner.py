@@ -8,19 +8,23 @@ import torch
 from marl_alloc.bench import learner
 
 
-def test_learner_bench_times_the_requested_updates_on_every_module(capsys):
+def test_learner_bench_times_both_update_paths_on_every_module(capsys):
     code = learner.main(
         ["--device", "cpu", "--updates", "3", "--warmup", "1", "--transitions", "1000", "--json"]
     )
     result = json.loads(capsys.readouterr().out)
     assert code == 0
     assert result["device"] == "cpu"
-    assert result["updates"] == 3
-    assert result["updates_per_s"] > 0
+    assert result["learner_path"] == "fused"
     assert set(result["modules"]) >= {"cluster", "rack", "leaf"}
     assert min(result["replay_size"].values()) >= 1000
-    expected_rows = 3 * result["batch_per_module"] * len(result["modules"])
-    assert result["trained_rows_per_s"] == pytest.approx(expected_rows / result["seconds"])
+    reference = result["reference"]
+    assert reference["learner_path"] == "rllib_update"
+    for timed in (result, reference):
+        assert timed["updates"] == 3 and timed["updates_per_s"] > 0
+        expected_rows = 3 * result["batch_per_module"] * len(result["modules"])
+        assert timed["rows_per_s"] == pytest.approx(expected_rows / timed["seconds"])
+    assert result["speedup"] == pytest.approx(result["updates_per_s"] / reference["updates_per_s"])
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
