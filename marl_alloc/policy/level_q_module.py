@@ -109,11 +109,22 @@ class LevelQModule(TorchRLModule, QNetAPI, TargetNetworkAPI):
         q_values, _ = self.q_net(obs, attention=False)
         return {C.ACTIONS: masked_greedy(q_values, mask), Q_VALUES: q_values}
 
+    def forward_exploration(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        """Epsilon-greedy masked actions; as `forward_inference`, no mode toggle in eval mode."""
+        if self.training:
+            return super().forward_exploration(batch, **kwargs)
+        return self._forward_exploration(batch, **kwargs)
+
     def _forward_exploration(
-        self, batch: dict[str, Any], epsilon: float = 0.0, **kwargs
+        self, batch: dict[str, Any], epsilon: float = 0.0, attention: bool = False, **kwargs
     ) -> dict[str, Any]:
-        out = self._forward_inference(batch)
-        _, mask = _obs_and_mask(batch, C.OBS, C.ACTION_MASK)
+        """With `attention`, the output also holds ACTION_ATTENTION, for actors that compute
+        initial priorities from the acting pass."""
+        obs, mask = _obs_and_mask(batch, C.OBS, C.ACTION_MASK)
+        q_values, per_action = self.q_net(obs, attention=attention)
+        out = {C.ACTIONS: masked_greedy(q_values, mask), Q_VALUES: q_values}
+        if attention:
+            out[ACTION_ATTENTION] = per_action
         explore = torch.rand(mask.shape[0], device=mask.device) < epsilon
         if explore.any():
             random_actions = torch.multinomial(mask[explore].float(), 1).squeeze(-1)
