@@ -85,6 +85,7 @@ class ApexTorchLearner(TorchLearner):
         if init and FORECASTER_ID in self.module:
             warm_start(self.module[FORECASTER_ID].unwrapped(), init)
         self._loss_fn = self._make_loss_fn()
+        self._grad_clips: dict[str, float | None] = {}
 
     def _make_loss_fn(self):
         if not self.settings.compile and not self.settings.cuda_graphs:
@@ -142,7 +143,11 @@ class ApexTorchLearner(TorchLearner):
 
     def _clip_and_step(self) -> None:
         for module_id in list(self.module.keys()):
-            clip = self.config.get_config_for_module(module_id).grad_clip
+            if module_id not in self._grad_clips:
+                # A module with its own settings gets a config copy per call: read it once.
+                config = self.config.get_config_for_module(module_id)
+                self._grad_clips[module_id] = config.grad_clip
+            clip = self._grad_clips[module_id]
             for _, optimizer in self.get_optimizers_for_module(module_id):
                 grads = [
                     p.grad

@@ -60,7 +60,10 @@ class DeviceMeans:
         """Add one value per key (device scalars)."""
         for key, value in values.items():
             previous = self._sums.get(key)
-            self._sums[key] = value.float() if previous is None else previous + value
+            # A copy, never the value itself: a CUDA graph's outputs are overwritten on replay.
+            self._sums[key] = (
+                value.detach().float().clone() if previous is None else previous + value
+            )
             self._counts[key] = self._counts.get(key, 0) + 1
 
     def read(self) -> dict[str, float]:
