@@ -24,6 +24,7 @@ def test_learner_bench_times_both_update_paths_on_every_module(capsys):
         assert timed["updates"] == 3 and timed["updates_per_s"] > 0
         expected_rows = 3 * result["batch_per_module"] * len(result["modules"])
         assert timed["rows_per_s"] == pytest.approx(expected_rows / timed["seconds"])
+        assert timed["cpu_ms_per_update"] > 0
     assert result["speedup"] == pytest.approx(result["updates_per_s"] / reference["updates_per_s"])
 
 
