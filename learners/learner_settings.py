@@ -31,15 +31,16 @@ class LearnerSettings:
             raise UserError(
                 f"training.precision must be {' or '.join(PRECISIONS)}, got {self.precision!r}"
             )
-        if int(self.batches_per_sample) < 1:
-            raise UserError(
-                f"training.batches_per_sample must be >= 1, got {self.batches_per_sample}"
-            )
+        steps = self.batches_per_sample
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise UserError(f"training.batches_per_sample must be an integer >= 1, got {steps!r}")
+        for name in ("compile", "cuda_graphs"):
+            if not isinstance(getattr(self, name), bool):
+                raise UserError(
+                    f"training.{name} must be true or false, got {getattr(self, name)!r}"
+                )
         if self.learner_path == "rllib_update" and (
-            self.precision != "fp32"
-            or self.compile
-            or self.cuda_graphs
-            or int(self.batches_per_sample) != 1
+            self.precision != "fp32" or self.compile or self.cuda_graphs or steps != 1
         ):
             raise UserError(
                 "training.learner_path=rllib_update runs the previous update as it was: leave"
@@ -50,7 +51,4 @@ class LearnerSettings:
     def from_training(cls, training: Mapping[str, Any]) -> "LearnerSettings":
         """The learner's settings from the `training` config section (defaults where the
         section is absent, as in a hand-built ApexConfig)."""
-        values = {f.name: training[f.name] for f in fields(cls) if f.name in training}
-        if "batches_per_sample" in values:
-            values["batches_per_sample"] = int(values["batches_per_sample"])
-        return cls(**values)
+        return cls(**{f.name: training[f.name] for f in fields(cls) if f.name in training})

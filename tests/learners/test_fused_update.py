@@ -131,11 +131,13 @@ def test_bf16_autocast_trains_close_to_fp32(sampled):
     [
         ("training.learner_path=adam", "training.learner_path must be fused or rllib_update"),
         ("training.precision=fp16", "training.precision must be fp32 or bf16"),
-        ("training.batches_per_sample=0", "training.batches_per_sample must be >= 1"),
+        ("training.batches_per_sample=0", "training.batches_per_sample must be an integer >= 1"),
+        ("training.compile=maybe", "training.compile must be true or false"),
+        (["training.learner_path=rllib_update", "training.precision=bf16"], "as it was"),
     ],
 )
 def test_a_wrong_learner_setting_is_a_one_line_error(override, message):
-    config = _config([override])
+    config = _config(override if isinstance(override, list) else [override])
     with pytest.raises(UserError, match=message) as err:
         config.build_learner(spaces=spec_spaces(config.rl_module_spec))
     assert "\n" not in str(err.value)
