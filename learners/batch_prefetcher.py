@@ -86,7 +86,3 @@ class BatchPrefetcher:
             if i + 1 < count:
                 future = self._executor.submit(self._fetch)
             yield batch
-
-    def close(self) -> None:
-        """Stop the background thread."""
-        self._executor.shutdown(wait=True)

@@ -152,7 +152,6 @@ def test_the_prefetcher_splits_a_sample_into_equal_slices_on_the_device():
     whole = batch.tensors["leaf"][C.OBS]
     torch.testing.assert_close(torch.cat([p["leaf"][C.OBS] for p in parts]), whole)
     assert C.INDICES not in parts[0]["leaf"]
-    prefetcher.close()
 
 
 class _Client:
