@@ -19,7 +19,8 @@ from marl_alloc.policy.forecaster import FORECASTER_ID
 from marl_alloc.policy.level_q_module import double_q_next_value
 from marl_alloc.policy.team_values import level_part, mix_team_values, taken
 
-Batch = Mapping[str, Mapping[str, torch.Tensor]]
+Columns = Mapping[str, torch.Tensor]
+Batch = Mapping[str, Columns]
 
 
 class FusedLoss(NamedTuple):
@@ -42,7 +43,9 @@ def _parts(tensors: list[torch.Tensor]) -> torch.Tensor:
     return tensors[0] if len(tensors) == 1 else torch.cat(tensors)
 
 
-def _level_pass(module: nn.Module, level: str, own, team) -> _LevelPass:
+def _level_pass(
+    module: nn.Module, level: str, own: Columns | None, team: Columns | None
+) -> _LevelPass:
     """The level's networks over its own rows (if sampled) followed by the team rows (if any)."""
     pick = []
     if own is not None:
