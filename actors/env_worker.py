@@ -22,7 +22,7 @@ from actors.adder import (
     NStepAdder,
 )
 from envs import VectorDatacenterEnv
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 from marl_alloc.policy.forecast_feed import ForecastFeed
 from marl_alloc.policy.forecaster import FORECASTER_ID
 from marl_alloc.policy.level_q_module import ACTION_ATTENTION, Q_VALUES, double_q_next_value

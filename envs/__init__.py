@@ -11,10 +11,10 @@ Public API:
     EnvConfigError, WorkloadError, InvalidActionError    -- one-line user errors
 """
 
-from envs.config import EnvConfig
 from envs.errors import EnvConfigError, InvalidActionError, WorkloadError
 from envs.heuristics import HEURISTICS
 from envs.vector_env import LEVELS, LevelObs, StepResult, VectorDatacenterEnv
+from marl_alloc.floor.settings.env import EnvConfig
 
 # The RLlib view imports Ray (seconds); load it only when asked for.
 _RLLIB_VIEW = ("ENV_NAME", "DatacenterMultiAgentEnv", "register_envs")

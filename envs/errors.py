@@ -1,11 +1,12 @@
 """User-facing errors of the simulator: one line naming the problem and the fix."""
 
+from marl_alloc.floor.errors import ConfigError, UserError
 
-class EnvConfigError(ValueError):
-    """The env config has an unknown key or a value out of range."""
+# The env settings are the floor's typed schema, which raises ConfigError for `env.*` keys.
+EnvConfigError = ConfigError
 
 
-class WorkloadError(ValueError):
+class WorkloadError(UserError, ValueError):
     """A workload (trace file, table, generator setting) cannot be used as given."""
 
 

@@ -10,8 +10,8 @@ A slot without a machine (a cell smaller than the topology) has zero capacity an
 
 import numpy as np
 
-from envs.config import HostConfig
 from envs.power import PowerModel
+from marl_alloc.floor.settings.env import HostConfig
 
 OFF, BOOTING, ON = 0, 1, 2
 # Requests are sums of float32 values; allow for rounding when checking a fit.

@@ -12,9 +12,9 @@ its run if shorter (CloudSim: 10% during the copy), which PDM sums.
 
 import numpy as np
 
-from envs.config import MigrationConfig
 from envs.hosts import ON, HostArrays
 from envs.slots import SlotTable
+from marl_alloc.floor.settings.env import MigrationConfig
 
 
 def choose_migrations(

@@ -6,7 +6,6 @@ import numpy as np
 
 from envs.arrivals import QUEUE_DTYPES
 
-LEVELS = ("cluster", "rack", "leaf")
 PENDING_DTYPES = {**QUEUE_DTYPES, "defers": np.dtype(np.int16)}
 DEFER_DTYPES = {**PENDING_DTYPES, "resubmit_s": np.dtype(np.float64)}
 RUNNING_DTYPES = {

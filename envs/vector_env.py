@@ -26,7 +26,6 @@ from envs import env_state
 from envs.arrivals import ArrivalQueue
 from envs.carbon import CarbonSeries
 from envs.commitment import HostCommitments
-from envs.config import EnvConfig
 from envs.demand_history import ARRIVALS, DemandHistory
 from envs.dynamics import advance
 from envs.errors import InvalidActionError
@@ -43,14 +42,7 @@ from envs.observations import (
     task_features,
 )
 from envs.power import PowerModel
-from envs.records import (
-    DEFER_DTYPES,
-    LEVELS,
-    PENDING_DTYPES,
-    RUNNING_DTYPES,
-    LevelObs,
-    StepResult,
-)
+from envs.records import DEFER_DTYPES, PENDING_DTYPES, RUNNING_DTYPES, LevelObs, StepResult
 from envs.single import step_hosts_one
 from envs.slots import SlotTable
 from envs.timeline import Timeline
@@ -58,6 +50,8 @@ from envs.topology import Topology
 from envs.usage import UsageModel
 from envs.warm_start import warm_start
 from envs.workloads import Workload, build_workload
+from marl_alloc.floor.levels import LEVELS
+from marl_alloc.floor.settings.env import EnvConfig
 
 
 class VectorDatacenterEnv:

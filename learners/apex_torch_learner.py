@@ -26,9 +26,8 @@ from ray.rllib.core.learner.utils import update_target_network
 from ray.rllib.core.rl_module.apis import TargetNetworkAPI
 
 from learners.fused_loss import fused_loss
-from learners.learner_settings import LearnerSettings
 from learners.losses import forecast_loss, q_loss, team_loss
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 from marl_alloc.policy.forecaster import FORECAST_NORMALIZED, FORECASTER_ID, warm_start
 from marl_alloc.policy.level_q_module import (
     ACTION_ATTENTION,
@@ -79,26 +78,25 @@ class ApexTorchLearner(TorchLearner):
         self.last_attention: dict[str, np.ndarray] = {}
         self.last_loss: dict[str, float] = {}
         self.last_credit: dict[str, float] = {}
-        settings = self.config.marl_alloc
-        self.settings = LearnerSettings.from_training(settings.get("training") or {})
-        init = ((settings.get("model") or {}).get("forecaster") or {}).get("init")
+        self.training = self.config.settings.training
+        init = self.config.settings.model.forecaster.init
         if init and FORECASTER_ID in self.module:
             warm_start(self.module[FORECASTER_ID].unwrapped(), init)
         self._loss_fn = self._make_loss_fn()
         self._grad_clips: dict[str, float | None] = {}
 
     def _make_loss_fn(self):
-        if not self.settings.compile and not self.settings.cuda_graphs:
+        if not self.training.compile and not self.training.cuda_graphs:
             return fused_loss
-        if self.settings.cuda_graphs and self._device.type == "cuda":
+        if self.training.cuda_graphs and self._device.type == "cuda":
             # Inductor's CUDA graph trees: static shapes replay one captured graph per step.
             return torch.compile(fused_loss, mode="reduce-overhead", dynamic=False)
-        if self.settings.compile:
+        if self.training.compile:
             return torch.compile(fused_loss, dynamic=False)
         return fused_loss  # cuda_graphs alone on a CPU learner: nothing to capture
 
     def _autocast(self):
-        if self.settings.precision == "bf16":
+        if self.training.precision == "bf16":
             return torch.autocast(device_type=self._device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
@@ -123,10 +121,7 @@ class ApexTorchLearner(TorchLearner):
             optimizer.zero_grad(set_to_none=True)
         with self._autocast():
             out = self._loss_fn(
-                modules,
-                batch,
-                float(self.config.mixer_loss_weight),
-                float(self.config.credit_weight),
+                modules, batch, self.training.mixer_loss_weight, self.training.credit_weight
             )
         out.total.backward()
         self._clip_and_step()
@@ -205,7 +200,7 @@ class ApexTorchLearner(TorchLearner):
         levels = {level: self.module[level].unwrapped() for level in C.TEAM_LEVELS}
         values = team_values(levels, self.module[C.TEAM].unwrapped(), batch, target=True)
         parts = team_loss(
-            values, batch, float(self.config.mixer_loss_weight), float(self.config.credit_weight)
+            values, batch, self.training.mixer_loss_weight, self.training.credit_weight
         )
         self.last_td_abs[C.TEAM] = parts.td_error.detach().abs().cpu().numpy()
         self.last_attention[C.TEAM] = values.attention.cpu().numpy()
@@ -233,9 +228,9 @@ class ApexTorchLearner(TorchLearner):
     def _count_update(self) -> None:
         """Sync target networks every `target_update_every` gradient updates."""
         self.num_gradient_updates += 1
-        if self.num_gradient_updates % int(self.config.target_update_every):
+        if self.num_gradient_updates % self.training.target_update_every:
             return
         for module in self.module._rl_modules.values():
             if isinstance(module.unwrapped(), TargetNetworkAPI):
                 for online, target in module.unwrapped().get_target_network_pairs():
-                    update_target_network(main_net=online, target_net=target, tau=self.config.tau)
+                    update_target_network(main_net=online, target_net=target, tau=self.training.tau)

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 
 Tensors = dict[str, dict[str, torch.Tensor]]
 

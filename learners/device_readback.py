@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from learners.apex_torch_learner import UpdateResult
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 
 
 class PendingPriorities:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from learners.losses import forecast_loss, q_loss, team_loss
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 from marl_alloc.policy.forecaster import FORECASTER_ID
 from marl_alloc.policy.level_q_module import double_q_next_value
 from marl_alloc.policy.team_values import level_part, mix_team_values, taken

@@ -18,12 +18,11 @@ import numpy as np
 import ray
 from ray.rllib.core import COMPONENT_RL_MODULE
 from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
-from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 from ray.rllib.utils.numpy import convert_to_numpy
 
 from learners.batch_prefetcher import BatchPrefetcher
 from learners.device_readback import DeviceMeans, PendingPriorities
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 from marl_alloc.policy import spec_spaces
 
 
@@ -79,9 +78,9 @@ class LearnerWorker:
         self.learner = algo_config.build_learner(spaces=spec_spaces(algo_config.rl_module_spec))
         if learner_state is not None:
             self.learner.set_state(learner_state)
-        self.settings = self.learner.settings
-        self.fused = self.settings.learner_path == "fused"
-        per_sample = self.settings.batches_per_sample if self.fused else 1
+        self.training = algo_config.settings.training
+        self.fused = self.training.learner_path == "fused"
+        per_sample = self.training.batches_per_sample if self.fused else 1
         batch_size = int(algo_config.train_batch_size_per_learner) * per_sample
         self.client = ShardClient(shards, batch_size)
         on_gpu = self.learner.device.type == "cuda"
@@ -107,7 +106,7 @@ class LearnerWorker:
         }
 
     def _train_fused(self, num_updates: int) -> tuple[int, dict, dict]:
-        steps = self.settings.batches_per_sample
+        steps = self.training.batches_per_sample
         losses, credit = DeviceMeans(), DeviceMeans()
         pending: PendingPriorities | None = None
         done = 0
@@ -142,9 +141,8 @@ class LearnerWorker:
                 {m: SampleBatch(b) for m, b in sampled.items()},
                 env_steps=sum(len(b[C.WEIGHTS]) for b in sampled.values()),
             )
-            self.learner.update(
-                batch=batch, timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: self.num_updates}
-            )
+            # No timesteps: the learner has no schedules, and it does not know the env steps.
+            self.learner.update(batch=batch)
             self.client.update_priorities(shard, self._priority_updates(ids))
             for module_id in sampled:
                 losses.setdefault(module_id, []).append(self.learner.last_loss[module_id])

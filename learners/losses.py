@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import torch
 from torch.nn import functional as F
 
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 from marl_alloc.policy.forecaster import FORECAST_TARGETS
 from marl_alloc.policy.mixer import contribution_variance
 from marl_alloc.policy.team_values import TeamValues, taken

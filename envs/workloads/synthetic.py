@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 
-from envs.config import SyntheticWorkloadConfig
 from envs.workloads.base import (
     START_WINDOW_S,
     Tasks,
@@ -18,6 +17,7 @@ from envs.workloads.base import (
     lognormal,
     lognormal_from_std,
 )
+from marl_alloc.floor.settings.env import SyntheticWorkloadConfig
 
 DAY_S = 86400.0
 PEAK_HOUR = 14.0

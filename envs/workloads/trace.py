@@ -22,13 +22,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from envs.config import TraceWorkloadConfig
 from envs.errors import WorkloadError
-from envs.paths import resolve_path
 from envs.workloads.azure import load_vms
 from envs.workloads.base import START_WINDOW_S, Tasks, empty_tasks, lognormal_from_std
 from envs.workloads.csv_input import rows_dropped
 from envs.workloads.google2011 import load_machines, load_tasks
+from marl_alloc.floor.paths import resolve_path
+from marl_alloc.floor.settings.env import TraceWorkloadConfig
 
 TASKS_FILE = "tasks.parquet"
 MACHINES_FILE = "machines.parquet"
@@ -159,7 +159,7 @@ class TraceWorkload:
         """Load (or reuse) the trace tables the config names."""
         tasks = load_task_table(
             config.kind,
-            config.tasks,
+            tuple(config.tasks),
             config.duration_seed,
             config.cores_per_host,
             config.mem_gb_per_host,

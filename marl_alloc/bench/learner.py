@@ -53,7 +53,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def _device(requested: str) -> str:
     import torch
 
-    from marl_alloc.settings import UserError
+    from marl_alloc.floor.errors import UserError
 
     if requested == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda: no CUDA device is visible to torch")
@@ -72,7 +72,7 @@ def _synchronize(device: str) -> None:
 class _Timed:
     """One update path's LearnerWorker and the updates and seconds timed on it."""
 
-    def __init__(self, settings: dict, device: str, shard: Any):
+    def __init__(self, settings: Any, device: str, shard: Any):
         from learners.learner_worker import LearnerWorker
         from marl_alloc.apex.builder import build_apex_config
 
@@ -113,17 +113,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from actors.env_worker import EnvWorker
     from marl_alloc.apex.builder import build_apex_config
     from marl_alloc.apex.runtime import worker_kwargs
-    from marl_alloc.compose import compose_settings
+    from marl_alloc.floor.settings.compose import compose_settings
     from replay import PrioritizedShard
 
     device = _device(args.device)
     torch.set_num_threads(args.threads)
     settings = compose_settings([*FIXED_OVERRIDES, *args.overrides])
     config = build_apex_config(settings)
-    shard = PrioritizedShard(settings["replay"], 0)
-    worker = EnvWorker(
-        settings["env"], config.rl_module_spec, shard.add, **worker_kwargs(settings, 0)
-    )
+    shard = PrioritizedShard(settings.replay, 0)
+    worker = EnvWorker(settings.env, config.rl_module_spec, shard.add, **worker_kwargs(settings, 0))
     fill_start = time.perf_counter()
     while min(shard.size().values(), default=0) < args.transitions:
         worker.collect(16)
@@ -140,18 +138,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             path.run(share)
     modules = sorted(shard.size())
     fused = paths["fused"]
-    training = settings["training"]
+    training = settings.training
     result = {
         "bench": "learner",
         "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
         "torch_threads": args.threads,
-        "encoder": settings["model"]["policy"]["encoder"],
-        "mixer": settings["model"]["mixer"]["kind"],
-        "learner_path": training["learner_path"],
-        "precision": training["precision"],
-        "compile": training["compile"],
-        "cuda_graphs": training["cuda_graphs"],
-        "batches_per_sample": training["batches_per_sample"],
+        "encoder": settings.model.policy.encoder,
+        "mixer": settings.model.mixer.kind,
+        "learner_path": training.learner_path,
+        "precision": training.precision,
+        "compile": training.compile,
+        "cuda_graphs": training.cuda_graphs,
+        "batches_per_sample": training.batches_per_sample,
         "batch_per_module": fused.batch,
         "modules": modules,
         **fused.figures(len(modules)),

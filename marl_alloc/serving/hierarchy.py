@@ -19,7 +19,6 @@ import dataclasses
 
 import numpy as np
 
-from envs.config import HostConfig
 from envs.hosts import FIT_TOLERANCE, OFF
 from envs.observations import (
     PlacementQuery,
@@ -31,9 +30,8 @@ from envs.observations import (
 )
 from envs.power import PowerModel
 from envs.topology import Topology
+from marl_alloc.floor.settings.env import HostConfig
 from marl_alloc.serving.kube_objects import NodeTable, PodRequest
-
-LEVELS = ("cluster", "rack", "leaf")
 
 
 @dataclasses.dataclass(frozen=True)

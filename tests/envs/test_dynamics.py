@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from envs import HEURISTICS, VectorDatacenterEnv
-from envs.config import HostConfig, MigrationConfig
 from envs.finishes import FinishQueue, ScanFinishes
 from envs.hosts import ON, HostArrays
 from envs.migration import migrate_overloaded
 from envs.power import PowerModel
 from envs.slots import SlotTable
 from envs.vector_env import RUNNING_DTYPES
+from marl_alloc.floor.settings.env import HostConfig, MigrationConfig
 from tests.envs.conftest import random_actions
 
 

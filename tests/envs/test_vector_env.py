@@ -179,6 +179,7 @@ def test_reward_is_minus_the_weighted_costs(small_config):
         "w_wait": 0,
         "w_migration": 0,
         "w_defer": 0,
+        "w_commit": 0,
     }
     env = VectorDatacenterEnv(small_config, num_envs=2, seed=0)
     lo = env.reset()

@@ -9,12 +9,13 @@ from learners import LearnerWorker
 from learners.apex_torch_learner import UpdateResult
 from learners.batch_prefetcher import BatchPrefetcher, as_tensors
 from learners.device_readback import DeviceMeans, PendingPriorities
-from marl_alloc import columns as C
 from marl_alloc.apex.algorithm import ApexConfig
+from marl_alloc.floor import columns as C
+from marl_alloc.floor.settings import PolicyConfig, Settings, SyntheticEnvConfig, TrainingConfig
 from marl_alloc.policy import LEVEL_MODULES, build_policy_spec, module_for_agent
 
 DIMS = {"cluster": 6, "rack": 5, "leaf": 4}
-MLP = {"encoder": "mlp", "hidden_sizes": [16], "dueling": True}
+MLP = PolicyConfig(encoder="mlp", hidden_sizes=[16])
 ACTIONS = {"cluster": 4, "rack": 3, "leaf": 2}
 BATCH = 16
 
@@ -62,7 +63,7 @@ def _config(**training):
         .rl_module(rl_module_spec=spec)
         .training(lr=1e-3, train_batch_size_per_learner=BATCH)
     )
-    config.marl_alloc = {"training": training}
+    config.settings = Settings(env=SyntheticEnvConfig(), training=TrainingConfig(**training))
     return config
 
 

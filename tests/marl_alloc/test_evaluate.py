@@ -94,6 +94,7 @@ def test_bad_trace_is_one_line_naming_file_and_row_and_lenient_reads_the_rest(
         if kind == "missing column":
             continue  # every row lacks the column: nothing intact to read
         assert main(["--policy", "best-fit", *args, "--lenient"]) == 0, kind
+        capsys.readouterr()  # the successful run's progress
         metrics = json.loads((tmp_path / kind / "metrics.json").read_text())
         assert metrics["input_rows_dropped"] >= 1, kind
 
@@ -152,12 +153,13 @@ def test_best_fit_keeps_fewer_hosts_on_than_worst_fit_on_the_google_cell(shared_
 @pytest.mark.parametrize("policy", ["best-fit", "random"])
 def test_total_cost_is_the_configured_weights_applied(policy):
     from envs import HEURISTICS
-    from marl_alloc.compose import compose_settings
+    from marl_alloc.floor.settings import RewardConfig
+    from marl_alloc.floor.settings.compose import compose_settings
     from marl_alloc.scoring import score
 
-    env = compose_settings(["env.episode_tasks=150"])["env"]
-    weights = ("w_sla", "w_carbon", "w_reject", "w_wait", "w_migration", "w_defer")
-    env["reward"] = {**{w: 0.0 for w in weights}, "w_energy": 1.0}
+    env = compose_settings(["env.episode_tasks=150"]).env
+    weights = ("w_sla", "w_carbon", "w_reject", "w_wait", "w_migration", "w_defer", "w_commit")
+    env.reward = RewardConfig(**{w: 0.0 for w in weights}, w_energy=1.0)
     metrics = score(HEURISTICS[policy](seed=0), env, episodes=2, seed=7)
     # The interval up to an episode's first arrival precedes every decision: no cycle pays it.
     assert metrics["total_cost"] <= metrics["energy_kwh"]
@@ -166,7 +168,7 @@ def test_total_cost_is_the_configured_weights_applied(policy):
 
 def test_a_checkpoint_with_a_forecaster_evaluates_with_its_forecasts(tmp_path, monkeypatch):
     from marl_alloc.apex.builder import build_apex_config
-    from marl_alloc.compose import compose_settings
+    from marl_alloc.floor.settings.compose import compose_settings
     from marl_alloc.policy.forecast_feed import ForecastFeed
     from marl_alloc.train import save_checkpoint
 
@@ -196,14 +198,14 @@ def test_a_checkpoint_with_a_forecaster_evaluates_with_its_forecasts(tmp_path, m
 
 
 def test_a_policy_trained_without_deferral_is_evaluated_without_it_in_the_same_window():
-    from marl_alloc.compose import compose_settings
     from marl_alloc.evaluate import _env_settings
+    from marl_alloc.floor.settings.compose import compose_settings
 
-    preset = compose_settings(["env=google2011"])["env"]
-    trained = {"env": {**preset, "max_defers": 0, "episode_tail_s": 3600.0}}
+    preset = compose_settings(["env=google2011"])
+    trained = compose_settings(["env=google2011", "env.max_defers=0", "env.episode_tail_s=3600"])
     env = _env_settings("google2011", [], trained)
-    assert env["max_defers"] == 0
-    assert env["episode_tail_s"] == preset["max_defers"] * preset["defer_delay_s"] > 0
+    assert env.max_defers == 0
+    assert env.episode_tail_s == preset.env.max_defers * preset.env.defer_delay_s > 0
     # A policy that learned to defer keeps the workload's rules.
-    deferring = _env_settings("google2011", [], {"env": preset})
-    assert deferring["max_defers"] == preset["max_defers"]
+    deferring = _env_settings("google2011", [], preset)
+    assert deferring.max_defers == preset.env.max_defers
