@@ -22,6 +22,7 @@ from ray.rllib.utils.numpy import convert_to_numpy
 
 from learners.batch_prefetcher import BatchPrefetcher
 from learners.device_readback import DeviceMeans, PendingPriorities
+from learners.freed_memory import retain_freed_memory
 from marl_alloc.floor import columns as C
 from marl_alloc.policy import spec_spaces
 
@@ -75,6 +76,8 @@ class LearnerWorker:
     """Owns the RLlib Learner (GPU when the config asks for it) and a replay shard client."""
 
     def __init__(self, algo_config, shards: Sequence[Any], learner_state: dict | None = None):
+        # The process that trains reuses its freed tensor memory (learners/freed_memory.py).
+        retain_freed_memory()
         self.learner = algo_config.build_learner(spaces=spec_spaces(algo_config.rl_module_spec))
         if learner_state is not None:
             self.learner.set_state(learner_state)
