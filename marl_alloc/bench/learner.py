@@ -5,6 +5,8 @@ trains from a local replay shard filled with real transitions from the env worke
 the figure is the learner's own: no env actors or Ray hops in the loop. In the same run, on the
 same shard, the previous update path (`training.learner_path=rllib_update`) is timed as the
 `reference`, the two interleaved in `--rounds` slices so a machine's changing load hits both alike.
+`arithmetic` puts the fused update's matmul FLOPs and rate beside a large matmul's rate on the
+same device and threads (marl_alloc/bench/arithmetic.py): how far the update is from FLOP-bound.
 
     python -m marl_alloc.bench learner --device cuda --updates 300 --json \\
         training.train_batch_size=1024
@@ -40,13 +42,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--no-reference", action="store_true", help="skip timing the previous update path"
     )
+    parser.add_argument(
+        "--arithmetic-calls",
+        type=int,
+        default=10,
+        help="fused updates (and peak matmuls) per slice when timing the FLOP rate; 0 skips it",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     parser.add_argument(
         "overrides", nargs="*", help="Hydra overrides, e.g. training.train_batch_size=512"
     )
     args = parser.parse_args(argv)
-    if min(args.updates, args.transitions, args.threads, args.rounds) < 1 or args.warmup < 0:
-        parser.error("--updates, --transitions, --threads and --rounds must be >= 1, --warmup >= 0")
+    if min(args.updates, args.transitions, args.threads, args.rounds) < 1:
+        parser.error("--updates, --transitions, --threads and --rounds must be >= 1")
+    if min(args.warmup, args.arithmetic_calls) < 0:
+        parser.error("--warmup and --arithmetic-calls must be >= 0")
     return args
 
 
@@ -111,8 +121,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from actors.env_worker import EnvWorker
+    from learners.batch_prefetcher import as_tensors
     from marl_alloc.apex.builder import build_apex_config
     from marl_alloc.apex.runtime import worker_kwargs
+    from marl_alloc.bench.arithmetic import arithmetic_figures
     from marl_alloc.floor.settings.compose import compose_settings
     from replay import PrioritizedShard
 
@@ -156,6 +168,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "replay_fill_s": fill_s,
         "replay_size": shard.size(),
     }
+    if args.arithmetic_calls:
+        learner = fused.worker.learner
+        sampled = as_tensors(shard.sample(fused.batch), pin_memory=False)
+        (batch,) = sampled.to_device(learner.device)
+        result["arithmetic"] = arithmetic_figures(
+            learner, batch, device, args.rounds, args.arithmetic_calls
+        )
     if "reference" in paths:
         ref = paths["reference"].figures(len(modules))
         result["reference"] = {"learner_path": "rllib_update", **ref}
