@@ -129,7 +129,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from replay import PrioritizedShard
 
     device = _device(args.device)
-    torch.set_num_threads(args.threads)
     settings = compose_settings([*FIXED_OVERRIDES, *args.overrides])
     config = build_apex_config(settings)
     shard = PrioritizedShard(settings.replay, 0)
@@ -138,6 +137,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     while min(shard.size().values(), default=0) < args.transitions:
         worker.collect(16)
     fill_s = time.perf_counter() - fill_start
+    # After the fill: an env worker pins its process to one torch thread.
+    torch.set_num_threads(args.threads)
     paths = {"fused": _Timed(settings, device, shard)}
     if not args.no_reference:
         reference = compose_settings([*FIXED_OVERRIDES, *args.overrides, *REFERENCE_OVERRIDES])
@@ -154,7 +155,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result = {
         "bench": "learner",
         "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
-        "torch_threads": args.threads,
+        "torch_threads": torch.get_num_threads(),
         "encoder": settings.model.policy.encoder,
         "mixer": settings.model.mixer.kind,
         "learner_path": training.learner_path,

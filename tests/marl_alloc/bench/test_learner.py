@@ -9,12 +9,18 @@ from marl_alloc.bench import learner
 
 
 def test_learner_bench_times_both_update_paths_on_every_module(capsys):
-    code = learner.main(
-        ["--device", "cpu", "--updates", "3", "--warmup", "1", "--transitions", "1000", "--json"]
-    )
+    threads = torch.get_num_threads()
+    try:
+        code = learner.main(
+            ["--device", "cpu", "--updates", "3", "--warmup", "1", "--transitions", "1000"]
+            + ["--threads", "2", "--json"]
+        )
+    finally:
+        torch.set_num_threads(threads)
     result = json.loads(capsys.readouterr().out)
     assert code == 0
     assert result["device"] == "cpu"
+    assert result["torch_threads"] == 2  # the timed updates' threads, not the fill's one
     assert result["learner_path"] == "fused"
     assert set(result["modules"]) >= {"cluster", "rack", "leaf"}
     assert min(result["replay_size"].values()) >= 1000
