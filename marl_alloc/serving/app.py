@@ -31,17 +31,17 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 from ray import serve
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from marl_alloc.serving.binding import Binder
 from marl_alloc.serving.config import ServeConfig
-from marl_alloc.serving.hierarchy import LevelInputs
+from marl_alloc.serving.decisions import PolicyAnswer
 from marl_alloc.serving.kube_api import KubeApi
 from marl_alloc.serving.metrics import ExtenderMetrics
 from marl_alloc.serving.node_informer import NodeInformer
+from marl_alloc.serving.policy import Decision
 from marl_alloc.serving.protocol import encode, error_body
 from marl_alloc.serving.service import VERBS, ExtenderService
 
@@ -87,40 +87,42 @@ class SchedulerExtender:
                 self.informer = NodeInformer(
                     api, self.service.nodes, self.metrics, watch.timeout_s, watch.max_backoff_s
                 ).start()
-        self._q_values.set_max_batch_size(config.batch.max_batch_size)
-        self._q_values.set_batch_wait_timeout_s(config.batch.wait_timeout_s)
+        self._decide_batch.set_max_batch_size(config.batch.max_batch_size)
+        self._decide_batch.set_batch_wait_timeout_s(config.batch.wait_timeout_s)
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="policy")
         self._forwards = 0  # policy answers wanted and not yet back (abandoned ones included)
         # API calls wait on the network: their own threads, never the policy's.
         self._bind_pool = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="bind")
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.0)
-    async def _q_values(self, batch: list[LevelInputs]) -> list[dict[str, np.ndarray]]:
+    async def _decide_batch(self, batch: list[Decision]) -> list[PolicyAnswer]:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self.service.policy.q_values, batch)
+        return await loop.run_in_executor(self._pool, self.service.policy.decide, batch)
 
-    async def _forward(self, inputs: LevelInputs) -> dict[str, np.ndarray]:
-        """Q values for one request: alone, straight to the policy thread (the batch queue's
-        hop cost 0.4-0.8 ms at p50 on a 2-core machine); else batched with the others."""
+    async def _decide(self, decision: Decision) -> PolicyAnswer:
+        """The policy's answer to one request: alone, straight to the policy thread (the batch
+        queue's hop cost 0.4-0.8 ms at p50 on a 2-core machine); else batched with others."""
         self._forwards += 1
         try:
             if self._forwards == 1:
                 loop = asyncio.get_running_loop()
-                batch = [inputs]
-                (q,) = await loop.run_in_executor(self._pool, self.service.policy.q_values, batch)
-                return q
-            return await self._q_values(inputs)
+                batch = [decision]
+                (answer,) = await loop.run_in_executor(
+                    self._pool, self.service.policy.decide, batch
+                )
+                return answer
+            return await self._decide_batch(decision)
         finally:
             self._forwards -= 1
 
-    async def _policy_answer(self, verb: str, inputs: LevelInputs, started: float):
+    async def _policy_answer(self, verb: str, decision: Decision, started: float):
         remaining = self.deadline_s - (time.perf_counter() - started)
         if remaining <= 0:
             self.metrics.fallback(verb, "deadline")
             return None
         try:
             # shield: a timed-out request leaves its batch alone; its result is dropped.
-            return await asyncio.wait_for(asyncio.shield(self._forward(inputs)), remaining)
+            return await asyncio.wait_for(asyncio.shield(self._decide(decision)), remaining)
         except TimeoutError:
             self.metrics.fallback(verb, "deadline")
         except Exception:  # noqa: BLE001 - never fail the scheduler; count and fall back
@@ -156,12 +158,12 @@ class SchedulerExtender:
         if prepared is None:
             return _answer(error, 400, started)
         parsed = time.perf_counter()
-        q = None
+        decided = None
         if self.service.needs_policy(prepared):
-            q = await self._policy_answer(verb, prepared.inputs, started)
+            decided = await self._policy_answer(verb, prepared.decision, started)
         stages = {"body": received - started, "parse": parsed - received}
         stages["policy"] = time.perf_counter() - parsed
-        answer = encode(self.service.answer(prepared, q))
+        answer = encode(self.service.answer(prepared, decided))
         self.metrics.request(verb, 200)
         return _answer(answer, 200, started, stages)
 

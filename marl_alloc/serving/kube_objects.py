@@ -72,7 +72,7 @@ class NodeRow(NamedTuple):
 
 @dataclasses.dataclass
 class NodeTable:
-    """Candidate nodes as columns, in request order."""
+    """Nodes as columns: a call's candidates in request order, or every node a cache holds."""
 
     names: list[str]
     zones: list[str]
@@ -102,6 +102,24 @@ class NodeTable:
 
     def __len__(self) -> int:
         return len(self.names)
+
+    def patched(self, changes: dict[int, NodeRow]) -> "NodeTable":
+        """A copy with some rows replaced (same names). The name, zone and rack lists are this
+        table's own while no replaced row moves to another zone or rack, which tells a layout
+        that its tiling still holds."""
+        rows = np.fromiter(changes, np.int64, len(changes))
+        new = list(changes.values())
+        zones, racks = self.zones, self.racks
+        if any((zones[i], racks[i]) != (row.zone, row.rack) for i, row in changes.items()):
+            zones, racks = list(zones), list(racks)
+            for i, row in changes.items():
+                zones[i], racks[i] = row.zone, row.rack
+        columns = []
+        for k, name in enumerate(NodeRow._fields[3:], start=3):
+            column = getattr(self, name).copy()
+            column[rows] = [row[k] for row in new]
+            columns.append(column)
+        return NodeTable(self.names, zones, racks, *columns)
 
 
 @dataclasses.dataclass(frozen=True)
