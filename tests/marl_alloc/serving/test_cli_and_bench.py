@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from marl_alloc.bench.serve import FakeNodeApi, bench_args, measure_size, names_body
+from marl_alloc.bench.serve import measure_size
+from marl_alloc.bench.serve_cluster import FakeNodeApi, bench_args, names_body
 from marl_alloc.serve import main
 from marl_alloc.serving.config import AnnotationConfig, LabelConfig
 from marl_alloc.serving.kube_api import KubeApi
@@ -42,8 +43,8 @@ def test_bad_inputs_exit_2_with_one_line(capsys, argv, message):
 def test_bench_measures_a_live_extender(extender_url, extender_config, ten):
     policy, settings = LevelQPolicy.from_checkpoint(str(ten.checkpoint))
     service = ExtenderService(extender_config, settings["env"], policy)
-    args = argparse.Namespace(requests=3, clients=2, seed=0)
-    result = measure_size(service, f"{extender_url}/prioritize", 30, args)
+    args = argparse.Namespace(requests=3, clients=2, seed=0, sustain_s=0.5)
+    result = measure_size(service, f"{extender_url}/", 30, args)
     assert result["nodes"] == 30 and result["answers_match_in_process"]
     assert result["request_bytes"] > 30 * 1000 and result["fallbacks"] == 0
     for key in ("http_ms", "replica_ms", "http_changed_nodes_ms", "handler_ms"):
@@ -52,7 +53,7 @@ def test_bench_measures_a_live_extender(extender_url, extender_config, ten):
     # The replica's own time is part of the round trip; the rest is HTTP and Serve.
     assert result["replica_ms"]["p50"] < result["http_ms"]["p50"]
     assert result["overhead_ms"]["p50"] > 0
-    assert result["concurrent"]["requests_per_s"] > 0
+    assert result["concurrent"]["pods_per_s"] > 0
     assert len(bench_args(5, 0)["Nodes"]["items"]) == 5
 
 

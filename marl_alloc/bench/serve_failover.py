@@ -1,0 +1,124 @@
+"""`python -m marl_alloc.bench serve --kill-replica`: one of the extender's replicas dies under
+load.
+
+A paced pod load (`--kill-rate` pods/s, `--clients` threads spread over the replicas' own ports)
+runs for `--kill-seconds`; a third of the way in, one replica's process gets SIGKILL, as an OOM
+kill or a node problem would. Clients whose replica is gone move to the next one (as a Service
+moves off a dead endpoint) and send the pod again: those calls count as `unreachable`. The
+report says what the survivors answered (HTTP statuses: no 5xx is the goal), the fallbacks they
+and the restarted replica counted, and how long until the dead replica's port answered
+/healthz again (Serve starts a new replica, which takes the same port once it is free).
+
+The bench's own status calls close their connections first: a connection the replica closes
+(a `Connection: close` request) leaves its port in TCP TIME_WAIT for a minute, and Ray Serve binds
+a restarted replica's port without SO_REUSEADDR, so the restart would have to take another port.
+"""
+
+import os
+import signal
+import threading
+import time
+import urllib.parse
+from typing import Any
+
+from marl_alloc.bench.serve_client import UNREACHABLE, PodLoad, get_json
+
+PORT_POLL_S = 0.2
+DETAILS_WAIT_S = 10.0
+
+
+def replica_pids(app_name: str) -> dict[int, int]:
+    """The direct-ingress port -> process id of each running replica of `app_name`."""
+    from ray import serve
+
+    details = serve.context._get_global_client().get_serve_details()
+    pids = {
+        replica["actor_name"]: replica["pid"]
+        for deployment in details["applications"][app_name]["deployments"].values()
+        for replica in deployment["replicas"]
+        if replica.get("pid")  # a starting replica has none yet
+    }
+    return {
+        target["port"]: pids[target["name"]]
+        for group in details.get("target_groups", [])
+        if group.get("app_name") == app_name and group.get("protocol") == "HTTP"
+        for target in group["targets"]
+        if target["name"] in pids
+    }
+
+
+def stats(base: str) -> dict[str, Any] | None:
+    """A replica's /stats, None while it does not answer."""
+    try:
+        return get_json(f"{base}stats")
+    except (*UNREACHABLE, ValueError):
+        return None
+
+
+def healthy(base: str) -> bool:
+    """The replica at `base` answers /healthz with 200 (its nodes listed)."""
+    try:
+        get_json(f"{base}healthz", timeout_s=2)
+        return True
+    except (*UNREACHABLE, ValueError):
+        return False
+
+
+def fallbacks(stats_doc: dict[str, Any] | None) -> int:
+    """The fallbacks a replica counted."""
+    return int((stats_doc or {}).get("counts", {}).get("fallbacks", 0))
+
+
+def replica_failure(
+    app_name: str,
+    bases: list[str],
+    body: bytes,
+    clients: int,
+    rate: float,
+    seconds: float,
+    wait_s: float,
+) -> dict[str, Any]:
+    """Kill the last of `bases`' replicas a third into a paced load (see the module docstring);
+    wait up to `wait_s` after the kill for its port to answer again."""
+    victim = bases[-1]
+    port = urllib.parse.urlsplit(victim).port
+    pid = replica_pids(app_name)[port]
+    survivors = bases[:-1]
+    before = {base: fallbacks(stats(base)) for base in survivors}
+    load = PodLoad(bases, body, clients, seconds, rate)
+    figures: dict[str, Any] = {}
+    runner = threading.Thread(target=lambda: figures.update(load.run()))
+    runner.start()
+    time.sleep(seconds / 3)
+    killed = time.perf_counter()
+    os.kill(pid, signal.SIGKILL)
+    back_s = None
+    while back_s is None and time.perf_counter() - killed < wait_s:
+        if healthy(victim):
+            back_s = round(time.perf_counter() - killed, 2)
+        else:
+            time.sleep(PORT_POLL_S)
+    runner.join()
+    survivor_fallbacks = sum(fallbacks(stats(base)) - before[base] for base in survivors)
+    return {
+        "replicas": len(bases),
+        "target_pods_per_s": rate,
+        "killed_at_s": round(seconds / 3, 2),
+        **figures,
+        "server_errors": sum(n for code, n in figures["statuses"].items() if code.startswith("5")),
+        # The survivors' and the replacement's (a dead replica's own counts die with it).
+        "fallbacks": survivor_fallbacks + (fallbacks(stats(victim)) if back_s is not None else 0),
+        "replica_back_on_port_s": back_s,
+        "replacement_pid": replacement_pid(app_name, port, pid) if back_s is not None else None,
+    }
+
+
+def replacement_pid(app_name: str, port: int, dead_pid: int) -> int | None:
+    """The process now behind `port` (Serve's details may lag the port by a moment)."""
+    deadline = time.perf_counter() + DETAILS_WAIT_S
+    while time.perf_counter() < deadline:
+        pid = replica_pids(app_name).get(port)
+        if pid is not None and pid != dead_pid:
+            return pid
+        time.sleep(PORT_POLL_S)
+    return None
