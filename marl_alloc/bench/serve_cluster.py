@@ -5,6 +5,7 @@ API server send them, the ExtenderArgs of a pod over them, and a fake API server
 import http.server
 import json
 import threading
+import urllib.parse
 from typing import Any
 
 import numpy as np
@@ -153,7 +154,8 @@ class _FakeNodeApiHandler(http.server.BaseHTTPRequestHandler):
         server: FakeNodeApi = self.server
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
-        if "watch=1" not in self.path:
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        if query.get("watch", [""])[0] not in ("1", "true"):
             self.send_header("Content-Length", str(len(server.node_list)))
             self.end_headers()
             self.wfile.write(server.node_list)

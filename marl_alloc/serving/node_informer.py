@@ -1,66 +1,28 @@
 """NodeInformer: keeps a NodeCache equal to the API server's nodes (serve.node_source=watch).
 
-As client-go's informers do: list /api/v1/nodes, then watch from the list's resourceVersion with
-bookmarks (`?watch=1&resourceVersion=RV&allowWatchBookmarks=true`), applying ADDED, MODIFIED and
-DELETED to the cache and moving RV with every event. A watch that ends (the server's
-timeoutSeconds, a dropped connection) is resumed from RV; a 410 Gone (RV compacted away, as a
-status or an ERROR event) relists. Failures retry with exponential backoff. kube-scheduler can
-then send NodeNames only (nodeCacheCapable: true).
+As client-go's informers do: list the nodes, then watch from the list's resourceVersion with
+bookmarks (the `kubernetes` client's Watch, marl_alloc.serving.kube_api), applying ADDED,
+MODIFIED and DELETED to the cache and moving the resourceVersion with every event. A watch that
+ends (the server's timeoutSeconds, a dropped connection) is resumed from there; a 410 Gone (the
+resourceVersion compacted away, as an HTTP status or an ERROR event) lists again. Failures retry
+with exponential backoff. kube-scheduler can then send NodeNames only (nodeCacheCapable: true).
 """
 
 import logging
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
-import msgspec
-
 from marl_alloc.serving.errors import RequestError
-from marl_alloc.serving.kube_api import KubeApi, KubeApiError
+from marl_alloc.serving.kube_api import KubeApi, KubeApiError, NodeEvent
 from marl_alloc.serving.metrics import ExtenderMetrics
 from marl_alloc.serving.node_cache import NodeCache
 
-NODES_PATH = "/api/v1/nodes"
 GONE = 410
 # A watch ending sooner than this without an event counts as a failure (backoff, not a spin).
 QUICK_END_S = 1.0
 logger = logging.getLogger(__name__)
-
-
-class _Meta(msgspec.Struct):
-    name: str = ""
-    resourceVersion: str = ""
-
-
-class _Head(msgspec.Struct):
-    metadata: _Meta = msgspec.field(default_factory=_Meta)
-
-
-class _NodeList(msgspec.Struct):
-    items: list[msgspec.Raw]
-    metadata: _Meta = msgspec.field(default_factory=_Meta)
-
-
-class _WatchEvent(msgspec.Struct):
-    type: str
-    object: msgspec.Raw
-
-
-class _Status(msgspec.Struct):
-    code: int = 0
-    message: str = ""
-
-
-_HEAD = msgspec.json.Decoder(_Head)
-_LIST = msgspec.json.Decoder(_NodeList)
-_EVENT = msgspec.json.Decoder(_WatchEvent)
-_STATUS = msgspec.json.Decoder(_Status)
-
-
-class WatchGone(Exception):
-    """The watch's resourceVersion is too old (410 Gone): list again."""
 
 
 class NodeInformer:
@@ -118,13 +80,21 @@ class NodeInformer:
                 if self.events == events and time.monotonic() - started < QUICK_END_S:
                     raise KubeApiError("the watch ended at once without an event")
                 backoff = 0.0
-            except WatchGone:
+            except KubeApiError as err:
+                if err.status != GONE:
+                    backoff = self._back_off(backoff, err)
+                    continue
                 logger.info("node watch: resourceVersion %s is gone; listing again", self.rv_text)
                 self.resource_version = ""
             except Exception as err:  # noqa: BLE001 - the informer must outlive any failure
-                backoff = min(max(2 * backoff, 0.5), self.max_backoff_s)
-                logger.warning("node watch failed (%s); retrying in %.1f s", err, backoff)
-                self._stop.wait(backoff)
+                backoff = self._back_off(backoff, err)
+
+    def _back_off(self, backoff: float, err: Exception) -> float:
+        """Wait the next backoff after a failure; the backoff."""
+        backoff = min(max(2 * backoff, 0.5), self.max_backoff_s)
+        logger.warning("node watch failed (%s); retrying in %.1f s", err, backoff)
+        self._stop.wait(backoff)
+        return backoff
 
     @property
     def rv_text(self) -> str:
@@ -133,58 +103,31 @@ class NodeInformer:
 
     def relist(self) -> None:
         """Replace the cache with a fresh list of the nodes."""
-        nodes = _LIST.decode(self.api.get(NODES_PATH))
-        listed = []
-        for raw in nodes.items:
-            meta = _HEAD.decode(raw).metadata
-            listed.append((meta.name, meta.resourceVersion, bytes(raw)))
-        self.cache.replace(listed)
-        self.resource_version = nodes.metadata.resourceVersion
+        resource_version, nodes = self.api.list_nodes()
+        self.cache.replace(nodes)
+        self.resource_version = resource_version
         self.synced = True
         self.lists += 1
         self._seen()
 
     def watch(self) -> None:
         """Follow one watch stream from the current resourceVersion until it ends."""
-        query = urllib.parse.urlencode(
-            {
-                "watch": "1",
-                "resourceVersion": self.resource_version,
-                "allowWatchBookmarks": "true",
-                "timeoutSeconds": str(int(self.watch_timeout_s)),
-            }
-        )
-        try:
-            # Bookmarks come about once a minute: a read waits past the server's own timeout.
-            with self.api.watch(f"{NODES_PATH}?{query}", self.watch_timeout_s + 30) as lines:
-                for line in lines:
-                    if self._stop.is_set():
-                        return
-                    if line.strip():
-                        self.apply(line)
-        except KubeApiError as err:
-            if err.status == GONE:
-                raise WatchGone(str(err)) from None
-            raise
+        for event in self.api.watch_nodes(self.resource_version, self.watch_timeout_s):
+            if self._stop.is_set():
+                return
+            self.apply(event)
 
-    def apply(self, line: bytes) -> None:
-        """Apply one WatchEvent (a line of the stream) to the cache."""
-        event = _EVENT.decode(line)
-        if event.type == "ERROR":
-            status = _STATUS.decode(event.object)
-            if status.code == GONE:
-                raise WatchGone(status.message)
-            raise KubeApiError(f"watch error {status.code}: {status.message}", status.code)
-        meta = _HEAD.decode(event.object).metadata
+    def apply(self, event: NodeEvent) -> None:
+        """Apply one watch event to the cache."""
         if event.type in ("ADDED", "MODIFIED"):
             try:
-                self.cache.put(meta.name, meta.resourceVersion, bytes(event.object))
+                self.cache.put(event.name, event.resource_version, event.object)
             except RequestError as err:
-                logger.warning("node watch: skipping node %s: %s", meta.name, err)
+                logger.warning("node watch: skipping node %s: %s", event.name, err)
         elif event.type == "DELETED":
-            self.cache.delete(meta.name)
-        if meta.resourceVersion:
-            self.resource_version = meta.resourceVersion
+            self.cache.delete(event.name)
+        if event.resource_version:
+            self.resource_version = event.resource_version
         self.events += 1
         self._seen()
 

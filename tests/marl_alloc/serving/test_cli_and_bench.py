@@ -61,7 +61,7 @@ def test_bench_watch_path_lists_the_fake_api_servers_nodes():
     nodes = bench_args(5, 0)["Nodes"]["items"]
     api = FakeNodeApi(nodes)
     cache = NodeCache(None, LabelConfig(), AnnotationConfig())
-    informer = NodeInformer(KubeApi(api.url, timeout_s=5), cache).start()
+    informer = NodeInformer(KubeApi.connect(api.url, timeout_s=5), cache).start()
     try:
         deadline = time.monotonic() + 5
         while not informer.synced:

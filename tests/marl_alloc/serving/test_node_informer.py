@@ -12,7 +12,7 @@ from marl_alloc.serving.metrics import ExtenderMetrics
 from marl_alloc.serving.node_cache import NodeCache
 from marl_alloc.serving.node_informer import NodeInformer
 from marl_alloc.settings import UserError
-from tests.marl_alloc.serving.fake_kube_api import FakeNodeApi, event, gone_event
+from tests.marl_alloc.serving.fake_kube_api import FakeNodeApi, event, gone_event, is_watch
 
 WAIT_S = 5.0
 
@@ -51,7 +51,9 @@ def api():
 def informer(api):
     metrics = ExtenderMetrics()
     cache = NodeCache(None, LabelConfig(), AnnotationConfig())
-    informer = NodeInformer(KubeApi(api.url, timeout_s=5), cache, metrics, max_backoff_s=0.5)
+    informer = NodeInformer(
+        KubeApi.connect(api.url, timeout_s=5), cache, metrics, max_backoff_s=0.5
+    )
     informer.start(refresh_s=0.05)
     yield informer
     informer.stop()
@@ -72,7 +74,7 @@ def test_the_cache_follows_list_watch_and_relists_on_410(api, informer):
     )
     wait_for(lambda: informer.resource_version == "14")
     assert cache.names() == {"a", "c"} and cpu_of(cache, "a") == 16.0
-    watch = next(path for path in api.paths if "watch=1" in path)
+    watch = next(path for path in api.paths if is_watch(path))
     assert "resourceVersion=10" in watch and "allowWatchBookmarks=true" in watch
     # The stream ended: resumed from 14, answered 410 Gone, so the informer lists again.
     api.nodes, api.resource_version = [node("a", "20", cpu="4"), node("d", "21")], "21"
@@ -80,7 +82,7 @@ def test_the_cache_follows_list_watch_and_relists_on_410(api, informer):
     wait_for(lambda: informer.lists == 2)
     assert cache.names() == {"a", "d"} and cpu_of(cache, "a") == 4.0
     assert informer.resource_version == "21"
-    assert any("watch=1" in path and "resourceVersion=14" in path for path in api.paths)
+    assert any(is_watch(path) and "resourceVersion=14" in path for path in api.paths)
     # A 410 inside the stream (an ERROR event) relists too.
     api.nodes, api.resource_version = [node("e", "30")], "30"
     api.scripts.put([event("ADDED", node("f", "22")), gone_event()])
@@ -94,7 +96,7 @@ def test_the_cache_follows_list_watch_and_relists_on_410(api, informer):
 def test_a_failed_list_is_retried_and_the_age_grows_while_quiet(api):
     api.list_status = 500
     cache = NodeCache(None, LabelConfig(), AnnotationConfig())
-    informer = NodeInformer(KubeApi(api.url, timeout_s=5), cache, max_backoff_s=0.2)
+    informer = NodeInformer(KubeApi.connect(api.url, timeout_s=5), cache, max_backoff_s=0.2)
     informer.start(refresh_s=0.05)
     try:
         time.sleep(0.3)
@@ -122,6 +124,6 @@ def test_a_watch_that_ends_at_once_backs_off_instead_of_spinning(api, informer):
     for _ in range(20):
         api.scripts.put([])
     time.sleep(0.6)
-    watches = [path for path in api.paths if "watch=1" in path]
+    watches = [path for path in api.paths if is_watch(path)]
     assert 2 <= len(watches) <= 4  # 0.5 s of backoff after each quick end
     assert informer.synced and informer.cache.names() == {"a", "b"}

@@ -1,0 +1,77 @@
+"""The node informer and the bind verb through the `kubernetes` client against recorded
+kube-apiserver traffic (apiserver_replay: no live API server can run here): list, watch with
+MODIFIED / DELETED / BOOKMARK, a 410 Gone on resuming, relist, an ERROR event (410) in the stream,
+relist; and what the client sends."""
+
+import threading
+import time
+from collections.abc import Callable
+
+from marl_alloc.serving.config import AnnotationConfig, LabelConfig
+from marl_alloc.serving.kube_api import KubeApi
+from marl_alloc.serving.node_cache import NodeCache
+from marl_alloc.serving.node_informer import NodeInformer
+from tests.marl_alloc.serving.apiserver_replay import ApiServerReplay, Exchange
+
+WAIT_S = 10.0
+TOKEN = "eyJhbGciOiJSUzI1NiIsImtpZCI6InRlc3QifQ.e30.c2lnbmF0dXJl"
+
+
+def wait_for(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, "the informer did not get there in time"
+        time.sleep(0.01)
+
+
+def cpu_requested(cache: NodeCache) -> dict[str, float]:
+    names = sorted(cache.names())
+    return {name: row.cpu_requested for name, row in zip(names, cache.lookup(names), strict=True)}
+
+
+def test_the_informer_follows_list_watch_410_and_error_events(tmp_path):
+    token = tmp_path / "token"
+    token.write_text(TOKEN + "\n")
+    before_gone, before_third_list = threading.Event(), threading.Event()
+    server = ApiServerReplay(
+        [
+            Exchange(document="list_1042.json"),
+            Exchange(stream="watch_from_1042.jsonl"),
+            Exchange(status=410, document="gone_1100.json", gate=before_gone),
+            Exchange(document="list_1600.json"),
+            Exchange(stream="watch_from_1600.jsonl"),
+            Exchange(document="list_2300.json", gate=before_third_list),
+            Exchange(hold=True),
+        ]
+    )
+    cache = NodeCache(None, LabelConfig(), AnnotationConfig())
+    api = KubeApi.connect(server.url, token_file=str(token), timeout_s=5)
+    informer = NodeInformer(api, cache, max_backoff_s=0.2).start(refresh_s=0.05)
+    try:
+        # Listed at 1042; MODIFIED kind-worker2, DELETED kind-worker3, BOOKMARK at 1100.
+        wait_for(lambda: informer.resource_version == "1100")
+        assert cpu_requested(cache) == {"kind-worker": 2.5, "kind-worker2": 6.5}
+        before_gone.set()
+        # Resuming at 1100 is a 410: listed again at 1600, then kind-worker5 ADDED and an
+        # ERROR event (410) in the stream.
+        wait_for(lambda: len(server.requests) == 6)
+        assert cache.names() == {"kind-worker", "kind-worker2", "kind-worker4", "kind-worker5"}
+        assert informer.lists == 2
+        before_third_list.set()
+        wait_for(lambda: informer.lists == 3 and len(server.requests) == 7)
+        assert cpu_requested(cache) == {"kind-worker": 7.0}
+        assert informer.resource_version == "2300" and informer.synced
+    finally:
+        informer.stop()
+        server.close()
+    requests = server.requests
+    assert [r.path for r in requests] == ["/api/v1/nodes"] * 7
+    lists = [r.query for r in requests if "watch" not in r.query]
+    watches = [r.query for r in requests if "watch" in r.query]
+    assert len(lists) == 3 and all(query == {} for query in lists)
+    assert [w["resourceVersion"] for w in watches] == ["1042", "1100", "1600", "2300"]
+    for query in watches:
+        assert query["watch"] == "true" and query["allowWatchBookmarks"] == "true"
+        assert query["timeoutSeconds"] == "300"
+    assert {r.headers["authorization"] for r in requests} == {f"Bearer {TOKEN}"}
+    assert {r.headers["accept"] for r in requests} == {"application/json"}
