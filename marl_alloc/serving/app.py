@@ -38,11 +38,13 @@ from starlette.responses import JSONResponse, Response
 from marl_alloc.serving.binding import Binder
 from marl_alloc.serving.config import ServeConfig
 from marl_alloc.serving.decisions import PolicyAnswer
+from marl_alloc.serving.errors import shown
 from marl_alloc.serving.kube_api import KubeApi
 from marl_alloc.serving.metrics import ExtenderMetrics
 from marl_alloc.serving.node_informer import NodeInformer
 from marl_alloc.serving.policy import Decision
 from marl_alloc.serving.protocol import encode, error_body
+from marl_alloc.serving.request_body import read_body
 from marl_alloc.serving.service import VERBS, ExtenderService
 
 JSON = "application/json"
@@ -74,6 +76,7 @@ class SchedulerExtender:
         self.metrics = ExtenderMetrics(ray_metrics=True)
         self.service = ExtenderService(config, env_settings or {}, policy, heuristic, self.metrics)
         self.deadline_s = config.deadline_ms / 1e3
+        self.max_body_bytes = config.max_body_bytes
         self.policy_name = "checkpoint" if policy is not None else heuristic
         self.bind_verb = config.bind_verb
         self.binder = None
@@ -140,19 +143,23 @@ class SchedulerExtender:
             return JSONResponse(self._stats())
         if verb not in VERBS and (self.bind_verb is None or verb != self.bind_verb):
             served = " or ".join([*VERBS, *([self.bind_verb] if self.bind_verb else [])])
-            message = f"no route '{request.url.path}' (POST {served})"
+            message = f"no route '{shown(request.url.path)}' (POST {served})"
             if verb == "bind":
                 message += "; binding is off: set serve.bind_verb=bind to serve it"
             return JSONResponse(error_body(message), status_code=404)
         if request.method != "POST":
             return JSONResponse(error_body(f"{verb} takes POST"), status_code=405)
+        body = await read_body(request, self.max_body_bytes)
+        if body is None:
+            self.metrics.request(verb, 413)
+            message = f"request body over serve.max_body_bytes ({self.max_body_bytes} bytes)"
+            # Closing the connection is what stops the rest of the body being read.
+            headers = {"Connection": "close"}
+            return JSONResponse(error_body(message), status_code=413, headers=headers)
         if verb == self.bind_verb:
             loop = asyncio.get_running_loop()
-            status, body = await loop.run_in_executor(
-                self._bind_pool, self.binder.handle, await request.body()
-            )
-            return _answer(body, status, started)
-        body = await request.body()
+            status, answer = await loop.run_in_executor(self._bind_pool, self.binder.handle, body)
+            return _answer(answer, status, started)
         received = time.perf_counter()
         prepared, error = self.service.parse(verb, body)
         if prepared is None:

@@ -153,6 +153,8 @@ class ServeConfig:
     batch: BatchConfig = dataclasses.field(default_factory=BatchConfig)
     # Past this budget per request the answer is best-fit's (counted as a fallback).
     deadline_ms: float = 15.0
+    # Longer request bodies get a 413 (full Node objects: ~2.7 KB a node).
+    max_body_bytes: int = 32 * 2**20
     labels: LabelConfig = dataclasses.field(default_factory=LabelConfig)
     annotations: AnnotationConfig = dataclasses.field(default_factory=AnnotationConfig)
     pod: PodConfig = dataclasses.field(default_factory=PodConfig)
@@ -204,6 +206,8 @@ class ServeConfig:
                 self.ingress.draining_s is None or self.ingress.draining_s >= 0,
                 "serve.ingress.draining_s must be >= 0 or null",
             ),
+            (1 <= self.http.port <= 65535, "serve.http.port must be a TCP port, 1..65535"),
+            (self.max_body_bytes > 0, "serve.max_body_bytes must be > 0"),
             (self.deployment.num_replicas > 0, "serve.deployment.num_replicas must be > 0"),
             (self.batch.max_batch_size > 0, "serve.batch.max_batch_size must be > 0"),
             (self.batch.wait_timeout_s >= 0, "serve.batch.wait_timeout_s must be >= 0"),

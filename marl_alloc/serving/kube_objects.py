@@ -18,7 +18,7 @@ import numpy as np
 
 from envs.hosts import BOOTING, OFF, ON
 from marl_alloc.serving.config import AnnotationConfig, LabelConfig, PodConfig
-from marl_alloc.serving.errors import RequestError
+from marl_alloc.serving.errors import RequestError, shown
 from marl_alloc.serving.quantities import QuantityError, parse_quantity
 
 POWER_STATES = {"on": ON, "booting": BOOTING, "off": OFF}
@@ -143,7 +143,7 @@ def _quantity(value: Any, where: str) -> float:
     except QuantityError as err:
         raise RequestError(f"{where}: {err}") from None
     if not math.isfinite(amount) or amount < 0:
-        raise RequestError(f"{where}: must be a finite quantity >= 0, got {value!r}")
+        raise RequestError(f"{where}: must be a finite quantity >= 0, got {shown(value)}")
     return amount
 
 
@@ -176,9 +176,9 @@ def parse_node(
             node = msgspec.convert(node, NodeObject)
         except msgspec.ValidationError as err:
             name = (node.get("metadata") or {}).get("name") if isinstance(node, dict) else None
-            raise RequestError(f"node '{name}': {err}") from None
+            raise RequestError(f"node '{shown(name)}': {err}") from None
     meta, status = node.metadata, node.status
-    where = f"node '{meta.name}'"
+    where = f"node '{shown(meta.name)}'"
     notes = meta.annotations
     resources = status.allocatable or status.capacity
     if "cpu" not in resources or "memory" not in resources:
@@ -255,7 +255,7 @@ def _timestamp(value: Any, where: str) -> float | None:
     try:
         return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
     except ValueError:
-        raise RequestError(f"{where} is not an RFC 3339 time: {value!r}") from None
+        raise RequestError(f"{where} is not an RFC 3339 time: {shown(value)}") from None
 
 
 def priority_class(priority: int, thresholds: list[int], max_priority: int) -> int:
@@ -268,7 +268,7 @@ def parse_pod(
 ) -> PodRequest:
     """The v1.Pod being scheduled as a PodRequest; RequestError on malformed fields."""
     meta = _mapping(pod.get("metadata"), "Pod.metadata")
-    where = f"pod '{meta.get('namespace', 'default')}/{meta.get('name', '')}'"
+    where = f"pod '{shown(meta.get('namespace', 'default'))}/{shown(meta.get('name', ''))}'"
     spec = _mapping(pod.get("spec"), f"{where} spec")
     cpu, mem = effective_requests(spec, where)
     notes = _mapping(meta.get("annotations"), f"{where} metadata.annotations")

@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 
-from marl_alloc.serving.errors import RequestError
+from marl_alloc.serving.errors import RequestError, bounded
 
 POD = "Pod"
 NODES = "Nodes"
@@ -229,12 +229,12 @@ def parse_binding_args(body: bytes | str) -> BindingArgs:
 
 def binding_result(error: str = "") -> dict[str, str]:
     """ExtenderBindingResult: an empty Error when the pod is bound."""
-    return {ERROR: error}
+    return {ERROR: bounded(error)}
 
 
 def error_body(message: str) -> dict[str, str]:
-    """The JSON body of a 400 answer (the Error field kube-scheduler reads)."""
-    return {ERROR: message}
+    """The JSON body of a 4xx answer (the Error field kube-scheduler reads), bounded."""
+    return {ERROR: bounded(message)}
 
 
 def encode(answer: Any) -> bytes:

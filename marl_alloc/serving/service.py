@@ -24,6 +24,7 @@ from envs.topology import Topology
 from marl_alloc.serving.carbon import GridIntensity
 from marl_alloc.serving.config import ServeConfig
 from marl_alloc.serving.decisions import HoldDecision, PolicyAnswer, ScoreDecision
+from marl_alloc.serving.errors import shown
 from marl_alloc.serving.hierarchy import fits
 from marl_alloc.serving.host_scores import HEURISTICS, heuristic_ranking, scores_from_ranking
 from marl_alloc.serving.kube_objects import PodRequest, parse_pod
@@ -160,7 +161,9 @@ class ExtenderService:
         """Parse and validate a request (JSON bytes, or the decoded document); build the
         policy's observations when it is needed."""
         if verb not in VERBS:
-            raise RequestError(f"unknown extender verb '{verb}' (serving: {', '.join(VERBS)})")
+            raise RequestError(
+                f"unknown extender verb '{shown(verb)}' (serving: {', '.join(VERBS)})"
+            )
         if not isinstance(body, bytes | bytearray | str):
             body = encode(body)
         args = parse_extender_args(body)

@@ -32,6 +32,13 @@ from marl_alloc.serving.service import ExtenderService
         (["--policy", "best-fit", "serve.node_source=watch"], "serve.kube_api.api_server"),
         (["--policy", "best-fit", "serve.ingress.mode=sideways"], "serve.ingress.mode"),
         (["--policy", "best-fit", "serve.ingress.first_port=80"], "first_port"),
+        (["--port", "99999"], "99999 is not a TCP port"),
+        (["--policy", "best-fit", "--port", "http"], "http is not a TCP port"),
+        (["--policy", "best-fit", "--bogus"], "unrecognized arguments: --bogus"),
+        (["--policy", "best-fit", "serve.http.port=70000"], "serve.http.port"),
+        (["--policy", "best-fit", "serve.max_body_bytes=0"], "serve.max_body_bytes"),
+        # TEST-NET-1: an address no interface of this machine has.
+        (["--policy", "best-fit", "--host", "192.0.2.123"], "cannot listen on 192.0.2.123"),
     ],
 )
 def test_bad_inputs_exit_2_with_one_line(capsys, argv, message):
