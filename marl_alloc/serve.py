@@ -82,7 +82,7 @@ def start(args: argparse.Namespace) -> str:
         policy, _ = LevelQPolicy.from_checkpoint(args.checkpoint)
     # Fail here with one line rather than in every replica's constructor.
     ExtenderService(config, env_settings, policy, args.policy or "best-fit")
-    if config.bind_verb is not None or config.node_source == "watch":
+    if config.needs_kube_api():
         from marl_alloc.serving.kube_api import KubeApi
 
         KubeApi.from_config(config.kube_api)

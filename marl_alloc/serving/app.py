@@ -6,7 +6,9 @@
                               is null)
     GET  {prefix}healthz      {"ok": true, "policy": ...}; 503 while a watching replica has not
                               listed the nodes yet
-    GET  {prefix}stats        the replica's counters (requests, fallbacks, carbon, bindings)
+    GET  {prefix}stats        the replica's counters (requests, fallbacks, carbon, bindings), its
+                              node cache, the finished pods' run times it has seen, and what the
+                              policy saw for the last decision it was asked for
 
 Answers to the extender verbs carry `Server-Timing: ..., handler;dur=<ms>`: the time from the
 request's arrival at the replica to its answer (with its body, parse and policy stages), which
@@ -19,7 +21,7 @@ within `deadline_ms` of its arrival at the replica gets best-fit's answer, count
 (the HTTP proxy's hop before that is not counted: leave room for it in kube-scheduler's
 httpTimeout).
 
-With serve.node_source=watch each replica runs a NodeInformer that lists and watches the API
+With serve.node_source=watch each replica runs an Informer that lists and watches the API
 server's nodes into its node cache, so kube-scheduler can send NodeNames only
 (nodeCacheCapable: true); /stats shows the cache's size and the watch's last event age.
 """
@@ -39,9 +41,9 @@ from marl_alloc.serving.binding import Binder
 from marl_alloc.serving.config import ServeConfig
 from marl_alloc.serving.decisions import PolicyAnswer
 from marl_alloc.serving.errors import shown
+from marl_alloc.serving.informer import Informer
 from marl_alloc.serving.kube_api import KubeApi
 from marl_alloc.serving.metrics import ExtenderMetrics
-from marl_alloc.serving.node_informer import NodeInformer
 from marl_alloc.serving.policy import Decision
 from marl_alloc.serving.protocol import encode, error_body
 from marl_alloc.serving.request_body import read_body
@@ -80,15 +82,28 @@ class SchedulerExtender:
         self.policy_name = "checkpoint" if policy is not None else heuristic
         self.bind_verb = config.bind_verb
         self.binder = None
-        self.informer = None
-        if config.bind_verb is not None or config.node_source == "watch":
+        self.informer = self.pod_informer = None
+        if config.needs_kube_api():
             api = KubeApi.from_config(config.kube_api)
+            watch = config.node_watch
             if config.bind_verb is not None:
                 self.binder = Binder(api, self.metrics)
             if config.node_source == "watch":
-                watch = config.node_watch
-                self.informer = NodeInformer(
-                    api, self.service.nodes, self.metrics, watch.timeout_s, watch.max_backoff_s
+                self.informer = Informer(
+                    api,
+                    "nodes",
+                    self.service.nodes,
+                    self.metrics.node_cache,
+                    watch.timeout_s,
+                    watch.max_backoff_s,
+                ).start()
+            if config.watch_finished_pods:
+                self.pod_informer = Informer(
+                    api,
+                    "pods",
+                    self.service.run_times,
+                    watch_timeout_s=watch.timeout_s,
+                    max_backoff_s=watch.max_backoff_s,
                 ).start()
         self._decide_batch.set_max_batch_size(config.batch.max_batch_size)
         self._decide_batch.set_batch_wait_timeout_s(config.batch.wait_timeout_s)
@@ -187,11 +202,20 @@ class SchedulerExtender:
             node_cache = self.informer.snapshot()
         else:
             node_cache = {"source": "request", "nodes": len(self.service.nodes)}
-        return {**self.metrics.snapshot(), "node_cache": node_cache}
+        run_times = self.service.run_times.snapshot()
+        if self.pod_informer is not None:
+            run_times["watch"] = self.pod_informer.snapshot()
+        return {
+            **self.metrics.snapshot(),
+            "node_cache": node_cache,
+            "run_times": run_times,
+            "last_decision": self.service.last_decision,
+        }
 
     def __del__(self):
-        if getattr(self, "informer", None) is not None:
-            self.informer.stop()
+        for informer in (getattr(self, "informer", None), getattr(self, "pod_informer", None)):
+            if informer is not None:
+                informer.stop()
 
 
 def _answer(

@@ -176,6 +176,9 @@ class ServeConfig:
     bind_verb: str | None = None
     # The API server of the bind verb and the node watch.
     kube_api: KubeApiConfig = dataclasses.field(default_factory=KubeApiConfig)
+    # Watch finished pods for their run times per workload and priority class (GET /stats;
+    # what duration estimates learn from); needs kube_api and RBAC to list/watch pods.
+    watch_finished_pods: bool = False
 
     @classmethod
     def from_mapping(cls, mapping: Mapping | None) -> "ServeConfig":
@@ -243,6 +246,10 @@ class ServeConfig:
         for ok, message in checks:
             if not ok:
                 raise UserError(message)
+
+    def needs_kube_api(self) -> bool:
+        """Whether something configured calls the Kubernetes API."""
+        return self.bind_verb is not None or self.node_source == "watch" or self.watch_finished_pods
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (what a Serve replica is constructed with)."""

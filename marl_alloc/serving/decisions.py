@@ -9,7 +9,7 @@ import dataclasses
 
 import numpy as np
 
-from marl_alloc.serving.level_obs import LevelObservations
+from marl_alloc.serving.level_obs import LEVELS, LevelObservations
 from marl_alloc.serving.top_down import TopDownRanking
 
 NO_ROWS = np.zeros(0, np.int64)
@@ -31,6 +31,7 @@ class ScoreDecision:
         self.levels = levels
         self.ranking = ranking
         self.num_rows = num_rows
+        self.rows_evaluated = {level: 0 for level in LEVELS}
 
     def rows(self, level: str) -> np.ndarray:
         """Rows of `level` whose Q values the scores still depend on."""
@@ -42,6 +43,7 @@ class ScoreDecision:
 
     def take(self, level: str, rows: np.ndarray, q: np.ndarray) -> None:
         """The Q values of `rows` of `level`."""
+        self.rows_evaluated[level] += len(rows)
         self.ranking.refine(level, rows, q)
 
     def result(self) -> PolicyAnswer:
@@ -56,6 +58,7 @@ class HoldDecision:
     def __init__(self, levels: LevelObservations):
         self.levels = levels
         self.cluster_q = np.full(levels.mask["cluster"].shape, -np.inf, np.float32)
+        self.rows_evaluated = {level: 0 for level in LEVELS}
 
     def rows(self, level: str) -> np.ndarray:
         """The cluster rows with a feasible action; no rows below."""
@@ -67,6 +70,7 @@ class HoldDecision:
 
     def take(self, level: str, rows: np.ndarray, q: np.ndarray) -> None:
         """The Q values of `rows` of `level`."""
+        self.rows_evaluated[level] += len(rows)
         self.cluster_q[rows] = q
 
     def result(self) -> PolicyAnswer:

@@ -1,6 +1,6 @@
 """The Kubernetes API calls the extender makes, through the `kubernetes` client library: create a
-pod's Binding (pods/binding), and list and watch nodes (serve.node_source=watch,
-marl_alloc.serving.node_informer).
+pod's Binding (pods/binding), and list and watch nodes (serve.node_source=watch) and finished
+pods (serve.watch_finished_pods) for marl_alloc.serving.informer.
 
 The library does the configuration and the HTTP: in a pod (the KubeRay workers) its in-cluster
 loader takes the API server from $KUBERNETES_SERVICE_HOST/$KUBERNETES_SERVICE_PORT and the
@@ -10,8 +10,8 @@ read on every call). Its Watch follows a watch stream: bookmarks and every event
 resourceVersion, an ERROR event or an HTTP error becomes an ApiException (410: relist).
 
 Bodies are not turned into the library's model objects, which costs seconds for a 5,000-node list
-and milliseconds per watch event: lists and events are decoded with msgspec, as the node cache
-decodes the objects themselves (marl_alloc.serving.node_informer, .node_cache).
+and milliseconds per watch event: lists and events are decoded with msgspec, as the node cache and
+PodRunTimes decode the objects themselves (marl_alloc.serving.node_cache, .run_times).
 """
 
 import os
@@ -31,6 +31,8 @@ from marl_alloc.settings import UserError
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 CONNECT_TIMEOUT_S = 5.0
+# Pods that have ended (a field selector cannot say "Succeeded or Failed").
+FINISHED_PODS = "status.phase!=Pending,status.phase!=Running,status.phase!=Unknown"
 _END = object()
 
 
@@ -62,14 +64,14 @@ class _Status(msgspec.Struct):
     message: str = ""
 
 
-class _NodeList(msgspec.Struct):
+class _List(msgspec.Struct):
     items: list[msgspec.Raw]
     metadata: _Meta = msgspec.field(default_factory=_Meta)
 
 
-class NodeEvent(msgspec.Struct):
-    """One watch event: ADDED, MODIFIED, DELETED or BOOKMARK, the node's name, the
-    resourceVersion it carries and the node's JSON."""
+class WatchEvent(msgspec.Struct):
+    """One watch event: ADDED, MODIFIED, DELETED or BOOKMARK, the object's name, the
+    resourceVersion it carries and the object's JSON."""
 
     type: str
     name: str
@@ -80,12 +82,12 @@ class NodeEvent(msgspec.Struct):
 _HEAD = msgspec.json.Decoder(_Head)
 _EVENT = msgspec.json.Decoder(_WatchEvent)
 _STATUS = msgspec.json.Decoder(_Status)
-_LIST = msgspec.json.Decoder(_NodeList)
+_LIST = msgspec.json.Decoder(_List)
 
 
 class _RawWatch(watch.Watch):
     """The library's Watch (stream loop, resourceVersion, ERROR events) with events decoded by
-    msgspec into NodeEvents instead of model objects."""
+    msgspec into WatchEvents instead of model objects."""
 
     def unmarshal_event(self, data: str, return_type: Any) -> dict[str, Any] | None:
         if not data or data.isspace():
@@ -102,8 +104,8 @@ class _RawWatch(watch.Watch):
             return None  # as the library does with a line that is not JSON
         if meta.resourceVersion:
             self.resource_version = meta.resourceVersion
-        node = NodeEvent(event.type, meta.name, meta.resourceVersion, bytes(event.object))
-        return {"type": event.type, "object": node}
+        watched = WatchEvent(event.type, meta.name, meta.resourceVersion, bytes(event.object))
+        return {"type": event.type, "object": watched}
 
 
 def binding_object(namespace: str, name: str, uid: str, node: str) -> dict[str, Any]:
@@ -183,7 +185,8 @@ class KubeApi:
             return cls.connect(server, config.token_file, config.ca_file, config.timeout_s)
         if not environ.get("KUBERNETES_SERVICE_HOST"):
             raise UserError(
-                "serve.bind_verb and serve.node_source=watch need the Kubernetes API: set "
+                "serve.bind_verb, serve.node_source=watch and serve.watch_finished_pods need "
+                "the Kubernetes API: set "
                 "serve.kube_api.api_server (KUBERNETES_SERVICE_HOST is not set, so this is not "
                 "a pod)"
             )
@@ -224,31 +227,47 @@ class KubeApi:
         )
         response.release_conn()
 
-    def list_nodes(self) -> tuple[str, list[tuple[str, str, bytes]]]:
-        """(the list's resourceVersion, (name, resourceVersion, v1.Node JSON) of every node)."""
+    def _lister(self, resource: str):
+        """The library call that lists (and, with watch=True, watches) `resource`, and the
+        arguments it takes for it."""
+        if resource == "nodes":
+            return self.core.list_node, {}
+        if resource == "pods":
+            return self.core.list_pod_for_all_namespaces, {"field_selector": FINISHED_PODS}
+        raise ValueError(f"no list of '{resource}'")
+
+    def list_objects(self, resource: str) -> tuple[str, list[tuple[str, str, bytes]]]:
+        """(the list's resourceVersion, (name, resourceVersion, JSON) of every object) of
+        `resource`: nodes, or pods that have finished."""
+        lister, selection = self._lister(resource)
         response = self._call(
-            self.core.list_node,
+            lister,
+            **selection,
             _preload_content=False,
             _request_timeout=(CONNECT_TIMEOUT_S, max(self.timeout_s, 60.0)),
         )
         try:
             listed = _LIST.decode(response.data)
-            nodes = []
+            objects = []
             for raw in listed.items:
                 meta = _HEAD.decode(raw).metadata
-                nodes.append((meta.name, meta.resourceVersion, bytes(raw)))
+                objects.append((meta.name, meta.resourceVersion, bytes(raw)))
         except msgspec.DecodeError as err:
-            raise KubeApiError(f"the node list is not a v1.NodeList: {err}") from None
+            raise KubeApiError(f"the {resource} list is not a list: {err}") from None
         finally:
             response.release_conn()
-        return listed.metadata.resourceVersion, nodes
+        return listed.metadata.resourceVersion, objects
 
-    def watch_nodes(self, resource_version: str, timeout_s: float) -> Iterator[NodeEvent]:
-        """The node events after `resource_version` until the API server ends the watch after
-        `timeout_s` (its timeoutSeconds); bookmarks included. KubeApiError on failure, with
-        status 410 when the resourceVersion is too old."""
+    def watch_objects(
+        self, resource: str, resource_version: str, timeout_s: float
+    ) -> Iterator[WatchEvent]:
+        """The events of `resource` after `resource_version` until the API server ends the
+        watch after `timeout_s` (its timeoutSeconds); bookmarks included. KubeApiError on
+        failure, with status 410 when the resourceVersion is too old."""
+        lister, selection = self._lister(resource)
         stream = _RawWatch().stream(
-            self.core.list_node,
+            lister,
+            **selection,
             resource_version=resource_version,
             allow_watch_bookmarks=True,
             timeout_seconds=int(timeout_s),

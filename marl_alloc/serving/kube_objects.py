@@ -135,6 +135,8 @@ class PodRequest:
     deferrable: bool
     defers: int
     created_s: float | None  # Unix seconds of metadata.creationTimestamp
+    duration_source: str = "default"  # or "annotation"
+    workload: str = ""  # workload_of: whose finished pods' run times tell about this one
 
 
 def _quantity(value: Any, where: str) -> float:
@@ -258,6 +260,38 @@ def _timestamp(value: Any, where: str) -> float | None:
         raise RequestError(f"{where} is not an RFC 3339 time: {shown(value)}") from None
 
 
+def workload_of(
+    namespace: str,
+    name: str,
+    generate_name: str,
+    labels: dict[str, str],
+    owners: list[tuple[str, str, bool]],
+) -> str:
+    """The workload a pod belongs to, as namespace/Kind/name: its controller ((kind, name,
+    controller) owner references; a ReplicaSet of a Deployment counts as the Deployment, its
+    pod-template-hash suffix dropped), else its generateName or name (a pod of its own)."""
+    controllers = [(kind, owner) for kind, owner, controller in owners if controller]
+    if not controllers and owners:
+        controllers = [owners[0][:2]]
+    if not controllers:
+        return f"{namespace}/Pod/{generate_name or name}"
+    kind, owner = controllers[0]
+    template_hash = labels.get("pod-template-hash", "")
+    if kind == "ReplicaSet" and template_hash and owner.endswith(f"-{template_hash}"):
+        kind, owner = "Deployment", owner[: -len(template_hash) - 1]
+    return f"{namespace}/{kind}/{owner}"
+
+
+def _owners(meta: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """(kind, name, controller) of a pod's well-formed ownerReferences."""
+    refs = meta.get("ownerReferences")
+    return [
+        (str(ref.get("kind", "")), str(ref.get("name", "")), ref.get("controller") is True)
+        for ref in (refs if isinstance(refs, list) else [])
+        if isinstance(ref, dict)
+    ]
+
+
 def priority_class(priority: int, thresholds: list[int], max_priority: int) -> int:
     """Task priority: how many thresholds the pod's spec.priority reaches, at most max_priority."""
     return min(int(np.searchsorted(np.asarray(thresholds), priority, side="right")), max_priority)
@@ -275,6 +309,7 @@ def parse_pod(
     priority = spec.get("priority", 0)
     if isinstance(priority, bool) or not isinstance(priority, int):
         raise RequestError(f"{where} spec.priority must be an integer")
+    annotated = keys.expected_duration_s in notes
     duration = notes.get(keys.expected_duration_s, pod_config.default_duration_s)
     defers = notes.get(keys.defers, 0)
     try:
@@ -286,9 +321,18 @@ def parse_pod(
         ) from None
     if not np.isfinite(duration) or duration <= 0 or defers < 0:
         raise RequestError(f"{where}: expected duration must be > 0 and defers >= 0")
+    name, namespace = str(meta.get("name", "")), str(meta.get("namespace", "default"))
+    labels = meta.get("labels")
+    workload = workload_of(
+        namespace,
+        name,
+        str(meta.get("generateName", "")),
+        labels if isinstance(labels, dict) else {},
+        _owners(meta),
+    )
     return PodRequest(
-        name=str(meta.get("name", "")),
-        namespace=str(meta.get("namespace", "default")),
+        name=name,
+        namespace=namespace,
         cpu=cpu,
         mem=mem,
         duration_s=duration,
@@ -296,4 +340,6 @@ def parse_pod(
         deferrable=str(notes.get(keys.deferrable, "")).strip().lower() in TRUE_WORDS,
         defers=defers,
         created_s=_timestamp(meta.get("creationTimestamp"), f"{where} metadata.creationTimestamp"),
+        duration_source="annotation" if annotated else "default",
+        workload=workload,
     )

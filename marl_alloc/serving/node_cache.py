@@ -11,7 +11,7 @@ NodeNames requests (nodeCacheCapable: true) are answered from `cluster_view`: on
 remembered node, kept from call to call and patched where rows changed (a node's annotations
 after a binding); it is built again only when nodes come or go.
 
-With serve.node_source=watch a NodeInformer writes the rows from the API server's list and watch
+With serve.node_source=watch an Informer writes the rows from the API server's list and watch
 (`put`, `delete`, `replace`) in its own thread; a lock keeps its writes and the requests' reads
 apart. Such a cache has no size limit: the watch, not recency, says which nodes exist.
 """
@@ -26,6 +26,7 @@ import numpy as np
 
 from marl_alloc.serving.config import AnnotationConfig, LabelConfig
 from marl_alloc.serving.errors import RequestError
+from marl_alloc.serving.kube_api import WatchEvent
 from marl_alloc.serving.kube_objects import NodeObject, NodeRow, NodeTable, parse_node
 from marl_alloc.serving.protocol import NodeKey
 
@@ -120,6 +121,13 @@ class NodeCache:
         with self._lock:
             if self._rows.pop(name, None) is not None:
                 self._members_changed = True
+
+    def apply(self, event: WatchEvent) -> None:
+        """One watch event: ADDED or MODIFIED puts the node, DELETED forgets it."""
+        if event.type == "DELETED":
+            self.delete(event.name)
+        else:
+            self.put(event.name, event.resource_version, event.object)
 
     def replace(self, nodes: list[tuple[str, str, bytes]]) -> None:
         """Hold exactly these (name, resourceVersion, v1.Node JSON) nodes: a fresh list."""

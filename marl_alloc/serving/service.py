@@ -9,7 +9,6 @@ The Ray Serve deployment (marl_alloc.serving.app) wraps this with batching and t
 `handle` runs the same steps synchronously.
 """
 
-import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -27,12 +26,14 @@ from marl_alloc.serving.decisions import HoldDecision, PolicyAnswer, ScoreDecisi
 from marl_alloc.serving.errors import shown
 from marl_alloc.serving.hierarchy import fits
 from marl_alloc.serving.host_scores import HEURISTICS, heuristic_ranking, scores_from_ranking
-from marl_alloc.serving.kube_objects import PodRequest, parse_pod
+from marl_alloc.serving.kube_objects import parse_pod
+from marl_alloc.serving.last_decision import last_decision
 from marl_alloc.serving.layout import LayoutCache, NodeLayout
 from marl_alloc.serving.level_obs import LevelObservations, task_context
 from marl_alloc.serving.metrics import ExtenderMetrics
 from marl_alloc.serving.node_cache import NodeCache
 from marl_alloc.serving.policy import LevelQPolicy
+from marl_alloc.serving.prepared import Prepared
 from marl_alloc.serving.protocol import (
     ExtenderArgs,
     RequestError,
@@ -43,6 +44,7 @@ from marl_alloc.serving.protocol import (
     parse_extender_args,
 )
 from marl_alloc.serving.quantities import QuantityError, parse_quantity
+from marl_alloc.serving.run_times import PodRunTimes
 from marl_alloc.serving.top_down import TopDownRanking
 from marl_alloc.settings import UserError
 
@@ -52,32 +54,6 @@ UNKNOWN_NODE = (
     "node watch (serve.node_source=watch)"
 )
 logger = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass
-class Prepared:
-    """A parsed request and everything the answer is computed from."""
-
-    verb: str
-    args: ExtenderArgs
-    names: list[str]  # candidate names in request order
-    pod: PodRequest
-    layout: NodeLayout  # the candidates whose objects are known, on the policy's shape
-    name_rows: np.ndarray | None  # each name's layout.table row (-1: unknown); None: the table
-    # lists the candidates in request order
-    feasible: np.ndarray  # bool per slot
-    now_s: float
-    g_per_kwh: float
-    can_defer: bool  # the policy's defer action is allowed (the simulator's rule)
-    waited_s: float  # since the pod was created
-    decision: ScoreDecision | HoldDecision | None  # only when the policy's answer is wanted
-
-    def request_order(self, per_row: np.ndarray) -> np.ndarray:
-        """A value per table row as a value per request name (0 for unknown names)."""
-        if self.name_rows is None:
-            return per_row
-        known = self.name_rows >= 0
-        return np.where(known, per_row[np.where(known, self.name_rows, 0)], 0)
 
 
 def expected_dims(env: EnvConfig) -> tuple[dict[str, int], dict[str, int]]:
@@ -126,6 +102,8 @@ class ExtenderService:
         # A watched cache holds the cluster's nodes, however many: no size limit.
         size = None if self.watching else config.node_cache_size
         self.nodes = NodeCache(size, config.labels, config.annotations)
+        self.run_times = PodRunTimes(config.pod.priority_thresholds, self.max_priority)
+        self.last_decision: dict[str, Any] | None = None  # for GET /stats
         units = config.capacity_unit
         try:
             cpu_unit = None if units.cpu is None else parse_quantity(units.cpu)
@@ -234,7 +212,10 @@ class ExtenderService:
     def answer(self, p: Prepared, decided: PolicyAnswer | None) -> Any:
         """The answer for `encode`: ExtenderFilterResult or HostPriorityList. Without the
         policy's answer (heuristic policy, deadline or error) the best-fit fallback decides."""
+        answered_by = "policy" if decided is not None else f"{self.heuristic} (fallback)"
         if p.verb == "filter":
+            if p.decision is not None:
+                self.last_decision = last_decision(p, answered_by, None, self.run_times)
             return self._filter(p, None if decided is None else decided.cluster_q)
         layout = p.layout
         if decided is not None:
@@ -245,7 +226,10 @@ class ExtenderService:
                 self.heuristic, layout.hosts, cpu, mem, p.feasible, layout.tiling
             )
             per_row = scores_from_ranking(ranked, len(layout.table))
-        return host_priority_list(p.names, p.request_order(per_row).tolist())
+        scores = p.request_order(per_row)
+        if p.decision is not None:
+            self.last_decision = last_decision(p, answered_by, scores, self.run_times)
+        return host_priority_list(p.names, scores.tolist())
 
     def _hold(self, p: Prepared, cluster_q: np.ndarray | None) -> str | None:
         """Why the deferrable pod waits now, or None. The threshold holds it at most max_hold_s

@@ -11,9 +11,9 @@ from marl_alloc.bench.serve import measure_size
 from marl_alloc.bench.serve_cluster import FakeNodeApi, bench_args, names_body
 from marl_alloc.serve import main
 from marl_alloc.serving.config import AnnotationConfig, LabelConfig
+from marl_alloc.serving.informer import Informer
 from marl_alloc.serving.kube_api import KubeApi
 from marl_alloc.serving.node_cache import NodeCache
-from marl_alloc.serving.node_informer import NodeInformer
 from marl_alloc.serving.policy import LevelQPolicy
 from marl_alloc.serving.service import ExtenderService
 
@@ -68,7 +68,7 @@ def test_bench_watch_path_lists_the_fake_api_servers_nodes():
     nodes = bench_args(5, 0)["Nodes"]["items"]
     api = FakeNodeApi(nodes)
     cache = NodeCache(None, LabelConfig(), AnnotationConfig())
-    informer = NodeInformer(KubeApi.connect(api.url, timeout_s=5), cache).start()
+    informer = Informer(KubeApi.connect(api.url, timeout_s=5), "nodes", cache).start()
     try:
         deadline = time.monotonic() + 5
         while not informer.synced:

@@ -1,16 +1,18 @@
-"""The node informer and the bind verb through the `kubernetes` client against recorded
-kube-apiserver traffic (apiserver_replay: no live API server can run here): list, watch with
-MODIFIED / DELETED / BOOKMARK, a 410 Gone on resuming, relist, an ERROR event (410) in the stream,
-relist; and what the client sends."""
+"""The informers through the `kubernetes` client against recorded kube-apiserver traffic
+(apiserver_replay: no live API server can run here): nodes listed, watched with MODIFIED /
+DELETED / BOOKMARK, a 410 Gone on resuming, relisted, an ERROR event (410) in the stream,
+relisted; finished pods listed and watched through a field selector; and what the client
+sends."""
 
 import threading
 import time
 from collections.abc import Callable
 
 from marl_alloc.serving.config import AnnotationConfig, LabelConfig
+from marl_alloc.serving.informer import Informer
 from marl_alloc.serving.kube_api import KubeApi
 from marl_alloc.serving.node_cache import NodeCache
-from marl_alloc.serving.node_informer import NodeInformer
+from marl_alloc.serving.run_times import PodRunTimes
 from tests.marl_alloc.serving.apiserver_replay import ApiServerReplay, Exchange
 
 WAIT_S = 10.0
@@ -46,7 +48,7 @@ def test_the_informer_follows_list_watch_410_and_error_events(tmp_path):
     )
     cache = NodeCache(None, LabelConfig(), AnnotationConfig())
     api = KubeApi.connect(server.url, token_file=str(token), timeout_s=5)
-    informer = NodeInformer(api, cache, max_backoff_s=0.2).start(refresh_s=0.05)
+    informer = Informer(api, "nodes", cache, max_backoff_s=0.2).start(refresh_s=0.05)
     try:
         # Listed at 1042; MODIFIED kind-worker2, DELETED kind-worker3, BOOKMARK at 1100.
         wait_for(lambda: informer.resource_version == "1100")
@@ -75,3 +77,29 @@ def test_the_informer_follows_list_watch_410_and_error_events(tmp_path):
         assert query["timeoutSeconds"] == "300"
     assert {r.headers["authorization"] for r in requests} == {f"Bearer {TOKEN}"}
     assert {r.headers["accept"] for r in requests} == {"application/json"}
+
+
+def test_finished_pods_are_listed_and_watched_with_a_field_selector():
+    server = ApiServerReplay(
+        [
+            Exchange(document="pods_list_5120.json"),
+            Exchange(stream="pods_watch_from_5120.jsonl"),
+            Exchange(hold=True),
+        ]
+    )
+    run_times = PodRunTimes([1, 1000], max_priority=2)
+    api = KubeApi.connect(server.url, timeout_s=5)
+    informer = Informer(api, "pods", run_times, max_backoff_s=0.2).start(refresh_s=0.05)
+    try:
+        wait_for(lambda: informer.resource_version == "5200" and len(server.requests) == 3)
+    finally:
+        informer.stop()
+        server.close()
+    # Listed: a 40-minute Succeeded and a 30-minute Failed pod; watched: a 20-minute one ADDED
+    # (it just matched the selector), the first DELETED (counted once).
+    assert len(run_times) == 3 and informer.snapshot()["pods"] == 3
+    assert run_times.summary(("batch/Job/etl-0414", 0))["median_s"] == 1200.0
+    assert run_times.summary(("batch/Job/etl-0412", 0))["count"] == 1
+    selectors = {r.query.get("fieldSelector") for r in server.requests}
+    assert selectors == {"status.phase!=Pending,status.phase!=Running,status.phase!=Unknown"}
+    assert all(r.path == "/api/v1/pods" for r in server.requests)

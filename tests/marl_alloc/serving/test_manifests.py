@@ -72,7 +72,7 @@ def test_the_optional_bind_verb_is_the_one_serve_would_serve():
     assert config.bind_verb == extender["bindVerb"]
 
 
-def test_extender_pods_run_as_a_service_account_that_may_watch_nodes_and_bind():
+def test_extender_pods_run_as_a_service_account_that_may_watch_nodes_and_pods_and_bind():
     docs = {doc["kind"]: doc for doc in load_all("deploy/extender-rbac.yaml")}
     (service,) = load_all("deploy/rayservice.yaml")
     account = docs["ServiceAccount"]["metadata"]
@@ -82,6 +82,7 @@ def test_extender_pods_run_as_a_service_account_that_may_watch_nodes_and_bind():
     assert {p["template"]["spec"]["serviceAccountName"] for p in pods} == {account["name"]}
     assert docs["ClusterRole"]["rules"] == [
         {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
         {"apiGroups": [""], "resources": ["pods/binding"], "verbs": ["create"]},
     ]
     binding = docs["ClusterRoleBinding"]

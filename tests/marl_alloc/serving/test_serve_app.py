@@ -80,6 +80,15 @@ def test_filter_holds_deferrable_pods_back_and_passes_the_others(extender_url, t
     stats = requests.get(f"{extender_url}/stats", timeout=TIMEOUT_S).json()
     assert stats["counts"]["deferrable/held"] >= 1
     assert stats["carbon_g_per_kwh"] > 0 and stats["holding_deferrable_pods"] is True
+    assert stats["run_times"] == {"finished_pods": 0, "workloads": 0}
+
+
+def test_stats_show_the_last_policy_decision(extender_url, ten):
+    priorities = post(f"{extender_url}/prioritize", extender_args(ten.env)).json()
+    seen = requests.get(f"{extender_url}/stats", timeout=TIMEOUT_S).json()["last_decision"]
+    assert seen["verb"] == "prioritize" and seen["answered_by"] == "policy"
+    assert seen["top_node"] == max(priorities, key=lambda p: p["Score"])["Host"]
+    assert len(seen["task_features"]) == 6 and seen["nodes"]["candidates"] == 10
 
 
 @pytest.mark.parametrize(

@@ -140,6 +140,24 @@ def test_top_down_scores_equal_full_scoring_with_the_policy(shape, seed):
     assert asked["rack"] <= 9 and asked["leaf"] <= 9
 
 
+def test_the_last_decision_shows_the_task_and_context_the_simulator_would_show():
+    shape = (2, 1, 5)
+    env, level_obs = env_at_decision(policy_for(shape)[0], 5)
+    service, _ = service_for(shape, env, 5)
+    assert service.last_decision is None
+    _, priorities = call(service, "prioritize", extender_args(env))
+    seen = json.loads(json.dumps(service.last_decision))  # as GET /stats answers it
+    tail = 6 + 3 + service.env.forecast_horizon  # task, time and carbon, forecast
+    observed = seen["task_features"] + seen["context_features"]
+    np.testing.assert_allclose(observed, level_obs.obs[0][-tail:], atol=1e-5)
+    assert seen["answered_by"] == "policy" and seen["verb"] == "prioritize"
+    assert seen["top_node"] == max(priorities, key=lambda p: p["Score"])["Host"]
+    assert seen["pod_inputs"]["duration_source"] == "annotation"
+    assert seen["nodes"]["candidates"] == seen["nodes"]["known"] == 10
+    assert seen["rows_evaluated"]["cluster"] == 1 and seen["observed_run_times"]["count"] == 0
+    assert seen["pod_inputs"]["forecast_source"].startswith("none")
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_best_fit_answers_pick_the_simulator_best_fit_host(seed):
     shape = (2, 2, 4)

@@ -1,23 +1,25 @@
-"""NodeInformer: keeps a NodeCache equal to the API server's nodes (serve.node_source=watch).
+"""Informer: follows one kind of API object into a sink, as client-go's informers do.
 
-As client-go's informers do: list the nodes, then watch from the list's resourceVersion with
-bookmarks (the `kubernetes` client's Watch, marl_alloc.serving.kube_api), applying ADDED,
-MODIFIED and DELETED to the cache and moving the resourceVersion with every event. A watch that
-ends (the server's timeoutSeconds, a dropped connection) is resumed from there; a 410 Gone (the
-resourceVersion compacted away, as an HTTP status or an ERROR event) lists again. Failures retry
-with exponential backoff. kube-scheduler can then send NodeNames only (nodeCacheCapable: true).
+List the objects, then watch from the list's resourceVersion with bookmarks (the `kubernetes`
+client's Watch, marl_alloc.serving.kube_api), handing every event to the sink and moving the
+resourceVersion with it. A watch that ends (the server's timeoutSeconds, a dropped connection)
+is resumed from there; a 410 Gone (the resourceVersion compacted away, as an HTTP status or an
+ERROR event) lists again. Failures retry with exponential backoff.
+
+Nodes go into the NodeCache (serve.node_source=watch: kube-scheduler can then send NodeNames
+only, nodeCacheCapable: true); finished pods into PodRunTimes (serve.watch_finished_pods).
 """
 
 import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
+
+import msgspec
 
 from marl_alloc.serving.errors import RequestError
-from marl_alloc.serving.kube_api import KubeApi, KubeApiError, NodeEvent
-from marl_alloc.serving.metrics import ExtenderMetrics
-from marl_alloc.serving.node_cache import NodeCache
+from marl_alloc.serving.kube_api import KubeApi, KubeApiError, WatchEvent
 
 GONE = 410
 # A watch ending sooner than this without an event counts as a failure (backoff, not a spin).
@@ -25,21 +27,36 @@ QUICK_END_S = 1.0
 logger = logging.getLogger(__name__)
 
 
-class NodeInformer:
-    """Lists and watches nodes into `cache` in a daemon thread (see the module docstring)."""
+class Sink(Protocol):
+    """Where an informer's objects go (NodeCache, PodRunTimes)."""
+
+    def __len__(self) -> int: ...
+
+    def replace(self, objects: list[tuple[str, str, bytes]]) -> None:
+        """A fresh list: (name, resourceVersion, JSON) of every object."""
+
+    def apply(self, event: WatchEvent) -> None:
+        """One ADDED, MODIFIED or DELETED event."""
+
+
+class Informer:
+    """Lists and watches `resource` into `sink` in a daemon thread (see the module docstring);
+    `publish(objects, last event age)` is called on every event and every few seconds."""
 
     def __init__(
         self,
         api: KubeApi,
-        cache: NodeCache,
-        metrics: ExtenderMetrics | None = None,
+        resource: str,
+        sink: Sink,
+        publish: Callable[[int, float | None], None] | None = None,
         watch_timeout_s: float = 300.0,
         max_backoff_s: float = 30.0,
         clock: Callable[[], float] = time.time,
     ):
         self.api = api
-        self.cache = cache
-        self.metrics = metrics or ExtenderMetrics()
+        self.resource = resource
+        self.sink = sink
+        self.publish = publish
         self.watch_timeout_s = watch_timeout_s
         self.max_backoff_s = max_backoff_s
         self.clock = clock
@@ -51,13 +68,14 @@ class NodeInformer:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
-    def start(self, refresh_s: float = 5.0) -> "NodeInformer":
+    def start(self, refresh_s: float = 5.0) -> "Informer":
         """Run in daemon threads: the list/watch loop, and one refreshing the metrics every
         `refresh_s` (the event age grows while the watch is quiet)."""
+        name = self.resource
         self._threads = [
-            threading.Thread(target=self.run, name="node-informer", daemon=True),
+            threading.Thread(target=self.run, name=f"{name}-informer", daemon=True),
             threading.Thread(
-                target=self._refresh, args=(refresh_s,), name="node-metrics", daemon=True
+                target=self._refresh, args=(refresh_s,), name=f"{name}-metrics", daemon=True
             ),
         ]
         for thread in self._threads:
@@ -84,7 +102,8 @@ class NodeInformer:
                 if err.status != GONE:
                     backoff = self._back_off(backoff, err)
                     continue
-                logger.info("node watch: resourceVersion %s is gone; listing again", self.rv_text)
+                gone = "%s watch: resourceVersion %s is gone; listing again"
+                logger.info(gone, self.resource, self.rv_text)
                 self.resource_version = ""
             except Exception as err:  # noqa: BLE001 - the informer must outlive any failure
                 backoff = self._back_off(backoff, err)
@@ -92,7 +111,7 @@ class NodeInformer:
     def _back_off(self, backoff: float, err: Exception) -> float:
         """Wait the next backoff after a failure; the backoff."""
         backoff = min(max(2 * backoff, 0.5), self.max_backoff_s)
-        logger.warning("node watch failed (%s); retrying in %.1f s", err, backoff)
+        logger.warning("%s watch failed (%s); retrying in %.1f s", self.resource, err, backoff)
         self._stop.wait(backoff)
         return backoff
 
@@ -102,9 +121,9 @@ class NodeInformer:
         return self.resource_version or "(none)"
 
     def relist(self) -> None:
-        """Replace the cache with a fresh list of the nodes."""
-        resource_version, nodes = self.api.list_nodes()
-        self.cache.replace(nodes)
+        """Give the sink a fresh list of the objects."""
+        resource_version, objects = self.api.list_objects(self.resource)
+        self.sink.replace(objects)
         self.resource_version = resource_version
         self.synced = True
         self.lists += 1
@@ -112,20 +131,20 @@ class NodeInformer:
 
     def watch(self) -> None:
         """Follow one watch stream from the current resourceVersion until it ends."""
-        for event in self.api.watch_nodes(self.resource_version, self.watch_timeout_s):
+        events = self.api.watch_objects(self.resource, self.resource_version, self.watch_timeout_s)
+        for event in events:
             if self._stop.is_set():
                 return
             self.apply(event)
 
-    def apply(self, event: NodeEvent) -> None:
-        """Apply one watch event to the cache."""
-        if event.type in ("ADDED", "MODIFIED"):
+    def apply(self, event: WatchEvent) -> None:
+        """Hand one watch event to the sink (a bookmark only moves the resourceVersion)."""
+        if event.type != "BOOKMARK":
             try:
-                self.cache.put(event.name, event.resource_version, event.object)
-            except RequestError as err:
-                logger.warning("node watch: skipping node %s: %s", event.name, err)
-        elif event.type == "DELETED":
-            self.cache.delete(event.name)
+                self.sink.apply(event)
+            except (RequestError, msgspec.ValidationError, ValueError) as err:
+                # One odd object must not stop the watch.
+                logger.warning("%s watch: skipping %s: %s", self.resource, event.name, err)
         if event.resource_version:
             self.resource_version = event.resource_version
         self.events += 1
@@ -136,7 +155,8 @@ class NodeInformer:
         self._publish()
 
     def _publish(self) -> None:
-        self.metrics.node_cache(len(self.cache), self.last_event_age_s())
+        if self.publish is not None:
+            self.publish(len(self.sink), self.last_event_age_s())
 
     def _refresh(self, every_s: float) -> None:
         while not self._stop.wait(every_s):
@@ -151,7 +171,7 @@ class NodeInformer:
         age = self.last_event_age_s()
         return {
             "source": "watch",
-            "nodes": len(self.cache),
+            self.resource: len(self.sink),
             "synced": self.synced,
             "resource_version": self.resource_version,
             "last_event_age_s": None if age is None else round(age, 3),
