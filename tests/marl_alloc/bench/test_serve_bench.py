@@ -1,0 +1,43 @@
+"""`python -m marl_alloc.bench serve` end to end, in its own Ray with direct ingress: the JSON
+layout the watch path reports, and a replica killed under load answered by the other with no
+5xx while its successor comes back on the dead replica's port."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+from tests.marl_alloc.serving.conftest import free_port
+
+# Its own Ray, Serve, two replicas importing torch, a kill and a restart on a loaded machine.
+TIMEOUT_S = 600
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_the_bench_reports_the_watch_path_and_a_replica_killed_under_load():
+    command = [
+        *(sys.executable, "-m", "marl_alloc.bench", "serve", "--json", "--nodes", "30"),
+        *("--requests", "10", "--sustain-s", "1", "--kill-replica", "--kill-rate", "20"),
+        *("--kill-seconds", "6", "--kill-wait-s", "120"),
+        # Two ports for two replicas: the successor can only come back on the dead one's port.
+        f"serve.ingress.first_port={free_port()}",
+        "serve.ingress.ports_per_node=2",
+    ]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    done = subprocess.run(
+        command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT_S
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    (entry,) = result["watch_results"]
+    assert entry["nodes"] == 30 and 0 < entry["http_ms"]["p50"] <= entry["http_ms"]["p99"]
+    assert entry["pods_per_s"] > 0 and entry["sustained"]["replicas"] == 2
+    assert isinstance(entry["fallbacks"], int) and entry["answers_match_full_nodes_in_process"]
+    failure = result["replica_failure"]
+    assert failure["server_errors"] == 0 and set(failure["statuses"]) == {"200"}
+    assert failure["pods"] > 0 and failure["unreachable"] >= 0
+    assert failure["replica_back_on_port_s"] is not None and failure["replacement_pid"]
