@@ -112,7 +112,9 @@ class LevelObservations:
     def observations(self, level: str, rows: np.ndarray) -> np.ndarray:
         """float32[len(rows), obs_dim]: the observation of each of `rows` of `level`."""
         shape = self._shape[level]
-        columns = [c.reshape(shape)[rows] for c in self._columns]
+        columns = [c.reshape(shape) for c in self._columns]
+        if len(rows) < shape[0]:  # else `rows` are all of them, in order: no copies
+            columns = [c[rows] for c in columns]
         features = host_features if level == "leaf" else group_features
         # The pod's one-row query broadcasts against every row.
         blocks = features(*columns, self.tc.query)
