@@ -10,13 +10,16 @@
                               node cache, the finished pods' run times it has seen, and what the
                               policy saw for the last decision it was asked for
 
-Answers to the extender verbs carry `Server-Timing: ..., handler;dur=<ms>`: the time from the
-request's arrival at the replica to its answer (with its body, parse and policy stages), which
-tells the replica's work from the HTTP proxy's and the network's.
+A body over serve.max_body_bytes gets a 413 (serving/request_body.py); every error answer is a
+short JSON {"Error": ...}. Answers to the extender verbs carry
+`Server-Timing: ..., handler;dur=<ms>`: the time from the request's arrival at the replica to its
+answer (with its body, parse and policy stages), which tells the replica's work from the HTTP
+proxy's and the network's.
 
-The forward runs in a worker thread so parsing goes on meanwhile. A request alone in wanting the
-policy goes straight to that thread (kube-scheduler calls one pod at a time); concurrent ones share
-one forward pass per level through @serve.batch. A request whose policy answer is not back
+The policy's work (the observation rows it asks for top-down, its forward passes) runs in a
+worker thread so parsing goes on meanwhile. A request alone in wanting the policy goes straight to
+that thread (kube-scheduler calls one pod at a time); concurrent ones share one forward pass per
+level through @serve.batch. A request whose policy answer is not back
 within `deadline_ms` of its arrival at the replica gets best-fit's answer, counted as a fallback
 (the HTTP proxy's hop before that is not counted: leave room for it in kube-scheduler's
 httpTimeout).
