@@ -35,6 +35,7 @@ result: this machine's other work moves every figure. Prints one JSON line with 
 """
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -269,6 +270,13 @@ def goals(watch_results: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Start Serve with the extender, measure every size, shut down."""
+    # Ray prints worker deaths and the like to stdout, which carries the one JSON line.
+    with contextlib.redirect_stdout(sys.stderr):
+        return measure(args)
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """The figures of every size (and of a replica's failure) on a fresh local Serve."""
     import ray
     import torch
     from ray import serve

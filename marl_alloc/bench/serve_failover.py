@@ -6,12 +6,14 @@ runs for `--kill-seconds`; a third of the way in, one replica's process gets SIG
 kill or a node problem would. Clients whose replica is gone move to the next one (as a Service
 moves off a dead endpoint) and send the pod again: those calls count as `unreachable`. The
 report says what the survivors answered (HTTP statuses: no 5xx is the goal), the fallbacks they
-and the restarted replica counted, and how long until the dead replica's port answered
-/healthz again (Serve starts a new replica, which takes the same port once it is free).
+and the successor counted, how long until the successor Serve starts answered /healthz, and
+whether on the dead replica's port.
 
-The bench's own status calls close their connections first: a connection the replica closes
-(a `Connection: close` request) leaves its port in TCP TIME_WAIT for a minute, and Ray Serve binds
-a restarted replica's port without SO_REUSEADDR, so the restart would have to take another port.
+Ray Serve 2.60 binds a direct-ingress port without SO_REUSEADDR, so the successor gets the dead
+replica's port only if no connection of it is left in TCP TIME_WAIT (a minute): one the replica
+closed first, or one a client closed after the replica died mid-request, as kube-scheduler's does.
+Serve then blocks that port and hands the successor the next free one. The bench's own status
+calls close their connections first so as not to add to that.
 """
 
 import os
@@ -24,7 +26,6 @@ from typing import Any
 from marl_alloc.bench.serve_client import UNREACHABLE, PodLoad, get_json
 
 PORT_POLL_S = 0.2
-DETAILS_WAIT_S = 10.0
 
 
 def replica_pids(app_name: str) -> dict[int, int]:
@@ -79,12 +80,11 @@ def replica_failure(
     wait_s: float,
 ) -> dict[str, Any]:
     """Kill the last of `bases`' replicas a third into a paced load (see the module docstring);
-    wait up to `wait_s` after the kill for its port to answer again."""
+    wait up to `wait_s` after the kill for its successor to answer /healthz."""
     victim = bases[-1]
-    port = urllib.parse.urlsplit(victim).port
-    pid = replica_pids(app_name)[port]
-    survivors = bases[:-1]
-    before = {base: fallbacks(stats(base)) for base in survivors}
+    parts = urllib.parse.urlsplit(victim)
+    pid = replica_pids(app_name)[parts.port]
+    before = {base: fallbacks(stats(base)) for base in bases[:-1]}
     load = PodLoad(bases, body, clients, seconds, rate)
     figures: dict[str, Any] = {}
     runner = threading.Thread(target=lambda: figures.update(load.run()))
@@ -92,33 +92,34 @@ def replica_failure(
     time.sleep(seconds / 3)
     killed = time.perf_counter()
     os.kill(pid, signal.SIGKILL)
-    back_s = None
+    successor, back_s = None, None
     while back_s is None and time.perf_counter() - killed < wait_s:
-        if healthy(victim):
+        successor = successor or successor_base(app_name, bases, pid, parts)
+        if successor is not None and healthy(successor):
             back_s = round(time.perf_counter() - killed, 2)
         else:
             time.sleep(PORT_POLL_S)
     runner.join()
-    survivor_fallbacks = sum(fallbacks(stats(base)) - before[base] for base in survivors)
+    counted = sum(fallbacks(stats(base)) - before[base] for base in bases[:-1])
     return {
         "replicas": len(bases),
         "target_pods_per_s": rate,
         "killed_at_s": round(seconds / 3, 2),
         **figures,
         "server_errors": sum(n for code, n in figures["statuses"].items() if code.startswith("5")),
-        # The survivors' and the replacement's (a dead replica's own counts die with it).
-        "fallbacks": survivor_fallbacks + (fallbacks(stats(victim)) if back_s is not None else 0),
-        "replica_back_on_port_s": back_s,
-        "replacement_pid": replacement_pid(app_name, port, pid) if back_s is not None else None,
+        # The survivors' and the successor's (a dead replica's own counts die with it).
+        "fallbacks": counted + (fallbacks(stats(successor)) if back_s is not None else 0),
+        "replica_back_s": back_s,
+        "replica_back_on_its_port": back_s is not None and successor == victim,
     }
 
 
-def replacement_pid(app_name: str, port: int, dead_pid: int) -> int | None:
-    """The process now behind `port` (Serve's details may lag the port by a moment)."""
-    deadline = time.perf_counter() + DETAILS_WAIT_S
-    while time.perf_counter() < deadline:
-        pid = replica_pids(app_name).get(port)
-        if pid is not None and pid != dead_pid:
-            return pid
-        time.sleep(PORT_POLL_S)
+def successor_base(
+    app_name: str, bases: list[str], dead_pid: int, victim: urllib.parse.SplitResult
+) -> str | None:
+    """The base URL of the replica that took the dead one's place, once Serve lists it."""
+    known = {urllib.parse.urlsplit(base).port for base in bases[:-1]}
+    for port, pid in replica_pids(app_name).items():
+        if pid != dead_pid and port not in known:
+            return victim._replace(netloc=f"{victim.hostname}:{port}").geturl()
     return None
