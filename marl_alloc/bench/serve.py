@@ -15,7 +15,8 @@ NodeNames-only prioritize calls over the first N nodes:
   (receiving the body, parsing, the policy); `proxy_http_ms` the same through Serve's proxy;
 - `pods_per_s`: pods answered per second by all replicas together from `--clients` threads for
   `--sustain-s`, each pod a filter then a prioritize call (kube-scheduler calls both verbs),
-  with `sustained` holding their latency and statuses;
+  with `sustained` holding their latency, statuses and the CPU ms per pod of the replicas and of
+  the bench's clients (marl_alloc.bench.serve_replicas);
 - `fallbacks`: answers the replicas gave from best-fit during the size's calls;
 - whether the answers are those of the same call with full Node objects, in-process.
 
@@ -27,9 +28,8 @@ object new, cache misses), `handler_ms` (ExtenderService in-process, no HTTP),
 `--kill-replica`: after the sizes, a replica of the watch app is killed under a paced load at the
 largest size (`replica_failure`; marl_alloc.bench.serve_failover).
 
-Calls go to the replicas' own ports (serve.ingress.mode=direct, the deploy/ files' setting: Ray
-Serve direct ingress, no proxy hop). The load average at the start and the end is part of the
-result: this machine's other work moves every figure. Prints one JSON line with `--json`.
+Calls go to the replicas' own ports (serve.ingress.mode=direct, the deploy/ files' setting). The
+load average at the start and the end is part of the result: other work moves every figure.
 
     python -m marl_alloc.bench serve --json [--checkpoint DIR] [--nodes 1000 5000] [overrides]
 """
@@ -56,6 +56,7 @@ from marl_alloc.bench.serve_client import (
 )
 from marl_alloc.bench.serve_cluster import FakeNodeApi, bench_args, names_body
 from marl_alloc.bench.serve_failover import replica_failure
+from marl_alloc.bench.serve_replicas import run_with_cpu
 
 BENCH_OVERRIDES = [
     "serve.deployment.num_cpus=0",
@@ -162,7 +163,12 @@ def wait_for_watch_sync(base: str, num_nodes: int) -> None:
 
 
 def measure_watch(
-    service, bases: list[str], num_nodes: int, args: argparse.Namespace, proxy: str | None = None
+    service,
+    app_name: str,
+    bases: list[str],
+    num_nodes: int,
+    args: argparse.Namespace,
+    proxy: str | None = None,
 ) -> dict[str, Any]:
     """NodeNames calls over the first `num_nodes` of the watched nodes, checked against the
     in-process answer to the same call with the full Node objects; `proxy`: the app's base URL
@@ -182,7 +188,7 @@ def measure_watch(
             timed[route] = time_http(client, "prioritize", [body], args.requests)
         finally:
             client.close()
-    sustained = PodLoad(bases, body, args.clients, args.sustain_s).run()
+    sustained = run_with_cpu(PodLoad(bases, body, args.clients, args.sustain_s), app_name)
     result = {
         "nodes": num_nodes,
         "request_bytes": len(body),
@@ -339,7 +345,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 for base in bases:
                     wait_for_watch_sync(base, max(args.nodes))
                 proxy = proxy_base if direct else None
-                watch_results = [measure_watch(service, bases, n, args, proxy) for n in args.nodes]
+                watch_results = [
+                    measure_watch(service, "watch", bases, n, args, proxy) for n in args.nodes
+                ]
                 if args.kill_replica:
                     body = names_body(bench_args(max(args.nodes), args.seed))
                     failure = replica_failure(

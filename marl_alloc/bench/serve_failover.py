@@ -24,28 +24,9 @@ import urllib.parse
 from typing import Any
 
 from marl_alloc.bench.serve_client import UNREACHABLE, PodLoad, get_json
+from marl_alloc.bench.serve_replicas import replica_pids
 
 PORT_POLL_S = 0.2
-
-
-def replica_pids(app_name: str) -> dict[int, int]:
-    """The direct-ingress port -> process id of each running replica of `app_name`."""
-    from ray import serve
-
-    details = serve.context._get_global_client().get_serve_details()
-    pids = {
-        replica["actor_name"]: replica["pid"]
-        for deployment in details["applications"][app_name]["deployments"].values()
-        for replica in deployment["replicas"]
-        if replica.get("pid")  # a starting replica has none yet
-    }
-    return {
-        target["port"]: pids[target["name"]]
-        for group in details.get("target_groups", [])
-        if group.get("app_name") == app_name and group.get("protocol") == "HTTP"
-        for target in group["targets"]
-        if target["name"] in pids
-    }
 
 
 def stats(base: str) -> dict[str, Any] | None:
