@@ -1,9 +1,8 @@
 """`python -m marl_alloc.bench serve`: latency and throughput of the scheduler extender.
 
-Starts a local Ray Serve with the extender (the checkpoint given, else an untrained policy of the
-default config: the same compute as a trained one) and calls it with Kubernetes-shaped nodes
-(labels, annotations, conditions, node info; no image lists) over HTTP keep-alive connections,
-as kube-scheduler does (marl_alloc.bench.serve_client). Warm-up calls are not timed.
+Starts a local Ray Serve with the extender (the checkpoint given, else an untrained default
+policy: the same compute) and calls it as kube-scheduler does (marl_alloc.bench.serve_client),
+over Kubernetes-shaped nodes (marl_alloc.bench.serve_cluster). Warm-up calls are not timed.
 
 `watch` (the production path, nodeCacheCapable: true; `watch_results`): an app with
 serve.node_source=watch and `--replicas` replicas, each listing and watching the nodes of a fake
@@ -18,15 +17,16 @@ NodeNames-only prioritize calls over the first N nodes:
   with `sustained` holding their latency, statuses and the CPU ms per pod of the replicas and of
   the bench's clients (marl_alloc.bench.serve_replicas);
 - `fallbacks`: answers the replicas gave from best-fit during the size's calls;
-- whether the answers are those of the same call with full Node objects, in-process.
+- whether the last answer is that of the same call with full Node objects, in-process (unless
+  `last_answer_by` says it came from the fallback).
 
 `request` (`--paths request`; `results`): an app with full Node objects in every call and the
 deadline lifted (every answer the policy's): `http_ms`, `http_changed_nodes_ms` (every node
 object new, cache misses), `handler_ms` (ExtenderService in-process, no HTTP),
 `node_names_http_ms` (nodes known from earlier calls), `concurrent` (pods/s from `--clients`).
 
-`--kill-replica`: after the sizes, a replica of the watch app is killed under a paced load at the
-largest size (`replica_failure`; marl_alloc.bench.serve_failover).
+`--kill-replica`: then a watch replica is killed under a paced load at the largest size
+(`replica_failure`; marl_alloc.bench.serve_failover).
 
 Calls go to the replicas' own ports (serve.ingress.mode=direct, the deploy/ files' setting). The
 load average at the start and the end is part of the result: other work moves every figure.
@@ -130,11 +130,6 @@ def fallback_count(bases: list[str]) -> int:
     return sum(int(get_json(f"{base}stats")["counts"].get("fallbacks", 0)) for base in bases)
 
 
-def load_average() -> list[float]:
-    """1, 5 and 15 minute load averages."""
-    return [round(x, 2) for x in os.getloadavg()]
-
-
 def untrained_checkpoint(root: Path) -> Path:
     """A checkpoint of the default config's policy, freshly initialized."""
     from omegaconf import OmegaConf
@@ -188,6 +183,8 @@ def measure_watch(
             timed[route] = time_http(client, "prioritize", [body], args.requests)
         finally:
             client.close()
+        if route == "http":  # a fallback's answer is best-fit's: say which the last one was
+            last_by = get_json(f"{base}stats")["last_decision"]["answered_by"]
     sustained = run_with_cpu(PodLoad(bases, body, args.clients, args.sustain_s), app_name)
     result = {
         "nodes": num_nodes,
@@ -201,8 +198,9 @@ def measure_watch(
     }
     if "proxy_http" in timed:
         result["proxy_http_ms"] = percentiles_ms(timed["proxy_http"]["latencies"])
-    answers = [json.loads(t["answer"]) for t in timed.values()]
-    result["answers_match_full_nodes_in_process"] = all(a == json.loads(expected) for a in answers)
+    answer = json.loads(timed["http"]["answer"])
+    result["answers_match_full_nodes_in_process"] = answer == json.loads(expected)
+    result["last_answer_by"] = last_by
     return result
 
 
@@ -293,7 +291,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     from marl_alloc.serving.service import ExtenderService
     from marl_alloc.serving.settings import serve_settings
 
-    load_at_start = load_average()
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     port = free_port()
     overrides = [*BENCH_OVERRIDES, f"serve.http.port={port}", f"serve.clock_s={CLOCK_S}"]
     fake_api = None
@@ -379,7 +377,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "replicas": args.replicas,
         "deadline_ms": config.deadline_ms,
         "load_avg_at_start": load_at_start,
-        "load_avg_at_end": load_average(),
+        "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
         "results": results,
         "watch_results": watch_results,
         "fallbacks": sum(r["fallbacks"] for r in [*results, *watch_results]),

@@ -37,7 +37,9 @@ def test_the_bench_reports_the_watch_path_and_a_replica_killed_under_load():
     (entry,) = result["watch_results"]
     assert entry["nodes"] == 30 and 0 < entry["http_ms"]["p50"] <= entry["http_ms"]["p99"]
     assert entry["pods_per_s"] > 0 and entry["sustained"]["replicas"] == 2
-    assert isinstance(entry["fallbacks"], int) and entry["answers_match_full_nodes_in_process"]
+    assert isinstance(entry["fallbacks"], int)
+    by_policy = entry["last_answer_by"] == "policy"
+    assert entry["answers_match_full_nodes_in_process"] or not by_policy
     failure = result["replica_failure"]
     assert failure["server_errors"] == 0 and set(failure["statuses"]) == {"200"}
     assert failure["pods"] > 0 and failure["unreachable"] >= 0
