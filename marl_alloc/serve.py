@@ -14,7 +14,7 @@ import socket
 import sys
 import time
 
-from marl_alloc.settings import UserError
+from marl_alloc.floor.errors import UserError
 
 
 class _Parser(argparse.ArgumentParser):

@@ -9,7 +9,8 @@ import dataclasses
 
 import numpy as np
 
-from marl_alloc.serving.level_obs import LEVELS, LevelObservations
+from marl_alloc.floor.levels import LEVELS
+from marl_alloc.serving.level_obs import LevelObservations
 from marl_alloc.serving.top_down import TopDownRanking
 
 NO_ROWS = np.zeros(0, np.int64)

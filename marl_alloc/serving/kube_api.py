@@ -26,8 +26,8 @@ from kubernetes import client, watch
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.config.incluster_config import InClusterConfigLoader
 
+from marl_alloc.floor.errors import UserError
 from marl_alloc.serving.config import KubeApiConfig
-from marl_alloc.settings import UserError
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 CONNECT_TIMEOUT_S = 5.0

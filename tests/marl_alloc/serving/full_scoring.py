@@ -5,10 +5,11 @@ lexicographically, and the tiling built rack by rack."""
 import numpy as np
 
 from envs.topology import Topology
+from marl_alloc.floor.levels import LEVELS
 from marl_alloc.serving.hierarchy import Tiling
 from marl_alloc.serving.host_scores import scores_from_ranking
 from marl_alloc.serving.kube_objects import NodeTable
-from marl_alloc.serving.level_obs import LEVELS, LevelObservations
+from marl_alloc.serving.level_obs import LevelObservations
 
 
 def loop_tile(table: NodeTable, racks_per_cluster: int, leaves_per_rack: int, hosts_per_leaf: int):

@@ -6,8 +6,9 @@ import json
 import pytest
 import requests
 
-from marl_alloc.checkpoints import load_policy
-from marl_alloc.scoring import ModulePolicy
+from envs.observations import TASK_FEATURES
+from marl_alloc.policy import ModulePolicy
+from marl_alloc.policy.checkpoint import load_policy
 from marl_alloc.serving.policy import LevelQPolicy
 from marl_alloc.serving.service import ExtenderService
 from tests.marl_alloc.serving.kube_state import extender_args, simulated_pick
@@ -47,7 +48,7 @@ def test_a_thousand_nodes_get_the_in_process_answer(extender_url, extender_confi
     reply = post(f"{extender_url}/prioritize", args)
     assert reply.status_code == 200
     policy, settings = LevelQPolicy.from_checkpoint(str(thousand.checkpoint))
-    service = ExtenderService(extender_config, settings["env"], policy)
+    service = ExtenderService(extender_config, settings.env, policy)
     status, expected = service.handle("prioritize", json.dumps(args).encode())
     assert status == 200 and reply.json() == json.loads(expected)
     scores = [p["Score"] for p in reply.json()]
@@ -88,7 +89,7 @@ def test_stats_show_the_last_policy_decision(extender_url, ten):
     seen = requests.get(f"{extender_url}/stats", timeout=TIMEOUT_S).json()["last_decision"]
     assert seen["verb"] == "prioritize" and seen["answered_by"] == "policy"
     assert seen["top_node"] == max(priorities, key=lambda p: p["Score"])["Host"]
-    assert len(seen["task_features"]) == 6 and seen["nodes"]["candidates"] == 10
+    assert len(seen["task_features"]) == TASK_FEATURES and seen["nodes"]["candidates"] == 10
 
 
 @pytest.mark.parametrize(

@@ -13,13 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from envs import HEURISTICS, VectorDatacenterEnv
-from marl_alloc.policy import build_policy_spec
-from marl_alloc.scoring import ModulePolicy
+from envs.observations import CONTEXT_FEATURES, TASK_FEATURES
+from marl_alloc.floor.errors import UserError
+from marl_alloc.policy import ModulePolicy, build_policy_spec
 from marl_alloc.serving.config import ServeConfig
 from marl_alloc.serving.decisions import PolicyAnswer
 from marl_alloc.serving.policy import LevelQPolicy
 from marl_alloc.serving.service import ExtenderService
-from marl_alloc.settings import UserError
 from tests.marl_alloc.serving.full_scoring import full_q, full_scores, policy_ranking, row_by_row
 from tests.marl_alloc.serving.kube_state import (
     env_at_decision,
@@ -35,9 +35,9 @@ def policy_for(shape: tuple[int, ...]):
     import torch
 
     settings = small_settings(*shape)
-    env = VectorDatacenterEnv(settings["env"], num_envs=1, seed=0)
+    env = VectorDatacenterEnv(settings.env, num_envs=1, seed=0)
     torch.manual_seed(sum(shape))
-    module = build_policy_spec(env.obs_dims, env.num_actions, settings["model"]["policy"]).build()
+    module = build_policy_spec(env.obs_dims, env.num_actions, settings.model.policy).build()
     return settings, module
 
 
@@ -53,7 +53,7 @@ def service_for(shape, env, seed, policy=True, **serve):
         {"clock_s": float(env.now[0]), **serve, "carbon": {"seed": seed, **serve.get("carbon", {})}}
     )
     level_q = LevelQPolicy(module) if policy else None
-    return ExtenderService(config, settings["env"], level_q), ModulePolicy(module)
+    return ExtenderService(config, settings.env, level_q), ModulePolicy(module)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -147,7 +147,7 @@ def test_the_last_decision_shows_the_task_and_context_the_simulator_would_show()
     assert service.last_decision is None
     _, priorities = call(service, "prioritize", extender_args(env))
     seen = json.loads(json.dumps(service.last_decision))  # as GET /stats answers it
-    tail = 6 + 3 + service.env.forecast_horizon  # task, time and carbon, forecast
+    tail = TASK_FEATURES + CONTEXT_FEATURES + service.env.forecast_horizon
     observed = seen["task_features"] + seen["context_features"]
     np.testing.assert_allclose(observed, level_obs.obs[0][-tail:], atol=1e-5)
     assert seen["answered_by"] == "policy" and seen["verb"] == "prioritize"
@@ -303,7 +303,7 @@ def test_a_policy_for_another_topology_is_refused(hold_env):
     _, module = policy_for((2, 2, 4))
     other = small_settings(3, 2, 4)
     with pytest.raises(UserError, match="do not match"):
-        ExtenderService(ServeConfig(), other["env"], LevelQPolicy(module))
+        ExtenderService(ServeConfig(), other.env, LevelQPolicy(module))
 
 
 JSON_VALUES = st.recursive(

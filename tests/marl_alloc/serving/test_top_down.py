@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from envs.topology import Topology
+from marl_alloc.floor.levels import LEVELS
 from marl_alloc.serving.hierarchy import Tiling
-from marl_alloc.serving.level_obs import LEVELS
 from marl_alloc.serving.top_down import TopDownRanking
 from tests.marl_alloc.serving.full_scoring import full_scores
 
