@@ -101,7 +101,6 @@ def bench_args(num_nodes: int, seed: int, version: int = 0) -> dict[str, Any]:
             "namespace": "default",
             "uid": "8c1c2a36-0000-4000-8000-000000000001",
             "creationTimestamp": "2024-06-01T11:59:59Z",
-            "annotations": {"marl-alloc.io/expected-duration-seconds": "1800"},
         },
         "spec": {
             "priority": 0,

@@ -5,7 +5,8 @@ load a node carries from annotations (Node objects do not list their pods): requ
 and cpu usage as quantities, power state on|booting|off (else the Ready condition).
 Pods: the effective request as kube-scheduler computes it (containers summed, init containers
 as a maximum, sidecars added, pod overhead added), priority class from spec.priority, and the
-deferrable flag, expected duration and defers so far from annotations.
+deferrable flag and defers so far from annotations. A pod's run time is never read from it: the
+policy assumes what marl_alloc.serving.pod_durations believes, as the simulator's did.
 """
 
 import dataclasses
@@ -130,12 +131,10 @@ class PodRequest:
     namespace: str
     cpu: float
     mem: float
-    duration_s: float
     priority: int  # task priority class, 0..max_priority
     deferrable: bool
     defers: int
     created_s: float | None  # Unix seconds of metadata.creationTimestamp
-    duration_source: str = "default"  # or "annotation"
     workload: str = ""  # workload_of: whose finished pods' run times tell about this one
 
 
@@ -309,18 +308,15 @@ def parse_pod(
     priority = spec.get("priority", 0)
     if isinstance(priority, bool) or not isinstance(priority, int):
         raise RequestError(f"{where} spec.priority must be an integer")
-    annotated = keys.expected_duration_s in notes
-    duration = notes.get(keys.expected_duration_s, pod_config.default_duration_s)
     defers = notes.get(keys.defers, 0)
     try:
-        duration, defers = float(duration), int(defers)
+        defers = int(defers)
     except (TypeError, ValueError):
         raise RequestError(
-            f"{where} annotations {keys.expected_duration_s} (seconds) and {keys.defers} (count)"
-            " must be numbers"
+            f"{where} annotation {keys.defers} must be a count, got {shown(defers)}"
         ) from None
-    if not np.isfinite(duration) or duration <= 0 or defers < 0:
-        raise RequestError(f"{where}: expected duration must be > 0 and defers >= 0")
+    if defers < 0:
+        raise RequestError(f"{where} annotation {keys.defers} must be >= 0")
     name, namespace = str(meta.get("name", "")), str(meta.get("namespace", "default"))
     labels = meta.get("labels")
     workload = workload_of(
@@ -335,11 +331,9 @@ def parse_pod(
         namespace=namespace,
         cpu=cpu,
         mem=mem,
-        duration_s=duration,
         priority=priority_class(priority, list(pod_config.priority_thresholds), max_priority),
         deferrable=str(notes.get(keys.deferrable, "")).strip().lower() in TRUE_WORDS,
         defers=defers,
         created_s=_timestamp(meta.get("creationTimestamp"), f"{where} metadata.creationTimestamp"),
-        duration_source="annotation" if annotated else "default",
         workload=workload,
     )

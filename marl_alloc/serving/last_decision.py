@@ -1,7 +1,7 @@
 """What the policy saw for a decision, as GET /stats shows it: the pod's inputs and the
-task and context features made of them, where its duration came from, the run times seen of its
-workload's finished pods (what a duration estimate learns from), how much of the cluster was
-laid out and evaluated, and who answered."""
+task and context features made of them, the run time believed of it and what that belief rests
+on (marl_alloc.serving.pod_durations), how much of the cluster was laid out and evaluated, and
+who answered."""
 
 from typing import Any
 
@@ -9,14 +9,11 @@ import numpy as np
 
 from marl_alloc.serving.errors import shown
 from marl_alloc.serving.prepared import Prepared
-from marl_alloc.serving.run_times import PodRunTimes
 
 FORECAST_SOURCE = "none: zeros, as the simulator's before a forecaster sets one"
 
 
-def last_decision(
-    p: Prepared, answered_by: str, scores: np.ndarray | None, run_times: PodRunTimes
-) -> dict[str, Any]:
+def last_decision(p: Prepared, answered_by: str, scores: np.ndarray | None) -> dict[str, Any]:
     """The view of one decision the policy was asked for (`scores`: per request name, for a
     prioritize call)."""
     pod, levels = p.pod, p.decision.levels
@@ -32,18 +29,17 @@ def last_decision(
         "pod_inputs": {
             "cpu_cores": pod.cpu,
             "memory_bytes": pod.mem,
-            "duration_s": pod.duration_s,
-            "duration_source": pod.duration_source,
+            "workload": shown(pod.workload),
             "priority_class": pod.priority,
             "deferrable": pod.deferrable,
             "defers": pod.defers,
             "carbon_g_per_kwh": round(p.g_per_kwh, 2),
             "forecast_source": FORECAST_SOURCE,
         },
+        "duration": p.duration.view(),
         # envs.observations.task_features and context_features of the pod, as the policy got them.
         "task_features": np.round(levels.tc.task, 6).tolist(),
         "context_features": np.round(levels.tc.context, 6).tolist(),
-        "observed_run_times": run_times.summary((pod.workload, pod.priority)),
         "nodes": {
             "candidates": len(p.names),
             "known": len(p.layout.candidates),

@@ -25,6 +25,7 @@ from envs.topology import Topology
 from marl_alloc.floor.settings.env import HostConfig
 from marl_alloc.serving.hierarchy import HostColumns
 from marl_alloc.serving.kube_objects import PodRequest
+from marl_alloc.serving.pod_durations import DurationBelief
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +40,7 @@ class TaskContext:
 
 def task_context(
     pod: PodRequest,
+    duration: DurationBelief,
     cpu_unit: float,
     mem_unit: float,
     sim_time_s: float,
@@ -52,15 +54,15 @@ def task_context(
     hosts: HostConfig,
     can_defer: bool,
 ) -> TaskContext:
-    """The pod's task features and the context features; the forecast is zeros, as in the
-    simulator before a forecaster sets one. Placement times count from 0 (see `held_until`)."""
+    """The pod's task features, with the run time believed of it, and the context features; the
+    forecast is zeros, as in the simulator before a forecaster sets one. Placement times count
+    from 0 (see `held_until`)."""
     cpu, mem = pod.cpu / cpu_unit, pod.mem / mem_unit
     pending = {
         "cpu": np.array([cpu]),
         "mem": np.array([mem]),
-        # The pod's declared run time is all the replica knows (no estimator fed here yet).
-        "duration_est_s": np.array([pod.duration_s]),
-        "duration_unc": np.zeros(1),
+        "duration_est_s": np.array([duration.seconds]),
+        "duration_unc": np.array([duration.uncertainty]),
         "priority": np.array([pod.priority]),
         "deferrable": np.array([pod.deferrable]),
         "defers": np.array([pod.defers]),
@@ -72,7 +74,7 @@ def task_context(
         cpu=np.array([cpu]),
         mem=np.array([mem]),
         expected_usage=np.array([cpu * usage_factor_mean]),
-        duration_s=np.array([float(pod.duration_s)]),
+        duration_s=np.array([duration.seconds]),
         now_s=np.zeros(1),
         power_model=power_model,
         boot_delay_s=hosts.boot_delay_s,

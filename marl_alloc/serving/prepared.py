@@ -7,6 +7,7 @@ import numpy as np
 from marl_alloc.serving.decisions import HoldDecision, ScoreDecision
 from marl_alloc.serving.kube_objects import PodRequest
 from marl_alloc.serving.layout import NodeLayout
+from marl_alloc.serving.pod_durations import DurationBelief
 from marl_alloc.serving.protocol import ExtenderArgs
 
 
@@ -27,6 +28,7 @@ class Prepared:
     can_defer: bool  # the policy's defer action is allowed (the simulator's rule)
     waited_s: float  # since the pod was created
     decision: ScoreDecision | HoldDecision | None  # only when the policy's answer is wanted
+    duration: DurationBelief | None = None  # the pod's run time as the policy is told it
 
     def request_order(self, per_row: np.ndarray) -> np.ndarray:
         """A value per table row as a value per request name (0 for unknown names)."""

@@ -34,6 +34,7 @@ from marl_alloc.serving.layout import LayoutCache, NodeLayout
 from marl_alloc.serving.level_obs import LevelObservations, task_context
 from marl_alloc.serving.metrics import ExtenderMetrics
 from marl_alloc.serving.node_cache import NodeCache
+from marl_alloc.serving.pod_durations import PodDurations
 from marl_alloc.serving.policy import LevelQPolicy
 from marl_alloc.serving.prepared import Prepared
 from marl_alloc.serving.protocol import (
@@ -103,7 +104,11 @@ class ExtenderService:
         # A watched cache holds the cluster's nodes, however many: no size limit.
         size = None if self.watching else config.node_cache_size
         self.nodes = NodeCache(size, config.labels, config.annotations)
-        self.run_times = PodRunTimes(config.pod.priority_thresholds, self.max_priority)
+        # Refuses an oracle-trained policy's env: no cluster knows a pod's run time.
+        self.durations = PodDurations(self.env.knowledge, config.finished_pods_kept)
+        self.run_times = PodRunTimes(
+            config.pod.priority_thresholds, self.max_priority, self.durations
+        )
         self.last_decision: dict[str, Any] | None = None  # for GET /stats
         units = config.capacity_unit
         try:
@@ -175,8 +180,10 @@ class ExtenderService:
             decision=None,
         )
         if self._policy_wanted(prepared):
+            prepared.duration = self.durations.believe(pod.workload, pod.priority, pod.cpu, pod.mem)
             tc = task_context(
                 pod,
+                prepared.duration,
                 cpu_unit,
                 mem_unit,
                 self.intensity.sim_time(now),
@@ -216,7 +223,7 @@ class ExtenderService:
         answered_by = "policy" if decided is not None else f"{self.heuristic} (fallback)"
         if p.verb == "filter":
             if p.decision is not None:
-                self.last_decision = last_decision(p, answered_by, None, self.run_times)
+                self.last_decision = last_decision(p, answered_by, None)
             return self._filter(p, None if decided is None else decided.cluster_q)
         layout = p.layout
         if decided is not None:
@@ -229,7 +236,7 @@ class ExtenderService:
             per_row = scores_from_ranking(ranked, len(layout.table))
         scores = p.request_order(per_row)
         if p.decision is not None:
-            self.last_decision = last_decision(p, answered_by, scores, self.run_times)
+            self.last_decision = last_decision(p, answered_by, scores)
         return host_priority_list(p.names, scores.tolist())
 
     def _hold(self, p: Prepared, cluster_q: np.ndarray | None) -> str | None:

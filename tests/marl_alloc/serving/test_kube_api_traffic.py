@@ -8,10 +8,12 @@ import threading
 import time
 from collections.abc import Callable
 
+from marl_alloc.floor.settings.env import KnowledgeConfig
 from marl_alloc.serving.config import AnnotationConfig, LabelConfig
 from marl_alloc.serving.informer import Informer
 from marl_alloc.serving.kube_api import KubeApi
 from marl_alloc.serving.node_cache import NodeCache
+from marl_alloc.serving.pod_durations import PodDurations
 from marl_alloc.serving.run_times import PodRunTimes
 from tests.marl_alloc.serving.apiserver_replay import ApiServerReplay, Exchange
 
@@ -87,7 +89,8 @@ def test_finished_pods_are_listed_and_watched_with_a_field_selector():
             Exchange(hold=True),
         ]
     )
-    run_times = PodRunTimes([1, 1000], max_priority=2)
+    durations = PodDurations(KnowledgeConfig(), kept=100)
+    run_times = PodRunTimes([1, 1000], max_priority=2, durations=durations)
     api = KubeApi.connect(server.url, timeout_s=5)
     informer = Informer(api, "pods", run_times, max_backoff_s=0.2).start(refresh_s=0.05)
     try:
@@ -98,8 +101,10 @@ def test_finished_pods_are_listed_and_watched_with_a_field_selector():
     # Listed: a 40-minute Succeeded and a 30-minute Failed pod; watched: a 20-minute one ADDED
     # (it just matched the selector), the first DELETED (counted once).
     assert len(run_times) == 3 and informer.snapshot()["pods"] == 3
-    assert run_times.summary(("batch/Job/etl-0414", 0))["median_s"] == 1200.0
-    assert run_times.summary(("batch/Job/etl-0412", 0))["count"] == 1
+    # A new pod of Job etl-0414 (2 cores, 4 GiB, priority 0) is estimated from them.
+    belief = durations.believe("batch/Job/etl-0414", 0, 2.0, 4 * 2**30)
+    assert belief.finished_pods == {"datacenter": 3, "class": 3, "owner": 1, "owner_shape": 1}
+    assert belief.source == "estimate: 1 finished pod of its workload with these requests"
     selectors = {r.query.get("fieldSelector") for r in server.requests}
     assert selectors == {"status.phase!=Pending,status.phase!=Running,status.phase!=Unknown"}
     assert all(r.path == "/api/v1/pods" for r in server.requests)

@@ -81,7 +81,13 @@ def test_filter_holds_deferrable_pods_back_and_passes_the_others(extender_url, t
     stats = requests.get(f"{extender_url}/stats", timeout=TIMEOUT_S).json()
     assert stats["counts"]["deferrable/held"] >= 1
     assert stats["carbon_g_per_kwh"] > 0 and stats["holding_deferrable_pods"] is True
-    assert stats["run_times"] == {"finished_pods": 0, "workloads": 0}
+    assert stats["run_times"] == {
+        "finished_pods": 0,
+        "skipped": 0,
+        "knowledge": "estimate",
+        "finished_pods_learnt": 0,
+        "kept": 0,
+    }
 
 
 def test_stats_show_the_last_policy_decision(extender_url, ten):
@@ -90,6 +96,8 @@ def test_stats_show_the_last_policy_decision(extender_url, ten):
     assert seen["verb"] == "prioritize" and seen["answered_by"] == "policy"
     assert seen["top_node"] == max(priorities, key=lambda p: p["Score"])["Host"]
     assert len(seen["task_features"]) == TASK_FEATURES and seen["nodes"]["candidates"] == 10
+    # No pod has finished: the run time is the prior of the checkpoint's env.knowledge.
+    assert seen["duration"]["source"].startswith("estimate: the prior")
 
 
 @pytest.mark.parametrize(

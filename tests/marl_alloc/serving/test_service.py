@@ -3,6 +3,7 @@ carbon hold-back; 400 on malformed requests."""
 
 import collections
 import copy
+import dataclasses
 import datetime as dt
 import functools
 import json
@@ -22,8 +23,11 @@ from marl_alloc.serving.policy import LevelQPolicy
 from marl_alloc.serving.service import ExtenderService
 from tests.marl_alloc.serving.full_scoring import full_q, full_scores, policy_ranking, row_by_row
 from tests.marl_alloc.serving.kube_state import (
+    as_the_cluster_knows_it,
+    cluster_history,
     env_at_decision,
     extender_args,
+    finished_pods,
     simulated_pick,
     small_settings,
 )
@@ -58,10 +62,18 @@ def service_for(shape, env, seed, policy=True, **serve):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("shape", [(2, 1, 5), (3, 2, 4, 2), (2, 1, 5, 100)])
-def test_observations_match_the_simulator_at_every_level(shape, seed):
+@pytest.mark.parametrize("history", [False, True], ids=["nothing-finished", "finished-pods"])
+def test_observations_match_the_simulator_at_every_level(shape, seed, history):
     settings = policy_for(shape)[0]
     env, level_obs = env_at_decision(settings, seed)
     service, policy = service_for(shape, env, seed)
+    if history:
+        # The same finished tasks: the simulator's estimator learns them, the extender's
+        # learns them as finished pods (the run-time features then differ from the prior's).
+        finished = cluster_history(env, seed=seed)
+        level_obs = as_the_cluster_knows_it(env, finished)
+        service.run_times.replace(finished_pods(finished))
+        assert env.pending["duration_est_s"][0] != service.env.knowledge.prior_median_s
     prepared = service.prepare("prioritize", extender_args(env))
     levels = prepared.decision.levels
 
@@ -142,8 +154,11 @@ def test_top_down_scores_equal_full_scoring_with_the_policy(shape, seed):
 
 def test_the_last_decision_shows_the_task_and_context_the_simulator_would_show():
     shape = (2, 1, 5)
-    env, level_obs = env_at_decision(policy_for(shape)[0], 5)
+    env, _ = env_at_decision(policy_for(shape)[0], 5)
+    finished = cluster_history(env, seed=5)
+    level_obs = as_the_cluster_knows_it(env, finished)
     service, _ = service_for(shape, env, 5)
+    service.run_times.replace(finished_pods(finished))
     assert service.last_decision is None
     _, priorities = call(service, "prioritize", extender_args(env))
     seen = json.loads(json.dumps(service.last_decision))  # as GET /stats answers it
@@ -152,10 +167,20 @@ def test_the_last_decision_shows_the_task_and_context_the_simulator_would_show()
     np.testing.assert_allclose(observed, level_obs.obs[0][-tail:], atol=1e-5)
     assert seen["answered_by"] == "policy" and seen["verb"] == "prioritize"
     assert seen["top_node"] == max(priorities, key=lambda p: p["Score"])["Host"]
-    assert seen["pod_inputs"]["duration_source"] == "annotation"
     assert seen["nodes"]["candidates"] == seen["nodes"]["known"] == 10
-    assert seen["rows_evaluated"]["cluster"] == 1 and seen["observed_run_times"]["count"] == 0
+    assert seen["rows_evaluated"]["cluster"] == 1
     assert seen["pod_inputs"]["forecast_source"].startswith("none")
+    # The run time believed of the pod (the simulator's duration_est_s and duration_unc) and
+    # what it rests on: the finished pods of its workload with its request shape.
+    duration = seen["duration"]
+    assert duration["seconds"] == pytest.approx(env.pending["duration_est_s"][0], abs=0.05)
+    assert duration["uncertainty"] == pytest.approx(env.pending["duration_unc"][0], abs=1e-4)
+    shape_peers = duration["finished_pods"]["owner_shape"]
+    assert shape_peers == 20 and duration["finished_pods"]["datacenter"] == 60
+    assert (
+        duration["source"]
+        == f"estimate: {shape_peers} finished pods of its workload with these requests"
+    )
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -358,3 +383,14 @@ def test_any_corruption_of_a_request_is_a_400_or_an_answer_never_a_crash(fuzz_ta
         assert isinstance(answer["Error"], str) and answer["Error"]
     elif verb == "prioritize":
         assert all(0 <= p["Score"] <= 10 for p in answer)
+
+
+def test_an_oracle_trained_checkpoint_is_refused_with_one_line():
+    shape = (2, 1, 5)
+    settings, module = policy_for(shape)
+    oracle = dataclasses.replace(
+        settings.env, knowledge=dataclasses.replace(settings.env.knowledge, durations="oracle")
+    )
+    with pytest.raises(UserError, match="no cluster knows") as err:
+        ExtenderService(ServeConfig(), oracle, LevelQPolicy(module))
+    assert "\n" not in str(err.value)
