@@ -136,7 +136,8 @@ class PodDurations:
         tasks = task_columns([workload], [priority], [cpu], [mem])
         keys = task_keys(CLUSTER, tasks)
         with self._lock:
-            seconds, sigma = self._knowledge.believed(CLUSTER, tasks)
+            # What DurationKnowledge.believed gives under estimate, from the keys made once.
+            seconds, sigma = self._knowledge.estimator.estimate(keys)
             counts = self._knowledge.estimator.counts(keys)[0].tolist()
         counts = dict(zip(KEY_LEVELS, counts, strict=True))
         seen = [level for level in EVIDENCE if counts[level]]

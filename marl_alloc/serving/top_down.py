@@ -53,7 +53,8 @@ class TopDownRanking:
     def rows(self, level: str) -> np.ndarray:
         """The rows of `level` (ascending) whose Q values the open groups need."""
         per_row, _ = self._span[level]
-        return np.unique(self.slots[self.open] // per_row)
+        rows = self.slots[self.open] // per_row  # ascending, as the slots are: no sort needed
+        return rows[np.r_[True, rows[1:] != rows[:-1]]] if len(rows) else rows
 
     def refine(self, level: str, rows: np.ndarray, q: np.ndarray) -> None:
         """Split the open groups by `level`'s Q values `q` of `rows` (float[len(rows), A])."""
