@@ -113,6 +113,13 @@ class ApexTorchLearner(TorchLearner):
                 lr_or_lr_schedule=config.lr,
             )
 
+    def _set_optimizer_state(self, state: dict[str, Any]) -> None:
+        """Load optimizer buffers, keeping this learner's configured learning rates: a loaded
+        state carries the saver's lr, and the fused update never runs RLlib's lr scheduler."""
+        super()._set_optimizer_state(state)
+        for optimizer, schedule in self._optimizer_lr_schedules.items():
+            self._set_optimizer_lr(optimizer, lr=float(schedule.get_current_value()))
+
     def fused_update(self, batch: dict[str, dict[str, torch.Tensor]]) -> UpdateResult:
         """One gradient step of every module on `batch` (module id -> device tensors; replay
         indices removed): one forward pass, one backward, each module's optimizer stepped."""
