@@ -1,7 +1,7 @@
 """Read headerless trace CSVs (plain or .gz) with pyarrow; bad input is a one-line WorkloadError.
 
-Strict (the default): a truncated or corrupt gzip, a row with the wrong number of fields, a
-non-numeric value or an empty mandatory field stops the read with the file and row named.
+Strict (the default): a truncated or corrupt gzip, a row with the wrong number of fields or a
+non-numeric value stops the read with the file and row named (row_checks then checks the values).
 Lenient: every intact row is read and the rest are counted; the count travels with the table as
 schema metadata (`rows_dropped`), so nothing is dropped silently.
 Arrow's parse errors name no row, so on a strict failure the text is scanned once more, line by
@@ -24,7 +24,8 @@ from envs.errors import WorkloadError
 
 DROPPED_KEY = b"rows_dropped"
 INTEGER = r"^\s*[-+]?\d+\s*$"
-FLOAT = r"^\s*[-+]?(\d+\.?\d*([eE][-+]?\d+)?|\.\d+([eE][-+]?\d+)?|nan|inf)\s*$"
+# As Arrow parses floats: "nan", "inf" and "infinity" in any case (the range checks reject them).
+FLOAT = r"(?i)^\s*[-+]?(\d+\.?\d*(e[-+]?\d+)?|\.\d+(e[-+]?\d+)?|nan|inf|infinity)\s*$"
 CHUNK = 1 << 20
 
 
@@ -99,7 +100,9 @@ def read_headerless_csv(
             convert_options=pacsv.ConvertOptions(
                 include_columns=list(column_types),
                 column_types=types,
-                strings_can_be_null=True,  # an empty field is missing, as in numeric columns
+                # Only an empty field is missing: "nan" or "NA" must not pass as an empty request.
+                null_values=[""],
+                strings_can_be_null=True,
             ),
         )
 
@@ -141,27 +144,6 @@ def _read_valid(text: pa.Table, column_types: dict[str, pa.DataType]) -> tuple[p
     table = text.filter(pa.array(keep))
     columns = {name: pc.cast(table.column(name), kind) for name, kind in column_types.items()}
     return pa.table(columns), int((~keep).sum())
-
-
-def require_values(
-    table: pa.Table, names: Sequence[str], path: str | Path, lenient: bool, what: str
-) -> pa.Table:
-    """Rows with an empty mandatory field: an error naming the first (strict) or dropped and
-    counted (lenient)."""
-    if not any(table.column(name).null_count for name in names):
-        return table
-    missing = np.zeros(table.num_rows, bool)
-    for name in names:
-        missing |= np.asarray(table.column(name).is_null().to_numpy(zero_copy_only=False), bool)
-    if not lenient:
-        row = int(np.flatnonzero(missing)[0])
-        empty = [n for n in names if table.column(n)[row].as_py() is None]
-        raise WorkloadError(
-            f"malformed {what} file {path}, row {row + 1}: empty '{empty[0]}' field, which the "
-            "trace schema requires; pass --lenient to skip such rows"
-        )
-    kept = table.filter(pa.array(~missing))
-    return with_rows_dropped(kept, rows_dropped(table) + int(missing.sum()))
 
 
 def _raise_first_bad_row(
