@@ -2,7 +2,6 @@
 the fresh local Ray the Ray benchmarks measure on."""
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +15,7 @@ def run_benchmark(
 ) -> int:
     """Run one benchmark; bad options or config print one `error:` line and return 2."""
     from marl_alloc.settings import UserError
+    from marl_alloc.strict_json import dumps
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
@@ -23,7 +23,7 @@ def run_benchmark(
     except (UserError, *errors) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    print(dumps(result) if args.json else dumps(result, indent=2))
     return 0
 
 

@@ -1,6 +1,5 @@
 """Score saved forecasters and the baselines on a series' test split; metrics.json and a plot."""
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from marl_alloc.forecasting.series import (
     scored_origins,
     training_origins,
 )
+from marl_alloc.strict_json import write_json
 
 MODELS = ("hybrid", "lstm_only", "mamba_only")
 BASELINES = ("persistence", "moving_average", "seasonal_naive", "ridge")
@@ -128,7 +128,7 @@ def evaluate_models(
     }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json(out / "metrics.json", metrics)
     groups = len(series.group_names)
     info = (
         groups - 1,

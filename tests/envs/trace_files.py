@@ -47,7 +47,8 @@ def write_gz(path: Path, lines: list[str]) -> Path:
 
 
 def write_task_events(path: Path, rows=TASK_EVENTS) -> Path:
-    return write_gz(path, [task_event_line(*row) for row in rows])
+    """The rows in time order, as the trace writes them."""
+    return write_gz(path, [task_event_line(*row) for row in sorted(rows, key=lambda r: r[0])])
 
 
 def write_machine_events(path: Path, rows=MACHINE_EVENTS) -> Path:
