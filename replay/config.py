@@ -38,6 +38,9 @@ class ReplayConfig:
     num_cpus: float = 0.25
     memory_mb: float | None = None  # Ray memory reservation per shard actor; None = none
     max_concurrency: int = 2
+    # Adds an env actor may hold back while its shard has not acknowledged the previous one, so
+    # it keeps collecting through a shard restart; 0 = wait for every acknowledgement.
+    actor_backlog_adds: int = 0
     seed: int = 0
 
     @classmethod
@@ -86,6 +89,7 @@ class ReplayConfig:
             ),
             (self.on_corrupt in ("error", "empty"), "replay.on_corrupt must be 'error' or 'empty'"),
             (self.max_concurrency >= 1, "replay.max_concurrency must be >= 1"),
+            (self.actor_backlog_adds >= 0, "replay.actor_backlog_adds must be >= 0"),
             (
                 self.memory_mb is None or self.memory_mb > 0,
                 "replay.memory_mb must be > 0, or null to reserve none",

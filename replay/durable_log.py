@@ -1,8 +1,10 @@
 """DurableLog: every added batch appended to an Arrow IPC stream before the add is acknowledged.
 
 A shard killed after acknowledging an add loses nothing: on restart it loads its last snapshot
-and replays the log written since. A batch torn by the kill itself was never acknowledged and is
-dropped; a damaged batch before the end is corruption (SnapshotError).
+and replays the log written since. Each batch keeps the add's source (writer, number), so the
+replayed adds count in the shard's WriterLedger and their retries are recognised. A batch torn
+by the kill itself was never acknowledged and is dropped; a damaged batch before the end is
+corruption (SnapshotError).
 """
 
 import json
@@ -22,6 +24,7 @@ from replay.snapshot import (
     join_arrays,
     split_arrays,
 )
+from replay.writer_ledger import AddSource
 
 logger = logging.getLogger(__name__)
 
@@ -38,13 +41,13 @@ class DurableLog:
         self._writer = pa.ipc.new_stream(self._sink, ARRAY_SCHEMA, options=IPC_OPTIONS)
         self._sink.flush()
 
-    def append(self, batches: Batches) -> None:
+    def append(self, batches: Batches, source: AddSource | None = None) -> None:
         """Write and flush to the OS, so the batch survives the process being killed."""
         arrays: list[np.ndarray] = []
-        tree = split_arrays(batches, arrays)
-        self._writer.write_batch(
-            arrays_to_batch(arrays), custom_metadata={"batches": json.dumps(tree)}
-        )
+        metadata = {"batches": json.dumps(split_arrays(batches, arrays))}
+        if source is not None:
+            metadata["source"] = json.dumps(list(source))
+        self._writer.write_batch(arrays_to_batch(arrays), custom_metadata=metadata)
         self._sink.flush()
 
     def close(self) -> None:
@@ -53,8 +56,9 @@ class DurableLog:
         self._sink.close()
 
 
-def read_log(path: str | Path) -> Iterator[Batches]:
-    """The add calls recorded in `path`, oldest first; a torn last batch is skipped."""
+def read_log(path: str | Path) -> Iterator[tuple[Batches, AddSource | None]]:
+    """The add calls recorded in `path` with their sources, oldest first; a torn last batch is
+    skipped."""
     path = Path(path)
     with pa.memory_map(str(path), "r") as source:
         try:
@@ -79,4 +83,8 @@ def read_log(path: str | Path) -> Iterator[Batches]:
                 )
                 return
             arrays = batch_to_arrays(batch, f"replay log {path}")
-            yield join_arrays(json.loads(metadata[b"batches"]), arrays)
+            sender = metadata.get(b"source")
+            yield (
+                join_arrays(json.loads(metadata[b"batches"]), arrays),
+                None if sender is None else AddSource(*json.loads(sender)),
+            )

@@ -80,8 +80,9 @@ def batch_to_arrays(batch: pa.RecordBatch | pa.Table, where: str) -> list[np.nda
     return arrays
 
 
-def write_snapshot(path: str | Path, state: dict) -> Path:
-    """Write `state` atomically to `path`; returns the path."""
+def write_snapshot(path: str | Path, state: dict, compress: bool = True) -> Path:
+    """Write `state` atomically to `path`, zstd-compressed unless not `compress` (rows that are
+    compressed already only cost CPU twice); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays: list[np.ndarray] = []
@@ -90,7 +91,7 @@ def write_snapshot(path: str | Path, state: dict) -> Path:
     temporary = path.with_name(path.name + ".tmp")
     with (
         pa.OSFile(str(temporary), "wb") as sink,
-        pa.ipc.new_file(sink, schema, options=IPC_OPTIONS) as writer,
+        pa.ipc.new_file(sink, schema, options=IPC_OPTIONS if compress else None) as writer,
     ):
         writer.write_batch(arrays_to_batch(arrays))
     with open(temporary, "rb+") as handle:  # on disk before it replaces the old snapshot

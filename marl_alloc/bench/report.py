@@ -31,4 +31,7 @@ def start_local_ray(num_cpus: float) -> None:
     """A fresh local Ray with `num_cpus`, even when another cluster runs on this machine."""
     import ray
 
+    from marl_alloc.ray_start import fail_fast
+
+    fail_fast()  # as every training run starts Ray
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level="ERROR")
