@@ -78,7 +78,9 @@ def read_carbon_csv(config: CarbonConfig) -> CarbonSeries:
     names = table.column_names
     column = config.column or (names[1] if len(names) > 1 else None)
     if column not in names:
-        raise WorkloadError(f"carbon CSV {path} has no column '{column}' (columns: {names})")
+        raise WorkloadError(f"carbon CSV {path} has no column {column!r} (columns: {names})")
+    if names.count(column) > 1:
+        raise WorkloadError(f"carbon CSV {path} has {names.count(column)} columns {column!r}")
     if table.num_rows < 2:
         raise WorkloadError(f"carbon CSV {path} needs at least 2 rows, has {table.num_rows}")
     seconds = _seconds(table.column(0), path, names[0])
@@ -106,7 +108,7 @@ def _seconds(times: pa.ChunkedArray, path, name: str) -> np.ndarray:
     missing = np.flatnonzero(~np.asarray(seconds.is_valid().to_numpy(zero_copy_only=False)))
     if len(missing):
         raise WorkloadError(
-            f"carbon CSV {path}, line {missing[0] + LINE_OF_ROW}: empty timestamp in '{name}'"
+            f"carbon CSV {path}, line {missing[0] + LINE_OF_ROW}: empty timestamp in {name!r}"
         )
     seconds = seconds.to_numpy(zero_copy_only=False).astype(np.float64)
     backwards = np.flatnonzero(np.diff(seconds) <= 0)
@@ -122,15 +124,11 @@ def _seconds(times: pa.ChunkedArray, path, name: str) -> np.ndarray:
 def _intensities(values: pa.ChunkedArray, path, name: str) -> np.ndarray:
     """The column's values, each a finite number >= 0."""
     if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
-        for row, text in enumerate(values.to_pylist()):
-            try:
-                float(text)
-            except (TypeError, ValueError):
-                raise WorkloadError(
-                    f"carbon CSV {path}, line {row + LINE_OF_ROW}: column '{name}' holds"
-                    f" {text!r}, not a number"
-                ) from None
-        values = pc.cast(values, pa.float64())
+        row = _first_non_number(values)
+        raise WorkloadError(
+            f"carbon CSV {path}, line {row + LINE_OF_ROW}: column {name!r} holds"
+            f" {values[row].as_py()!r}, not a number"
+        )
     numbers = values.to_numpy(zero_copy_only=False).astype(np.float64)
     with np.errstate(invalid="ignore"):
         bad = np.flatnonzero(~(np.isfinite(numbers) & (numbers >= 0)))
@@ -138,10 +136,21 @@ def _intensities(values: pa.ChunkedArray, path, name: str) -> np.ndarray:
         row = int(bad[0])
         value = values[row].as_py()
         raise WorkloadError(
-            f"carbon CSV {path}, line {row + LINE_OF_ROW}: column '{name}' is"
+            f"carbon CSV {path}, line {row + LINE_OF_ROW}: column {name!r} is"
             f" {'empty' if value is None else value}, not a finite intensity >= 0"
         )
     return numbers
+
+
+def _first_non_number(values: pa.ChunkedArray) -> int:
+    """The first row Arrow cannot read as a number (row 0 for a column of another type, such
+    as timestamps), for a column Arrow did not read as numbers."""
+    for row, value in enumerate(values.to_pylist()):
+        try:
+            pa.scalar(value, pa.string()).cast(pa.float64())
+        except (pa.ArrowException, TypeError):
+            return row
+    return 0
 
 
 def _first_line(err: Exception) -> str:

@@ -47,9 +47,11 @@ VM_TYPES = {
     "memory_bucket": pa.string(),
 }
 MANDATORY = ("created_s", "deleted_s", "avg_cpu", "core_bucket", "memory_bucket")
+# Times past MAX_TIME_S (centuries) are damage, and their lifetimes would overflow float32.
+MAX_TIME_S = 1e10
 VM_LIMITS = {
-    "created_s": (0.0, np.inf),
-    "deleted_s": (0.0, np.inf),
+    "created_s": (0.0, MAX_TIME_S),
+    "deleted_s": (0.0, MAX_TIME_S),
     "max_cpu": (0.0, 100.0),
     "avg_cpu": (0.0, 100.0),
     "p95_max_cpu": (0.0, 100.0),
@@ -77,7 +79,8 @@ def _bucket_values(column: pa.ChunkedArray) -> np.ndarray:
     parses = np.asarray(pc.match_substring_regex(number, FLOAT).to_numpy(zero_copy_only=False))
     values = np.full(len(text), np.nan)
     values[parses] = pc.cast(number.filter(pa.array(parses)), pa.float64()).to_numpy()
-    return np.where(open_ended, OPEN_BUCKET_FACTOR * values, values)
+    with np.errstate(over="ignore"):  # ">1e308" becomes inf, which the bucket check rejects
+        return np.where(open_ended, OPEN_BUCKET_FACTOR * values, values)
 
 
 def _require_fitting_buckets(
@@ -95,7 +98,7 @@ def _require_fitting_buckets(
         text, limit, setting = vms.column(name)[row].as_py(), *per_host[name]
         if np.isfinite(sizes[name][row]) and sizes[name][row] > 0:
             return (
-                f"column '{name}' asks for {text}, more than one host's {limit:g} "
+                f"column '{name}' asks for {text.strip()}, more than one host's {limit:g} "
                 f"(env.workload.{setting}); raise it to fit such VMs"
             )
         return f"column '{name}' holds {text!r}, not a positive size such as '8' or '>24'"

@@ -122,7 +122,12 @@ def _checked_events(
     """One file's events with every field the schema needs, in range, in time order."""
     events = require_values(events, mandatory, path, lenient, what)
     events = require_in_range(events, limits, path, lenient, what)
-    return require_time_order(events, "timestamp", path, lenient, what)
+    events = require_time_order(events, "timestamp", path, lenient, what)
+    if events.num_rows == 0:
+        dropped = rows_dropped(events)
+        why = f" (the {dropped} it has are malformed)" if dropped else ""
+        raise WorkloadError(f"{what} file {path} holds no usable row{why}; check the file")
+    return events
 
 
 def _column(table: pa.Table, name: str, fill: float) -> np.ndarray:

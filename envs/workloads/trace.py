@@ -67,15 +67,17 @@ def _read_parquet(path: Path, required: tuple[str, ...], limits: dict, lenient: 
         )
     try:
         table = pq.read_table(path)
-    except (OSError, pa.ArrowException) as err:
+        rows_dropped(table)  # the count prepare wrote must read back as a number
+        names = table.column_names  # decoded on first use: damaged names fail here
+    except (OSError, pa.ArrowException, ValueError) as err:  # damaged bytes, metadata included
         raise WorkloadError(f"cannot read {path}: {_first_line(err)}") from None
-    missing = [c for c in required if c not in table.column_names]
+    missing = [c for c in required if c not in names]
     if missing:
         raise WorkloadError(
             f"prepared trace {path} lacks columns {missing}; run python -m marl_alloc.prepare"
         )
     table = require_values(table, required, path, lenient, "prepared trace")
-    present = {name: bounds for name, bounds in limits.items() if name in table.column_names}
+    present = {name: bounds for name, bounds in limits.items() if name in names}
     return require_in_range(table, present, path, lenient, "prepared trace")
 
 

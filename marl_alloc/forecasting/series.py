@@ -89,8 +89,16 @@ def load_csv_series(path: str | Path, column: str, resolution_s: float) -> Deman
     except Exception as err:  # pyarrow raises several types for unreadable CSVs
         raise UserError(f"cannot read {path} as CSV: {_first_line(err)}") from None
     if column not in table.column_names:
-        names = ", ".join(c for c in table.column_names if c != "timestamp")
+        # Escaped: a header is the file's text, and the error must stay one line.
+        names = ", ".join(
+            c.encode("unicode_escape").decode() for c in table.column_names if c != "timestamp"
+        )
         raise UserError(f"column '{column}' is not in {path.name} (columns: {names}); fix --column")
+    for name in (column, "timestamp"):
+        if table.column_names.count(name) > 1:
+            raise UserError(f"{path.name} has {table.column_names.count(name)} columns {name!r}")
+    if table.num_rows == 0:
+        raise UserError(f"{path.name} holds a header but no rows")
     values = _finite_column(table, column, path)
     if "timestamp" in table.column_names:
         timestamps = _finite_column(table, "timestamp", path)
@@ -121,11 +129,10 @@ def _finite_column(table, name: str, path: Path) -> np.ndarray:
 
     column = table[name]
     if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
-        texts = column.to_pylist()
-        row = next((i for i, text in enumerate(texts) if not _is_number(text)), 0)
+        row = _first_non_number(column)
         raise UserError(
-            f"{path.name}, line {row + LINE_OF_ROW}: column '{name}' holds {texts[row]!r}, not a"
-            " number"
+            f"{path.name}, line {row + LINE_OF_ROW}: column {name!r} holds"
+            f" {column[row].as_py()!r}, not a number"
         )
     values = column.to_numpy(zero_copy_only=False).astype(np.float64)
     with np.errstate(over="ignore"):
@@ -134,18 +141,23 @@ def _finite_column(table, name: str, path: Path) -> np.ndarray:
         row = int(np.flatnonzero(~finite)[0])
         value = column[row].as_py()
         raise UserError(
-            f"{path.name}, line {row + LINE_OF_ROW}: column '{name}' is"
+            f"{path.name}, line {row + LINE_OF_ROW}: column {name!r} is"
             f" {'empty' if value is None else value}, not a finite number"
         )
     return values
 
 
-def _is_number(text: str | None) -> bool:
-    try:
-        float(text)
-    except (TypeError, ValueError):
-        return False
-    return True
+def _first_non_number(column) -> int:
+    """The first row Arrow cannot read as a number (row 0 for a column of another type, such
+    as timestamps), for a column Arrow did not read as numbers."""
+    import pyarrow as pa
+
+    for row, value in enumerate(column.to_pylist()):
+        try:
+            pa.scalar(value, pa.string()).cast(pa.float64())
+        except (pa.ArrowException, TypeError):
+            return row
+    return 0
 
 
 def _first_line(err: Exception) -> str:

@@ -5,9 +5,12 @@ import json
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from marl_alloc.settings import UserError
-from marl_alloc.training_log import TrainingLog
+from marl_alloc.training_log import TrainingLog, read_progress
+from tests.fuzz import FIELD, FUZZ, loads_or_one_line_error
 
 
 def strict_rows(path) -> list[dict]:
@@ -61,3 +64,12 @@ def test_a_damaged_line_before_the_end_is_one_line_error(tmp_path):
     with pytest.raises(UserError, match=r"progress\.jsonl, line 2: not a progress row") as info:
         resumed_log(tmp_path)
     assert "\n" not in str(info.value)
+
+
+@FUZZ
+@given(text=st.lists(st.one_of(st.just('{"env_steps": 5, "updates": 1}'), FIELD), max_size=6))
+def test_any_progress_file_resumes_or_is_one_line(tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("progress") / "progress.jsonl"
+    path.write_text("\n".join(text), encoding="utf-8", errors="surrogatepass")
+    rows = loads_or_one_line_error(lambda: read_progress(path), (UserError,))
+    assert rows is None or all(isinstance(row["env_steps"], int) for row in rows)
