@@ -11,9 +11,9 @@ import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
-import cloudpickle
 import numpy as np
 import ray
+from ray import cloudpickle
 
 from marl_alloc import columns as C
 from marl_alloc.apex import pipeline_metrics
