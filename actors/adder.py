@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 
 Columns = dict[str, np.ndarray]
 

@@ -15,8 +15,8 @@ import numpy as np
 import ray
 from ray import cloudpickle
 
-from marl_alloc import columns as C
-from marl_alloc.apex import pipeline_metrics
+from marl_alloc.floor import columns as C
+from marl_alloc.floor import pipeline_metrics
 from replay import AddSource, resolve_shard
 
 # Niceness of the thread that rebuilds a restarted actor while a spare does its work: about a

@@ -15,7 +15,7 @@ from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
 from actors.adder import NStepAdder
 from envs import VectorDatacenterEnv
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 from marl_alloc.policy import masked_greedy
 from marl_alloc.policy.forecast_feed import ForecastFeed
 from marl_alloc.policy.forecaster import FORECASTER_ID

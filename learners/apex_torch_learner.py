@@ -19,7 +19,7 @@ from ray.rllib.core.learner.utils import update_target_network
 from ray.rllib.core.rl_module.apis import TargetNetworkAPI
 from torch.nn import functional as F
 
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 from marl_alloc.policy import masked_greedy
 from marl_alloc.policy.forecaster import (
     FORECAST_NORMALIZED,
@@ -49,7 +49,7 @@ class ApexTorchLearner(TorchLearner):
         self.last_loss: dict[str, float] = {}
         # The team loss's parts in the last update: team_loss, credit_variance.
         self.last_credit: dict[str, float] = {}
-        init = ((self.config.marl_alloc.get("model") or {}).get("forecaster") or {}).get("init")
+        init = self.config.settings.model.forecaster.init
         if init and FORECASTER_ID in self.module:
             warm_start(self.module[FORECASTER_ID].unwrapped(), init)
 
@@ -107,9 +107,8 @@ class ApexTorchLearner(TorchLearner):
         weights = batch[C.WEIGHTS] if C.WEIGHTS in batch else torch.ones_like(td_error)
         team_loss = (weights * huber).mean()
         credit_variance = (weights * variance).mean()
-        loss = float(self.config.mixer_loss_weight) * (
-            team_loss + float(self.config.credit_weight) * credit_variance
-        )
+        training = self.config.settings.training
+        loss = training.mixer_loss_weight * (team_loss + training.credit_weight * credit_variance)
         self.last_td_abs[C.TEAM] = td_error.detach().abs().cpu().numpy()
         self.last_attention[C.TEAM] = values.attention.cpu().numpy()
         self.last_loss[C.TEAM] = float(loss.detach())
@@ -144,9 +143,10 @@ class ApexTorchLearner(TorchLearner):
         """Sync target networks every `target_update_every` gradient updates."""
         super().after_gradient_based_update(timesteps=timesteps)
         self.num_gradient_updates += 1
-        if self.num_gradient_updates % int(self.config.target_update_every):
+        training = self.config.settings.training
+        if self.num_gradient_updates % training.target_update_every:
             return
         for module in self.module._rl_modules.values():
             if isinstance(module.unwrapped(), TargetNetworkAPI):
                 for online, target in module.unwrapped().get_target_network_pairs():
-                    update_target_network(main_net=online, target_net=target, tau=self.config.tau)
+                    update_target_network(main_net=online, target_net=target, tau=training.tau)

@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 
-from marl_alloc.settings import UserError
+from marl_alloc.floor.errors import UserError
 
 
 def build_parser(prog: str = "python -m marl_alloc.serve") -> argparse.ArgumentParser:

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from marl_alloc import strict_json
-from marl_alloc.settings import UserError
+from marl_alloc.floor import strict_json
+from marl_alloc.floor.errors import UserError
 
 CURVES = ("reward_mean", "sla_violation_rate", "energy_kwh", "loss_leaf")
 BAR_WIDTH = 24

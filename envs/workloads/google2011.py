@@ -12,6 +12,7 @@ holds a value outside the schema's range (requests and capacities are finite and
 goes back in time is a one-line error naming file, row and column (see row_checks).
 """
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -47,6 +48,7 @@ TASK_EVENT_TYPES = {
     "priority": pa.int8(),
     "cpu_request": pa.float32(),
     "mem_request": pa.float32(),
+    "user": pa.string(),
 }
 MACHINE_EVENT_COLUMNS = ("timestamp", "machine_id", "event_type", "platform_id", "cpu", "mem")
 MACHINE_EVENT_TYPES = {
@@ -88,9 +90,10 @@ def load_tasks(
     duration_observed bool, priority int8, scheduling_class int8, job_id int64, task_index int32,
     scheduled_s float64 (first SCHEDULE; 0 = before the window, null = never), end_s float64
     (the run's terminal event, null = not in these files), machine_id int64 (of the first
-    SCHEDULE, -1 if none); sorted by submit_s. Tasks without a SUBMIT event, without requests or
-    requesting no CPU are left out. Strict by default (see row_checks); `lenient` skips bad rows
-    and counts them in the table's rows_dropped metadata.
+    SCHEDULE, -1 if none), owner int64 (the user's hash as a stable id, 0 if none); sorted by
+    submit_s. Tasks without a SUBMIT event, without requests or requesting no CPU are left out.
+    Strict by default (see row_checks); `lenient` skips bad rows and counts them in the table's
+    rows_dropped metadata.
     """
     paths = [task_event_paths] if isinstance(task_event_paths, str | Path) else task_event_paths
     if not paths:
@@ -190,6 +193,7 @@ def _tasks_from_events(events: pa.Table, rng: np.random.Generator) -> pa.Table:
     missing = keep & ~observed
     duration[missing] = rng.choice(observed_pool, size=int(missing.sum()))
     first_event = order[starts]
+    owner = _owner_ids(events.column("user"), order, first, row)
     table = pa.table(
         {
             "submit_s": submit[keep],
@@ -204,9 +208,31 @@ def _tasks_from_events(events: pa.Table, rng: np.random.Generator) -> pa.Table:
             "scheduled_s": _nullable(scheduled[keep]),
             "end_s": _nullable(ended[keep]),
             "machine_id": machine[keep].astype(np.int64),
+            "owner": owner[keep],
         }
     )
     return table.sort_by([("submit_s", "ascending"), ("job_id", "ascending")])
+
+
+def _owner_ids(users: pa.ChunkedArray, order: np.ndarray, first, row: np.ndarray) -> np.ndarray:
+    """Each task's first non-empty user as an int64 that is the same in every load of the
+    trace (the user names are hashes already; 0 for a task without one)."""
+    valid = np.asarray(users.is_valid().to_numpy(zero_copy_only=False), bool)[order]
+    first_row = first(row, valid)
+    has = np.isfinite(first_row)
+    names = users.fill_null("").to_numpy(zero_copy_only=False)[order]
+    names = names[np.where(has, first_row, 0).astype(np.int64)]
+    unique, inverse = np.unique(names, return_inverse=True)
+    ids = np.array(
+        [
+            int.from_bytes(
+                hashlib.blake2b(n.encode(), digest_size=8).digest(), "little", signed=True
+            )
+            for n in unique
+        ],
+        np.int64,
+    )
+    return np.where(has, ids[inverse], 0)
 
 
 def load_machines(

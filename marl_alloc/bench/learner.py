@@ -39,7 +39,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def _device(requested: str) -> str:
     import torch
 
-    from marl_alloc.settings import UserError
+    from marl_alloc.floor.errors import UserError
 
     if requested == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda: no CUDA device is visible to torch")
@@ -63,17 +63,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from learners.learner_worker import LearnerWorker
     from marl_alloc.apex.builder import build_apex_config
     from marl_alloc.apex.runtime import worker_kwargs
-    from marl_alloc.compose import compose_settings
+    from marl_alloc.floor.settings.compose import compose_settings
     from replay import PrioritizedShard
 
     device = _device(args.device)
     torch.set_num_threads(args.threads)
     settings = compose_settings([*FIXED_OVERRIDES, *args.overrides])
     config = build_apex_config(settings).learners(num_gpus_per_learner=int(device == "cuda"))
-    shard = PrioritizedShard(settings["replay"], 0)
-    worker = EnvWorker(
-        settings["env"], config.rl_module_spec, shard.add, **worker_kwargs(settings, 0)
-    )
+    shard = PrioritizedShard(settings.replay, 0)
+    worker = EnvWorker(settings.env, config.rl_module_spec, shard.add, **worker_kwargs(settings, 0))
     fill_start = time.perf_counter()
     while min(shard.size().values(), default=0) < args.transitions:
         worker.collect(16)
@@ -91,7 +89,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "bench": "learner",
         "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
         "torch_threads": args.threads,
-        "encoder": settings["model"]["policy"]["encoder"],
+        "encoder": settings.model.policy.encoder,
         "batch_per_module": batch,
         "modules": modules,
         "updates": done,

@@ -11,16 +11,16 @@ def run_benchmark(
     parse_args: Callable[[list[str]], argparse.Namespace],
     run: Callable[[argparse.Namespace], dict[str, Any]],
     argv: list[str] | None,
-    errors: tuple[type[Exception], ...] = (),
 ) -> int:
-    """Run one benchmark; bad options or config print one `error:` line and return 2."""
-    from marl_alloc.settings import UserError
-    from marl_alloc.strict_json import dumps
+    """Run one benchmark; bad options or config (any UserError) print one `error:` line and
+    return 2."""
+    from marl_alloc.floor.errors import UserError
+    from marl_alloc.floor.strict_json import dumps
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         result = run(args)
-    except (UserError, *errors) as err:
+    except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(dumps(result) if args.json else dumps(result, indent=2))

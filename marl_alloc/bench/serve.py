@@ -294,18 +294,17 @@ def load_average() -> list[float]:
 
 def untrained_checkpoint(root: Path) -> Path:
     """A checkpoint of the default config's policy, freshly initialized."""
-    from omegaconf import OmegaConf
-
     from envs import VectorDatacenterEnv
-    from marl_alloc.checkpoints import CONFIG_FILE, MODULE_PATH
-    from marl_alloc.compose import compose_settings
+    from marl_alloc.floor.settings import CONFIG_FILE
+    from marl_alloc.floor.settings.compose import compose_settings
     from marl_alloc.policy import build_policy_spec
+    from marl_alloc.policy.checkpoint import MODULE_PATH
 
     settings = compose_settings([])
-    env = VectorDatacenterEnv(settings["env"], num_envs=1, seed=0)
-    spec = build_policy_spec(env.obs_dims, env.num_actions, settings["model"]["policy"])
+    env = VectorDatacenterEnv(settings.env, num_envs=1, seed=0)
+    spec = build_policy_spec(env.obs_dims, env.num_actions, settings.model.policy)
     spec.build().save_to_path(str(root / MODULE_PATH))
-    OmegaConf.save(OmegaConf.create(settings), root / CONFIG_FILE)
+    settings.save(root / CONFIG_FILE)
     return root
 
 
@@ -468,12 +467,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
     from ray import serve
 
+    from marl_alloc.floor.errors import UserError
     from marl_alloc.serving.app import build_app
     from marl_alloc.serving.ingress import prepare_local_ray, replica_urls
     from marl_alloc.serving.policy import LevelQPolicy
     from marl_alloc.serving.service import ExtenderService
     from marl_alloc.serving.settings import serve_settings
-    from marl_alloc.settings import UserError
 
     if args.requests <= 0 or args.clients <= 0 or min(args.nodes) <= 0:
         raise UserError("--requests, --clients and --nodes must be > 0")

@@ -6,6 +6,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from marl_alloc.floor.settings.forecast import ForecastSettings
+from marl_alloc.floor.strict_json import write_json
 from marl_alloc.forecasting.baselines import moving_average, persistence, seasonal_naive
 from marl_alloc.forecasting.metrics import error_metrics, mae_by_step
 from marl_alloc.forecasting.model import ForecastNet
@@ -16,7 +18,6 @@ from marl_alloc.forecasting.series import (
     scored_origins,
     training_origins,
 )
-from marl_alloc.strict_json import write_json
 
 MODELS = ("hybrid", "lstm_only", "mamba_only")
 BASELINES = ("persistence", "moving_average", "seasonal_naive", "ridge")
@@ -31,16 +32,16 @@ def predict(net: ForecastNet, data: WindowBatches, batch_size: int) -> np.ndarra
 
 
 def _baselines(
-    series: DemandSeries, origins: np.ndarray, horizon: int, cfg: dict[str, Any]
+    series: DemandSeries, origins: np.ndarray, horizon: int, cfg: ForecastSettings
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     targets = series.targets
     forecasts = {
         "persistence": persistence(targets, origins, horizon),
         "moving_average": moving_average(
-            targets, origins, horizon, cfg["evaluate"]["moving_average_steps"]
+            targets, origins, horizon, cfg.evaluate.moving_average_steps
         ),
     }
-    season = round(cfg["data"]["seasons_s"][0] / series.resolution_s)
+    season = round(cfg.data.seasons_s[0] / series.resolution_s)
     if origins[0] >= season >= horizon:
         forecasts["seasonal_naive"] = seasonal_naive(targets, origins, horizon, season)
         return forecasts, {}
@@ -83,24 +84,23 @@ def _plot(truth: np.ndarray, forecasts: dict[str, np.ndarray], metrics: dict, ou
 def evaluate_models(
     nets: dict[str, ForecastNet],
     series: DemandSeries,
-    cfg: dict[str, Any],
+    cfg: ForecastSettings,
     out_dir: str | Path,
 ) -> dict[str, Any]:
     """Score every net and baseline on the last `data.test_fraction` of the series; write
     OUT/metrics.json and OUT/forecast.png; return the metrics."""
-    window, horizon = cfg["data"]["window"], cfg["data"]["horizon"]
-    origins = scored_origins(series, window, horizon, cfg["data"]["test_fraction"])
+    window, horizon = cfg.data.window, cfg.data.horizon
+    origins = scored_origins(series, window, horizon, cfg.data.test_fraction)
     data = WindowBatches(series, origins, window, horizon)
     truth = data.batch(torch.arange(len(data)))[1].numpy()
     forecasts = {
-        name: predict(net, data, cfg["evaluate"]["eval_batch_size"]) for name, net in nets.items()
+        name: predict(net, data, cfg.evaluate.eval_batch_size) for name, net in nets.items()
     }
     baselines, skipped = _baselines(series, origins, horizon, cfg)
     forecasts |= baselines
     # The linear reference is fitted on the nets' training and validation windows.
-    data_cfg = cfg["data"]
     fit_origins = training_origins(
-        series, window, horizon, data_cfg["train_fraction"], data_cfg["val_fraction"]
+        series, window, horizon, cfg.data.train_fraction, cfg.data.val_fraction
     )
     ridge = RidgeForecaster(series, window, horizon).fit(*fit_origins)
     forecasts["ridge"] = ridge.predict(origins)
@@ -115,7 +115,7 @@ def evaluate_models(
         "series": series.name,
         "targets": list(series.target_names),
         "groups": list(series.group_names),
-        "test_fraction": cfg["data"]["test_fraction"],
+        "test_fraction": cfg.data.test_fraction,
         "test_origins": len(origins),
         "test_windows": len(data),
         "skipped": skipped,
@@ -133,7 +133,7 @@ def evaluate_models(
     info = (
         groups - 1,
         groups,
-        cfg["evaluate"]["plot_steps"],
+        cfg.evaluate.plot_steps,
         series.resolution_s / 60,
         f"{series.name}: {series.group_names[-1]} {series.target_names[0]}",
     )

@@ -6,9 +6,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from marl_alloc.floor.settings.forecast import PATHWAYS
 from marl_alloc.forecasting.mamba_block import Mamba
-
-PATHWAYS = ("lstm", "mamba")
 
 
 @dataclass(frozen=True)

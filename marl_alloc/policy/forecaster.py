@@ -6,7 +6,6 @@ features of marl_alloc/forecasting/demand.py) and predicts the next `horizon` bi
 memory demand; `marl_alloc.policy.forecast_feed` runs it for actors and evaluation.
 """
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +13,13 @@ import torch
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from envs.demand_history import FEATURES
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
+from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.settings import ForecasterConfig, ForecastSettings, from_mapping
 from marl_alloc.forecasting.ensemble import Forecaster, build_forecaster
 from marl_alloc.forecasting.model import NetConfig
 from marl_alloc.forecasting.rl_module import FORECASTER_ID, ForecasterRLModule, forecaster_spec
 from marl_alloc.forecasting.store import load_models
-from marl_alloc.settings import UserError
 
 # Targets: CPU and memory demand (FEATURES 0 and 1); the forecast slots get the CPU one.
 TARGET_FEATURES = (0, 1)
@@ -81,29 +81,28 @@ def load_init(init_dir: str | Path) -> tuple[Forecaster, dict[str, Any]]:
     return nets[INIT_MODEL], meta
 
 
-def forecaster_module_spec(forecaster: Mapping[str, Any], forecast_horizon: int) -> RLModuleSpec:
+def forecaster_module_spec(forecaster: ForecasterConfig, forecast_horizon: int) -> RLModuleSpec:
     """The `forecaster` module's spec from `model.forecaster`: the init dir's network, window,
     resolution and lags when `init` is set, else the configured ones (sizes in `net`)."""
-    if forecaster.get("init"):
-        net, meta = load_init(forecaster["init"])
+    if forecaster.init:
+        net, meta = load_init(forecaster.init)
         net_config, members = net.cfg, len(getattr(net, "members", [net]))
-        window = int(meta["config"]["data"]["window"])
+        window = from_mapping(ForecastSettings, meta["config"]).data.window
         feed = {"resolution_s": float(meta["resolution_s"]), "seasonal_lags": meta["seasonal_lags"]}
     else:
-        sizes = {k: v for k, v in forecaster["net"].items() if k != "pathways"}
         net_config = NetConfig(
             num_features=len(FEATURES),
             target_features=TARGET_FEATURES,
-            horizon=int(forecaster["horizon"]),
-            pathways=tuple(forecaster["net"]["pathways"]),
+            horizon=forecaster.horizon,
+            pathways=tuple(forecaster.net.pathways),
             feature_targets=tuple(
                 TARGET_FEATURES.index(i) if i in TARGET_FEATURES else -1
                 for i in range(len(FEATURES))
             ),
-            **sizes,
+            **forecaster.net.sizes(),
         )
-        members, window = 1, int(forecaster["window"])
-        feed = {"resolution_s": float(forecaster["resolution_s"]), "seasonal_lags": []}
+        members, window = 1, forecaster.window
+        feed = {"resolution_s": forecaster.resolution_s, "seasonal_lags": []}
     if net_config.horizon < forecast_horizon:
         raise UserError(
             f"the forecaster predicts {net_config.horizon} steps, fewer than the observation's "

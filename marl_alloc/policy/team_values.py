@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 from marl_alloc.policy.level_q_module import ACTION_ATTENTION, Q_VALUES, masked_greedy
 from marl_alloc.policy.mixer_module import MixerModule
 

@@ -36,6 +36,7 @@ from ray import serve
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from marl_alloc.floor.settings import to_plain
 from marl_alloc.serving.binding import Binder
 from marl_alloc.serving.config import ServeConfig
 from marl_alloc.serving.hierarchy import LevelInputs
@@ -70,7 +71,7 @@ class SchedulerExtender:
             from marl_alloc.serving.policy import LevelQPolicy
 
             policy, settings = LevelQPolicy.from_checkpoint(checkpoint)
-            env_settings = settings["env"]
+            env_settings = to_plain(settings.env)
         self.metrics = ExtenderMetrics(ray_metrics=True)
         self.service = ExtenderService(config, env_settings or {}, policy, heuristic, self.metrics)
         self.deadline_s = config.deadline_ms / 1e3

@@ -8,7 +8,7 @@ from typing import Any
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from marl_alloc.settings import UserError
+from marl_alloc.floor.errors import UserError
 
 HOLD_MODES = ("threshold", "policy", "never")
 NODE_SOURCES = ("request", "watch")

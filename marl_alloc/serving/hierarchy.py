@@ -19,7 +19,6 @@ import dataclasses
 
 import numpy as np
 
-from envs.config import HostConfig
 from envs.hosts import FIT_TOLERANCE, OFF
 from envs.observations import (
     PlacementQuery,
@@ -31,9 +30,8 @@ from envs.observations import (
 )
 from envs.power import PowerModel
 from envs.topology import Topology
+from marl_alloc.floor.settings.env import HostConfig
 from marl_alloc.serving.kube_objects import NodeTable, PodRequest
-
-LEVELS = ("cluster", "rack", "leaf")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,7 +150,7 @@ def fits(hosts: HostColumns, cpu: float, mem: float) -> np.ndarray:
 class TaskContext:
     """What every level's observation appends after its child blocks."""
 
-    task: np.ndarray  # float[6], envs.observations.task_features of the pod
+    task: np.ndarray  # float[7], envs.observations.task_features of the pod
     context: np.ndarray  # float[3 + F]: time of day, carbon intensity / mean, forecast
     query: PlacementQuery  # the pod's request in capacity units, for the placement features
     can_defer: bool  # the cluster level's defer action is allowed
@@ -179,7 +177,9 @@ def task_context(
     pending = {
         "cpu": np.array([cpu]),
         "mem": np.array([mem]),
-        "duration_s": np.array([pod.duration_s]),
+        # The pod's declared run time is all the replica knows (no estimator fed here yet).
+        "duration_est_s": np.array([pod.duration_s]),
+        "duration_unc": np.zeros(1),
         "priority": np.array([pod.priority]),
         "deferrable": np.array([pod.deferrable]),
         "defers": np.array([pod.defers]),

@@ -18,8 +18,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from marl_alloc.floor.errors import UserError
 from marl_alloc.serving.config import KubeApiConfig
-from marl_alloc.settings import UserError
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 

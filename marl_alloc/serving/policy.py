@@ -5,8 +5,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from marl_alloc.floor.levels import LEVELS
+from marl_alloc.floor.settings import Settings
 from marl_alloc.policy.frozen_q import freeze_level_q_nets
-from marl_alloc.serving.hierarchy import LEVELS, LevelInputs
+from marl_alloc.serving.hierarchy import LevelInputs
 
 
 class LevelQPolicy:
@@ -23,9 +25,9 @@ class LevelQPolicy:
         self.q_nets = freeze_level_q_nets(module)
 
     @classmethod
-    def from_checkpoint(cls, checkpoint_dir: str) -> tuple["LevelQPolicy", dict[str, Any]]:
+    def from_checkpoint(cls, checkpoint_dir: str) -> tuple["LevelQPolicy", Settings]:
         """The checkpoint's policy and the settings it was trained with."""
-        from marl_alloc.checkpoints import load_policy
+        from marl_alloc.policy.checkpoint import load_policy
 
         module, settings = load_policy(checkpoint_dir)
         return cls(module), settings

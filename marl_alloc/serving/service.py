@@ -21,6 +21,8 @@ from envs import EnvConfig
 from envs.observations import observation_dims
 from envs.power import PowerModel
 from envs.topology import Topology
+from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.settings import to_plain
 from marl_alloc.serving.carbon import GridIntensity
 from marl_alloc.serving.config import ServeConfig
 from marl_alloc.serving.hierarchy import (
@@ -53,7 +55,6 @@ from marl_alloc.serving.protocol import (
     parse_extender_args,
 )
 from marl_alloc.serving.quantities import QuantityError, parse_quantity
-from marl_alloc.settings import UserError
 
 VERBS = ("filter", "prioritize")
 UNKNOWN_NODE = (
@@ -108,7 +109,7 @@ class ExtenderService:
     def __init__(
         self,
         config: ServeConfig,
-        env_settings: Mapping[str, Any],
+        env_settings: EnvConfig | Mapping[str, Any],
         policy: LevelQPolicy | None = None,
         heuristic: str = "best-fit",
         metrics: ExtenderMetrics | None = None,
@@ -124,7 +125,7 @@ class ExtenderService:
         self.heuristic = heuristic
         self.metrics = metrics or ExtenderMetrics()
         self.clock = clock if config.clock_s is None else (lambda: float(config.clock_s))
-        self.intensity = GridIntensity.from_settings(env_settings.get("carbon", {}), config.carbon)
+        self.intensity = GridIntensity.from_settings(to_plain(self.env.carbon), config.carbon)
         self.max_priority = _max_priority(self.env, config)
         self.power_model = PowerModel.from_config(self.env.hosts)
         self.watching = config.node_source == "watch"
@@ -163,7 +164,7 @@ class ExtenderService:
                 table,
                 env.topology,
                 (self.cpu_unit, self.mem_unit),
-                (env.hosts.cpu_overcommit, env.hosts.mem_overcommit),
+                (env.hosts.cpu_overcommit_max, env.hosts.mem_overcommit),
             )
         return self._last_layout
 

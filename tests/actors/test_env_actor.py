@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from actors.env_actor import RemoteShardSink, merged
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 from replay import make_shard_actors
 from tests.replay.batches import make_batch, with_priority_inputs
 

@@ -5,9 +5,9 @@ import numpy as np
 import torch
 
 from actors.env_worker import EnvWorker
-from marl_alloc import columns as C
 from marl_alloc.apex.builder import build_apex_config
-from marl_alloc.compose import compose_settings
+from marl_alloc.floor import columns as C
+from marl_alloc.floor.settings.compose import compose_settings
 from marl_alloc.policy.forecaster import FORECAST_TARGETS, FORECASTER_ID
 
 
@@ -15,7 +15,7 @@ def test_env_actors_write_team_transitions_with_priorities_when_the_policy_has_a
     settings = compose_settings(["model.mixer.kind=qmix"])
     pushed = []
     worker = EnvWorker(
-        settings["env"],
+        settings.env,
         build_apex_config(settings).rl_module_spec,
         pushed.append,
         num_envs=2,
@@ -36,7 +36,7 @@ def _forecaster_worker(pushed: list, overrides: list[str] = ()) -> EnvWorker:
         ["model.forecaster.enabled=true", "model.forecaster.resolution_s=2.0", *overrides]
     )
     return EnvWorker(
-        settings["env"],
+        settings.env,
         build_apex_config(settings).rl_module_spec,
         pushed.append,
         num_envs=3,

@@ -7,9 +7,9 @@ from hypothesis import strategies as st
 
 from envs import WorkloadError
 from envs.carbon import read_carbon_csv
-from envs.config import CarbonConfig, TraceWorkloadConfig
 from envs.workloads import TraceWorkload, load_machines, load_tasks, load_vms
 from envs.workloads.csv_input import rows_dropped
+from marl_alloc.floor.settings.env import CarbonConfig, TraceWorkloadConfig
 from tests.envs.trace_files import (
     MACHINE_EVENTS,
     TASK_EVENTS,

@@ -8,10 +8,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from envs import WorkloadError
-from envs.config import TraceWorkloadConfig
 from envs.workloads import TraceWorkload, load_machines, load_tasks, load_vms
 from envs.workloads.csv_input import rows_dropped
 from envs.workloads.trace import TraceSource, load_task_table
+from marl_alloc.floor.settings.env import TraceWorkloadConfig
 from tests.deadline import deadline
 from tests.envs.trace_files import (
     TASK_EVENTS,

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from marl_alloc import columns as C
 from marl_alloc.apex.algorithm import ApexConfig
+from marl_alloc.floor import columns as C
+from marl_alloc.floor.settings import PolicyConfig, Settings, SyntheticEnvConfig, TrainingConfig
 from marl_alloc.policy import LEVEL_MODULES, build_policy_spec, module_for_agent, spec_spaces
 
 DIMS = {"cluster": 6, "rack": 5, "leaf": 4}
@@ -11,14 +12,16 @@ ACTIONS = {"cluster": 4, "rack": 3, "leaf": 2}
 
 @pytest.fixture(scope="module")
 def learner():
-    spec = build_policy_spec(DIMS, ACTIONS, {"hidden_sizes": [32], "dueling": True})
+    spec = build_policy_spec(DIMS, ACTIONS, PolicyConfig(encoder="mlp", hidden_sizes=[32]))
     config = (
         ApexConfig()
         .multi_agent(policies=set(LEVEL_MODULES), policy_mapping_fn=module_for_agent)
         .rl_module(rl_module_spec=spec)
         .training(lr=1e-2)
     )
-    config.target_update_every = 5
+    config.settings = Settings(
+        env=SyntheticEnvConfig(), training=TrainingConfig(target_update_every=5)
+    )
     return config.build_learner(spaces=spec_spaces(spec))
 
 
@@ -65,7 +68,7 @@ def test_target_network_syncs_every_k_updates(learner):
 
 def test_each_level_gets_its_own_learning_rate():
     from marl_alloc.apex.builder import build_apex_config
-    from marl_alloc.compose import compose_settings
+    from marl_alloc.floor.settings.compose import compose_settings
 
     settings = compose_settings(["training.lr=0.0005", "training.lr_leaf=0.002"])
     config = build_apex_config(settings)

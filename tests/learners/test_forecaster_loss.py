@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from marl_alloc import columns as C
 from marl_alloc.apex.builder import build_apex_config
-from marl_alloc.compose import compose_settings
+from marl_alloc.floor import columns as C
+from marl_alloc.floor.settings.compose import compose_settings
 from marl_alloc.policy import spec_spaces
 from marl_alloc.policy.forecaster import FORECAST_TARGETS, FORECASTER_ID
 

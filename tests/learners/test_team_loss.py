@@ -5,19 +5,26 @@ import numpy as np
 import pytest
 import torch
 
-from marl_alloc import columns as C
 from marl_alloc.apex.algorithm import ApexConfig
+from marl_alloc.floor import columns as C
+from marl_alloc.floor.settings import (
+    MixerConfig,
+    PolicyConfig,
+    Settings,
+    SyntheticEnvConfig,
+    TrainingConfig,
+)
 from marl_alloc.policy import LEVEL_MODULES, build_policy_spec, module_for_agent, spec_spaces
 from marl_alloc.policy.level_q_module import Q_VALUES
 from marl_alloc.policy.team_values import team_values
 
 DIMS = {"cluster": 6, "rack": 5, "leaf": 4}
 ACTIONS = {"cluster": 4, "rack": 3, "leaf": 2}
-MLP = {"encoder": "mlp", "hidden_sizes": [16], "dueling": True}
+MLP = PolicyConfig(encoder="mlp", hidden_sizes=[16])
 
 
 def _learner(kind: str, credit_weight: float, lr: float = 1e-2, normalize: bool = False):
-    mixer = {"kind": kind, "hypernet_hidden": 16, "normalize": normalize}
+    mixer = MixerConfig(kind=kind, hypernet_hidden=16, normalize=normalize)
     spec = build_policy_spec(DIMS, ACTIONS, MLP, mixer)
     config = (
         ApexConfig()
@@ -25,7 +32,8 @@ def _learner(kind: str, credit_weight: float, lr: float = 1e-2, normalize: bool 
         .rl_module(rl_module_spec=spec)
         .training(lr=lr)
     )
-    config.credit_weight = credit_weight
+    training = TrainingConfig(credit_weight=credit_weight)
+    config.settings = Settings(env=SyntheticEnvConfig(), training=training)
     return config.build_learner(spaces=spec_spaces(spec))
 
 
@@ -126,7 +134,7 @@ def test_the_target_uses_each_levels_best_allowed_next_action_and_skips_sat_out_
 
 def test_the_mixers_target_network_syncs_with_the_level_modules():
     learner = _learner("qmix", credit_weight=0.0)
-    learner.config.target_update_every = 3
+    learner.config.settings.training.target_update_every = 3
     for _ in range(3):
         _update(learner, _team_batch())
     online, target = learner.module[C.TEAM].unwrapped().get_target_network_pairs()[0]

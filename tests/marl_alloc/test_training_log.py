@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from marl_alloc.settings import UserError
+from marl_alloc.floor.errors import UserError
 from marl_alloc.training_log import TrainingLog, read_progress
 from tests.fuzz import FIELD, FUZZ, loads_or_one_line_error
 

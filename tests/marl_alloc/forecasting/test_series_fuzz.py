@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from marl_alloc.floor.errors import UserError
 from marl_alloc.forecasting.series import load_csv_series
-from marl_alloc.settings import UserError
 from tests.fuzz import FUZZ, loads_or_one_line_error, perturbed, rows, write_text
 
 SERIES_LINES = [f"{300 * i},{50 + 10 * np.sin(i / 3):.3f}" for i in range(24)]

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from envs import VectorDatacenterEnv
-from marl_alloc import columns as C
-from marl_alloc.compose import compose_settings
+from marl_alloc.floor import columns as C
+from marl_alloc.floor.settings.compose import compose_settings
 from marl_alloc.policy import build_policy_spec
 from marl_alloc.policy.graph_q_net import GraphQNet
 from marl_alloc.policy.level_q_module import ACTION_ATTENTION, Q_VALUES
@@ -61,8 +61,8 @@ def test_siblings_exchange_messages(net):
 @pytest.fixture(scope="module")
 def policy():
     settings = compose_settings(["model.policy.encoder=gat", "env.num_envs_per_actor=8"])
-    env = VectorDatacenterEnv(settings["env"], num_envs=8, seed=3)
-    module = build_policy_spec(env.obs_dims, env.num_actions, settings["model"]["policy"]).build()
+    env = VectorDatacenterEnv(settings.env, num_envs=8, seed=3)
+    module = build_policy_spec(env.obs_dims, env.num_actions, settings.model.policy).build()
     return env, module
 
 

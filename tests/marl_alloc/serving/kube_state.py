@@ -5,13 +5,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import OmegaConf
 
 from envs import VectorDatacenterEnv
 from envs.hosts import BOOTING, OFF, ON
-from marl_alloc.checkpoints import CONFIG_FILE, MODULE_PATH
-from marl_alloc.compose import compose_settings
+from marl_alloc.floor.settings import CONFIG_FILE, Settings
+from marl_alloc.floor.settings.compose import compose_settings
 from marl_alloc.policy import build_policy_spec
+from marl_alloc.policy.checkpoint import MODULE_PATH
 
 # The simulator's capacity 1.0 as a Kubernetes machine.
 CORES = 64.0
@@ -25,7 +25,7 @@ POD_PRIORITY = {0: 0, 1: 1, 2: 1000}
 
 def small_settings(
     racks: int, leaves: int, hosts: int, clusters: int = 1, hidden: int = 32
-) -> dict[str, Any]:
+) -> Settings:
     """The composed settings of a run with this topology and a small Q network."""
     return compose_settings(
         [
@@ -38,17 +38,17 @@ def small_settings(
     )
 
 
-def save_untrained_checkpoint(root: Path, settings: dict[str, Any], seed: int = 0) -> Path:
+def save_untrained_checkpoint(root: Path, settings: Settings, seed: int = 0) -> Path:
     """A checkpoint dir load_policy reads: a freshly initialized policy and its settings."""
     import torch
 
-    env = VectorDatacenterEnv(settings["env"], num_envs=1, seed=0)
+    env = VectorDatacenterEnv(settings.env, num_envs=1, seed=0)
     torch.manual_seed(seed)
-    spec = build_policy_spec(env.obs_dims, env.num_actions, settings["model"]["policy"])
+    spec = build_policy_spec(env.obs_dims, env.num_actions, settings.model.policy)
     module = spec.build()
     root.mkdir(parents=True, exist_ok=True)
     module.save_to_path(str(root / MODULE_PATH))
-    OmegaConf.save(OmegaConf.create(settings), root / CONFIG_FILE)
+    settings.save(root / CONFIG_FILE)
     return root
 
 
@@ -148,9 +148,9 @@ def extender_args(env: VectorDatacenterEnv, b: int = 0, names_only: bool = False
     return {"Pod": pod_object(env, b), "Nodes": {"kind": "NodeList", "items": nodes}}
 
 
-def env_at_decision(settings: dict[str, Any], seed: int, deferrable: bool | None = None):
+def env_at_decision(settings: Settings, seed: int, deferrable: bool | None = None):
     """An env (1 datacenter) at a cluster-level decision, optionally for a (non-)deferrable task."""
-    env = VectorDatacenterEnv(settings["env"], num_envs=1, seed=seed)
+    env = VectorDatacenterEnv(settings.env, num_envs=1, seed=seed)
     level_obs = env.reset(seed=seed)
     rng = np.random.default_rng(seed)
     for _ in range(300):
@@ -168,10 +168,13 @@ def env_at_decision(settings: dict[str, Any], seed: int, deferrable: bool | None
 
 def as_the_cluster_knows_it(env: VectorDatacenterEnv):
     """Give the simulator what the extender knows of running pods' ends: nothing. A switched-on
-    host then reads as held for the idle timeout (serving.hierarchy.held_until); returns the
-    observation rebuilt from that."""
+    host then reads as held for the idle timeout (serving.hierarchy.held_until), and the pod's
+    run time is its annotation; returns the observation rebuilt from that."""
     on = env.hosts.power_state != OFF
     env.commitments.until[:] = np.where(on, env.now[:, None] + env.hosts.idle_timeout_s, -np.inf)
+    # Of the pod's run time it knows the annotation (pod_object's), with no uncertainty.
+    env.pending["duration_est_s"][:] = env.pending["duration_s"]
+    env.pending["duration_unc"][:] = 0.0
     env._level_obs = None
     return env.observe()
 

@@ -10,10 +10,10 @@ import threading
 import pytest
 import requests
 
+from marl_alloc.floor.errors import UserError
 from marl_alloc.serving.binding import Binder
 from marl_alloc.serving.config import KubeApiConfig, ServeConfig
 from marl_alloc.serving.kube_api import KubeApi
-from marl_alloc.settings import UserError
 from tests.marl_alloc.serving.fake_kube_api import send_json
 
 BIND = {"PodName": "web-1", "PodNamespace": "shop", "PodUID": "uid-1", "Node": "node-7"}

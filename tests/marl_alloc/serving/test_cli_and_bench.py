@@ -41,7 +41,7 @@ def test_bad_inputs_exit_2_with_one_line(capsys, argv, message):
 
 def test_bench_measures_a_live_extender(extender_url, extender_config, ten):
     policy, settings = LevelQPolicy.from_checkpoint(str(ten.checkpoint))
-    service = ExtenderService(extender_config, settings["env"], policy)
+    service = ExtenderService(extender_config, settings.env, policy)
     args = argparse.Namespace(requests=3, clients=2, seed=0)
     result = measure_size(service, f"{extender_url}/prioritize", 30, args)
     assert result["nodes"] == 30 and result["answers_match_in_process"]
@@ -79,4 +79,4 @@ def test_a_checkpoint_given_relative_to_the_working_dir_loads(checkpoint, monkey
     monkeypatch.chdir(checkpoint.parent.parent)
     relative = f"{checkpoint.parent.name}/{checkpoint.name}"
     policy, settings = LevelQPolicy.from_checkpoint(relative)
-    assert set(policy.q_nets) == {"cluster", "rack", "leaf"} and settings["env"]
+    assert set(policy.q_nets) == {"cluster", "rack", "leaf"} and settings.env

@@ -6,12 +6,12 @@ from collections.abc import Callable
 
 import pytest
 
+from marl_alloc.floor.errors import UserError
 from marl_alloc.serving.config import AnnotationConfig, LabelConfig, ServeConfig
 from marl_alloc.serving.kube_api import KubeApi
 from marl_alloc.serving.metrics import ExtenderMetrics
 from marl_alloc.serving.node_cache import NodeCache
 from marl_alloc.serving.node_informer import NodeInformer
-from marl_alloc.settings import UserError
 from tests.marl_alloc.serving.fake_kube_api import FakeNodeApi, event, gone_event
 
 WAIT_S = 5.0

@@ -6,8 +6,8 @@ import json
 import pytest
 import requests
 
-from marl_alloc.checkpoints import load_policy
-from marl_alloc.scoring import ModulePolicy
+from marl_alloc.policy import ModulePolicy
+from marl_alloc.policy.checkpoint import load_policy
 from marl_alloc.serving.policy import LevelQPolicy
 from marl_alloc.serving.service import ExtenderService
 from tests.marl_alloc.serving.kube_state import extender_args, simulated_pick
@@ -47,7 +47,7 @@ def test_a_thousand_nodes_get_the_in_process_answer(extender_url, extender_confi
     reply = post(f"{extender_url}/prioritize", args)
     assert reply.status_code == 200
     policy, settings = LevelQPolicy.from_checkpoint(str(thousand.checkpoint))
-    service = ExtenderService(extender_config, settings["env"], policy)
+    service = ExtenderService(extender_config, settings.env, policy)
     status, expected = service.handle("prioritize", json.dumps(args).encode())
     assert status == 200 and reply.json() == json.loads(expected)
     scores = [p["Score"] for p in reply.json()]

@@ -12,13 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from envs import HEURISTICS, VectorDatacenterEnv
-from marl_alloc.policy import build_policy_spec
-from marl_alloc.scoring import ModulePolicy
+from marl_alloc.floor.errors import UserError
+from marl_alloc.policy import ModulePolicy, build_policy_spec
 from marl_alloc.serving.config import ServeConfig
 from marl_alloc.serving.host_scores import policy_ranking
 from marl_alloc.serving.policy import LevelQPolicy
 from marl_alloc.serving.service import ExtenderService
-from marl_alloc.settings import UserError
 from tests.marl_alloc.serving.kube_state import (
     env_at_decision,
     extender_args,
@@ -33,9 +32,9 @@ def policy_for(shape: tuple[int, ...]):
     import torch
 
     settings = small_settings(*shape)
-    env = VectorDatacenterEnv(settings["env"], num_envs=1, seed=0)
+    env = VectorDatacenterEnv(settings.env, num_envs=1, seed=0)
     torch.manual_seed(sum(shape))
-    module = build_policy_spec(env.obs_dims, env.num_actions, settings["model"]["policy"]).build()
+    module = build_policy_spec(env.obs_dims, env.num_actions, settings.model.policy).build()
     return settings, module
 
 
@@ -51,7 +50,7 @@ def service_for(shape, env, seed, policy=True, **serve):
         {"clock_s": float(env.now[0]), **serve, "carbon": {"seed": seed, **serve.get("carbon", {})}}
     )
     level_q = LevelQPolicy(module) if policy else None
-    return ExtenderService(config, settings["env"], level_q), ModulePolicy(module)
+    return ExtenderService(config, settings.env, level_q), ModulePolicy(module)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -252,7 +251,7 @@ def test_a_policy_for_another_topology_is_refused(hold_env):
     _, module = policy_for((2, 2, 4))
     other = small_settings(3, 2, 4)
     with pytest.raises(UserError, match="do not match"):
-        ExtenderService(ServeConfig(), other["env"], LevelQPolicy(module))
+        ExtenderService(ServeConfig(), other.env, LevelQPolicy(module))
 
 
 JSON_VALUES = st.recursive(

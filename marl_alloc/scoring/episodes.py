@@ -1,17 +1,17 @@
 """Score a policy (trained module or heuristic) on finite episodes of a workload.
 
 Heuristics that pick hosts (HostPlacement) place each task with one `step_hosts` call and need
-no observations; other policies step level by level. Torch and Ray are imported only for a
-trained module, so scoring a heuristic stays a numpy-only program.
+no observations; other policies step level by level (marl_alloc.policy.acting for a trained
+one). Scoring a heuristic stays a numpy-only program.
 """
 
 import time
-from collections.abc import Mapping
 from typing import Any, Protocol
 
 import numpy as np
 
 from envs import LevelObs, VectorDatacenterEnv
+from marl_alloc.floor.settings import EnvConfig
 
 COUNT_KEYS = ("tasks_total", "tasks_placed", "tasks_rejected", "tasks_deferred", "tasks_pending")
 # total_cost: the configured reward weights applied to the episode (minus its summed reward),
@@ -33,38 +33,14 @@ EXTRA_SUM_KEYS = ("migrations", "slo_violations", "deferrals")
 
 
 class Policy(Protocol):
-    """Anything that picks one action per env for the level that must act."""
+    """Anything that picks one action per env for the level that must act: a heuristic
+    (envs.HEURISTICS) or a trained policy (marl_alloc.policy.load_acting_policy)."""
 
     def act(self, env: VectorDatacenterEnv, level_obs: LevelObs) -> np.ndarray: ...
 
 
-class ModulePolicy:
-    """Greedy actions of a trained MultiRLModule (one sub-module per level), its Q networks
-    frozen for acting (marl_alloc.policy.frozen_q): build a new one after the weights change."""
-
-    def __init__(self, module: Any):
-        import torch
-
-        from marl_alloc.policy import masked_greedy
-        from marl_alloc.policy.frozen_q import freeze_level_q_nets
-
-        # One decision at a time on tiny networks: intra-op threads only add hand-off latency.
-        torch.set_num_threads(1)
-        self.q_nets = freeze_level_q_nets(module)
-        self._torch = torch
-        self._masked_greedy = masked_greedy
-
-    def act(self, env: VectorDatacenterEnv, level_obs: LevelObs) -> np.ndarray:
-        """Masked argmax of the level's Q values."""
-        torch = self._torch
-        obs = torch.from_numpy(level_obs.obs)
-        mask = torch.from_numpy(level_obs.action_mask).bool()
-        with torch.inference_mode():
-            return self._masked_greedy(self.q_nets[level_obs.level](obs), mask).numpy()
-
-
 def make_env(
-    env_settings: Mapping, seed: int, workload: Any = None, timeline_s: float | None = None
+    env_settings: EnvConfig, seed: int, workload: Any = None, timeline_s: float | None = None
 ) -> VectorDatacenterEnv:
     """One finite-episode datacenter, optionally sampling a timeline every timeline_s."""
     # The constructor starts the seed's first episode; no second reset (a cell's warm start
@@ -79,7 +55,7 @@ def make_env(
 
 def run_episode(
     policy: Policy,
-    env_settings: Mapping,
+    env_settings: EnvConfig,
     seed: int,
     workload: Any = None,
     timeline_s: float | None = None,
@@ -119,7 +95,7 @@ def run_episode(
 
 def score(
     policy: Policy,
-    env_settings: Mapping,
+    env_settings: EnvConfig,
     episodes: int,
     seed: int,
     workload: Any = None,

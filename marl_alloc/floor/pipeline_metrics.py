@@ -12,14 +12,14 @@ round), so the cost is a few metric updates per batch, not per transition:
                 over actors) and _weight_sync_lag_versions (histogram)
 
 Prometheus shows them with Ray's `ray_` prefix (counters also get `_total`). Outside a Ray
-session every call is a no-op, so the plain classes stay usable without Ray.
+session every call is a no-op, so the plain classes stay usable without Ray. Defined on the floor
+so that actors, learners and replay record them without importing the orchestration.
 """
 
 import functools
+import sys
 from collections.abc import Mapping
 from typing import Any
-
-import ray
 
 PREFIX = "marl_alloc_"
 LAG_BOUNDARIES = [0.5, 1.5, 2.5, 4.5, 8.5, 16.5, 32.5, 64.5]
@@ -42,7 +42,9 @@ def _metric(kind: str, name: str, description: str, tag_keys: tuple[str, ...] = 
 
 
 def _on() -> bool:
-    return ray.is_initialized()
+    # A process that never imported Ray runs no Ray session: no need to import it here.
+    ray = sys.modules.get("ray")
+    return ray is not None and ray.is_initialized()
 
 
 def _count(name: str, description: str, value: float, tags: dict[str, str] | None = None) -> None:

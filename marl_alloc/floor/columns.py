@@ -1,5 +1,7 @@
 """Batch column names shared by actors, replay and learner (RLlib's `Columns` where one exists)."""
 
+from marl_alloc.floor.levels import LEVELS
+
 # RLlib's Columns values, spelled out (tests/replay/test_imports.py checks they agree): importing
 # ray.rllib takes seconds, and replay shard processes, which Ray restarts after a crash, must not.
 OBS = "obs"
@@ -26,7 +28,7 @@ GENERATIONS = "replay_generations"
 # The team stream (module TEAM): one transition per decision cycle with every level's part,
 # named `<level>_<column>` (see `level_column`); a level that sat out the cycle has ACTIVE False.
 TEAM = "team"
-TEAM_LEVELS = ("cluster", "rack", "leaf")
+TEAM_LEVELS = LEVELS
 ACTIVE = "active"
 NEXT_ACTIVE = "next_active"
 

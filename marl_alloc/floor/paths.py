@@ -1,8 +1,9 @@
-"""Resolve data paths named in env configs: as given, else relative to the project root."""
+"""Where the project's files are: relative paths in configs resolve against the project root."""
 
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CONF_DIR = PROJECT_ROOT / "conf"
 
 
 def resolve_path(path: str | Path) -> Path:

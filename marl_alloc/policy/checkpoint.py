@@ -1,34 +1,44 @@
-"""Read our RLlib checkpoints for evaluation: the policy MultiRLModule and the run's settings."""
+"""Read our RLlib checkpoints: the policy MultiRLModule and the Settings it was trained with."""
 
 import logging
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+from envs.observations import observation_dims
+from marl_alloc.floor.errors import ConfigError, UserError
+from marl_alloc.floor.settings import CONFIG_FILE, Settings
+from marl_alloc.floor.settings.root import read_tree
 
-from marl_alloc.settings import UserError
-
-CONFIG_FILE = "marl_alloc.yaml"
 MODULE_PATH = Path("learner_group") / "learner" / "rl_module"
 
 
-def load_policy(checkpoint_dir: str | Path) -> tuple[Any, dict[str, Any]]:
-    """The trained MultiRLModule (eval mode) and the settings it was trained with."""
+def load_settings(checkpoint_dir: str | Path) -> Settings:
+    """The settings a checkpoint was trained with; one-line UserErrors for what is not one."""
     root = Path(checkpoint_dir)
     if not root.is_dir():
         raise UserError(f"checkpoint {root} does not exist (pass the `checkpoint:` dir of a run)")
     config_file = root / CONFIG_FILE
-    module_dir = root / MODULE_PATH
-    if not config_file.is_file() or not module_dir.is_dir():
+    if not config_file.is_file() or not (root / MODULE_PATH).is_dir():
         raise UserError(
             f"{root} is not a marl-alloc checkpoint (missing {CONFIG_FILE} or {MODULE_PATH})"
         )
     try:
-        settings = OmegaConf.to_container(OmegaConf.load(config_file), resolve=True)
-    except Exception as err:  # noqa: BLE001 - any parse failure means the file is corrupt
+        tree = read_tree(config_file)
+    except ConfigError as err:
+        raise UserError(f"checkpoint {root} is corrupt: {err}") from None
+    try:
+        return Settings.from_mapping(tree)
+    except ConfigError as err:
         raise UserError(
-            f"checkpoint {root} is corrupt: cannot read {CONFIG_FILE} ({err})"
+            f"checkpoint {root} has settings this version of marl-alloc does not read ({err}):"
+            " retrain it (python -m marl_alloc.train)"
         ) from None
+
+
+def load_policy(checkpoint_dir: str | Path) -> tuple[Any, Settings]:
+    """The trained MultiRLModule (eval mode) and the settings it was trained with."""
+    root = Path(checkpoint_dir)
+    settings = load_settings(root)
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModule
 
     # RLlib's own restore path logs a deprecation warning per module; a user evaluating a
@@ -38,7 +48,7 @@ def load_policy(checkpoint_dir: str | Path) -> tuple[Any, dict[str, Any]]:
     ray_logger.setLevel(logging.ERROR)
     try:
         # RLlib reads the path as a URI: a relative one has no scheme and fails.
-        module = MultiRLModule.from_checkpoint(str(module_dir.resolve()))
+        module = MultiRLModule.from_checkpoint(str((root / MODULE_PATH).resolve()))
     except Exception as err:  # noqa: BLE001 - pickles and tensors fail in many ways
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(
@@ -51,19 +61,10 @@ def load_policy(checkpoint_dir: str | Path) -> tuple[Any, dict[str, Any]]:
     return module, settings
 
 
-def _require_current_layout(root: Path, module: Any, settings: dict[str, Any]) -> None:
+def _require_current_layout(root: Path, module: Any, settings: Settings) -> None:
     """A policy's observation sizes must match what its env config observes today: features
     added since it was trained would otherwise fail deep inside a matmul."""
-    from envs import EnvConfig
-    from envs.errors import EnvConfigError
-    from envs.observations import observation_dims
-
-    try:
-        env = EnvConfig.from_mapping(settings.get("env") or {})
-    except EnvConfigError as err:
-        raise UserError(
-            f"checkpoint {root} is corrupt: its env settings are invalid ({err})"
-        ) from None
+    env = settings.env
     want = observation_dims(env.topology, env.forecast_horizon)
     have = {
         level: int(module[level].observation_space["obs"].shape[0])
