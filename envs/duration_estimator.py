@@ -143,6 +143,15 @@ class DurationEstimator:
             mu = new_mu
         return np.exp(mu), np.sqrt(var)
 
+    def counts(self, keys: np.ndarray) -> np.ndarray:
+        """int64[n, levels]: how many finished tasks each row's key at each level was shown
+        (what an estimate rests on; 0 everywhere: the prior alone)."""
+        keys = self._check(keys)
+        return np.stack(
+            [table.lookup(keys[:, level])[:, 0] for level, table in enumerate(self._tables)],
+            axis=1,
+        ).astype(np.int64)
+
     def _check(self, keys: np.ndarray) -> np.ndarray:
         keys = np.asarray(keys, np.int64)
         if keys.ndim != 2 or keys.shape[1] != self.levels:

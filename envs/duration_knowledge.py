@@ -84,10 +84,14 @@ class DurationKnowledge:
     def observe_finished(self, running: Any, env: np.ndarray, slots: np.ndarray) -> None:
         """Learn from running-table rows (env, slot) whose tasks just finished (run_s NaN:
         run time unknown); only `estimate` learns."""
-        if self.mode != "estimate" or len(env) == 0:
-            return
-        tasks = {k: running[k][env, slots] for k in FINISHED_COLUMNS}
-        self.estimator.observe(task_keys(env, tasks), tasks["run_s"])
+        if self.mode == "estimate" and len(env):
+            self.observe(env, {k: running[k][env, slots] for k in FINISHED_COLUMNS})
+
+    def observe(self, env: np.ndarray, tasks: Mapping[str, np.ndarray]) -> None:
+        """Learn from finished tasks (columns FINISHED_COLUMNS) of datacenters `env`, wherever
+        they come from (the Kubernetes extender feeds finished pods); only `estimate` learns."""
+        if self.mode == "estimate" and len(env):
+            self.estimator.observe(task_keys(env, tasks), tasks["run_s"])
 
     def get_state(self) -> dict[str, Any]:
         """The estimator's tables."""

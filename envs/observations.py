@@ -44,7 +44,7 @@ import dataclasses
 
 import numpy as np
 
-from envs.commitment import held_and_added
+from envs.commitment import held_and_added, would_overload
 from envs.hosts import BOOTING, OFF, ON, HostArrays
 from envs.power import PowerModel
 from envs.topology import Topology
@@ -113,7 +113,7 @@ def placement_scores(
     return PlacementScores(
         allocated_after=allocated_after,
         power_increase=(after - np.where(off, 0.0, before)) / peak,
-        overloads=(usage + expected >= cpu_cap) & (cpu_cap > 0),
+        overloads=would_overload(usage, expected, cpu_cap),
         held_s=held - now,
         added_s=added_s,
         added_energy=joules / (peak * S_PER_H),

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from envs.commitment import overload_hours
 from envs.demand_history import ARRIVALS, DEPARTURES
 from envs.dynamics import J_PER_KWH, finish_tasks, usage_period
 from envs.errors import InvalidActionError
@@ -67,6 +68,12 @@ def place_one(sim: Any, host: int) -> None:
     else:
         start = now
     cpu, mem, factor = p["cpu"][0], p["mem"][0], p["usage_factor"][0]
+    overload_h = overload_hours(
+        h.cpu_usage[0, host],
+        cpu * cfg.workload.usage_factor_mean,
+        h.cpu_capacity[0, host],
+        p["duration_est_s"][0],
+    )
     z = np.float32(sim.usage_rng.standard_normal())
     usage = np.float32(sim.usage_model.usage(cpu, factor, z))
     h.place_one(0, host, cpu, mem, usage)
@@ -77,7 +84,7 @@ def place_one(sim: Any, host: int) -> None:
     est_end_s = start + float(p["duration_est_s"][0])
     kwh = sim.commitments.commit_kwh(ENV0, np.array([host]), est_end_s, state == OFF, sim.now[:1])
     if sim.charges_commitments:
-        sim._cost[0] += float(sim.commit_price(ENV0)[0] * kwh[0])
+        sim._cost[0] += float(sim.commit_charge(ENV0, kwh, overload_h)[0])
     row = {"host": host, "cpu": cpu, "mem": mem, "factor": factor, "z": z, "usage": usage}
     row |= {"end_s": end_s, "est_end_s": est_end_s, "run_s": p["duration_s"][0]}
     row |= {k: p[k][0] for k in ("priority", "owner", "task_class")}

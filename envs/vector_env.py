@@ -25,7 +25,7 @@ import numpy as np
 from envs import env_state
 from envs.arrivals import QUEUE_DTYPES, ArrivalQueue
 from envs.carbon import CarbonSeries
-from envs.commitment import HostCommitments
+from envs.commitment import HostCommitments, overload_hours
 from envs.demand_history import ARRIVALS, DemandHistory
 from envs.duration_knowledge import DurationKnowledge
 from envs.dynamics import advance
@@ -295,6 +295,8 @@ class VectorDatacenterEnv:
 
     def _defer(self, envs: np.ndarray) -> None:
         if envs.size:
+            if self.charges_commitments:
+                self._cost[envs] += self._least_commit_charge(envs)
             row = {k: self.pending[k][envs] for k in PENDING_DTYPES}
             row["defers"] = row["defers"] + 1
             row["resubmit_s"] = self.now[envs] + self.config.defer_delay_s
@@ -308,9 +310,15 @@ class VectorDatacenterEnv:
             return
         h, cfg = self.hosts, self.config
         was_off = h.power_state[envs, host] == OFF
+        p = {k: v[envs] for k, v in self.pending.items()}
+        overload_h = overload_hours(
+            h.cpu_usage[envs, host],
+            p["cpu"] * cfg.workload.usage_factor_mean,
+            h.cpu_capacity[envs, host],
+            p["duration_est_s"],
+        )
         h.wake(envs, host, self.now)
         start = np.where(h.power_state[envs, host] == ON, self.now[envs], h.boot_done_s[envs, host])
-        p = {k: v[envs] for k, v in self.pending.items()}
         z = self.usage_rng.standard_normal(envs.size).astype(np.float32)
         usage = self.usage_model.usage(p["cpu"], p["usage_factor"], z).astype(np.float32)
         h.place(envs, host, p["cpu"], p["mem"], usage)
@@ -321,7 +329,7 @@ class VectorDatacenterEnv:
         est_end_s = start + p["duration_est_s"]
         kwh = self.commitments.commit_kwh(envs, host, est_end_s, was_off, self.now[envs])
         if self.charges_commitments:
-            self._cost[envs] += self.commit_price(envs) * kwh
+            self._cost[envs] += self.commit_charge(envs, kwh, overload_h)
         slots = self.running.insert(
             envs,
             {
@@ -377,6 +385,33 @@ class VectorDatacenterEnv:
         w = self.config.reward
         kg_per_kwh = self.carbon.at(self.now[envs]) / 1000.0
         return w.w_commit * (w.w_energy + w.w_carbon * kg_per_kwh)
+
+    def commit_charge(
+        self, envs: np.ndarray, idle_kwh: np.ndarray, overload_h: np.ndarray
+    ) -> np.ndarray:
+        """What placements in these envs pay for their commitments (envs/commitment.py): the
+        idle kWh at commit_price, the overloaded host-hours at w_commit x w_sla ([n] or
+        [n, H] arrays)."""
+        w = self.config.reward
+        price = self.commit_price(envs).reshape((-1,) + (1,) * (np.ndim(idle_kwh) - 1))
+        return price * idle_kwh + w.w_commit * w.w_sla * overload_h
+
+    def _least_commit_charge(self, envs: np.ndarray) -> np.ndarray:
+        """What these envs' pending tasks would pay for their commitments on their cheapest
+        feasible host now (0 where none fits). A deferral postpones a placement without
+        avoiding it, so it pays this too: a charge the return would otherwise see only when
+        the task comes back, beyond its horizon, would make deferring look free."""
+        p = self.pending
+        kwh, overload_h = self.commitments.would_commit(
+            envs,
+            self.hosts,
+            p["cpu"][envs] * self.config.workload.usage_factor_mean,
+            p["duration_est_s"][envs],
+            self.now[envs],
+        )
+        charge = self.commit_charge(envs, kwh, overload_h)
+        least = np.where(self.feasible_hosts[envs], charge, np.inf).min(axis=1)
+        return np.where(np.isfinite(least), least, 0.0)
 
     def end_episodes(self, ended: np.ndarray) -> None:
         """Mark the masked envs done; a finite episode first runs on to its last arrival plus

@@ -13,6 +13,7 @@ SUBCOMMANDS = {
     "pipeline": "marl_alloc.bench.pipeline",
     "recovery": "marl_alloc.bench.recovery",
     "learner": "marl_alloc.bench.learner",
+    "learning": "marl_alloc.bench.learning",
     "replay-ablation": "marl_alloc.bench.replay_ablation",
 }
 

@@ -24,6 +24,11 @@ class HeldOutEpisodes:
 
     def mean_cost(self, policy: Policy) -> float:
         """The configured total cost per episode (the negated summed reward), mean over episodes."""
+        return float(self.episode_metrics(policy)["total_cost"].mean())
+
+    def episode_metrics(self, policy: Policy) -> dict[str, np.ndarray]:
+        """Per episode ([episodes] arrays): total_cost and the env's metrics (envs.metrics),
+        what the cost is made of."""
         env = VectorDatacenterEnv(
             self.env_settings, num_envs=self.episodes, seed=self.seed, continuing=False
         )
@@ -35,7 +40,7 @@ class HeldOutEpisodes:
             if result.cycle_end:
                 cost -= result.reward  # finished episodes report 0
                 if result.done.all():
-                    return float(cost.mean())
+                    return {"total_cost": cost, **env.metrics()}
 
 
 def current_policy(algo: Any) -> Policy:

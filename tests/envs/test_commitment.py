@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from envs import VectorDatacenterEnv
+from envs.commitment import overload_hours
 from envs.dynamics import J_PER_KWH
 from envs.hosts import ON
 from tests.envs.conftest import random_actions
@@ -78,3 +79,64 @@ def test_commitments_survive_a_state_round_trip(small_config):
     np.testing.assert_array_equal(other.commitments.until, env.commitments.until)
     actions = random_actions(np.random.default_rng(3), lo.action_mask)
     np.testing.assert_array_equal(env.step(actions).reward, other.step(actions).reward)
+
+
+@pytest.mark.parametrize("num_envs", [1, 2])
+@pytest.mark.parametrize("overloads", [True, False])
+def test_a_placement_that_overloads_its_host_pays_for_its_believed_run(
+    small_config, num_envs, overloads
+):
+    def placement_reward(w_commit: float) -> tuple[np.ndarray, float]:
+        config = {**small_config, "reward": {**small_config["reward"], "w_commit": w_commit}}
+        env = VectorDatacenterEnv(config, num_envs=num_envs, seed=0, continuing=True)
+        on = env.feasible_hosts[0] & (env.hosts.power_state[0] == ON)
+        host = int(np.flatnonzero(on)[0])
+        hosts = np.argmax(env.feasible_hosts, axis=1)
+        hosts[0] = host
+        # Held on by other work far beyond the task: the idle commitment adds nothing.
+        env.commitments.until[0, host] = env.now[0] + 1e9
+        capacity = env.hosts.cpu_capacity[0, host]
+        env.hosts.cpu_usage[0, host] = capacity if overloads else 0.0
+        believed_h = float(env.pending["duration_est_s"][0]) / 3600.0
+        return env.step_hosts(hosts)[0], believed_h
+
+    charged, believed_h = placement_reward(1.0)
+    free, _ = placement_reward(0.0)
+    w_sla = small_config["reward"]["w_sla"]
+    expected = w_sla * believed_h if overloads else 0.0
+    # The idle charge is zero here; what differs is the overload the placement commits to.
+    assert free[0] - charged[0] == pytest.approx(expected, rel=1e-4, abs=1e-6)
+
+
+def test_overload_hours_follow_the_overload_rule_of_the_placement_scores():
+    usage = np.array([0.2, 0.6, 0.0, 0.5])
+    expected = np.array([0.3, 0.5, 0.1, 0.0])
+    capacity = np.array([1.0, 1.0, 0.0, 0.5])
+    hours = overload_hours(usage, expected, capacity, np.full(4, 7200.0))
+    np.testing.assert_array_equal(hours, [0.0, 2.0, 0.0, 2.0])
+
+
+@pytest.mark.parametrize("num_envs", [1, 2])
+def test_a_deferral_pays_what_its_cheapest_placement_would_commit_to(small_config, num_envs):
+    # Deferring postpones a placement, it does not avoid it: with the charge on, a deferral
+    # costs w_defer plus the least any feasible host would have been charged.
+    small_config["workload"]["deferrable_fraction"] = 1.0
+
+    def env_with(w_commit: float) -> VectorDatacenterEnv:
+        config = {**small_config, "reward": {**small_config["reward"], "w_commit": w_commit}}
+        return VectorDatacenterEnv(config, num_envs=num_envs, seed=0, continuing=True)
+
+    def charge(hosts: np.ndarray) -> float:
+        charged, free = env_with(1.0), env_with(0.0)
+        return float(free.step_hosts(hosts)[0][0] - charged.step_hosts(hosts)[0][0])
+
+    env = env_with(1.0)
+    assert env._can_defer()[0]
+    others = np.argmax(env.feasible_hosts, axis=1)
+    placements = []
+    for host in np.flatnonzero(env.feasible_hosts[0]):
+        others[0] = host
+        placements.append(charge(others))
+    others[0] = -1
+    assert min(placements) > 0
+    assert charge(others) == pytest.approx(min(placements), rel=1e-4)

@@ -40,6 +40,14 @@ def test_a_few_runs_move_the_estimate_only_part_of_the_way():
     assert median[0] == pytest.approx(1000.0, rel=1e-6)
 
 
+def test_counts_say_how_many_finished_tasks_each_level_of_a_key_rests_on():
+    estimator = DurationEstimator(levels=2)
+    estimator.observe(keys_of([0, 0, 0, 1], [10, 10, 11, 20]), [10.0, 20.0, np.nan, 30.0])
+    counts = estimator.counts(keys_of([0, 0, 1, 2], [10, 12, 20, 30]))
+    # the NaN run time is not counted; an unseen fine key rests on its parent's tasks only
+    np.testing.assert_array_equal(counts, [[2, 2], [2, 0], [1, 1], [0, 0]])
+
+
 def test_unknown_run_times_teach_nothing():
     estimator = DurationEstimator(levels=1)
     before = estimator.estimate(keys_of([1]))

@@ -42,17 +42,31 @@ def _rows(n: int = 64) -> dict[str, np.ndarray]:
 
 
 def test_forecaster_loss_drops_on_a_fixed_batch_with_uniform_priorities():
+    learner = _learner(["training.lr_temporal=0.003"])
+    batch = {FORECASTER_ID: {k: torch.from_numpy(v) for k, v in _rows().items()}}
+    first = float(learner.fused_update(batch).losses[FORECASTER_ID])
+    for _ in range(60):
+        result = learner.fused_update(batch)
+    assert float(result.losses[FORECASTER_ID]) < 0.5 * first
+    assert result.rows == {FORECASTER_ID: 64}
+    assert (result.priorities == 0).all()
+
+
+def test_the_previous_path_trains_the_forecaster_the_same():
     from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 
-    learner = _learner(["training.lr_temporal=0.003"])
-    batch = MultiAgentBatch({FORECASTER_ID: SampleBatch(_rows())}, env_steps=64)
-    learner.update(batch=batch, timesteps={})
-    first = learner.last_loss[FORECASTER_ID]
-    for _ in range(60):
-        learner.update(batch=batch, timesteps={})
-    assert learner.last_loss[FORECASTER_ID] < 0.5 * first
-    assert (learner.last_td_abs[FORECASTER_ID] == 0).all()
-    assert learner.last_td_abs[FORECASTER_ID].shape == (64,)
+    no_dropout = "model.forecaster.net.dropout=0.0"  # random masks would differ between runs
+    previous = _learner(["training.learner_path=rllib_update", no_dropout])
+    fused = _learner([no_dropout])
+    fused.set_state(previous.get_state())
+    previous.update(batch=MultiAgentBatch({FORECASTER_ID: SampleBatch(_rows())}, 64), timesteps={})
+    result = fused.fused_update(
+        {FORECASTER_ID: {k: torch.from_numpy(v) for k, v in _rows().items()}}
+    )
+    assert float(result.losses[FORECASTER_ID]) == pytest.approx(
+        previous.last_loss[FORECASTER_ID], rel=1e-5
+    )
+    assert (previous.last_td_abs[FORECASTER_ID] == 0).all()
 
 
 def test_the_forecasters_learning_rate_is_training_lr_temporal():

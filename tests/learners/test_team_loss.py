@@ -58,14 +58,12 @@ def _team_batch(n: int = 32, seed: int = 0) -> dict[str, np.ndarray]:
     return batch
 
 
-def _update(learner, batch) -> None:
-    from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
-
-    learner.update(batch=MultiAgentBatch({C.TEAM: SampleBatch(dict(batch))}, 32), timesteps={})
-
-
 def _tensors(batch) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.asarray(v)) for k, v in batch.items()}
+
+
+def _update(learner, batch):
+    return learner.fused_update({C.TEAM: _tensors(batch)})
 
 
 def _levels(learner) -> dict:
@@ -76,20 +74,20 @@ def _levels(learner) -> dict:
 def test_the_team_loss_trains_the_level_modules(kind):
     learner = _learner(kind, credit_weight=0.1, normalize=True)
     before = {m: [p.detach().clone() for p in learner.module[m].parameters()] for m in DIMS}
-    _update(learner, _team_batch())
+    result = _update(learner, _team_batch())
     for level, params in before.items():
         after = list(learner.module[level].parameters())
         assert any(not torch.equal(a, b) for a, b in zip(after, params, strict=True)), level
-    assert learner.last_td_abs[C.TEAM].shape == (32,)
-    assert np.isfinite(learner.last_attention[C.TEAM]).all()
+    assert result.rows == {C.TEAM: 32}
+    assert torch.isfinite(result.priorities).all()
 
 
 def test_credit_weight_adds_exactly_the_weighted_contribution_variance():
     batch = _team_batch()
     for weight in (0.0, 0.5):
         learner = _learner("qmix", credit_weight=weight, lr=0.0)
-        loss = learner._team_loss(_tensors(batch))
-        parts = learner.last_credit
+        result = _update(learner, batch)
+        loss, parts = result.losses[C.TEAM], {k: float(v) for k, v in result.credit.items()}
         assert parts["credit_variance"] > 0
         expected = parts["team_loss"] + weight * parts["credit_variance"]
         assert float(loss) == pytest.approx(expected, rel=1e-5)

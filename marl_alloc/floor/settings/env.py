@@ -191,8 +191,8 @@ class RewardConfig:
     # n-step horizon: without a charge now, deferring looks free to a learner.
     w_defer: float = 0.2
     # Training streams only: a placement is charged w_commit x the energy and carbon price of
-    # the idle time it commits its host to (envs/commitment.py). Switching a host off pays
-    # idle_timeout_s later, beyond what the discounted return sees; 0 = off.
+    # the idle time it commits its host to and the w_sla price of the overload it commits it to
+    # (envs/commitment.py); both show beyond what the discounted return sees; 0 = off.
     w_commit: float = 1.0
 
     def __post_init__(self):

@@ -5,6 +5,8 @@ import dataclasses
 from marl_alloc.floor.settings.checks import require, require_all
 
 LEVEL_LR_KEYS = ("lr_cluster", "lr_rack", "lr_leaf")
+LEARNER_PATHS = ("fused", "rllib_update")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclasses.dataclass
@@ -38,6 +40,15 @@ class TrainingConfig:
     mixer_loss_weight: float = 1.0
     credit_weight: float = 0.1
     target_update_every: int = 250  # gradient updates between target network syncs
+    # The learner's update. fused: each level network once per update over its own and the team
+    # rows, one backward, one optimizer step per module. rllib_update: the previous path
+    # (RLlib's Learner.update per batch), kept to compare against; it takes none of the options
+    # below.
+    learner_path: str = "fused"
+    batches_per_sample: int = 1  # gradient steps per replay round-trip (one priority send)
+    precision: str = "fp32"  # fp32 or bf16 (autocast of the forward pass and losses)
+    compile: bool = False  # torch.compile the fused loss
+    cuda_graphs: bool = False  # on a GPU learner, compile it with CUDA graphs (static shapes)
     tau: float = 1.0  # target sync: target = tau * online + (1 - tau) * target
     grad_clip: float = 10.0
     # Ape-X exploration: actor i of N acts epsilon-greedily with
@@ -89,6 +100,37 @@ class TrainingConfig:
                 (self.max_restarts >= -1, "training.max_restarts must be >= -1 (-1: always)"),
                 (self.spare_actors >= 0, "training.spare_actors must be >= 0"),
                 (self.checkpoint_every_s >= 0, "training.checkpoint_every_s must be >= 0"),
+            ]
+        )
+        self._check_learner()
+
+    def _check_learner(self) -> None:
+        require_all(
+            [
+                (
+                    self.learner_path in LEARNER_PATHS,
+                    f"training.learner_path must be {' or '.join(LEARNER_PATHS)},"
+                    f" got {self.learner_path!r}",
+                ),
+                (
+                    self.precision in PRECISIONS,
+                    f"training.precision must be {' or '.join(PRECISIONS)}, got {self.precision!r}",
+                ),
+                (
+                    self.batches_per_sample >= 1,
+                    f"training.batches_per_sample must be >= 1, got {self.batches_per_sample}",
+                ),
+                (
+                    self.learner_path == "fused"
+                    or (
+                        self.precision == "fp32"
+                        and not self.compile
+                        and not self.cuda_graphs
+                        and self.batches_per_sample == 1
+                    ),
+                    "training.learner_path=rllib_update runs the previous update as it was:"
+                    " leave precision=fp32, compile and cuda_graphs off, batches_per_sample=1",
+                ),
             ]
         )
 

@@ -72,3 +72,19 @@ def test_a_relative_data_dir_resolves_against_the_project_root():
     assert Settings(env=SyntheticEnvConfig(), data_dir="data").data_dir == str(
         CONF_DIR.parent / "data"
     )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["training.learner_path=adam"], "training.learner_path must be fused or rllib_update"),
+        (["training.precision=fp16"], "training.precision must be fp32 or bf16"),
+        (["training.batches_per_sample=0"], "training.batches_per_sample must be >= 1"),
+        (["training.compile=maybe"], "training.compile"),
+        (["training.learner_path=rllib_update", "training.precision=bf16"], "as it was"),
+    ],
+)
+def test_a_wrong_learner_setting_is_a_one_line_error(overrides, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        compose_settings(overrides)
+    assert "\n" not in str(err.value)
