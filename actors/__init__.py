@@ -1,6 +1,8 @@
-"""Env actors: step many datacenters with a local policy copy and push n-step transitions."""
+"""Env actors: step many datacenters with a local policy copy and push n-step transitions.
 
-from actors.adder import NStepAdder
-from actors.env_worker import EnvWorker, apex_epsilon
+    actors.env_worker   EnvWorker (the plain class), apex_epsilon
+    actors.adder        NStepAdder (env steps to n-step replay items)
+    actors.env_actor    EnvActor (its Ray shell), RemoteShardSink
 
-__all__ = ["EnvWorker", "NStepAdder", "apex_epsilon"]
+Nothing is imported here: a restarting EnvActor defers the heavy imports (see env_actor).
+"""

@@ -19,6 +19,10 @@ from marl_alloc.floor.settings.env import CarbonConfig
 # Multiply a value in this unit by the factor to get g CO2e per kWh.
 UNIT_TO_G_PER_KWH = {"g_per_kwh": 1.0, "kg_per_mwh": 1.0, "lbs_per_mwh": 0.45359237}
 DAY_S = 86400.0
+LINE_OF_ROW = 2  # data row 0 is the file's line 2, below the header
+# The regridded series may hold at most this many steps per row read (gaps are interpolated; a
+# timestamp years off would otherwise ask for a grid of billions of steps).
+MAX_GRID_PER_ROW = 16
 
 
 class CarbonSeries:
@@ -57,7 +61,8 @@ def diurnal_series(config: CarbonConfig, rng: np.random.Generator, days: int = 2
 @functools.lru_cache(maxsize=4)
 def read_carbon_csv(config: CarbonConfig) -> CarbonSeries:
     """First column timestamps (any header text), the `column` (or second) column values;
-    cached per process (envs reset often)."""
+    cached per process (envs reset often). Values must be finite and >= 0 and timestamps
+    increasing: a bad line is a one-line WorkloadError naming file, line and column."""
     if config.csv is None:
         raise WorkloadError("env.carbon.kind is 'csv' but env.carbon.csv names no file; set it")
     if config.unit not in UNIT_TO_G_PER_KWH:
@@ -65,27 +70,89 @@ def read_carbon_csv(config: CarbonConfig) -> CarbonSeries:
         raise WorkloadError(f"unknown env.carbon.unit '{config.unit}' (choose one of: {known})")
     path = resolve_path(config.csv)
     try:
-        table = pacsv.read_csv(path)
-    except (OSError, pa.ArrowInvalid) as err:
-        raise WorkloadError(f"cannot read carbon CSV {path}: {str(err).splitlines()[0]}") from None
+        # Only an empty field is missing: "nan" is read as a number, and rejected as one.
+        options = pacsv.ConvertOptions(null_values=[""], strings_can_be_null=True)
+        table = pacsv.read_csv(path, convert_options=options)
+    except (OSError, pa.ArrowException) as err:
+        raise WorkloadError(f"cannot read carbon CSV {path}: {_first_line(err)}") from None
     names = table.column_names
     column = config.column or (names[1] if len(names) > 1 else None)
     if column not in names:
-        raise WorkloadError(f"carbon CSV {path} has no column '{column}' (columns: {names})")
-    times = table.column(0)
-    if not pa.types.is_timestamp(times.type):
-        try:
-            times = pc.cast(times, pa.timestamp("s"))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            raise WorkloadError(f"carbon CSV {path}: first column is not timestamps") from None
-    seconds = pc.cast(times, pa.timestamp("s")).cast(pa.int64()).to_numpy(zero_copy_only=False)
-    values = table.column(column).to_numpy(zero_copy_only=False).astype(np.float64)
-    if len(values) < 2 or np.isnan(values).any() or np.any(np.diff(seconds) <= 0):
-        raise WorkloadError(
-            f"carbon CSV {path}: needs >= 2 rows, increasing timestamps, no empty '{column}'"
-        )
+        raise WorkloadError(f"carbon CSV {path} has no column {column!r} (columns: {names})")
+    if names.count(column) > 1:
+        raise WorkloadError(f"carbon CSV {path} has {names.count(column)} columns {column!r}")
+    if table.num_rows < 2:
+        raise WorkloadError(f"carbon CSV {path} needs at least 2 rows, has {table.num_rows}")
+    seconds = _seconds(table.column(0), path, names[0])
+    values = _intensities(table.column(column), path, column)
     step_s = float(np.median(np.diff(seconds)))
+    steps = int((seconds[-1] - seconds[0]) // step_s) + 1
+    if steps > MAX_GRID_PER_ROW * len(seconds):
+        gap = int(np.argmax(np.diff(seconds))) + 1
+        raise WorkloadError(
+            f"carbon CSV {path}, line {gap + LINE_OF_ROW}: a gap of {np.diff(seconds).max():g} s"
+            f" where rows are {step_s:g} s apart; fix its timestamp or split the file"
+        )
     # Regrid onto the median step so lookups are one division.
-    grid = seconds[0] + step_s * np.arange(int((seconds[-1] - seconds[0]) // step_s) + 1)
+    grid = seconds[0] + step_s * np.arange(steps)
     regridded = np.interp(grid, seconds, values)
     return CarbonSeries(regridded * UNIT_TO_G_PER_KWH[config.unit], step_s)
+
+
+def _seconds(times: pa.ChunkedArray, path, name: str) -> np.ndarray:
+    """Timestamps in seconds, present and strictly increasing."""
+    try:
+        seconds = pc.cast(pc.cast(times, pa.timestamp("s"), safe=False), pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise WorkloadError(f"carbon CSV {path}: first column is not timestamps") from None
+    missing = np.flatnonzero(~np.asarray(seconds.is_valid().to_numpy(zero_copy_only=False)))
+    if len(missing):
+        raise WorkloadError(
+            f"carbon CSV {path}, line {missing[0] + LINE_OF_ROW}: empty timestamp in {name!r}"
+        )
+    seconds = seconds.to_numpy(zero_copy_only=False).astype(np.float64)
+    backwards = np.flatnonzero(np.diff(seconds) <= 0)
+    if len(backwards):
+        row = backwards[0] + 1
+        raise WorkloadError(
+            f"carbon CSV {path}, line {row + LINE_OF_ROW}: timestamp not after the one above;"
+            " timestamps must increase"
+        )
+    return seconds
+
+
+def _intensities(values: pa.ChunkedArray, path, name: str) -> np.ndarray:
+    """The column's values, each a finite number >= 0."""
+    if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
+        row = _first_non_number(values)
+        raise WorkloadError(
+            f"carbon CSV {path}, line {row + LINE_OF_ROW}: column {name!r} holds"
+            f" {values[row].as_py()!r}, not a number"
+        )
+    numbers = values.to_numpy(zero_copy_only=False).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero(~(np.isfinite(numbers) & (numbers >= 0)))
+    if len(bad):
+        row = int(bad[0])
+        value = values[row].as_py()
+        raise WorkloadError(
+            f"carbon CSV {path}, line {row + LINE_OF_ROW}: column {name!r} is"
+            f" {'empty' if value is None else value}, not a finite intensity >= 0"
+        )
+    return numbers
+
+
+def _first_non_number(values: pa.ChunkedArray) -> int:
+    """The first row Arrow cannot read as a number (row 0 for a column of another type, such
+    as timestamps), for a column Arrow did not read as numbers."""
+    for row, value in enumerate(values.to_pylist()):
+        try:
+            pa.scalar(value, pa.string()).cast(pa.float64())
+        except (pa.ArrowException, TypeError):
+            return row
+    return 0
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

@@ -1,10 +1,19 @@
-"""TrainingLog: live progress on stderr, progress.jsonl, TensorBoard scalars and a PNG of curves."""
+"""TrainingLog: live progress on stderr, progress.jsonl, TensorBoard scalars and a PNG of curves.
+
+progress.jsonl survives interruption: each row is one strict-JSON line appended with a single
+write, a line torn by a kill is dropped when the run resumes, and a resumed run that restarts
+from an older checkpoint replaces the rows past it, so env_steps only ever grow down the file.
+"""
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
+
+from marl_alloc.floor import strict_json
+from marl_alloc.floor.errors import UserError
 
 CURVES = ("reward_mean", "sla_violation_rate", "energy_kwh", "loss_leaf")
 BAR_WIDTH = 24
@@ -24,6 +33,28 @@ def progress_line(
         f"eta {eta} | updates {updates:,} | reward {metrics.get('reward_mean', float('nan')):.3f}"
         f" | sla {metrics.get('sla_violation_rate', float('nan')):.3f}"
     )
+
+
+def read_progress(path: Path) -> list[dict[str, Any]]:
+    """The rows of a progress.jsonl; a torn last line (a kill mid-write) is left out, any other
+    line that is not a JSON object is a one-line UserError."""
+    lines = path.read_bytes().split(b"\n")
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        if isinstance(row, dict) and isinstance(row.get("env_steps"), int):
+            rows.append(row)
+        elif number < len(lines) - (lines[-1] == b""):
+            raise UserError(
+                f"{path}, line {number}: not a progress row; delete that line (or the file) "
+                "and resume again"
+            )
+    return rows
 
 
 class TrainingLog:
@@ -47,24 +78,46 @@ class TrainingLog:
         self.total = total_env_steps
         self.stream = stream or sys.stderr
         self.live = self.stream.isatty()
-        path = run_dir / "progress.jsonl"
-        self.rows: list[dict[str, Any]] = []
-        if append and path.is_file():
-            self.rows = [json.loads(line) for line in path.read_text().splitlines() if line]
+        self.path = run_dir / "progress.jsonl"
+        self.rows = read_progress(self.path) if append and self.path.is_file() else []
         self.start = time.monotonic()
-        self.start_env_steps = self.rows[-1]["env_steps"] if self.rows else 0
-        self.time_offset = self.rows[-1]["time_s"] if self.rows else 0.0
-        self._last = (
-            self.start,
-            self.start_env_steps,
-            self.rows[-1]["updates"] if self.rows else 0,
-        )
-        self._jsonl = open(path, "a" if append else "w")  # noqa: SIM115 - kept open for the run
+        self.time_offset = self.rows[-1].get("time_s", 0.0) if self.rows else 0.0
+        self._continue_from_last_row(self.start)
+        self._fd: int | None = None
+        # Rewritten whole: without the torn line a kill may have left, or empty for a new run.
+        self._rewrite()
         self._tb = SummaryWriter(str(run_dir / "tensorboard"))
+
+    def _continue_from_last_row(self, now: float) -> None:
+        """Rates and the progress bar count from the last row kept."""
+        last = self.rows[-1] if self.rows else {"env_steps": 0}
+        self.start_env_steps = last["env_steps"]
+        self._last = (now, last["env_steps"], last.get("updates", 0))
+
+    def _rewrite(self) -> None:
+        """Replace the file with `rows` (atomically) and append from there on."""
+        if self._fd is not None:
+            os.close(self._fd)
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        temporary.write_text("".join(strict_json.dumps(row) + "\n" for row in self.rows))
+        os.replace(temporary, self.path)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+
+    def _append(self, row: dict[str, Any]) -> None:
+        """One row as one line in one write(): a kill leaves at most the last line torn."""
+        line = (strict_json.dumps(row) + "\n").encode()
+        written = os.write(self._fd, line)
+        while written < len(line):  # a regular file takes it all unless the disk is full
+            written += os.write(self._fd, line[written:])
 
     def record(self, env_steps: int, updates: int, metrics: dict[str, float]) -> None:
         """Append one iteration's figures and refresh the progress display."""
         now = time.monotonic()
+        if self.rows and env_steps <= self.rows[-1]["env_steps"]:
+            # Resumed from a checkpoint older than the last rows: their work is being redone.
+            self.rows = [row for row in self.rows if row["env_steps"] < env_steps]
+            self._rewrite()
+            self._continue_from_last_row(self._last[0])
         last_time, last_steps, last_updates = self._last
         interval = max(now - last_time, 1e-9)
         self._last = (now, env_steps, updates)
@@ -77,8 +130,7 @@ class TrainingLog:
             **metrics,
         }
         self.rows.append(row)
-        self._jsonl.write(json.dumps(row) + "\n")
-        self._jsonl.flush()
+        self._append(row)
         for key, value in row.items():
             if isinstance(value, int | float):
                 self._tb.add_scalar(key, value, env_steps)
@@ -94,7 +146,7 @@ class TrainingLog:
         """Finish the progress display, flush TensorBoard and write curves.png."""
         if self.live:
             self.stream.write("\n")
-        self._jsonl.close()
+        os.close(self._fd)
         self._tb.close()
         return self._plot()
 

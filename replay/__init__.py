@@ -21,8 +21,10 @@ from replay.shard_actor import (
 )
 from replay.snapshot import read_snapshot, write_snapshot
 from replay.sum_tree import MinTree, SumTree
+from replay.writer_ledger import AddSource, WriterLedger
 
 __all__ = [
+    "AddSource",
     "MinTree",
     "PrioritizedBuffer",
     "PrioritizedShard",
@@ -32,6 +34,7 @@ __all__ = [
     "ReplayShard",
     "SnapshotError",
     "SumTree",
+    "WriterLedger",
     "ZstdCodec",
     "make_shard_actors",
     "priority",

@@ -2,19 +2,23 @@
 
 The loop it takes part in (Ape-X):
 
-    shard.add({module_id: batch_with_td_abs_and_attention, ...})     # env actors
+    shard.add({module_id: batch_with_td_abs_and_attention, ...}, source)  # env actors
     sampled = shard.sample(batch_size)                               # learner; None while warming
     shard.update_priorities({module_id: {INDICES, GENERATIONS, TD_ABS, ATTENTION}, ...})
 
 It anneals beta over its sample calls, applies the samples-per-insert rate limit (waiting on a
 condition variable when `blocking`, as in the Ray actor whose calls run on several threads),
-and snapshots itself to `snapshot_dir`, logging every add first when `durable`.
+and snapshots itself to `snapshot_dir`, logging every add first when `durable`: a periodic
+snapshot copies the state under the lock and writes it on a background thread, and a restarted
+shard replays snapshot and logs without writing a snapshot before it answers. An add that names
+its `source` (writer, number) is applied once however often it is retried (WriterLedger).
 """
 
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +31,20 @@ from replay.prioritized_buffer import PrioritizedBuffer
 from replay.rate_limiter import RateLimiter
 from replay.snapshot import read_snapshot, write_snapshot
 from replay.snapshot_store import SnapshotStore
+from replay.writer_ledger import AddSource, WriterLedger
 
 logger = logging.getLogger(__name__)
 
 ModuleBatches = dict[str, dict[str, np.ndarray]]
-COUNTERS = ("add_calls", "added", "sample_calls", "sampled", "priority_updates", "stale_updates")
+COUNTERS = (
+    "add_calls",
+    "added",
+    "duplicate_adds",
+    "sample_calls",
+    "sampled",
+    "priority_updates",
+    "stale_updates",
+)
 
 
 class PrioritizedShard:
@@ -52,9 +65,13 @@ class PrioritizedShard:
         self._lock = threading.Condition()
         self._reset()
         self._store: SnapshotStore | None = None
+        self._writing: Future | None = None  # a periodic snapshot being written
+        self.restored = {"restore_s": 0.0, "replayed_adds": 0}
         if self.config.snapshot_dir is not None:
             directory = Path(self.config.snapshot_dir) / f"shard-{self.shard_index:03d}"
-            self._store = SnapshotStore(directory, self.config.durable)
+            # Compressed rows are not compressed again in the snapshot file (CPU for ~15%).
+            self._store = SnapshotStore(directory, self.config.durable, not self.config.compress)
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="replay-snapshot")
             self._recover()
         self._last_snapshot = time.monotonic()
 
@@ -66,14 +83,20 @@ class PrioritizedShard:
             self.config.samples_per_insert_tolerance,
             self.min_size_to_sample,
         )
+        self.ledger = WriterLedger()
         self.counters: dict[str, float] = dict.fromkeys(COUNTERS, 0)
         self.counters.update(insert_wait_s=0.0, sample_wait_s=0.0, insert_timeouts=0)
 
     # ---- the Ape-X calls -------------------------------------------------------------------
 
-    def add(self, batches: ModuleBatches) -> int:
-        """Add each module's batch (TD_ABS and ATTENTION give priorities); returns rows added."""
+    def add(self, batches: ModuleBatches, source: AddSource | None = None) -> int:
+        """Add each module's batch (TD_ABS and ATTENTION give priorities); returns rows added,
+        0 for a retry of an add from `source` that was applied already."""
         with self._lock:
+            source = None if source is None else AddSource(*source)
+            if source is not None and self.ledger.is_applied(source):
+                self.counters["duplicate_adds"] += 1
+                return 0
             if self.blocking and not self.limiter.can_insert(self._ready()):
                 caught_up = self._wait(
                     lambda: self.limiter.can_insert(self._ready()), "insert_wait_s"
@@ -82,8 +105,8 @@ class PrioritizedShard:
                 self.counters["insert_timeouts"] += not caught_up
             prepared = self._prepare(batches)  # checked before it is logged or stored
             if self._store is not None:
-                self._store.append(batches)  # on disk before the add is acknowledged
-            added = self._write(prepared)
+                self._store.append(batches, source)  # on disk before the add is acknowledged
+            added = self._write(prepared, source)
             self._lock.notify_all()
             self._maybe_snapshot()
             return added
@@ -136,6 +159,11 @@ class PrioritizedShard:
         progress = min(1.0, self.counters["sample_calls"] / self.config.beta_anneal_steps)
         return self.config.beta_init + (self.config.beta_final - self.config.beta_init) * progress
 
+    def writers(self) -> dict[str, list[int]]:
+        """Per writer: [last add applied, the writer's rows through it, rows applied]."""
+        with self._lock:
+            return self.ledger.get_state()
+
     def size(self) -> dict[str, int]:
         """Transitions held per module."""
         with self._lock:
@@ -157,6 +185,7 @@ class PrioritizedShard:
                 "bytes_per_transition": stored / size if size else 0.0,
                 "compression_ratio": raw / stored if stored else 1.0,
                 "modules": per_module,
+                **self.restored,
             }
 
     # ---- internals -------------------------------------------------------------------------
@@ -193,12 +222,14 @@ class PrioritizedShard:
             prepared.append((buffer, buffer.prepare(columns, td_abs, attention)))
         return prepared
 
-    def _write(self, prepared: list) -> int:
+    def _write(self, prepared: list, source: AddSource | None) -> int:
         ready = self._ready()
         added = 0
         for buffer, (columns, priorities) in prepared:
             buffer.write(columns, priorities)
             added += len(priorities)
+        if source is not None:
+            self.ledger.record(source, added)
         self.counters["add_calls"] += 1
         self.counters["added"] += added
         self.limiter.record_insert(added, ready)
@@ -219,6 +250,7 @@ class PrioritizedShard:
             "counters": dict(self.counters),
             "limiter": self.limiter.get_state(),
             "rng": self.rng.bit_generator.state,
+            "writers": self.ledger.get_state(),
         }
 
     def set_state(self, state: Mapping[str, Any]) -> None:
@@ -239,6 +271,7 @@ class PrioritizedShard:
         self.counters.update(state["counters"])
         self.limiter.set_state(state["limiter"])
         self.rng.bit_generator.state = state["rng"]
+        self.ledger.set_state(state.get("writers", {}))  # snapshots from before the ledger
 
     def snapshot(self, path: str | Path | None = None) -> str:
         """Write the shard to `path`, or as the next numbered snapshot in snapshot_dir."""
@@ -247,6 +280,7 @@ class PrioritizedShard:
                 return str(write_snapshot(path, self._state()))
             if self._store is None:
                 raise ReplayError("no snapshot path: pass one or set replay.snapshot_dir")
+            self._wait_for_writing()
             return str(self._take_snapshot())
 
     def restore(self, path: str | Path) -> None:
@@ -260,23 +294,26 @@ class PrioritizedShard:
             else:
                 self._set_state(read_snapshot(path))
             if self._store is not None:  # our own snapshot + log now describe this state
+                self._wait_for_writing()
                 self._take_snapshot()
 
-    def _load(self, source: SnapshotStore) -> bool:
-        """Latest snapshot and its logged adds from `source`; True if any adds were replayed."""
+    def _load(self, source: SnapshotStore) -> int:
+        """Latest snapshot and its logged adds from `source`; returns the adds replayed."""
         state = source.latest_state()
         if state is None:
             self._reset()
         else:
             self._set_state(state)
-        replayed = False
-        for batches in source.logged_adds():
-            self._write(self._prepare(batches))
-            replayed = True
+        replayed = 0
+        for batches, add_source in source.logged_adds():
+            self._write(self._prepare(batches), add_source)
+            replayed += 1
         return replayed
 
     def _recover(self) -> None:
         """On start: resume from our snapshot dir (on_corrupt decides what damage does)."""
+        start = time.monotonic()
+        damaged = False
         try:
             replayed = self._load(self._store)
         except SnapshotError as err:
@@ -284,11 +321,13 @@ class PrioritizedShard:
                 raise
             logger.warning("replay shard %d: %s; starting empty", self.shard_index, err)
             self._reset()
-            replayed = True  # supersede the damaged files with a good (empty) snapshot
-        if replayed:
+            replayed, damaged = 0, True
+        if damaged:  # an empty snapshot supersedes the damaged files
             self._take_snapshot()
-        else:
+        else:  # the replayed logs stay until the next snapshot folds them in
             self._store.start_log()
+        # How long a restarted shard took to come back, and why (the recovery bench reads it).
+        self.restored = {"restore_s": time.monotonic() - start, "replayed_adds": replayed}
 
     def _take_snapshot(self) -> Path:
         path = self._store.take(self._state())
@@ -296,12 +335,27 @@ class PrioritizedShard:
         return path
 
     def _maybe_snapshot(self) -> None:
+        """Begin a periodic snapshot when one is due and none is being written; only the state
+        copy holds the lock, the writing runs on the snapshot thread."""
         every = self.config.snapshot_every_s
-        if every is not None and time.monotonic() - self._last_snapshot >= every:
-            self._take_snapshot()
+        if self._store is None or every is None or time.monotonic() - self._last_snapshot < every:
+            return
+        if self._writing is not None and not self._writing.done():
+            return
+        if self._writing is not None:
+            self._writing.result()  # a failed write raises here, in a call, not silently
+        self._writing = self._writer.submit(self._store.finish, self._store.begin(self._state()))
+        self._last_snapshot = time.monotonic()
+
+    def _wait_for_writing(self) -> None:
+        if self._writing is not None:
+            self._writing.result()
+            self._writing = None
 
     def close(self) -> None:
-        """Close the durable log (the shard can still be snapshotted)."""
+        """Finish a snapshot being written and close the durable log (the shard can still be
+        snapshotted)."""
         with self._lock:
             if self._store is not None:
+                self._wait_for_writing()
                 self._store.close()

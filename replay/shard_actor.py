@@ -9,6 +9,7 @@ import ray
 from marl_alloc.floor import pipeline_metrics
 from marl_alloc.floor.settings.replay import ReplayConfig
 from replay.shard import ModuleBatches, PrioritizedShard
+from replay.writer_ledger import AddSource
 
 
 class BlockingShard(PrioritizedShard):
@@ -22,9 +23,9 @@ class BlockingShard(PrioritizedShard):
         super().__init__(config, shard_index, blocking=True)
 
     @ray.method(concurrency_group="insert")
-    def add(self, batches: ModuleBatches) -> int:
+    def add(self, batches: ModuleBatches, source: AddSource | None = None) -> int:
         """PrioritizedShard.add, on the insert thread."""
-        added = super().add(batches)
+        added = super().add(batches, source)
         pipeline_metrics.record_shard_add(self.shard_index, added, sum(self.size().values()))
         return added
 

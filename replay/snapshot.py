@@ -76,23 +76,38 @@ def batch_to_arrays(batch: pa.RecordBatch | pa.Table, where: str) -> list[np.nda
             raise SnapshotError(
                 f"{where} is corrupt (checksum mismatch); delete it or set replay.on_corrupt=empty"
             )
-        arrays.append(np.frombuffer(blob, np.dtype(dtype)).reshape(shape))
+        try:
+            arrays.append(np.frombuffer(blob, np.dtype(dtype)).reshape(shape))
+        except (TypeError, ValueError):  # a damaged dtype or shape
+            raise SnapshotError(
+                f"{where} is corrupt (array layout); delete it or set replay.on_corrupt=empty"
+            ) from None
     return arrays
 
 
-def write_snapshot(path: str | Path, state: dict) -> Path:
-    """Write `state` atomically to `path`; returns the path."""
+def layout_check(tree_json: str, batch: pa.RecordBatch | pa.Table) -> str:
+    """crc32 of the JSON tree and every array's dtype and shape: what the per-array checksums of
+    the bytes leave unchecked."""
+    layout = json.dumps([batch.column("dtype").to_pylist(), batch.column("shape").to_pylist()])
+    return str(zlib.crc32((tree_json + layout).encode()))
+
+
+def write_snapshot(path: str | Path, state: dict, compress: bool = True) -> Path:
+    """Write `state` atomically to `path`, zstd-compressed unless not `compress` (rows that are
+    compressed already only cost CPU twice); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays: list[np.ndarray] = []
-    tree = split_arrays(state, arrays)
-    schema = ARRAY_SCHEMA.with_metadata({"format": FORMAT, "state": json.dumps(tree)})
+    tree = json.dumps(split_arrays(state, arrays))
+    batch = arrays_to_batch(arrays)
+    metadata = {"format": FORMAT, "state": tree, "check": layout_check(tree, batch)}
+    schema = ARRAY_SCHEMA.with_metadata(metadata)
     temporary = path.with_name(path.name + ".tmp")
     with (
         pa.OSFile(str(temporary), "wb") as sink,
-        pa.ipc.new_file(sink, schema, options=IPC_OPTIONS) as writer,
+        pa.ipc.new_file(sink, schema, options=IPC_OPTIONS if compress else None) as writer,
     ):
-        writer.write_batch(arrays_to_batch(arrays))
+        writer.write_batch(batch)
     with open(temporary, "rb+") as handle:  # on disk before it replaces the old snapshot
         os.fsync(handle.fileno())
     os.replace(temporary, path)
@@ -107,17 +122,26 @@ def read_snapshot(path: str | Path) -> dict:
     try:
         with pa.memory_map(str(path), "r") as source:
             table = pa.ipc.open_file(source).read_all()
+        # Offsets are not checked on read: damaged ones would read out of bounds (a crash).
+        table.validate(full=True)
         metadata = table.schema.metadata or {}
         if metadata.get(b"format") != FORMAT.encode():
             raise SnapshotError(f"{path} is not a marl-alloc replay snapshot")
-        tree = json.loads(metadata[b"state"])
+        tree = metadata[b"state"].decode()
+        check = metadata.get(b"check")  # snapshots from before the check have none
+        if check is not None and check.decode() != layout_check(tree, table):
+            raise SnapshotError(
+                f"replay snapshot {path} is corrupt (layout checksum mismatch); delete it or set"
+                " replay.on_corrupt=empty"
+            )
         arrays = batch_to_arrays(table, f"replay snapshot {path}")
+        state = join_arrays(json.loads(tree), arrays)
     except SnapshotError:
         raise
-    except (pa.ArrowException, OSError, ValueError, KeyError) as err:
+    except (pa.ArrowException, OSError, ValueError, KeyError, TypeError, IndexError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise SnapshotError(
             f"replay snapshot {path} is corrupt ({first_line}); delete it or set"
             " replay.on_corrupt=empty"
         ) from None
-    return join_arrays(tree, arrays)
+    return state

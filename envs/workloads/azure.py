@@ -11,6 +11,7 @@ are deferrable. VMs alive at the trace's end keep their truncated lifetime
 
 import csv
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from envs.errors import WorkloadError
-from envs.workloads.csv_input import (
-    read_headerless_csv,
-    require_values,
-    rows_dropped,
-    with_rows_dropped,
-)
+from envs.workloads.csv_input import FLOAT, read_headerless_csv, rows_dropped, with_rows_dropped
+from envs.workloads.row_checks import reject_rows, require_in_range, require_values
 
 VM_COLUMNS = (
     "vm_id",
@@ -49,28 +46,76 @@ VM_TYPES = {
     "core_bucket": pa.string(),
     "memory_bucket": pa.string(),
 }
+MANDATORY = ("created_s", "deleted_s", "avg_cpu", "core_bucket", "memory_bucket")
+# Times past MAX_TIME_S (centuries) are damage, and their lifetimes would overflow float32.
+MAX_TIME_S = 1e10
+VM_LIMITS = {
+    "created_s": (0.0, MAX_TIME_S),
+    "deleted_s": (0.0, MAX_TIME_S),
+    "max_cpu": (0.0, 100.0),
+    "avg_cpu": (0.0, 100.0),
+    "p95_max_cpu": (0.0, 100.0),
+}
+WHAT = "Azure vmtable"
 PRIORITY_BY_CATEGORY = {"Delay-insensitive": 0, "Unknown": 1, "Interactive": 2}
 OPEN_BUCKET_FACTOR = 1.25
 
 
 def _column_count(path: Path) -> int:
+    """Fields in the first row; 0 when it cannot be read (the full read names the problem)."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
-        first = next(csv.reader(handle), [])
-    return len(first)
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+            return len(next(csv.reader(handle), []))
+    except (OSError, EOFError, zlib.error, csv.Error):
+        return 0
 
 
-def _bucket_values(column: pa.ChunkedArray, name: str, path: Path) -> np.ndarray:
+def _bucket_values(column: pa.ChunkedArray) -> np.ndarray:
+    """Bucket sizes as numbers (">24" counts OPEN_BUCKET_FACTOR * 24); nan where not a number."""
     text = pc.utf8_trim_whitespace(column.fill_null(""))
     open_ended = np.asarray(pc.starts_with(text, ">"))
     number = pc.replace_substring(text, ">", "")
-    try:
-        values = pc.cast(number, pa.float64()).to_numpy()
-    except pa.ArrowInvalid:
-        raise WorkloadError(
-            f"malformed Azure vmtable {path}: column '{name}' holds a non-numeric bucket"
-        ) from None
-    return np.where(open_ended, OPEN_BUCKET_FACTOR * values, values)
+    parses = np.asarray(pc.match_substring_regex(number, FLOAT).to_numpy(zero_copy_only=False))
+    values = np.full(len(text), np.nan)
+    values[parses] = pc.cast(number.filter(pa.array(parses)), pa.float64()).to_numpy()
+    with np.errstate(over="ignore"):  # ">1e308" becomes inf, which the bucket check rejects
+        return np.where(open_ended, OPEN_BUCKET_FACTOR * values, values)
+
+
+def _require_fitting_buckets(
+    vms: pa.Table, per_host: dict[str, tuple[float, str]], path: Path, lenient: bool
+) -> pa.Table:
+    """Rows whose core or memory bucket is not a positive number or exceeds one host's."""
+    sizes = {name: _bucket_values(vms.column(name)) for name in per_host}
+    bad = {
+        name: ~((values > 0) & (values <= per_host[name][0]))  # nan and inf included
+        for name, values in sizes.items()
+    }
+
+    def describe(row: int) -> str:
+        name = next(n for n, b in bad.items() if b[row])
+        text, limit, setting = vms.column(name)[row].as_py(), *per_host[name]
+        if np.isfinite(sizes[name][row]) and sizes[name][row] > 0:
+            return (
+                f"column '{name}' asks for {text.strip()}, more than one host's {limit:g} "
+                f"(env.workload.{setting}); raise it to fit such VMs"
+            )
+        return f"column '{name}' holds {text!r}, not a positive size such as '8' or '>24'"
+
+    too_big = bad["core_bucket"] | bad["memory_bucket"]
+    return reject_rows(vms, too_big, path, lenient, WHAT, describe)
+
+
+def _require_lifetimes(vms: pa.Table, path: Path, lenient: bool) -> pa.Table:
+    """Rows deleted before they were created."""
+    created = vms.column("created_s").to_numpy()
+    deleted = vms.column("deleted_s").to_numpy()
+
+    def describe(row: int) -> str:
+        return f"deleted before it was created ({deleted[row]:g} < {created[row]:g} s)"
+
+    return reject_rows(vms, deleted < created, path, lenient, WHAT, describe)
 
 
 def load_vms(
@@ -80,7 +125,9 @@ def load_vms(
     lenient: bool = False,
 ) -> pa.Table:
     """Tasks from an Azure vmtable: submit_s, cpu, mem, duration_s, duration_observed, priority,
-    usage_factor, deferrable, job_id (deployment), task_index (VM within it); by submit_s."""
+    usage_factor, deferrable, job_id (deployment), task_index (VM within it); by submit_s.
+    Strict unless lenient (see row_checks): times finite and >= 0, CPU percentages in [0, 100],
+    buckets positive and within one host."""
     path = Path(path)
     if not path.is_file():
         raise WorkloadError(f"Azure vmtable {path} does not exist; check the path")
@@ -91,17 +138,20 @@ def load_vms(
     )
     types = {k: v for k, v in VM_TYPES.items() if k in columns}
     vms = read_headerless_csv(path, columns, types, lenient)
-    mandatory = ("created_s", "deleted_s", "avg_cpu", "core_bucket", "memory_bucket")
-    vms = require_values(vms, mandatory, path, lenient, "Azure vmtable")
+    vms = require_values(vms, MANDATORY, path, lenient, WHAT)
+    vms = require_in_range(vms, VM_LIMITS, path, lenient, WHAT)
+    vms = _require_lifetimes(vms, path, lenient)
+    per_host = {
+        "core_bucket": (cores_per_host, "cores_per_host"),
+        "memory_bucket": (mem_gb_per_host, "mem_gb_per_host"),
+    }
+    vms = _require_fitting_buckets(vms, per_host, path, lenient)
     if vms.num_rows == 0:
-        raise WorkloadError(f"Azure vmtable {path} is empty")
+        raise WorkloadError(f"Azure vmtable {path} holds no usable VM")
     created = vms.column("created_s").to_numpy()
     deleted = vms.column("deleted_s").to_numpy()
-    if np.any(deleted < created):
-        row = int(np.flatnonzero(deleted < created)[0]) + 1
-        raise WorkloadError(f"Azure vmtable {path}, row {row}: deleted before it was created")
-    cores = _bucket_values(vms.column("core_bucket"), "core_bucket", path)
-    memory = _bucket_values(vms.column("memory_bucket"), "memory_bucket", path)
+    cores = _bucket_values(vms.column("core_bucket"))
+    memory = _bucket_values(vms.column("memory_bucket"))
     if "category" in columns:
         category = vms.column("category").fill_null("Unknown").to_pylist()
     else:
@@ -116,8 +166,8 @@ def load_vms(
     table = pa.table(
         {
             "submit_s": created,
-            "cpu": np.minimum(cores / cores_per_host, 1.0).astype(np.float32),
-            "mem": np.minimum(memory / mem_gb_per_host, 1.0).astype(np.float32),
+            "cpu": (cores / cores_per_host).astype(np.float32),
+            "mem": (memory / mem_gb_per_host).astype(np.float32),
             "duration_s": np.maximum(deleted - created, 1.0).astype(np.float32),
             "duration_observed": (created > created.min()) & (deleted < deleted.max()),
             "priority": priority,

@@ -1,7 +1,7 @@
 """Read headerless trace CSVs (plain or .gz) with pyarrow; bad input is a one-line WorkloadError.
 
-Strict (the default): a truncated or corrupt gzip, a row with the wrong number of fields, a
-non-numeric value or an empty mandatory field stops the read with the file and row named.
+Strict (the default): a truncated or corrupt gzip, a row with the wrong number of fields or a
+non-numeric value stops the read with the file and row named (row_checks then checks the values).
 Lenient: every intact row is read and the rest are counted; the count travels with the table as
 schema metadata (`rows_dropped`), so nothing is dropped silently.
 Arrow's parse errors name no row, so on a strict failure the text is scanned once more, line by
@@ -23,8 +23,9 @@ import pyarrow.csv as pacsv
 from envs.errors import WorkloadError
 
 DROPPED_KEY = b"rows_dropped"
-INTEGER = r"^\s*[-+]?\d+\s*$"
-FLOAT = r"^\s*[-+]?(\d+\.?\d*([eE][-+]?\d+)?|\.\d+([eE][-+]?\d+)?|nan|inf)\s*$"
+INTEGER = r"^\s*-?\d+\s*$"  # Arrow reads "+3" as a float, not as an integer
+# As Arrow parses floats: "nan", "inf" and "infinity" in any case (the range checks reject them).
+FLOAT = r"(?i)^\s*[-+]?(\d+\.?\d*(e[-+]?\d+)?|\.\d+(e[-+]?\d+)?|nan|inf|infinity)\s*$"
 CHUNK = 1 << 20
 
 
@@ -89,23 +90,27 @@ def read_headerless_csv(
 
     def skip_row(row) -> str:
         bad_rows[0] += 1
-        return "skip" if lenient else "error"
+        return "skip"
 
-    def read(source, types: dict[str, pa.DataType]) -> pa.Table:
+    def read(source, types: dict[str, pa.DataType], skip: bool = True) -> pa.Table:
         return pacsv.read_csv(
             source,
             read_options=pacsv.ReadOptions(column_names=list(column_names)),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=skip_row),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=skip_row if skip else None),
             convert_options=pacsv.ConvertOptions(
                 include_columns=list(column_types),
                 column_types=types,
-                strings_can_be_null=True,  # an empty field is missing, as in numeric columns
+                # Only an empty field is missing: "nan" or "NA" must not pass as an empty request.
+                null_values=[""],
+                strings_can_be_null=True,
             ),
         )
 
     try:
-        # Arrow streams the gzip while it parses: the fast path for intact files.
-        return with_rows_dropped(read(path, column_types), bad_rows[0])
+        # Arrow streams the gzip while it parses: the fast path for intact files. (A row with
+        # the wrong field count goes the slow way: Arrow hands the skip handler the row as
+        # UTF-8, which fails, off our stack, on other bytes.)
+        return with_rows_dropped(read(path, column_types, skip=False), 0)
     except (pa.ArrowInvalid, OSError, EOFError) as err:
         first_error = err
     try:
@@ -115,6 +120,9 @@ def read_headerless_csv(
     dropped = 0
     if data[:2] == b"\x1f\x8b":
         data, dropped = _gunzip(path, data, lenient)
+    if not data.strip():
+        raise WorkloadError(f"trace file {path} holds no rows; check the path")
+    data = data.decode("utf-8", "replace").encode()
     if not lenient:
         _raise_first_bad_row(path, data, column_names, column_types, first_error)
     bad_rows[0] = 0
@@ -123,9 +131,20 @@ def read_headerless_csv(
         return with_rows_dropped(table, dropped + bad_rows[0])
     except (pa.ArrowInvalid, OSError):
         bad_rows[0] = 0
-    text = read(pa.BufferReader(data), {k: pa.string() for k in column_types})
+    try:
+        text = read(pa.BufferReader(data), {k: pa.string() for k in column_types})
+    except (pa.ArrowInvalid, OSError) as err:  # not even text in columns: nothing to keep
+        raise WorkloadError(f"cannot read trace file {path}: {str(err).splitlines()[0]}") from None
     table, invalid = _read_valid(text, column_types)
     return with_rows_dropped(table, dropped + bad_rows[0] + invalid)
+
+
+def _fits(value: str, kind: pa.DataType) -> bool:
+    """True if `value` is an integer that `kind` (an Arrow integer type) can hold."""
+    if not re.match(INTEGER, value):
+        return False
+    bounds = np.iinfo(kind.to_pandas_dtype())
+    return bounds.min <= int(value) <= bounds.max
 
 
 def _read_valid(text: pa.Table, column_types: dict[str, pa.DataType]) -> tuple[pa.Table, int]:
@@ -134,34 +153,22 @@ def _read_valid(text: pa.Table, column_types: dict[str, pa.DataType]) -> tuple[p
     for name, kind in column_types.items():
         if pa.types.is_string(kind):
             continue
-        pattern = INTEGER if pa.types.is_integer(kind) else FLOAT
         column = text.column(name)
-        ok = pc.fill_null(pc.match_substring_regex(column, pattern), True)  # empty is fine
-        keep &= np.asarray(ok.to_numpy(zero_copy_only=False), bool)
+        if pa.types.is_integer(kind):  # the slow path only: a row at a time is fine
+            ok = [value is None or _fits(value, kind) for value in column.to_pylist()]
+        else:
+            found = pc.fill_null(pc.match_substring_regex(column, FLOAT), True)  # empty is fine
+            ok = found.to_numpy(zero_copy_only=False)
+        keep &= np.asarray(ok, bool)
     table = text.filter(pa.array(keep))
-    columns = {name: pc.cast(table.column(name), kind) for name, kind in column_types.items()}
+    # Arrow's CSV reader takes " 7 " for 7; its cast does not, so trim first.
+    columns = {
+        name: table.column(name)
+        if pa.types.is_string(kind)
+        else pc.cast(pc.utf8_trim_whitespace(table.column(name)), kind)
+        for name, kind in column_types.items()
+    }
     return pa.table(columns), int((~keep).sum())
-
-
-def require_values(
-    table: pa.Table, names: Sequence[str], path: str | Path, lenient: bool, what: str
-) -> pa.Table:
-    """Rows with an empty mandatory field: an error naming the first (strict) or dropped and
-    counted (lenient)."""
-    if not any(table.column(name).null_count for name in names):
-        return table
-    missing = np.zeros(table.num_rows, bool)
-    for name in names:
-        missing |= np.asarray(table.column(name).is_null().to_numpy(zero_copy_only=False), bool)
-    if not lenient:
-        row = int(np.flatnonzero(missing)[0])
-        empty = [n for n in names if table.column(n)[row].as_py() is None]
-        raise WorkloadError(
-            f"malformed {what} file {path}, row {row + 1}: empty '{empty[0]}' field, which the "
-            "trace schema requires; pass --lenient to skip such rows"
-        )
-    kept = table.filter(pa.array(~missing))
-    return with_rows_dropped(kept, rows_dropped(table) + int(missing.sum()))
 
 
 def _raise_first_bad_row(
@@ -199,6 +206,9 @@ def _first_bad_row(
                 value = row[index[name]]
                 if value and not pattern.match(value):
                     return number, f"column '{name}' has non-numeric value {value!r}"
+                kind = column_types[name]
+                if value and pa.types.is_integer(kind) and not _fits(value, kind):
+                    return number, f"column '{name}' value {value.strip()} is beyond {kind}"
     except csv.Error as err:
         return None, f"cannot parse it ({str(err).splitlines()[0]})"
     return None, None

@@ -7,7 +7,9 @@ Run times the window does not show in full (never scheduled, scheduled before it
 running at its end) are drawn from the observed ones with a seeded RNG; `duration_observed`
 tells which is which.
 `load_machines` gives each machine's last known normalized capacity and when it was added and
-removed. Both read strictly (a bad row is a one-line error naming file and row) unless lenient.
+removed. Both read strictly unless lenient: a row that does not parse, lacks a mandatory field,
+holds a value outside the schema's range (requests and capacities are finite and in [0, 1]) or
+goes back in time is a one-line error naming file, row and column (see row_checks).
 """
 
 import hashlib
@@ -18,12 +20,8 @@ import numpy as np
 import pyarrow as pa
 
 from envs.errors import WorkloadError
-from envs.workloads.csv_input import (
-    read_headerless_csv,
-    require_values,
-    rows_dropped,
-    with_rows_dropped,
-)
+from envs.workloads.csv_input import read_headerless_csv, rows_dropped, with_rows_dropped
+from envs.workloads.row_checks import require_in_range, require_time_order, require_values
 
 TASK_EVENT_COLUMNS = (
     "timestamp",
@@ -61,6 +59,22 @@ MACHINE_EVENT_TYPES = {
     "mem": pa.float32(),
 }
 MANDATORY_TASK_FIELDS = ("timestamp", "job_id", "task_index", "event_type")
+MANDATORY_MACHINE_FIELDS = ("timestamp", "machine_id", "event_type")
+# The schema's ranges: requests and capacities are normalized to the largest machine (1.0).
+TASK_EVENT_LIMITS = {
+    "timestamp": (0, np.inf),
+    "event_type": (0, 8),
+    "priority": (0, 11),
+    "scheduling_class": (0, 3),
+    "cpu_request": (0.0, 1.0),
+    "mem_request": (0.0, 1.0),
+}
+MACHINE_EVENT_LIMITS = {
+    "timestamp": (0, np.inf),
+    "event_type": (0, 2),
+    "cpu": (0.0, 1.0),
+    "mem": (0.0, 1.0),
+}
 SUBMIT, SCHEDULE = 0, 1
 TERMINAL_EVENTS = (2, 3, 4, 5, 6)  # EVICT, FAIL, FINISH, KILL, LOST
 MACHINE_ADD, MACHINE_REMOVE = 0, 1
@@ -77,20 +91,46 @@ def load_tasks(
     scheduled_s float64 (first SCHEDULE; 0 = before the window, null = never), end_s float64
     (the run's terminal event, null = not in these files), machine_id int64 (of the first
     SCHEDULE, -1 if none), owner int64 (the user's hash as a stable id, 0 if none); sorted by
-    submit_s. Tasks without a SUBMIT event or without requests
-    are left out. Strict by default (see csv_input); `lenient` skips bad rows and counts them in
-    the table's rows_dropped metadata.
+    submit_s. Tasks without a SUBMIT event, without requests or requesting no CPU are left out.
+    Strict by default (see row_checks); `lenient` skips bad rows and counts them in the table's
+    rows_dropped metadata.
     """
     paths = [task_event_paths] if isinstance(task_event_paths, str | Path) else task_event_paths
     if not paths:
         raise WorkloadError("no task_events files given; pass at least one csv.gz part")
-    parts = []
-    for path in paths:
-        part = read_headerless_csv(path, TASK_EVENT_COLUMNS, TASK_EVENT_TYPES, lenient)
-        parts.append(require_values(part, MANDATORY_TASK_FIELDS, path, lenient, "task_events"))
+    parts = [
+        _checked_events(
+            read_headerless_csv(path, TASK_EVENT_COLUMNS, TASK_EVENT_TYPES, lenient),
+            MANDATORY_TASK_FIELDS,
+            TASK_EVENT_LIMITS,
+            path,
+            lenient,
+            "task_events",
+        )
+        for path in paths
+    ]
     dropped = sum(rows_dropped(part) for part in parts)
     events = pa.concat_tables([part.replace_schema_metadata(None) for part in parts])
     return with_rows_dropped(_tasks_from_events(events, np.random.default_rng(seed)), dropped)
+
+
+def _checked_events(
+    events: pa.Table,
+    mandatory: Sequence[str],
+    limits: dict,
+    path: str | Path,
+    lenient: bool,
+    what: str,
+) -> pa.Table:
+    """One file's events with every field the schema needs, in range, in time order."""
+    events = require_values(events, mandatory, path, lenient, what)
+    events = require_in_range(events, limits, path, lenient, what)
+    events = require_time_order(events, "timestamp", path, lenient, what)
+    if events.num_rows == 0:
+        dropped = rows_dropped(events)
+        why = f" (the {dropped} it has are malformed)" if dropped else ""
+        raise WorkloadError(f"{what} file {path} holds no usable row{why}; check the file")
+    return events
 
 
 def _column(table: pa.Table, name: str, fill: float) -> np.ndarray:
@@ -202,9 +242,13 @@ def load_machines(
     (last known normalized capacities), added_s float64 (first ADD; 0 = before the trace),
     removed_s float64 (its last REMOVE when that is its last event, else inf). Machines removed
     for good are left out unless include_removed."""
-    events = read_headerless_csv(path, MACHINE_EVENT_COLUMNS, MACHINE_EVENT_TYPES, lenient)
-    events = require_values(
-        events, ("timestamp", "machine_id", "event_type"), path, lenient, "machine_events"
+    events = _checked_events(
+        read_headerless_csv(path, MACHINE_EVENT_COLUMNS, MACHINE_EVENT_TYPES, lenient),
+        MANDATORY_MACHINE_FIELDS,
+        MACHINE_EVENT_LIMITS,
+        path,
+        lenient,
+        "machine_events",
     )
     t = _column(events, "timestamp", 0)
     machine = _column(events, "machine_id", 0)

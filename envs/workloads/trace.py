@@ -28,12 +28,29 @@ from envs.workloads.azure import load_vms
 from envs.workloads.base import START_WINDOW_S, Tasks, empty_tasks, lognormal_from_std
 from envs.workloads.csv_input import rows_dropped
 from envs.workloads.google2011 import load_machines, load_tasks
+from envs.workloads.row_checks import require_in_range, require_time_order, require_values
 from marl_alloc.floor.paths import resolve_path
 from marl_alloc.floor.settings.env import TraceWorkloadConfig
 
 TASKS_FILE = "tasks.parquet"
 MACHINES_FILE = "machines.parquet"
 REQUIRED_COLUMNS = ("submit_s", "cpu", "mem", "duration_s", "priority")
+# What the loaders write; a prepared file from elsewhere (or an older prepare) is checked too.
+TASK_LIMITS = {
+    "submit_s": (0.0, np.inf),
+    "cpu": (0.0, 1.0),
+    "mem": (0.0, 1.0),
+    "duration_s": (0.0, np.inf),
+    "usage_factor": (0.0, np.inf),
+}
+MACHINE_COLUMNS = ("machine_id", "cpu", "mem")
+MACHINE_LIMITS = {"cpu": (0.0, 1.0), "mem": (0.0, 1.0), "added_s": (0.0, np.inf)}
+# A datacenter drawing fewer arrivals than this per pass over the trace is a setting mistake
+# (and would make TraceSource.take pass over the trace again and again for each task).
+MIN_ARRIVALS_PER_PASS = 1.0
+# take() gives up after this many passes over the trace that drew no arrival at all (at
+# MIN_ARRIVALS_PER_PASS, a chance of e**-50 that a valid setting gets there).
+MAX_EMPTY_PASSES = 50
 
 
 def _parquet_path(path: Path, file_name: str) -> Path | None:
@@ -42,15 +59,32 @@ def _parquet_path(path: Path, file_name: str) -> Path | None:
     return path if path.suffix == ".parquet" else None
 
 
-def _read_parquet(path: Path) -> pa.Table:
+def _read_parquet(path: Path, required: tuple[str, ...], limits: dict, lenient: bool) -> pa.Table:
+    """A prepared table with the `required` columns filled, and the columns in `limits` finite
+    and in range."""
     if not path.is_file():
         raise WorkloadError(
             f"prepared trace {path} does not exist; run python -m marl_alloc.prepare"
         )
     try:
-        return pq.read_table(path)
-    except (OSError, pa.ArrowInvalid) as err:
-        raise WorkloadError(f"cannot read {path}: {str(err).splitlines()[0]}") from None
+        table = pq.read_table(path)
+        rows_dropped(table)  # the count prepare wrote must read back as a number
+        names = table.column_names  # decoded on first use: damaged names fail here
+    except (OSError, pa.ArrowException, ValueError) as err:  # damaged bytes, metadata included
+        raise WorkloadError(f"cannot read {path}: {_first_line(err)}") from None
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise WorkloadError(
+            f"prepared trace {path} lacks columns {missing}; run python -m marl_alloc.prepare"
+        )
+    table = require_values(table, required, path, lenient, "prepared trace")
+    present = {name: bounds for name, bounds in limits.items() if name in names}
+    return require_in_range(table, present, path, lenient, "prepared trace")
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 @functools.lru_cache(maxsize=8)
@@ -60,18 +94,15 @@ def load_task_table(
     """Task table of a trace from raw files or one prepared parquet (cached per process)."""
     resolved = [resolve_path(p) for p in paths]
     prepared = _parquet_path(resolved[0], TASKS_FILE) if len(resolved) == 1 else None
-    if prepared is not None:
-        table = _read_parquet(prepared)
-    elif kind == "azure":
+    if prepared is None and kind == "azure":
         if len(resolved) != 1:
             raise WorkloadError("an Azure workload reads one vmtable file; list exactly one")
-        table = load_vms(resolved[0], cores, mem_gb, lenient=lenient)
-    else:
-        table = load_tasks(resolved, seed=seed, lenient=lenient)
-    missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
-    if missing:
-        raise WorkloadError(f"task table from {paths[0]} lacks columns {missing}; re-run prepare")
-    return table
+        return load_vms(resolved[0], cores, mem_gb, lenient=lenient)
+    if prepared is None:
+        return load_tasks(resolved, seed=seed, lenient=lenient)
+    table = _read_parquet(prepared, REQUIRED_COLUMNS, TASK_LIMITS, lenient)
+    # The loaders sort by submit time; a prepared file out of order would shift the window.
+    return require_time_order(table, "submit_s", prepared, lenient, "prepared trace")
 
 
 @functools.lru_cache(maxsize=8)
@@ -81,7 +112,7 @@ def load_machine_table(path: str, lenient: bool = False) -> pa.Table:
     resolved = resolve_path(path)
     prepared = _parquet_path(resolved, MACHINES_FILE)
     if prepared is not None:
-        return _read_parquet(prepared)
+        return _read_parquet(prepared, MACHINE_COLUMNS, MACHINE_LIMITS, lenient)
     return load_machines(resolved, lenient=lenient, include_removed=True)
 
 
@@ -135,6 +166,11 @@ class TraceWorkload:
             float((columns["cpu"][self.arrivals] * columns["duration_s"][self.arrivals]).sum())
             / self.span_s
         )
+        if not (np.isfinite(demand_per_s) and demand_per_s > 0):
+            raise WorkloadError(
+                f"the trace's arrivals request {demand_per_s:g} CPU on average; requests must be"
+                " finite and not all zero"
+            )
         self.demand_cpu = demand_per_s  # CPU the trace's arrivals request on average
         self.running_rows = np.zeros(0, np.int64)
         self.skipped_at_start = 0
@@ -180,9 +216,18 @@ class TraceWorkload:
     def sample_fraction(self, total_cpu: float) -> float:
         """Arrivals per trace task for a datacenter with total_cpu capacity."""
         c = self.config
-        if c.sample_fraction is not None:
-            return c.sample_fraction
-        return c.target_utilization * c.load_factor * total_cpu / max(self.demand_cpu, 1e-9)
+        fraction = c.sample_fraction
+        if fraction is None:
+            fraction = c.target_utilization * c.load_factor * total_cpu / self.demand_cpu
+        per_pass = fraction * len(self.arrivals)
+        if not (np.isfinite(per_pass) and per_pass >= MIN_ARRIVALS_PER_PASS):
+            raise WorkloadError(
+                f"sampling {fraction:g} copies of each of the trace's {len(self.arrivals)} tasks"
+                f" gives {per_pass:g} arrivals per pass over it (at least"
+                f" {MIN_ARRIVALS_PER_PASS:g} needed); raise env.workload.sample_fraction or"
+                " load_factor, or use a longer trace"
+            )
+        return float(fraction)
 
     def start_s(self, rng: np.random.Generator) -> float:
         """Simulated time an episode starts at: the window's start for a cell, else random."""
@@ -285,7 +330,7 @@ class TraceSource:
         if self.remaining is not None:
             n = min(n, self.remaining)
         w, rows, times = self.workload, [], []
-        count = 0
+        count = count_at_wrap = empty_passes = 0
         while count < n:
             block = w.arrivals[self.cursor : self.cursor + 4 * n]
             copies = np.minimum(self.rng.poisson(self.fraction, len(block)), n)
@@ -299,6 +344,13 @@ class TraceSource:
             self.cursor += used
             if self.cursor >= len(w.arrivals):
                 self.cursor, self.offset_s = 0, self.offset_s + w.span_s
+                empty_passes = empty_passes + 1 if count == count_at_wrap else 0
+                count_at_wrap = count
+                if empty_passes >= MAX_EMPTY_PASSES:
+                    raise WorkloadError(
+                        f"{empty_passes} passes over the trace at {self.fraction:g} copies per"
+                        " task drew no arrival; raise env.workload.sample_fraction"
+                    )
             if used < len(block):
                 break
         rows_all = np.concatenate(rows) if rows else np.zeros(0, np.int64)

@@ -149,7 +149,7 @@ class RayRuntime:
     """Env actors, replay shard actors and a learner actor running concurrently."""
 
     def __init__(self, config, learner_state: dict | None):
-        from actors.env_actor import EnvActor
+        from actors.env_actor import EnvActor, packed_spec
         from learners.learner_actor import LearnerActor
 
         settings = config.settings
@@ -186,8 +186,10 @@ class RayRuntime:
             ).remote(
                 names[shard_for_actor(i, num_shards)],
                 settings.env,
-                config.rl_module_spec,
+                packed_spec(config.rl_module_spec),
                 actor_index=i,
+                restart_as_spare=training.spare_actors > 0,
+                max_backlog=settings.replay.actor_backlog_adds,
                 **worker_kwargs(settings, i),
             )
             for i in range(num_actors + training.spare_actors)

@@ -2,7 +2,6 @@
 the fresh local Ray the Ray benchmarks measure on."""
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +15,7 @@ def run_benchmark(
     """Run one benchmark; bad options or config (any UserError) print one `error:` line and
     return 2."""
     from marl_alloc.floor.errors import UserError
+    from marl_alloc.floor.strict_json import dumps
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
@@ -23,7 +23,7 @@ def run_benchmark(
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    print(dumps(result) if args.json else dumps(result, indent=2))
     return 0
 
 
@@ -31,4 +31,7 @@ def start_local_ray(num_cpus: float) -> None:
     """A fresh local Ray with `num_cpus`, even when another cluster runs on this machine."""
     import ray
 
+    from marl_alloc.ray_start import fail_fast
+
+    fail_fast()  # as every training run starts Ray
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level="ERROR")

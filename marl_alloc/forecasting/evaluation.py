@@ -1,6 +1,5 @@
 """Score saved forecasters and the baselines on a series' test split; metrics.json and a plot."""
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -8,6 +7,7 @@ import numpy as np
 import torch
 
 from marl_alloc.floor.settings.forecast import ForecastSettings
+from marl_alloc.floor.strict_json import write_json
 from marl_alloc.forecasting.baselines import moving_average, persistence, seasonal_naive
 from marl_alloc.forecasting.metrics import error_metrics, mae_by_step
 from marl_alloc.forecasting.model import ForecastNet
@@ -128,7 +128,7 @@ def evaluate_models(
     }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json(out / "metrics.json", metrics)
     groups = len(series.group_names)
     info = (
         groups - 1,

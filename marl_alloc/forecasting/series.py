@@ -10,6 +10,7 @@ import torch
 from marl_alloc.floor.errors import UserError
 
 DAY_S = 86_400.0
+LINE_OF_ROW = 2  # data row 0 is the file's line 2, below the header
 
 
 @dataclass(frozen=True)
@@ -74,31 +75,40 @@ def with_seasonal_lags(series: DemandSeries, lags: Sequence[int]) -> DemandSerie
 
 def load_csv_series(path: str | Path, column: str, resolution_s: float) -> DemandSeries:
     """One metric of a utilization CSV; its `timestamp` column (seconds), when present, sets the
-    resolution, else rows are `resolution_s` apart."""
+    resolution, else rows are `resolution_s` apart. A value that is not a finite number, or a
+    timestamp not after the one above, is a one-line UserError naming file, line and column."""
     import pyarrow.csv as pa_csv
 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"series file {path} does not exist (pass --series FILE)")
     try:
-        table = pa_csv.read_csv(path)
+        # Only an empty field is missing: "nan" is read as a number, and rejected as one.
+        options = pa_csv.ConvertOptions(null_values=[""], strings_can_be_null=True)
+        table = pa_csv.read_csv(path, convert_options=options)
     except Exception as err:  # pyarrow raises several types for unreadable CSVs
-        raise UserError(f"cannot read {path} as CSV: {str(err).splitlines()[0]}") from None
+        raise UserError(f"cannot read {path} as CSV: {_first_line(err)}") from None
     if column not in table.column_names:
-        names = ", ".join(c for c in table.column_names if c != "timestamp")
+        # Escaped: a header is the file's text, and the error must stay one line.
+        names = ", ".join(
+            c.encode("unicode_escape").decode() for c in table.column_names if c != "timestamp"
+        )
         raise UserError(f"column '{column}' is not in {path.name} (columns: {names}); fix --column")
-    try:
-        values = table[column].to_numpy(zero_copy_only=False).astype(np.float64)
-    except (TypeError, ValueError):
-        raise UserError(f"column '{column}' of {path.name} is not numeric") from None
-    bad = int((~np.isfinite(values)).sum())
-    if bad:
-        raise UserError(f"column '{column}' of {path.name} has {bad} missing or non-finite values")
+    for name in (column, "timestamp"):
+        if table.column_names.count(name) > 1:
+            raise UserError(f"{path.name} has {table.column_names.count(name)} columns {name!r}")
+    if table.num_rows == 0:
+        raise UserError(f"{path.name} holds a header but no rows")
+    values = _finite_column(table, column, path)
     if "timestamp" in table.column_names:
-        timestamps = table["timestamp"].to_numpy(zero_copy_only=False).astype(np.float64)
+        timestamps = _finite_column(table, "timestamp", path)
         steps = np.diff(timestamps)
-        if len(steps) and (steps <= 0).any():
-            raise UserError(f"timestamps of {path.name} are not strictly increasing")
+        backwards = np.flatnonzero(steps <= 0)
+        if len(backwards):
+            raise UserError(
+                f"{path.name}, line {backwards[0] + 1 + LINE_OF_ROW}: timestamp not after the one"
+                " above; timestamps must increase"
+            )
         resolution_s = float(np.median(steps)) if len(steps) else resolution_s
     else:
         timestamps = np.arange(len(values)) * resolution_s
@@ -111,6 +121,48 @@ def load_csv_series(path: str | Path, column: str, resolution_s: float) -> Deman
         resolution_s=float(resolution_s),
         name=f"{path.name}:{column}",
     )
+
+
+def _finite_column(table, name: str, path: Path) -> np.ndarray:
+    """A CSV column as float64, every value a finite number (float32 range: the model's)."""
+    import pyarrow as pa
+
+    column = table[name]
+    if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
+        row = _first_non_number(column)
+        raise UserError(
+            f"{path.name}, line {row + LINE_OF_ROW}: column {name!r} holds"
+            f" {column[row].as_py()!r}, not a number"
+        )
+    values = column.to_numpy(zero_copy_only=False).astype(np.float64)
+    with np.errstate(over="ignore"):
+        finite = np.isfinite(values.astype(np.float32))
+    if not finite.all():
+        row = int(np.flatnonzero(~finite)[0])
+        value = column[row].as_py()
+        raise UserError(
+            f"{path.name}, line {row + LINE_OF_ROW}: column {name!r} is"
+            f" {'empty' if value is None else value}, not a finite number"
+        )
+    return values
+
+
+def _first_non_number(column) -> int:
+    """The first row Arrow cannot read as a number (row 0 for a column of another type, such
+    as timestamps), for a column Arrow did not read as numbers."""
+    import pyarrow as pa
+
+    for row, value in enumerate(column.to_pylist()):
+        try:
+            pa.scalar(value, pa.string()).cast(pa.float64())
+        except (pa.ArrowException, TypeError):
+            return row
+    return 0
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def training_origins(

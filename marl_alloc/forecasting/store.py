@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.strict_json import write_json
 from marl_alloc.forecasting.ensemble import Forecaster, build_forecaster, member_count
 from marl_alloc.forecasting.model import NetConfig
 
@@ -24,7 +25,7 @@ def save_models(out_dir: str | Path, nets: dict[str, Forecaster], meta: dict[str
         state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
         saved = {"net_config": net.cfg.to_dict(), "members": member_count(net), "state_dict": state}
         torch.save(saved, out / f"{name}.pt")
-    (out / META_FILE).write_text(json.dumps({**meta, "models": list(nets)}, indent=2) + "\n")
+    write_json(out / META_FILE, {**meta, "models": list(nets)})
     return out
 
 

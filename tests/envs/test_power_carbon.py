@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from envs import EnvConfig, EnvConfigError, VectorDatacenterEnv, WorkloadError
-from envs.carbon import CarbonSeries
+from envs.carbon import CarbonSeries, read_carbon_csv
 from envs.power import PowerModel
 from marl_alloc.floor.settings.env import CarbonConfig, HostConfig
 
@@ -57,6 +57,28 @@ def test_carbon_csv_errors(tmp_path):
         CarbonSeries.from_config(CarbonConfig(kind="csv", csv=str(path), unit="tons"), 0)
     with pytest.raises(WorkloadError, match="names no file"):
         CarbonSeries.from_config(CarbonConfig(kind="csv"), 0)
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("2023-06-08T00:15:00Z,inf", "line 5: column 'Caiso_North' is inf, not a finite"),
+        ("2023-06-08T00:15:00Z,nan", "line 5: column 'Caiso_North' is nan"),
+        ("2023-06-08T00:15:00Z,-3", "line 5: column 'Caiso_North' is -3"),
+        ("2023-06-08T00:15:00Z,", "line 5: column 'Caiso_North' is empty"),
+        ("2023-06-08T00:15:00Z,lots", "line 5: column 'Caiso_North' holds 'lots', not a number"),
+        ("2023-06-08T00:05:00Z,400", "line 5: timestamp not after the one above"),
+        ("2093-06-08T00:15:00Z,400", "line 5: a gap of"),
+    ],
+)
+def test_a_bad_carbon_line_is_one_line_naming_line_and_column(tmp_path, row, message):
+    rows = ["timestamp,Caiso_North"] + [f"2023-06-08T00:{m:02d}:00Z,400" for m in (0, 5, 10)]
+    rows.append(row)
+    path = tmp_path / "carbon.csv"
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(WorkloadError, match=rf"carbon\.csv, {message}") as info:
+        read_carbon_csv(CarbonConfig(kind="csv", csv=str(path)))
+    assert "\n" not in str(info.value)
 
 
 def test_real_watttime_file(shared_data, synthetic_config):

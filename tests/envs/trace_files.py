@@ -5,8 +5,9 @@ from pathlib import Path
 
 US = 1_000_000
 
-# (time s, job, task, event, priority, cpu, mem); empty strings stand for empty fields.
-TASK_EVENTS = [
+# (time s, job, task, event, priority, cpu, mem); empty strings stand for empty fields. Listed
+# task by task, written in time order as the trace is.
+_TASK_EVENTS_BY_TASK = [
     (0, 1, 0, 0, 9, "0.125", "0.07"),  # submitted before the window, runs on
     (0, 1, 0, 1, 9, "", ""),
     (700, 2, 0, 0, 0, "0.05", "0.02"),  # submit, schedule, finish: run 300 s
@@ -22,6 +23,7 @@ TASK_EVENTS = [
     (1300, 4, 0, 1, 5, "", ""),  # no SUBMIT in these files: left out
     (1400, 5, 0, 0, 2, "", ""),  # never any request: left out
 ]
+TASK_EVENTS = sorted(_TASK_EVENTS_BY_TASK, key=lambda row: row[0])
 MACHINE_EVENTS = [
     (0, 5, 0, "0.5", "0.25"),
     (0, 6, 0, "1", "1"),
@@ -45,7 +47,8 @@ def write_gz(path: Path, lines: list[str]) -> Path:
 
 
 def write_task_events(path: Path, rows=TASK_EVENTS) -> Path:
-    return write_gz(path, [task_event_line(*row) for row in rows])
+    """The rows in time order, as the trace writes them."""
+    return write_gz(path, [task_event_line(*row) for row in sorted(rows, key=lambda r: r[0])])
 
 
 def write_machine_events(path: Path, rows=MACHINE_EVENTS) -> Path:

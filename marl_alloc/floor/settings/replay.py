@@ -52,12 +52,16 @@ class ReplayConfig:
     memory_mb: float | None = None
     # Shard actor threads for priority updates and stats (adds and samples have one each).
     max_concurrency: int = 2
+    # Adds an env actor may hold back while its shard has not acknowledged the previous one, so
+    # it keeps collecting through a shard restart; 0 = wait for every acknowledgement.
+    actor_backlog_adds: int = 0
     seed: int = 0
 
     def __post_init__(self):
         require_all(
             [
                 (self.num_shards >= 1, "replay.num_shards must be >= 1"),
+                (self.actor_backlog_adds >= 0, "replay.actor_backlog_adds must be >= 0"),
                 (self.capacity >= self.num_shards, "replay.capacity must be >= replay.num_shards"),
                 (self.alpha >= 0, "replay.alpha must be >= 0"),
                 (0 <= self.beta_init <= 1, "replay.beta_init must be in [0, 1]"),

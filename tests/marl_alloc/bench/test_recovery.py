@@ -2,7 +2,7 @@
 
 import pytest
 
-from marl_alloc.bench import recovery
+from marl_alloc.bench import recovery, transition_accounts
 
 
 def _timeline(points):
@@ -37,3 +37,18 @@ def test_bad_options_exit_2():
     with pytest.raises(SystemExit) as exit_:
         recovery.parse_args(["--num-shards", "0"])
     assert exit_.value.code == 2
+
+
+def test_accounts_count_lost_and_duplicated_transitions_apart():
+    # writer -> [last add applied, the writer's rows through it, rows applied]
+    clean = transition_accounts.settle({"a": 90, "b": 40}, [{"a": [3, 90, 90]}, {"b": [2, 40, 40]}])
+    assert (clean.acknowledged, clean.lost, clean.duplicated) == (130, 0, 0)
+    # An add applied twice (a retry after a shard restart) is duplicated, not a negative loss.
+    twice = transition_accounts.settle({"a": 90}, [{"a": [3, 90, 120]}])
+    assert (twice.lost, twice.duplicated) == (0, 30)
+    # Acknowledged adds a shard no longer holds (a restart without its log) are lost: past the
+    # last add it applied, and gaps before it.
+    gone = transition_accounts.settle({"a": 90, "b": 40}, [{"a": [2, 60, 60]}, {"b": [2, 40, 25]}])
+    assert (gone.lost, gone.duplicated) == (45, 0)
+    # An add in flight when its writer died may or may not have applied: neither is a loss.
+    assert transition_accounts.settle({"a": 60}, [{"a": [3, 90, 90]}]).lost == 0

@@ -37,6 +37,27 @@ def test_csv_errors_name_the_problem(sine_csv, column, message):
         load_csv_series(path, column, 300)
 
 
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("900,inf", "line 5: column 'cpu' is inf, not a finite"),
+        ("900,nan", "line 5: column 'cpu' is nan, not a finite"),
+        ("900,1e39", "line 5: column 'cpu' is 1e\\+39, not a finite"),  # beyond float32
+        ("900,", "line 5: column 'cpu' is empty"),
+        ("900,high", "line 5: column 'cpu' holds 'high', not a number"),
+        ("inf,0.5", "line 5: column 'timestamp' is inf"),
+        ("300,0.5", "line 5: timestamp not after the one above"),
+    ],
+)
+def test_a_bad_series_value_is_one_line_naming_line_and_column(tmp_path, line, message):
+    rows = ["timestamp,cpu", "0,0.1", "300,0.2", "600,0.3", line, "1200,0.4"]
+    path = tmp_path / "series.csv"
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(UserError, match=rf"series\.csv, {message}") as info:
+        load_csv_series(path, "cpu", 300)
+    assert "\n" not in str(info.value)
+
+
 def test_splits_keep_training_before_test_and_windows_inside():
     series = load_csv_series_like(1000)
     train, val = training_origins(series, 48, 12, 0.75, 0.2)
