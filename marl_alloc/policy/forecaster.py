@@ -15,7 +15,7 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from envs.demand_history import FEATURES
 from marl_alloc import columns as C
-from marl_alloc.forecasting.ensemble import Forecaster, build_forecaster
+from marl_alloc.forecasting.ensemble import Forecaster, build_forecaster, member_count
 from marl_alloc.forecasting.model import NetConfig
 from marl_alloc.forecasting.rl_module import FORECASTER_ID, ForecasterRLModule, forecaster_spec
 from marl_alloc.forecasting.store import load_models
@@ -81,13 +81,27 @@ def load_init(init_dir: str | Path) -> tuple[Forecaster, dict[str, Any]]:
     return nets[INIT_MODEL], meta
 
 
+def check_sizes(init_dir: str | Path, window: int, horizon: int, expected: Mapping[str, Any]):
+    """A one-line UserError unless the init dir's forecaster reads `expected["window"]` steps
+    and forecasts `expected["horizon"]` (what `model.forecaster` says the policy holds)."""
+    if (window, horizon) != (int(expected["window"]), int(expected["horizon"])):
+        raise UserError(
+            f"the forecaster in {init_dir} reads {window} steps and forecasts {horizon}, but the "
+            f"policy expects model.forecaster.window={expected['window']} and "
+            f"model.forecaster.horizon={expected['horizon']}; set them to {window} and {horizon} "
+            "or pass a forecaster trained with those sizes"
+        )
+
+
 def forecaster_module_spec(forecaster: Mapping[str, Any], forecast_horizon: int) -> RLModuleSpec:
-    """The `forecaster` module's spec from `model.forecaster`: the init dir's network, window,
-    resolution and lags when `init` is set, else the configured ones (sizes in `net`)."""
+    """The `forecaster` module's spec from `model.forecaster`: the init dir's network,
+    resolution and lags when `init` is set (its window and horizon must be the configured
+    ones), else the configured ones (sizes in `net`)."""
     if forecaster.get("init"):
         net, meta = load_init(forecaster["init"])
-        net_config, members = net.cfg, len(getattr(net, "members", [net]))
+        net_config, members = net.cfg, member_count(net)
         window = int(meta["config"]["data"]["window"])
+        check_sizes(forecaster["init"], window, net_config.horizon, forecaster)
         feed = {"resolution_s": float(meta["resolution_s"]), "seasonal_lags": meta["seasonal_lags"]}
     else:
         sizes = {k: v for k, v in forecaster["net"].items() if k != "pathways"}
@@ -116,7 +130,19 @@ def forecaster_module_spec(forecaster: Mapping[str, Any], forecast_horizon: int)
 
 
 def warm_start(module: DemandForecasterModule, init_dir: str | Path) -> None:
-    """Copy the init dir's weights and normalization into `module` (same network config)."""
-    net, _ = load_init(init_dir)
+    """Copy the init dir's weights and normalization into `module`; a one-line UserError when
+    the dir's window, horizon or network differ from the module's."""
+    net, meta = load_init(init_dir)
+    expected = {"window": module.window, "horizon": module.net.cfg.horizon}
+    check_sizes(init_dir, int(meta["config"]["data"]["window"]), net.cfg.horizon, expected)
+    theirs, ours = net.cfg.to_dict(), module.net.cfg.to_dict()
+    differ = [key for key in ours if theirs[key] != ours[key]]
+    if member_count(net) != member_count(module.net):
+        differ.append("ensemble members")
+    if differ:
+        raise UserError(
+            f"the forecaster in {init_dir} differs from the policy's forecaster module in "
+            f"{', '.join(differ)}; start from a forecast train dir with the module's sizes"
+        )
     with torch.no_grad():
         module.net.load_state_dict(net.state_dict())
