@@ -10,15 +10,27 @@ decision at the same level (semi-MDP n-step return, as in options-style Q-learni
 The team stream (module `team`, for the mixer's loss) holds every level's observation, mask,
 action and `active` flag of a cycle in which any level acted, with the same discounted team
 reward and the next such cycle's observations, masks and flags.
+
+With `acting_values`, each decision also keeps what the acting forward pass knew of it (the
+taken action's Q value and attention, the best allowed Q value), and each transition the next
+decision's best Q value: the initial priority then needs no second pass of the Q networks. These
+columns stay in the actor (its worker removes them before pushing to replay).
 """
 
 from collections.abc import Mapping
 
 import numpy as np
 
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 
 Columns = dict[str, np.ndarray]
+
+# The acting forward pass's values per decision (`acting_values`), and the next decision's best.
+ACTING_Q = "acting_q"  # Q of the taken action
+ACTING_ATTENTION = "acting_attention"  # attention on the taken action's node
+BEST_Q = "best_q"  # max Q over the allowed actions
+NEXT_BEST_Q = "next_best_q"
+ACTING_COLUMNS = (ACTING_Q, ACTING_ATTENTION, BEST_Q)
 
 
 class NStepWindow:
@@ -101,29 +113,41 @@ class NStepWindow:
         return out
 
 
-def _level_columns(obs_dim: int, num_actions: int) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-    return {
-        C.OBS: ((obs_dim,), np.dtype(np.float32)),
+ColumnSpecs = dict[str, tuple[tuple[int, ...], np.dtype]]
+_FLOAT = np.dtype(np.float32)
+
+
+def _level_columns(obs_dim: int, num_actions: int, acting_values: bool) -> ColumnSpecs:
+    columns = {
+        C.OBS: ((obs_dim,), _FLOAT),
         C.ACTION_MASK: ((num_actions,), np.dtype(bool)),
         C.ACTIONS: ((), np.dtype(np.int64)),
         C.AGENT_INDEX: ((), np.dtype(np.int64)),
     }
-
-
-def _team_columns(
-    obs_dims: Mapping[str, int], num_actions: Mapping[str, int]
-) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-    columns = {}
-    for level in obs_dims:
-        columns[C.level_column(level, C.OBS)] = ((obs_dims[level],), np.dtype(np.float32))
-        columns[C.level_column(level, C.ACTION_MASK)] = ((num_actions[level],), np.dtype(bool))
-        columns[C.level_column(level, C.ACTIONS)] = ((), np.dtype(np.int64))
-        columns[C.level_column(level, C.ACTIVE)] = ((), np.dtype(bool))
+    if acting_values:
+        columns.update({name: ((), _FLOAT) for name in ACTING_COLUMNS})
     return columns
 
 
-def _team_next_columns(levels) -> dict[str, str]:
-    pairs = ((C.NEXT_OBS, C.OBS), (C.NEXT_ACTION_MASK, C.ACTION_MASK), (C.NEXT_ACTIVE, C.ACTIVE))
+def _next_pairs(acting_values: bool) -> tuple[tuple[str, str], ...]:
+    pairs = ((C.NEXT_OBS, C.OBS), (C.NEXT_ACTION_MASK, C.ACTION_MASK))
+    return (*pairs, (NEXT_BEST_Q, BEST_Q)) if acting_values else pairs
+
+
+def _team_columns(
+    obs_dims: Mapping[str, int], num_actions: Mapping[str, int], acting_values: bool
+) -> ColumnSpecs:
+    columns = {}
+    for level in obs_dims:
+        per_level = _level_columns(obs_dims[level], num_actions[level], acting_values)
+        per_level.pop(C.AGENT_INDEX)
+        per_level[C.ACTIVE] = ((), np.dtype(bool))
+        columns.update({C.level_column(level, k): spec for k, spec in per_level.items()})
+    return columns
+
+
+def _team_next_columns(levels, acting_values: bool) -> dict[str, str]:
+    pairs = (*_next_pairs(acting_values), (C.NEXT_ACTIVE, C.ACTIVE))
     return {
         C.level_column(level, nxt): C.level_column(level, now)
         for level in levels
@@ -143,14 +167,15 @@ class NStepAdder:
         n_step: int,
         gamma: float,
         team: bool = False,
+        acting_values: bool = False,
     ):
-        next_level = {C.NEXT_OBS: C.OBS, C.NEXT_ACTION_MASK: C.ACTION_MASK}
+        next_level = dict(_next_pairs(acting_values))
         self.windows = {
             level: NStepWindow(
                 num_envs,
                 n_step,
                 gamma,
-                _level_columns(obs_dims[level], num_actions[level]),
+                _level_columns(obs_dims[level], num_actions[level], acting_values),
                 next_level,
             )
             for level in obs_dims
@@ -160,8 +185,8 @@ class NStepAdder:
                 num_envs,
                 n_step,
                 gamma,
-                _team_columns(obs_dims, num_actions),
-                _team_next_columns(obs_dims),
+                _team_columns(obs_dims, num_actions, acting_values),
+                _team_next_columns(obs_dims, acting_values),
             )
             if team
             else None
@@ -176,13 +201,16 @@ class NStepAdder:
         action_mask: np.ndarray,
         actions: np.ndarray,
         agent_index: np.ndarray,
+        acting: Mapping[str, np.ndarray] | None = None,
     ) -> None:
-        """Record the decisions of `level` in the envs where it acted this cycle."""
+        """Record the decisions of `level` in the envs where it acted this cycle; `acting`
+        holds the ACTING_COLUMNS of every env's row when the adder keeps acting values."""
         values = {
             C.OBS: obs,
             C.ACTION_MASK: action_mask,
             C.ACTIONS: actions,
             C.AGENT_INDEX: agent_index,
+            **(acting or {}),
         }
         self.windows[level].add(active, values)
         if self.team is not None:

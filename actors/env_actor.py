@@ -6,7 +6,7 @@ import ray
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
 from actors.env_worker import EnvWorker
-from marl_alloc.apex import pipeline_metrics
+from marl_alloc.floor import pipeline_metrics
 from replay import resolve_shard
 
 

@@ -13,14 +13,20 @@ import numpy as np
 import torch
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
-from actors.adder import NStepAdder
+from actors.adder import (
+    ACTING_ATTENTION,
+    ACTING_COLUMNS,
+    ACTING_Q,
+    BEST_Q,
+    NEXT_BEST_Q,
+    NStepAdder,
+)
 from envs import VectorDatacenterEnv
-from marl_alloc import columns as C
-from marl_alloc.policy import masked_greedy
+from marl_alloc.floor import columns as C
 from marl_alloc.policy.forecast_feed import ForecastFeed
 from marl_alloc.policy.forecaster import FORECASTER_ID
-from marl_alloc.policy.level_q_module import ACTION_ATTENTION, Q_VALUES
-from marl_alloc.policy.team_values import team_values
+from marl_alloc.policy.level_q_module import ACTION_ATTENTION, Q_VALUES, double_q_next_value
+from marl_alloc.policy.team_values import level_part, mix_team_values, taken
 
 ReplaySink = Callable[[dict[str, dict[str, np.ndarray]]], Any]
 
@@ -62,6 +68,7 @@ class EnvWorker:
             n_step=n_step,
             gamma=gamma,
             team=self.team,
+            acting_values=True,
         )
         self.level_obs = self.env.reset(seed=seed)
         # With a forecaster in the policy, its forecasts fill the observations' forecast slots
@@ -86,9 +93,9 @@ class EnvWorker:
         with torch.no_grad():
             for _ in range(num_cycles * len(self.env.LEVELS)):
                 lo = self.level_obs
-                actions = self._act(lo.level, lo.obs, lo.action_mask)
+                actions, acting = self._act(lo.level, lo.obs, lo.action_mask)
                 self.adder.add_decisions(
-                    lo.level, lo.active, lo.obs, lo.action_mask, actions, lo.agent_index
+                    lo.level, lo.active, lo.obs, lo.action_mask, actions, lo.agent_index, acting
                 )
                 steps += int(lo.active.sum())
                 result = self.env.step(actions)
@@ -118,39 +125,51 @@ class EnvWorker:
             "weights_version": self.weights_version,
         }
 
-    def _act(self, level: str, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        batch = {C.OBS: torch.from_numpy(obs), C.ACTION_MASK: torch.from_numpy(mask)}
-        out = self.module[level].forward_exploration(batch, epsilon=self.epsilon)
-        return out[C.ACTIONS].numpy()
+    def _act(self, level: str, obs: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, dict]:
+        """Epsilon-greedy actions, and what the pass knew of them for the initial priority."""
+        mask_t = torch.from_numpy(mask)
+        batch = {C.OBS: torch.from_numpy(obs), C.ACTION_MASK: mask_t}
+        out = self.module[level].forward_exploration(batch, epsilon=self.epsilon, attention=True)
+        actions = out[C.ACTIONS]
+        acting = {
+            ACTING_Q: taken(out[Q_VALUES], actions),
+            ACTING_ATTENTION: taken(out[ACTION_ATTENTION], actions),
+            BEST_Q: double_q_next_value(out[Q_VALUES], mask_t),
+        }
+        return actions.numpy(), {name: value.numpy() for name, value in acting.items()}
 
     def _with_priorities(self, batches: dict[str, dict[str, np.ndarray]]) -> dict:
-        """Initial |td| and attention from the local policy copy, as Ape-X actors compute it."""
+        """Initial |td| and attention, as Ape-X actors compute them with their policy copy, from
+        the values the acting passes kept (no second pass); those columns then leave the batch."""
         for level, batch in batches.items():
             if level == C.TEAM:
                 self._team_priorities(batch)
                 continue
-            net = self.module[level]
-            online = net.compute_q_values({C.OBS: torch.from_numpy(batch[C.OBS])})
-            q = online[Q_VALUES]
-            next_q = net.compute_q_values({C.OBS: torch.from_numpy(batch[C.NEXT_OBS])})[Q_VALUES]
-            next_mask = torch.from_numpy(batch[C.NEXT_ACTION_MASK])
-            next_mask = next_mask | ~next_mask.any(dim=-1, keepdim=True)
-            best_next = next_q.gather(-1, masked_greedy(next_q, next_mask).unsqueeze(-1))
-            taken = torch.from_numpy(batch[C.ACTIONS]).long().unsqueeze(-1)
-            q_taken = q.gather(-1, taken)
-            target = torch.from_numpy(batch[C.REWARDS]) + torch.from_numpy(
-                batch[C.DISCOUNTS]
-            ) * best_next.squeeze(-1)
-            batch[C.TD_ABS] = (target - q_taken.squeeze(-1)).abs().numpy().astype(np.float32)
-            attention = online[ACTION_ATTENTION].gather(-1, taken).squeeze(-1)
-            batch[C.ATTENTION] = attention.numpy().astype(np.float32)
+            target = batch[C.REWARDS] + batch[C.DISCOUNTS] * batch.pop(NEXT_BEST_Q)
+            batch[C.TD_ABS] = np.abs(target - batch.pop(ACTING_Q)).astype(np.float32)
+            batch[C.ATTENTION] = batch.pop(ACTING_ATTENTION).astype(np.float32)
+            batch.pop(BEST_Q)
         return batches
 
     def _team_priorities(self, batch: dict[str, np.ndarray]) -> None:
-        """|td| of Q_tot and the mean attention of the active levels, from the policy copy."""
+        """|td| of Q_tot and the mean attention of the active levels: the levels' acting values
+        mixed by the policy copy's mixer."""
         tensors = {k: torch.from_numpy(v) for k, v in batch.items()}
-        levels = {level: self.module[level] for level in self.env.LEVELS}
-        values = team_values(levels, self.module[C.TEAM], tensors, target=False)
-        td_abs = (values.td_target - values.q_tot).abs()
-        batch[C.TD_ABS] = td_abs.numpy().astype(np.float32)
+        levels = C.TEAM_LEVELS
+
+        def per_level(column: str) -> list[torch.Tensor]:
+            return [level_part(tensors, level, column) for level in levels]
+
+        values = mix_team_values(
+            self.module[C.TEAM],
+            tensors,
+            per_level(ACTING_Q),
+            per_level(ACTING_ATTENTION),
+            per_level(NEXT_BEST_Q),
+            target=False,
+        )
+        batch[C.TD_ABS] = (values.td_target - values.q_tot).abs().numpy().astype(np.float32)
         batch[C.ATTENTION] = values.attention.numpy().astype(np.float32)
+        for level in levels:
+            for column in (*ACTING_COLUMNS, NEXT_BEST_Q):
+                batch.pop(C.level_column(level, column))

@@ -6,15 +6,19 @@ Public API:
         observe / metrics / reset_metrics / get_state / set_state / set_forecast /
         record_timeline
     EnvConfig                                            -- settings from conf/env/*.yaml
-    HEURISTICS                                           -- baseline policies by name
+    HEURISTICS, make_heuristic, parse_heuristic          -- baseline policies by name, with
+                                                            packing targets (best-fit@1.5)
+    DurationEstimator                                    -- online run-time estimates
     DatacenterMultiAgentEnv, register_envs, ENV_NAME     -- RLlib MultiAgentEnv view
-    EnvConfigError, WorkloadError, InvalidActionError    -- one-line user errors
+    EnvConfigError, WorkloadError, InvalidActionError,
+    PolicySpecError                                      -- one-line user errors
 """
 
-from envs.config import EnvConfig
-from envs.errors import EnvConfigError, InvalidActionError, WorkloadError
-from envs.heuristics import HEURISTICS
+from envs.duration_estimator import DurationEstimator
+from envs.errors import EnvConfigError, InvalidActionError, PolicySpecError, WorkloadError
+from envs.heuristics import HEURISTICS, make_heuristic, parse_heuristic
 from envs.vector_env import LEVELS, LevelObs, StepResult, VectorDatacenterEnv
+from marl_alloc.floor.settings.env import EnvConfig
 
 # The RLlib view imports Ray (seconds); load it only when asked for.
 _RLLIB_VIEW = ("ENV_NAME", "DatacenterMultiAgentEnv", "register_envs")
@@ -33,12 +37,16 @@ __all__ = [
     "DatacenterMultiAgentEnv",
     "LEVELS",
     "HEURISTICS",
+    "DurationEstimator",
     "EnvConfig",
     "EnvConfigError",
     "InvalidActionError",
+    "PolicySpecError",
     "LevelObs",
     "StepResult",
     "VectorDatacenterEnv",
     "WorkloadError",
+    "make_heuristic",
+    "parse_heuristic",
     "register_envs",
 ]

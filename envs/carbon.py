@@ -12,9 +12,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from envs.config import CarbonConfig
 from envs.errors import WorkloadError
-from envs.paths import resolve_path
+from marl_alloc.floor.paths import resolve_path
+from marl_alloc.floor.settings.env import CarbonConfig
 
 # Multiply a value in this unit by the factor to get g CO2e per kWh.
 UNIT_TO_G_PER_KWH = {"g_per_kwh": 1.0, "kg_per_mwh": 1.0, "lbs_per_mwh": 0.45359237}

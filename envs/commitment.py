@@ -7,6 +7,8 @@ energy it commits its host to (`reward.w_commit`); finite episodes never do, and
 true cost. The observations show every host's commitment too (envs/observations.py), so they
 are kept in every env. A migrated task's new host learns its end; its old host keeps reading as
 committed until then (an overestimate that ends when the host empties or the time passes).
+Ends are the believed ones (envs/duration_knowledge.py): a task that outlives its estimate holds
+its host on past `until`, which then reads as "free to switch off now".
 """
 
 import numpy as np
@@ -33,7 +35,7 @@ class HostCommitments:
         self.until = np.where(hosts.power_state != OFF, hosts.idle_since_s + timeout, -np.inf)
         envs, slots = np.nonzero(running.active)
         on = (envs, running["host"][envs, slots])
-        np.maximum.at(self.until, on, running["end_s"][envs, slots] + timeout)
+        np.maximum.at(self.until, on, running["est_end_s"][envs, slots] + timeout)
         self._timeout = timeout
         self._idle_watts = hosts.power.idle_watts
 

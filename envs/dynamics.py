@@ -110,6 +110,7 @@ def finish_tasks(sim: Any, env_idx: np.ndarray, slot: np.ndarray) -> None:
     if env_idx.size == 0:
         return
     running = sim.running
+    sim.knowledge.observe_finished(running, env_idx, slot)
     if sim.demand is not None:
         sim.demand.count(env_idx, running["host"][env_idx, slot], DEPARTURES)
     sim.hosts.add_many(

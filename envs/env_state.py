@@ -37,6 +37,7 @@ def snapshot(env: Any) -> dict[str, Any]:
         "usage_rng": env.usage_rng.bit_generator.state,
         "tasks_at_start": env.tasks_at_start.copy(),
         "tasks_dropped_at_start": env.tasks_dropped_at_start.copy(),
+        "knowledge": env.knowledge.get_state(),
     }
 
 
@@ -76,4 +77,5 @@ def restore(env: Any, state: dict[str, Any]) -> None:
     env._deferred_now = np.array(state["deferred_now"], bool)
     env._cost = np.array(state["cycle_cost"], np.float64)
     env.forecast = np.array(state["forecast"], np.float32)
+    env.knowledge.set_state(state["knowledge"])
     env._level_obs = env._observe()

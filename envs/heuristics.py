@@ -1,24 +1,45 @@
-"""Heuristic baselines: HEURISTICS[name](seed=0).act(env, level_obs) -> actions[B].
+"""Heuristic baselines: make_heuristic("best-fit@1.5", seed=0).act(env, level_obs) -> actions[B].
 
 Each placement heuristic picks one host for the pending task when the cluster level acts, reading
 the env's host arrays, and then returns the rack / leaf / host actions that lead to that host.
 They defer a task only when no host can take it (the only action left). Host-level heuristics
 also give `hosts(env)` for VectorDatacenterEnv.step_hosts, the whole cycle in one call.
+
+A heuristic's packing target (NAME@TARGET) is how far it overcommits CPU: it places a task only
+on hosts whose CPU requests stay within capacity * TARGET with it, falling back to every host
+the env allows (up to env.hosts.cpu_overcommit_max) when none is left, so a sweep of targets
+traces the heuristic's energy-SLA frontier without rejecting more tasks. Without a target it
+packs to env.hosts.cpu_overcommit. Run times come from env.knowledge (the believed ones).
 """
+
+import math
 
 import numpy as np
 
-from envs.hosts import OFF
+from envs.errors import PolicySpecError
+from envs.hosts import FIT_TOLERANCE, OFF
 from envs.observations import placement_scores
 from envs.vector_env import LevelObs, VectorDatacenterEnv
 
 
 class HostPlacement:
-    """Base: subclasses score feasible hosts in `choose_host`; lower-level actions follow."""
+    """Base: subclasses score `candidates(env)` in `choose_host`; lower-level actions follow."""
 
-    def __init__(self, seed: int = 0):
+    def __init__(self, seed: int = 0, target: float | None = None):
         self.rng = np.random.default_rng(seed)
+        self.target = target
         self._host: np.ndarray | None = None
+
+    def candidates(self, env: VectorDatacenterEnv) -> np.ndarray:
+        """bool[B, H]: feasible hosts the pending task keeps within the packing target; every
+        feasible host where none does."""
+        h = env.hosts
+        target = self.target if self.target is not None else env.config.hosts.cpu_overcommit
+        if target >= h.cpu_overcommit_max:
+            return env.feasible_hosts
+        limit = h.cpu_capacity * target + FIT_TOLERANCE - env.pending["cpu"][:, None]
+        within = env.feasible_hosts & (h.cpu_requested <= limit)
+        return np.where(within.any(axis=1, keepdims=True), within, env.feasible_hosts)
 
     def choose_host(self, env: VectorDatacenterEnv) -> np.ndarray:
         """int64[B]: a host in env.feasible_hosts per env (any value where there is none)."""
@@ -79,7 +100,7 @@ class FirstFit(HostPlacement):
     """The lowest-numbered host that fits."""
 
     def choose_host(self, env):
-        return np.argmax(env.feasible_hosts, axis=1)
+        return np.argmax(self.candidates(env), axis=1)
 
 
 class RoundRobin(HostPlacement):
@@ -90,7 +111,7 @@ class RoundRobin(HostPlacement):
         if getattr(self, "_next", None) is None or len(self._next) != env.num_envs:
             self._next = np.zeros(env.num_envs, np.int64)
         distance = (np.arange(num_hosts)[None, :] - self._next[:, None]) % num_hosts
-        host = _best(distance.astype(np.float64), env.feasible_hosts)
+        host = _best(distance.astype(np.float64), self.candidates(env))
         self._next = np.where(env.feasible_hosts.any(axis=1), (host + 1) % num_hosts, self._next)
         return host
 
@@ -99,14 +120,14 @@ class BestFit(HostPlacement):
     """The host left most allocated (Kubernetes MostAllocated): packs tightly."""
 
     def choose_host(self, env):
-        return _most(_allocated_after(env), env.feasible_hosts)
+        return _most(_allocated_after(env), self.candidates(env))
 
 
 class WorstFit(HostPlacement):
     """The host left least allocated (Kubernetes LeastAllocated): spreads load."""
 
     def choose_host(self, env):
-        return _best(_allocated_after(env), env.feasible_hosts)
+        return _best(_allocated_after(env), self.candidates(env))
 
 
 class PowerAwareBestFit(HostPlacement):
@@ -119,8 +140,9 @@ class PowerAwareBestFit(HostPlacement):
         before = h.cpu_usage * h.inv_cpu
         after = before + expected[:, None] * h.inv_cpu
         increase = model.watts(after) - np.where(h.power_state == OFF, 0.0, model.watts(before))
-        safe = env.feasible_hosts & (after <= 1.0)
-        candidates = np.where(safe.any(axis=1)[:, None], safe, env.feasible_hosts)
+        allowed = self.candidates(env)
+        safe = allowed & (after <= 1.0)
+        candidates = np.where(safe.any(axis=1)[:, None], safe, allowed)
         # Ties (same power increase) go to the fullest host, as in best-fit decreasing.
         score = increase - 1e-3 * _allocated_after(env)
         return _best(score, candidates)
@@ -128,7 +150,8 @@ class PowerAwareBestFit(HostPlacement):
 
 class LifetimeAwarePABFD(HostPlacement):
     """PABFD that also counts the idle time a placement keeps its host on: least added energy
-    (the task's watts over its run, plus idle watts until the host could switch off)."""
+    (the task's watts over its believed run, plus idle watts until the host could switch
+    off)."""
 
     def choose_host(self, env):
         h = env.hosts
@@ -136,8 +159,9 @@ class LifetimeAwarePABFD(HostPlacement):
         scores = placement_scores(
             *columns, h.power_state, env.commitments.until, env.placement_query()
         )
-        safe = env.feasible_hosts & ~scores.overloads
-        candidates = np.where(safe.any(axis=1)[:, None], safe, env.feasible_hosts)
+        allowed = self.candidates(env)
+        safe = allowed & ~scores.overloads
+        candidates = np.where(safe.any(axis=1)[:, None], safe, allowed)
         return _best(scores.added_energy - 1e-6 * scores.allocated_after, candidates)
 
 
@@ -150,3 +174,34 @@ HEURISTICS: dict[str, type] = {
     "pabfd": PowerAwareBestFit,
     "lifetime-pabfd": LifetimeAwarePABFD,
 }
+
+
+def parse_heuristic(spec: str) -> tuple[str, float | None]:
+    """(name, packing target or None) of a heuristic spec NAME or NAME@TARGET, e.g.
+    "pabfd@2.0"; PolicySpecError (one line) for an unknown name or a malformed target."""
+    name, at, target_text = str(spec).strip().partition("@")
+    if name not in HEURISTICS:
+        known = ", ".join(HEURISTICS)
+        raise PolicySpecError(f"unknown policy '{name}' in '{spec}' (choose one of: {known})")
+    if not at:
+        return name, None
+    if not issubclass(HEURISTICS[name], HostPlacement):
+        raise PolicySpecError(f"policy '{name}' takes no packing target; write '{name}'")
+    try:
+        target = float(target_text)
+    except ValueError:
+        target = math.nan
+    if not (math.isfinite(target) and target > 0):
+        raise PolicySpecError(
+            f"packing target in '{spec}' must be a positive number (CPU requests per unit of "
+            "capacity), e.g. best-fit@1.5"
+        )
+    return name, target
+
+
+def make_heuristic(spec: str, seed: int = 0) -> "HostPlacement | RandomPolicy":
+    """The heuristic a spec NAME[@TARGET] names (see parse_heuristic)."""
+    name, target = parse_heuristic(spec)
+    if target is None:
+        return HEURISTICS[name](seed=seed)
+    return HEURISTICS[name](seed=seed, target=target)

@@ -10,8 +10,8 @@ A slot without a machine (a cell smaller than the topology) has zero capacity an
 
 import numpy as np
 
-from envs.config import HostConfig
 from envs.power import PowerModel
+from marl_alloc.floor.settings.env import HostConfig
 
 OFF, BOOTING, ON = 0, 1, 2
 # Requests are sums of float32 values; allow for rounding when checking a fit.
@@ -41,8 +41,9 @@ COLUMNS = (
 class HostArrays:
     """Capacity, requested and used resources, power state and timers per host; per-env totals.
 
-    cpu_limit / mem_limit: what a host may be allotted (capacity * overcommit + tolerance; -1 for
-    an empty slot). cpu_usage: sum of its tasks' current usage (counted once the host is on).
+    cpu_limit / mem_limit: what a host may be allotted (capacity * cpu_overcommit_max or
+    mem_overcommit, + tolerance; -1 for an empty slot). cpu_usage: sum of its tasks' current
+    usage (counted once the host is on).
     next_boot_s / next_sleep_s [B]: earliest time a boot may complete / an idle host may sleep
     (a lower bound: an early alarm only costs a scan that finds nothing).
     """
@@ -53,14 +54,14 @@ class HostArrays:
         self.power = power
         self.boot_delay_s = hosts.boot_delay_s
         self.idle_timeout_s = hosts.idle_timeout_s
-        self.cpu_overcommit = hosts.cpu_overcommit
+        self.cpu_overcommit_max = hosts.cpu_overcommit_max
         self.mem_overcommit = hosts.mem_overcommit
         present = self.cpu_capacity > 0
         self.inv_cpu = np.where(present, 1.0 / np.where(present, self.cpu_capacity, 1.0), 0.0)
         present_mem = self.mem_capacity > 0
         self.inv_mem = np.where(present_mem, 1.0 / np.where(present_mem, self.mem_capacity, 1.0), 0)
         # What may be allotted, for observations (cpu_limit adds the fit tolerance).
-        self.cpu_alloc = self.cpu_capacity * self.cpu_overcommit
+        self.cpu_alloc = self.cpu_capacity * self.cpu_overcommit_max
         self.mem_alloc = self.mem_capacity * self.mem_overcommit
         self._refresh_free(slice(None))
 
@@ -81,7 +82,7 @@ class HostArrays:
                 "cpu_capacity": np.where(present, cpu_capacity, 0.0).astype(np.float64),
                 "mem_capacity": np.where(present, mem_capacity, 0.0).astype(np.float64),
                 "cpu_limit": np.where(
-                    present, cpu_capacity * hosts.cpu_overcommit + FIT_TOLERANCE, -1.0
+                    present, cpu_capacity * hosts.cpu_overcommit_max + FIT_TOLERANCE, -1.0
                 ),
                 "mem_limit": np.where(
                     present, mem_capacity * hosts.mem_overcommit + FIT_TOLERANCE, -1.0

@@ -12,9 +12,9 @@ its run if shorter (CloudSim: 10% during the copy), which PDM sums.
 
 import numpy as np
 
-from envs.config import MigrationConfig
 from envs.hosts import ON, HostArrays
 from envs.slots import SlotTable
+from marl_alloc.floor.settings.env import MigrationConfig
 
 
 def choose_migrations(
@@ -86,8 +86,8 @@ def migrate_overloaded(
         hosts.add_many(envs, np.array([source]), *values, sign=-1, now=now)
         hosts.add_many(envs, np.array([target]), *values, sign=1)
         running["host"][env, slot] = target
-        end_s = float(running["end_s"][env, slot])
-        until[env, target] = max(until[env, target], end_s + hosts.idle_timeout_s)
+        believed_end_s = float(running["est_end_s"][env, slot])
+        until[env, target] = max(until[env, target], believed_end_s + hosts.idle_timeout_s)
         moved += 1
         copy_s = min(mem * config.s_per_mem, float(running["end_s"][env, slot] - now[env]))
         degraded += config.degradation * min(usage, cpu) * max(copy_s, 0.0)

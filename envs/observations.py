@@ -1,6 +1,6 @@
 """Per-level observation vectors (float32, fixed size per level).
 
-Every level's vector is [per-child features..., task (6), time (2), carbon (1), forecast (F)]:
+Every level's vector is [per-child features..., task (7), time (2), carbon (1), forecast (F)]:
 
 - cluster: one block of 14 per rack of the task's cluster,
 - rack: one block of 14 per leaf group of the chosen rack,
@@ -19,7 +19,10 @@ Host block:
    free cpu, free mem, would overload if the task ran there at the mean usage factor,
    the task fits, allocated share after placement, power increase, time the host is held on
    already, time the task would add to that, added energy]
-Task: [cpu, mem, log1p(duration_s) / 10, priority / max priority, deferrable, defers used / max]
+Task: [cpu, mem, log1p(believed run time) / 10, its uncertainty (log-space sigma),
+  priority / max priority, deferrable, defers used / max]. The run time is what
+  env.knowledge.durations lets a decision assume (an online estimate by default; never the true
+  run time unless the oracle ablation is asked for), and every run time below is that one.
 Time: [sin, cos] of the time of day. Carbon: intensity / the series' mean.
 Forecast: the forecaster's next-F demand per leaf group (`VectorDatacenterEnv.set_forecast`),
 averaged over the leaf groups under the acting agent; zeros until one is set.
@@ -48,7 +51,7 @@ from envs.topology import Topology
 
 GROUP_FEATURES = 14
 HOST_FEATURES = 14
-TASK_FEATURES = 6
+TASK_FEATURES = 7
 CONTEXT_FEATURES = 3  # sin, cos of time of day; carbon intensity
 DAY_S = 86400.0
 LOG_DURATION_SCALE = 10.0
@@ -65,7 +68,7 @@ class PlacementQuery:
     cpu: np.ndarray
     mem: np.ndarray
     expected_usage: np.ndarray  # cpu * the workload's mean usage factor
-    duration_s: np.ndarray
+    duration_s: np.ndarray  # the believed run time (envs/duration_knowledge.py)
     now_s: np.ndarray
     power_model: PowerModel
     boot_delay_s: float
@@ -192,12 +195,14 @@ def host_features(
 
 
 def task_features(pending: dict, max_priority: int, max_defers: int) -> np.ndarray:
-    """[B, 6] features of each env's pending task."""
+    """[B, 7] features of each env's pending task, from its believed run time (duration_est_s)
+    and that belief's uncertainty (duration_unc), never its true duration_s."""
     return np.stack(
         [
             pending["cpu"],
             pending["mem"],
-            np.log1p(pending["duration_s"]) / LOG_DURATION_SCALE,
+            np.log1p(pending["duration_est_s"]) / LOG_DURATION_SCALE,
+            pending["duration_unc"],
             pending["priority"] / max(max_priority, 1),
             pending["deferrable"],
             pending["defers"] / max(max_defers, 1),

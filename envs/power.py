@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from envs.config import HostConfig
 from envs.errors import EnvConfigError
+from marl_alloc.floor.settings.env import HostConfig
 
 # CloudSim's PowerModelSpecPowerHpProLiantMl110G4Xeon3040 / G5Xeon3075: watts at 0%, 10%, .. 100%.
 SPECPOWER_TABLES: dict[str, tuple[float, ...]] = {

@@ -6,8 +6,14 @@ import numpy as np
 
 from envs.arrivals import QUEUE_DTYPES
 
-LEVELS = ("cluster", "rack", "leaf")
-PENDING_DTYPES = {**QUEUE_DTYPES, "defers": np.dtype(np.int16)}
+# duration_est_s / duration_unc: the run time a decision may assume and its uncertainty (log
+# units), set when the task becomes pending (envs/duration_knowledge.py).
+PENDING_DTYPES = {
+    **QUEUE_DTYPES,
+    "defers": np.dtype(np.int16),
+    "duration_est_s": np.dtype(np.float32),
+    "duration_unc": np.dtype(np.float32),
+}
 DEFER_DTYPES = {**PENDING_DTYPES, "resubmit_s": np.dtype(np.float64)}
 RUNNING_DTYPES = {
     "host": np.dtype(np.int32),
@@ -17,6 +23,14 @@ RUNNING_DTYPES = {
     "z": np.dtype(np.float32),  # usage noise state (envs.usage)
     "usage": np.dtype(np.float32),
     "end_s": np.dtype(np.float64),
+    # When decisions believe the task ends (its start plus the believed run time).
+    "est_end_s": np.dtype(np.float64),
+    # What the run-time estimator learns from once the task ends: its keys and true run time
+    # (NaN when it is unknown: tasks already running when the episode began).
+    "run_s": np.dtype(np.float32),
+    "priority": np.dtype(np.int16),
+    "owner": np.dtype(np.int64),
+    "task_class": np.dtype(np.int16),
 }
 
 

@@ -73,11 +73,14 @@ def place_one(sim: Any, host: int) -> None:
     if sim.demand is not None:
         sim.demand.count(ENV0, np.array([host]), ARRIVALS)
     end_s = start + float(p["duration_s"][0])
-    kwh = sim.commitments.commit_kwh(ENV0, np.array([host]), end_s, state == OFF, sim.now[:1])
+    # Decisions and their charges know only the believed end, never the true one.
+    est_end_s = start + float(p["duration_est_s"][0])
+    kwh = sim.commitments.commit_kwh(ENV0, np.array([host]), est_end_s, state == OFF, sim.now[:1])
     if sim.charges_commitments:
         sim._cost[0] += float(sim.commit_price(ENV0)[0] * kwh[0])
     row = {"host": host, "cpu": cpu, "mem": mem, "factor": factor, "z": z, "usage": usage}
-    row["end_s"] = end_s
+    row |= {"end_s": end_s, "est_end_s": est_end_s, "run_s": p["duration_s"][0]}
+    row |= {k: p[k][0] for k in ("priority", "owner", "task_class")}
     slot = sim.running.insert_one(0, row)
     sim.finishes.push_one(0, end_s, slot)
     w = cfg.workload
@@ -111,8 +114,10 @@ def next_task_one(sim: Any) -> None:
             sim._load(ENV0, np.array([slot]))
         else:
             row = sim.arrivals.pop_one(0)
-            for name, column in sim.pending.items():
-                column[0] = row[name] if name != "defers" else 0
+            for name, value in row.items():
+                sim.pending[name][0] = value
+            sim.pending["defers"][0] = 0
+            sim.knowledge.believe_pending(sim.pending, ENV0)
             values["tasks_total"][0] += 1
             sim.last_arrival_s[0] = row["arrival_s"]
             sim.has_pending[0] = True
@@ -179,6 +184,7 @@ def events_one(sim: Any, now: float) -> None:
             finish_tasks(sim, env_idx, slots)
         else:
             running = sim.running
+            sim.knowledge.observe_finished(running, env_idx, slots)
             if sim.demand is not None:
                 sim.demand.count(np.zeros_like(slots), running["host"][0, slots], DEPARTURES)
             for slot in slots.tolist():

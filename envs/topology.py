@@ -9,7 +9,7 @@ import dataclasses
 
 import numpy as np
 
-from envs.config import TopologyConfig
+from marl_alloc.floor.settings.env import TopologyConfig
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,9 +9,9 @@ is the sum over its tasks, so SLATAH and PDM see the fluctuation.
 
 import numpy as np
 
-from envs.config import UsageConfig
 from envs.hosts import HostArrays
 from envs.slots import SlotTable
+from marl_alloc.floor.settings.env import UsageConfig
 
 
 class UsageModel:

@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 
 from envs import env_state
-from envs.arrivals import ArrivalQueue
+from envs.arrivals import QUEUE_DTYPES, ArrivalQueue
 from envs.carbon import CarbonSeries
 from envs.commitment import HostCommitments
-from envs.config import EnvConfig
 from envs.demand_history import ARRIVALS, DemandHistory
+from envs.duration_knowledge import DurationKnowledge
 from envs.dynamics import advance
 from envs.errors import InvalidActionError
 from envs.finishes import FinishQueue, ScanFinishes
@@ -43,14 +43,7 @@ from envs.observations import (
     task_features,
 )
 from envs.power import PowerModel
-from envs.records import (
-    DEFER_DTYPES,
-    LEVELS,
-    PENDING_DTYPES,
-    RUNNING_DTYPES,
-    LevelObs,
-    StepResult,
-)
+from envs.records import DEFER_DTYPES, PENDING_DTYPES, RUNNING_DTYPES, LevelObs, StepResult
 from envs.single import step_hosts_one
 from envs.slots import SlotTable
 from envs.timeline import Timeline
@@ -58,6 +51,8 @@ from envs.topology import Topology
 from envs.usage import UsageModel
 from envs.warm_start import warm_start
 from envs.workloads import Workload, build_workload
+from marl_alloc.floor.levels import LEVELS
+from marl_alloc.floor.settings.env import EnvConfig
 
 
 class VectorDatacenterEnv:
@@ -80,6 +75,7 @@ class VectorDatacenterEnv:
         self.workload = workload or build_workload(self.config.workload)
         self.power_model = PowerModel.from_config(self.config.hosts)
         self.usage_model = UsageModel(self.config.usage)
+        self.knowledge = DurationKnowledge(self.config.knowledge)
         self.timeline: Timeline | None = None
         self.demand: DemandHistory | None = None
         self._demand_bins: tuple[float, int] | None = None
@@ -122,7 +118,9 @@ class VectorDatacenterEnv:
             for r, t, cpu in zip(stream, self.now, self.hosts.cpu_capacity.sum(1), strict=True)
         ]
         self.arrivals = ArrivalQueue(sources, misc, top.num_clusters)
+        self.knowledge.reset()
         self.tasks_at_start, self.tasks_dropped_at_start = warm_start(
+            self.knowledge,
             self.hosts,
             self.running,
             self.workload,
@@ -319,7 +317,9 @@ class VectorDatacenterEnv:
         if self.demand is not None:
             self.demand.count(envs, host, ARRIVALS)
         end_s = start + p["duration_s"]
-        kwh = self.commitments.commit_kwh(envs, host, end_s, was_off, self.now[envs])
+        # Decisions and their charges know only the believed end, never the true one.
+        est_end_s = start + p["duration_est_s"]
+        kwh = self.commitments.commit_kwh(envs, host, est_end_s, was_off, self.now[envs])
         if self.charges_commitments:
             self._cost[envs] += self.commit_price(envs) * kwh
         slots = self.running.insert(
@@ -332,6 +332,11 @@ class VectorDatacenterEnv:
                 "z": z,
                 "usage": usage,
                 "end_s": end_s,
+                "est_end_s": est_end_s,
+                "run_s": p["duration_s"],
+                "priority": p["priority"],
+                "owner": p["owner"],
+                "task_class": p["task_class"],
             },
         )
         self.finishes.push(envs, end_s, slots)
@@ -395,8 +400,10 @@ class VectorDatacenterEnv:
             slot = queue_slot[envs]
             row = {k: self.deferred[k][envs, slot] for k in PENDING_DTYPES}
             self.deferred.remove(envs, slot)
-        for name, column in self.pending.items():
-            column[envs] = row[name]
+        for name in QUEUE_DTYPES:
+            self.pending[name][envs] = row[name]
+        self.pending["defers"][envs] = row["defers"]
+        self.knowledge.believe_pending(self.pending, envs)
         self.has_pending[envs] = True
 
     def _feasible(self) -> bool:
@@ -461,7 +468,7 @@ class VectorDatacenterEnv:
             cpu=p["cpu"],
             mem=p["mem"],
             expected_usage=p["cpu"] * self.config.workload.usage_factor_mean,
-            duration_s=p["duration_s"],
+            duration_s=p["duration_est_s"],
             now_s=self.now,
             power_model=self.power_model,
             boot_delay_s=h.boot_delay_s,

@@ -4,20 +4,37 @@ A workload with a recorded state (a trace cell) gives its running tasks and thei
 Otherwise, per env, about target_utilization of the total CPU capacity is requested by tasks
 caught mid-run, spread over a random share of hosts (warm_start_hosts_on) in proportion to their
 capacity. Either way a task that would not fit its host (in order, within the overcommitted
-limits) is dropped, and counted. Hosts left empty start switched off.
+limits) is dropped, and counted. Hosts left empty start switched off. Their run time so far is
+unknown, so the estimator never learns from them; decisions believe each ends after what
+env.knowledge allows them to assume from the start.
 """
 
 import numpy as np
 
+from envs.duration_knowledge import BELIEF_COLUMNS, DurationKnowledge
 from envs.hosts import HostArrays
 from envs.slots import SlotTable
 from envs.usage import UsageModel
 from envs.workloads import Workload
 
-RUNNING_COLUMNS = ("host", "cpu", "mem", "factor", "z", "usage", "end_s")
+RUNNING_COLUMNS = (
+    "host",
+    "cpu",
+    "mem",
+    "factor",
+    "z",
+    "usage",
+    "end_s",
+    "est_end_s",
+    "run_s",
+    "priority",
+    "owner",
+    "task_class",
+)
 
 
 def warm_start(
+    knowledge: DurationKnowledge,
     hosts: HostArrays,
     running: SlotTable,
     workload: Workload,
@@ -58,6 +75,12 @@ def warm_start(
         for name, column in (("cpu", "cpu"), ("mem", "mem"), ("factor", "usage_factor")):
             parts[name].append(tasks[column][keep])
         parts["end_s"].append(start_s[env] + tasks["duration_s"][keep].astype(np.float64))
+        kept = {k: tasks[k][keep] for k in BELIEF_COLUMNS}
+        believed, _ = knowledge.believed(np.full(keep.sum(), env, np.int64), kept)
+        parts["est_end_s"].append(start_s[env] + believed)
+        parts["run_s"].append(np.full(keep.sum(), np.nan, np.float32))
+        for name in ("priority", "owner", "task_class"):
+            parts[name].append(kept[name])
     if not parts["env"]:
         return started, dropped
     rows = {k: np.concatenate(v) for k, v in parts.items() if v}

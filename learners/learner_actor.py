@@ -1,15 +1,18 @@
 """LearnerActor: the Ray actor shell around LearnerWorker (on a GPU when one is asked for)."""
 
 import logging
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import ray
+from ray.rllib.utils.debug import update_global_seed_if_necessary
+from ray.tune.utils.file_transfer import sync_dir_between_nodes
 
 from learners.learner_worker import LearnerWorker
-from marl_alloc.apex import pipeline_metrics
+from marl_alloc.floor import pipeline_metrics
 from replay import resolve_shard
 
 logger = logging.getLogger(__name__)
@@ -34,6 +37,8 @@ class LearnerActor:
     """
 
     def __init__(self, algo_config, shards: Sequence[Any], checkpoint_dir: str | None = None):
+        # The initial weights follow the run's seed, as the driver's would.
+        update_global_seed_if_necessary(algo_config.framework_str, algo_config.seed)
         self.worker = LearnerWorker(algo_config, [resolve_shard(s) for s in shards])
         latest = learner_checkpoint(checkpoint_dir)
         if latest is not None:
@@ -54,8 +59,26 @@ class LearnerActor:
     def get_weights(self) -> tuple[dict, int]:
         return self.worker.get_weights()
 
-    def get_state(self) -> dict:
-        return self.worker.get_state()
-
     def set_state(self, learner_state: dict) -> None:
         self.worker.learner.set_state(learner_state)
+
+    def save_to_path(self, path: str, node_ip: str) -> None:
+        """Write the learner's checkpoint (RLlib's Checkpointable format) to `path` on the node
+        `node_ip` (the driver's): directly when it is this node, else sent over by Ray."""
+        here = ray.util.get_node_ip_address()
+        if here == node_ip:
+            self.worker.learner.save_to_path(path)
+            return
+        with tempfile.TemporaryDirectory() as local:
+            self.worker.learner.save_to_path(local)
+            sync_dir_between_nodes(here, local, node_ip, path)
+
+    def restore_from_path(self, path: str, node_ip: str) -> None:
+        """Load the learner's checkpoint from `path` on the node `node_ip`."""
+        here = ray.util.get_node_ip_address()
+        if here == node_ip:
+            self.worker.learner.restore_from_path(path)
+            return
+        with tempfile.TemporaryDirectory() as local:
+            sync_dir_between_nodes(node_ip, path, here, local)
+            self.worker.learner.restore_from_path(local)

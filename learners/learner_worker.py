@@ -4,6 +4,11 @@ The loop it takes part in (Ape-X learner):
 
     metrics = worker.train_round(num_updates)  # sample -> update -> update_priorities, repeated
     weights = worker.get_weights()             # published to actors through the object store
+
+On the fused path (the default) the next batch is sampled and pinned on a background thread while
+the current one trains, each sampled batch gives `training.batches_per_sample` gradient steps,
+its priorities go back once, copied off the device after the next update has been queued, and
+losses are read from the device once per round.
 """
 
 from collections.abc import Sequence
@@ -13,10 +18,12 @@ import numpy as np
 import ray
 from ray.rllib.core import COMPONENT_RL_MODULE
 from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
-from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 from ray.rllib.utils.numpy import convert_to_numpy
 
-from marl_alloc import columns as C
+from learners.batch_prefetcher import BatchPrefetcher
+from learners.device_readback import DeviceMeans, PendingPriorities
+from learners.freed_memory import retain_freed_memory
+from marl_alloc.floor import columns as C
 from marl_alloc.policy import spec_spaces
 
 
@@ -69,15 +76,62 @@ class LearnerWorker:
     """Owns the RLlib Learner (GPU when the config asks for it) and a replay shard client."""
 
     def __init__(self, algo_config, shards: Sequence[Any], learner_state: dict | None = None):
+        # The process that trains reuses its freed tensor memory (learners/freed_memory.py).
+        retain_freed_memory()
         self.learner = algo_config.build_learner(spaces=spec_spaces(algo_config.rl_module_spec))
         if learner_state is not None:
             self.learner.set_state(learner_state)
-        self.client = ShardClient(shards, int(algo_config.train_batch_size_per_learner))
+        self.training = algo_config.settings.training
+        self.fused = self.training.learner_path == "fused"
+        per_sample = self.training.batches_per_sample if self.fused else 1
+        batch_size = int(algo_config.train_batch_size_per_learner) * per_sample
+        self.client = ShardClient(shards, batch_size)
+        on_gpu = self.learner.device.type == "cuda"
+        self.prefetcher = BatchPrefetcher(self.client, pin_memory=on_gpu)
         self.num_updates = 0
         self.weights_version = 0
 
     def train_round(self, num_updates: int) -> dict[str, Any]:
         """Run up to `num_updates` gradient steps; stops early while replay is still warming up."""
+        if self.fused:
+            done, losses, credit = self._train_fused(num_updates)
+        else:
+            done, losses, credit = self._train_rllib_update(num_updates)
+        self.num_updates += done
+        if done:
+            self.weights_version += 1
+        return {
+            "updates": done,
+            "num_updates_lifetime": self.num_updates,
+            "loss": losses,
+            # team_loss and credit_variance, when the policy has a mixer and replay team rows
+            "credit": credit,
+        }
+
+    def _train_fused(self, num_updates: int) -> tuple[int, dict, dict]:
+        steps = self.training.batches_per_sample
+        losses, credit = DeviceMeans(), DeviceMeans()
+        pending: PendingPriorities | None = None
+        done = 0
+        for batch in self.prefetcher.batches(-(-num_updates // steps)):
+            results = []
+            for part in batch.to_device(self.learner.device, steps):
+                result = self.learner.fused_update(part)
+                losses.add(result.losses)
+                credit.add(result.credit)
+                results.append(result)
+            # The previous batch's priorities are read only now, with this batch's updates
+            # queued on the device.
+            if pending is not None:
+                self.client.update_priorities(pending.shard, pending.updates())
+            pending = PendingPriorities(batch.shard, batch.ids, results)
+            done += len(results)
+        if pending is not None:
+            self.client.update_priorities(pending.shard, pending.updates())
+        return done, losses.read(), credit.read()
+
+    def _train_rllib_update(self, num_updates: int) -> tuple[int, dict, dict]:
+        """The previous path: RLlib's `Learner.update` per batch, numpy in, numpy out."""
         done = 0
         losses: dict[str, list[float]] = {}
         credit: dict[str, list[float]] = {}
@@ -90,9 +144,8 @@ class LearnerWorker:
                 {m: SampleBatch(b) for m, b in sampled.items()},
                 env_steps=sum(len(b[C.WEIGHTS]) for b in sampled.values()),
             )
-            self.learner.update(
-                batch=batch, timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: self.num_updates}
-            )
+            # No timesteps: the learner has no schedules, and it does not know the env steps.
+            self.learner.update(batch=batch)
             self.client.update_priorities(shard, self._priority_updates(ids))
             for module_id in sampled:
                 losses.setdefault(module_id, []).append(self.learner.last_loss[module_id])
@@ -100,16 +153,11 @@ class LearnerWorker:
                 for key, value in self.learner.last_credit.items():
                     credit.setdefault(key, []).append(value)
             done += 1
-        self.num_updates += done
-        if done:
-            self.weights_version += 1
-        return {
-            "updates": done,
-            "num_updates_lifetime": self.num_updates,
-            "loss": {m: float(np.mean(v)) for m, v in losses.items()},
-            # team_loss and credit_variance, when the policy has a mixer and replay team rows
-            "credit": {k: float(np.mean(v)) for k, v in credit.items()},
-        }
+        return (
+            done,
+            {m: float(np.mean(v)) for m, v in losses.items()},
+            {k: float(np.mean(v)) for k, v in credit.items()},
+        )
 
     def _priority_updates(self, ids: dict) -> dict[str, dict[str, np.ndarray]]:
         td, attention = self.learner.last_td_abs, self.learner.last_attention

@@ -11,6 +11,7 @@ COMMANDS = {
     "train": ("marl_alloc.train", "train the policy (Hydra overrides)"),
     "tune": ("marl_alloc.tune", "Population Based Training of the hyperparameters -> a preset"),
     "evaluate": ("marl_alloc.evaluate", "score a checkpoint or heuristic, write metrics.json"),
+    "benchmark": ("marl_alloc.benchmark", "checkpoints vs heuristic sweeps on trace windows"),
     "forecast": ("marl_alloc.forecast", "train / evaluate the workload forecaster"),
     "prepare": ("marl_alloc.prepare", "convert raw traces to Parquet"),
     "bench": ("marl_alloc.bench", "throughput benchmarks (one JSON line each)"),
@@ -39,7 +40,7 @@ def _run_module(module: str, prog: str, argv: list[str]) -> int:
 
 
 def marl_alloc_main(argv: list[str] | None = None) -> int:
-    """`marl-alloc train|evaluate|forecast|prepare|bench ...`."""
+    """`marl-alloc train|evaluate|benchmark|forecast|prepare|bench ...`."""
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {name: text for name, (_, text) in COMMANDS.items()}
     if not argv or argv[0] in ("-h", "--help"):

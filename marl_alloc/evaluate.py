@@ -1,31 +1,41 @@
 """`python -m marl_alloc.evaluate`: score a checkpoint or a heuristic; write OUT/metrics.json.
 
-With a checkpoint, every heuristic baseline runs on the same workload and seeds, under `baselines`.
-With --task-events (a trace), one datacenter is the whole cell: every machine a host, every task
-of the files arriving once at its own time, from the recorded running state.
+With a checkpoint, every heuristic baseline runs on the same workload and seeds, under `baselines`,
+and OUT/comparison.png plots them side by side. With --task-events (a trace), one datacenter is
+the whole cell: every machine a host, every task of the files arriving once at its own time, from
+the recorded running state.
 
     python -m marl_alloc.evaluate --policy best-fit --workload google2011 \\
         --task-events task_events-part-00000-of-00500.csv.gz \\
         --machine-events machine_events-part-00000-of-00001.csv.gz --out eval/best-fit
 
-writes OUT/metrics.json and OUT/timeline.png (utilization, power and SLA over time). Bad input
-(a truncated gzip, a malformed row, a missing column) is one line naming file and row, exit 2;
+writes OUT/metrics.json and OUT/timeline.png (utilization, power and SLA over time), shows each
+policy's progress on stderr and ends with a table of the policies on stdout. Bad input (a
+truncated gzip, a malformed row, a missing column) is one line naming file and row, exit 2;
 --lenient reads every intact row and reports `input_rows_dropped`.
 """
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from marl_alloc.settings import UserError
+from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.settings import EnvConfig, Settings
 
-TRACE_WORKLOADS = ("google2011", "azure")
 TIMELINE_S = 60.0
 PLOTTED = (("utilization", "CPU utilization"), ("power_kw", "power (kW)"), ("slatah", "SLATAH"))
+# The comparison's columns: metric key, header, format.
+COMPARED = (
+    ("total_cost", "total cost", "{:.1f}"),
+    ("energy_kwh", "energy kWh", "{:.1f}"),
+    ("carbon_kg", "carbon kg", "{:.2f}"),
+    ("sla_violation_rate", "SLA viol.", "{:.4f}"),
+    ("tasks_rejected", "rejected", "{:d}"),
+    ("decision_latency_ms_p99", "p99 ms", "{:.2f}"),
+)
 
 
 def build_parser(prog: str = "python -m marl_alloc.evaluate") -> argparse.ArgumentParser:
@@ -34,7 +44,9 @@ def build_parser(prog: str = "python -m marl_alloc.evaluate") -> argparse.Argume
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", help="an RLlib checkpoint dir written by marl_alloc.train")
     source.add_argument(
-        "--policy", help="a heuristic: random, round-robin, first-fit, best-fit, ..."
+        "--policy",
+        help="a heuristic: random, round-robin, first-fit, best-fit, ...; NAME@T packs CPU "
+        "requests to T x capacity (best-fit@1.5)",
     )
     parser.add_argument("--workload", default="synthetic", help="an env config (conf/env/NAME)")
     parser.add_argument("--task-events", nargs="+", help="trace files: replay the whole cell")
@@ -49,62 +61,38 @@ def build_parser(prog: str = "python -m marl_alloc.evaluate") -> argparse.Argume
     return parser
 
 
-def _env_settings(workload: str, overrides: list[str], trained: dict | None) -> dict[str, Any]:
-    from envs import EnvConfig
-    from marl_alloc.compose import available_workloads, compose_settings
+def _env_settings(
+    args: argparse.Namespace, overrides: list[str], trained: Settings | None
+) -> tuple[EnvConfig, Any]:
+    """The env settings (and the loaded trace workload, or None) every policy of this run is
+    scored in: a heuristic named alone gets the same as it gets as a checkpoint's baseline."""
+    from marl_alloc.scoring import cell_env, for_trained, with_trace, workload_env
 
-    if workload not in available_workloads():
-        names = ", ".join(available_workloads())
-        raise UserError(f"unknown workload '{workload}' (choose one of: {names})")
-    env = compose_settings([f"env={workload}", *overrides])["env"]
+    env = workload_env(args.workload, overrides)
     if trained is not None:
-        # The policy's input sizes follow the topology it was trained on.
-        env["topology"] = trained["env"]["topology"]
-        env["forecast_horizon"] = trained["env"]["forecast_horizon"]
-        # A policy trained with fewer (or no) deferrals never learned more: its defer action
-        # stays masked as it was. The measuring window stays the workload's, whose default tail
-        # would otherwise shrink with max_defers.
-        env["episode_tail_s"] = EnvConfig.from_mapping(env).resolved_episode_tail_s
-        env["max_defers"] = min(env["max_defers"], int(trained["env"]["max_defers"]))
-    return env
-
-
-def _trace_env(args: argparse.Namespace, env: dict[str, Any], trained: bool) -> Any:
-    """Point the env settings at the trace's cell (sized to its machines); returns the loaded
-    workload."""
-    from envs import EnvConfig
-    from envs.workloads import build_workload
-
-    if args.workload not in TRACE_WORKLOADS:
-        raise UserError(f"--task-events needs --workload {' or '.join(TRACE_WORKLOADS)}")
+        env = for_trained(env, trained.env)
+    if not args.task_events:
+        if args.machine_events:
+            raise UserError("--machine-events goes with --task-events")
+        return env, None
     if args.workload == "google2011" and not args.machine_events:
         raise UserError("--workload google2011 --task-events needs --machine-events F")
-    workload = env["workload"]
-    workload["tasks"] = [str(Path(p).resolve()) for p in args.task_events]
-    workload["machines"] = str(Path(args.machine_events).resolve()) if args.machine_events else None
-    workload.update(mode="cell", lenient=args.lenient)
-    env["episode_tasks"] = args.max_tasks if args.max_tasks is not None else 2**62
-    loaded = build_workload(EnvConfig.from_mapping(env).workload)
-    if loaded.machines is not None:
-        top = env["topology"]
-        per_rack = top["leaves_per_rack"] * top["hosts_per_leaf"]
-        machines = len(loaded.machines[0])
-        if trained:
-            # The trained agents see one cluster of the shape they know; add clusters.
-            top["num_clusters"] = math.ceil(machines / (top["racks_per_cluster"] * per_rack))
-        else:
-            top.update(num_clusters=1, racks_per_cluster=math.ceil(machines / per_rack))
-    return loaded
+    env = with_trace(env, args.task_events, args.machine_events, "cell", args.lenient)
+    return cell_env(env, args.max_tasks)
 
 
-def _plot(runs: dict[str, dict[str, Any]], out: Path) -> None:
-    """timeline.png: utilization, power and SLATAH over simulated time, one line per policy."""
+def _figure(rows: int, height: float):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(9, 7))
+    fig = Figure(figsize=(9, height))
     FigureCanvasAgg(fig)
-    axes = fig.subplots(len(PLOTTED), 1, sharex=True)
+    return fig, fig.subplots(rows, 1, sharex=rows > 1)
+
+
+def _plot_timeline(runs: dict[str, dict[str, Any]], out: Path) -> None:
+    """timeline.png: utilization, power and SLATAH over simulated time, one line per policy."""
+    fig, axes = _figure(len(PLOTTED), 7)
     for name, metrics in runs.items():
         series = metrics.get("timeline")
         if not series or not series["t_s"]:
@@ -121,10 +109,42 @@ def _plot(runs: dict[str, dict[str, Any]], out: Path) -> None:
     fig.savefig(out / "timeline.png", dpi=80)
 
 
+def _plot_comparison(runs: dict[str, dict[str, Any]], out: Path) -> None:
+    """comparison.png: the policy and each baseline on the compared metrics, one bar each."""
+    shown = COMPARED[:4]
+    fig, axes = _figure(len(shown), 2.0 * len(shown))
+    names = list(runs)
+    colors = ["tab:orange" if name == "checkpoint" else "tab:gray" for name in names]
+    for ax, (key, label, _) in zip(axes, shown, strict=True):
+        ax.bar(names, [float(runs[name][key]) for name in names], color=colors)
+        ax.set_ylabel(label)
+    axes[0].set_title("the policy (orange) and the heuristics on the same episodes")
+    axes[-1].tick_params(axis="x", labelrotation=30)
+    fig.subplots_adjust(left=0.12, right=0.97, top=0.95, bottom=0.12, hspace=0.15)
+    fig.savefig(out / "comparison.png", dpi=80)
+
+
+def comparison_table(runs: dict[str, dict[str, Any]]) -> str:
+    """A fixed-width table of the runs, lowest total cost first."""
+    header = ["policy", *(title for _, title, _ in COMPARED)]
+    order = sorted(runs, key=lambda name: float(runs[name]["total_cost"]))
+    rows = [[name, *(fmt.format(runs[name][key]) for key, _, fmt in COMPARED)] for name in order]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = []
+    for row in [header, *rows]:
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        lines.append("  ".join(cells))
+    return "\n".join(lines)
+
+
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     """Run the evaluation the arguments describe and write its outputs."""
-    from envs import HEURISTICS
+    from envs import HEURISTICS, make_heuristic
+    from marl_alloc.floor.settings import to_plain
     from marl_alloc.scoring import score
+    from marl_alloc.scoring.provenance import code_version
 
     started = time.perf_counter()
     if args.episodes <= 0:
@@ -133,63 +153,68 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         raise UserError("--max-tasks must be > 0")
     trained = None
     if args.checkpoint:
-        from marl_alloc.checkpoints import load_policy
-        from marl_alloc.policy.forecast_feed import module_policy
+        from marl_alloc.policy.acting import load_acting_policy
 
-        module, trained = load_policy(args.checkpoint)
         # A policy trained with a forecaster observes its forecasts here too.
-        policy = module_policy(module)
-    elif args.policy in HEURISTICS:
-        policy = HEURISTICS[args.policy](seed=args.seed)
+        policy, trained = load_acting_policy(args.checkpoint)
     else:
-        raise UserError(f"unknown policy '{args.policy}' (choose one of: {', '.join(HEURISTICS)})")
+        policy = make_heuristic(args.policy, seed=args.seed)
     overrides = list(args.overrides)
     tasks = args.episode_tasks if args.episode_tasks is not None else args.max_tasks
     if tasks is not None:
         overrides.append(f"env.episode_tasks={tasks}")
-    env_settings = _env_settings(args.workload, overrides, trained)
-    workload, episodes = None, args.episodes
-    if args.task_events:
-        workload = _trace_env(args, env_settings, trained is not None)
-        episodes = 1  # the cell's window, replayed once
-    elif args.machine_events:
-        raise UserError("--machine-events goes with --task-events")
+    env, workload = _env_settings(args, overrides, trained)
+    # A trace's cell is its one window, replayed once.
+    episodes = 1 if workload is not None else args.episodes
 
-    def run(p) -> dict[str, Any]:
-        return score(p, env_settings, episodes, args.seed, workload, TIMELINE_S)
+    name = "checkpoint" if args.checkpoint else args.policy
+    queue = [(name, policy)]
+    if args.checkpoint:
+        queue += [(baseline, cls(seed=args.seed)) for baseline, cls in HEURISTICS.items()]
+    runs: dict[str, dict[str, Any]] = {}
+    for i, (label, p) in enumerate(queue, 1):
+        print(f"[{i}/{len(queue)}] {label}: {episodes} episode(s) ...", file=sys.stderr, flush=True)
+        run_start = time.perf_counter()
+        runs[label] = score(p, env, episodes, args.seed, workload, TIMELINE_S)
+        took = time.perf_counter() - run_start
+        cost = runs[label]["total_cost"]
+        print(f"      total cost {cost:.1f} ({took:.1f} s)", file=sys.stderr, flush=True)
 
-    metrics = run(policy)
-    metrics["policy"] = "checkpoint" if args.checkpoint else args.policy
+    metrics = runs[name]
+    metrics["policy"] = name
     metrics["workload"] = args.workload
     metrics["seed"] = args.seed
+    metrics["settings"] = {"env": to_plain(env), "code_version": code_version()}
     if workload is not None:
         metrics["input_rows_dropped"] = int(workload.input_rows_dropped)
         metrics["tasks_waiting_at_start_skipped"] = int(workload.skipped_at_start)
-        metrics["task_events"] = env_settings["workload"]["tasks"]
-        metrics["machine_events"] = env_settings["workload"]["machines"]
+        metrics["task_events"] = env.workload.tasks
+        metrics["machine_events"] = env.workload.machines
     else:
         metrics["input_rows_dropped"] = 0
     if args.checkpoint:
         metrics["checkpoint"] = str(Path(args.checkpoint).resolve())
-        metrics["baselines"] = {name: run(cls(seed=args.seed)) for name, cls in HEURISTICS.items()}
+        metrics["baselines"] = {label: runs[label] for label in runs if label != name}
     metrics["wall_s"] = round(time.perf_counter() - started, 3)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    _plot({metrics["policy"]: metrics, **metrics.get("baselines", {})}, out)
-    return metrics
+    _plot_timeline(runs, out)
+    if args.checkpoint:
+        _plot_comparison(runs, out)
+    return runs
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m marl_alloc.evaluate") -> int:
-    """Parse arguments, evaluate, print where metrics.json went; user errors exit 2."""
-    from envs.errors import EnvConfigError, WorkloadError
-
+    """Parse arguments, evaluate, print the comparison and where metrics.json went; user errors
+    exit 2."""
     args = build_parser(prog).parse_args(argv)
     try:
-        evaluate(args)
-    except (UserError, EnvConfigError, WorkloadError) as err:
+        runs = evaluate(args)
+    except UserError as err:
         print(f"error: {str(err).splitlines()[0]}", file=sys.stderr)
         return 2
+    print(comparison_table(runs))
     print(f"metrics: {(Path(args.out) / 'metrics.json').resolve()}")
     return 0
 

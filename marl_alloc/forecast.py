@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from marl_alloc.settings import UserError
+from marl_alloc.floor.errors import UserError
 
 PROG = "python -m marl_alloc.forecast"
 
@@ -89,10 +89,10 @@ def _flag_overrides(args: argparse.Namespace) -> list[str]:
 
 def run_train(args: argparse.Namespace, overrides: list[str]) -> dict[str, Any]:
     """Train and save; print one summary line per model and the model directory last."""
-    from marl_alloc.forecasting.config import load_config
+    from marl_alloc.floor.settings.compose import compose_forecast_settings
     from marl_alloc.forecasting.pipeline import train_all
 
-    cfg = load_config([*overrides, *_flag_overrides(args)])
+    cfg = compose_forecast_settings([*overrides, *_flag_overrides(args)])
     Path(args.out).mkdir(parents=True, exist_ok=True)  # an unwritable --out fails before training
     meta = train_all(_spec(args), cfg, args.out, progress=args.progress)
     for name, result in meta["training"].items():
@@ -113,22 +113,23 @@ def _cell(value: float | None, spec: str) -> str:
 def run_evaluate(args: argparse.Namespace, overrides: list[str]) -> dict[str, Any]:
     """Evaluate with the series and sizes the models were trained with; print the table (MAE,
     RMSE, MAPE and skill against persistence and seasonal naive per row) and skipped rows."""
-    from marl_alloc.forecasting.config import load_config
+    from marl_alloc.floor.settings import ForecastSettings, from_mapping
+    from marl_alloc.floor.settings.compose import compose_forecast_settings
     from marl_alloc.forecasting.evaluation import evaluate_models
     from marl_alloc.forecasting.store import load_models
     from marl_alloc.forecasting.workloads import build_series
 
     nets, meta = load_models(args.model)
-    trained = meta["config"]
-    current = load_config([*overrides, *_flag_overrides(args)])
-    if args.horizon is not None and args.horizon != trained["data"]["horizon"]:
+    cfg = from_mapping(ForecastSettings, meta["config"])
+    current = compose_forecast_settings([*overrides, *_flag_overrides(args)])
+    if args.horizon is not None and args.horizon != cfg.data.horizon:
         raise UserError(
-            f"{args.model} forecasts {trained['data']['horizon']} steps; --horizon "
+            f"{args.model} forecasts {cfg.data.horizon} steps; --horizon "
             f"{args.horizon} needs a model trained with --horizon {args.horizon}"
         )
     # The series and windows are the training ones; what to score and how comes from now.
-    cfg = {**trained, "evaluate": current["evaluate"]}
-    cfg["data"] = {**trained["data"], "test_fraction": current["data"]["test_fraction"]}
+    cfg.evaluate = current.evaluate
+    cfg.data.test_fraction = current.data.test_fraction
     series = build_series(_spec(args), cfg, seasonal_lags=meta["seasonal_lags"])
     if list(series.feature_names) != meta["feature_names"]:
         raise UserError(

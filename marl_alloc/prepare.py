@@ -22,6 +22,7 @@ from envs.errors import WorkloadError
 from envs.workloads import load_machines, load_tasks, load_vms
 from envs.workloads.csv_input import rows_dropped
 from envs.workloads.trace import MACHINES_FILE, TASKS_FILE
+from marl_alloc.floor.errors import UserError
 
 WORKLOADS = ("google2011", "azure")
 
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m marl_alloc.prepar
     args = build_parser(prog).parse_args(argv)
     try:
         written = prepare(args)
-    except (WorkloadError, OSError) as err:
+    except (UserError, OSError) as err:
         print(f"error: {str(err).splitlines()[0]}", file=sys.stderr)
         return 2
     for name, (rows, dropped) in written.items():

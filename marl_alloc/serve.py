@@ -10,15 +10,33 @@ prints each replica's own URL (Ray Serve direct ingress: no proxy hop).
 import argparse
 import os
 import signal
+import socket
 import sys
 import time
 
-from marl_alloc.settings import UserError
+from marl_alloc.floor.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    # A usage mistake is a user error too: one line and exit 2 (main prints it).
+    def error(self, message: str) -> None:
+        raise UserError(f"{message} (see {self.prog} --help)")
+
+
+def _port(text: str) -> int:
+    """A TCP port number from the command line."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text} is not a TCP port (1..65535)")
+    return port
 
 
 def build_parser(prog: str = "python -m marl_alloc.serve") -> argparse.ArgumentParser:
     """Command-line options of the serve command."""
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser = _Parser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument(
         "checkpoint", nargs="?", help="a checkpoint dir written by marl_alloc.train"
     )
@@ -27,7 +45,7 @@ def build_parser(prog: str = "python -m marl_alloc.serve") -> argparse.ArgumentP
     )
     parser.add_argument("--host", default=None, help="HTTP host (default: serve.http.host)")
     parser.add_argument(
-        "--port", type=int, default=None, help="HTTP port (default: serve.http.port)"
+        "--port", type=_port, default=None, help="HTTP port (default: serve.http.port)"
     )
     parser.add_argument("--address", default=None, help="Ray address (default: start a local Ray)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. serve.deadline_ms=20")
@@ -64,7 +82,7 @@ def start(args: argparse.Namespace) -> str:
         policy, _ = LevelQPolicy.from_checkpoint(args.checkpoint)
     # Fail here with one line rather than in every replica's constructor.
     ExtenderService(config, env_settings, policy, args.policy or "best-fit")
-    if config.bind_verb is not None or config.node_source == "watch":
+    if config.needs_kube_api():
         from marl_alloc.serving.kube_api import KubeApi
 
         KubeApi.from_config(config.kube_api)
@@ -76,9 +94,15 @@ def start(args: argparse.Namespace) -> str:
     from marl_alloc.serving.ingress import prepare_local_ray, replica_urls
 
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    if args.address is None:
+        _check_listen(config.http.host, config.http.port)
     if not ray.is_initialized():
         prepare_local_ray(config)
-        ray.init(address=args.address, include_dashboard=False, logging_level="WARNING")
+        try:
+            ray.init(address=args.address, include_dashboard=False, logging_level="WARNING")
+        except (ConnectionError, ValueError, RuntimeError, TimeoutError) as err:
+            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err)
+            raise UserError(f"cannot start or reach Ray at {args.address}: {first_line}") from None
     serve.start(http_options={"host": config.http.host, "port": config.http.port})
     checkpoint = os.path.abspath(args.checkpoint) if args.checkpoint else None
     app = build_app(config, checkpoint, args.policy or "best-fit", env_settings)
@@ -103,10 +127,24 @@ def start(args: argparse.Namespace) -> str:
     return routes
 
 
-def main(argv: list[str] | None = None, prog: str = "python -m marl_alloc.serve") -> int:
-    """Serve until interrupted; user errors exit 2."""
-    args = build_parser(prog).parse_intermixed_args(argv)
+def _check_listen(host: str, port: int) -> None:
+    """A UserError unless this machine can listen on host:port (Serve's proxy would fail later,
+    in its own process)."""
     try:
+        family, kind, _, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+    except OSError as err:
+        raise UserError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m marl_alloc.serve") -> int:
+    """Serve until interrupted; user errors (bad arguments too) exit 2."""
+    try:
+        args = build_parser(prog).parse_intermixed_args(argv)
         routes = start(args)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -7,6 +7,7 @@ such a run with its settings, learner, replay and counters (overrides win, e.g. 
 `training.total_env_steps`).
 """
 
+import dataclasses
 import os
 import shutil
 import sys
@@ -16,28 +17,30 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from marl_alloc.settings import UserError, resolve_settings
+from marl_alloc.floor.errors import ConfigError, UserError
+from marl_alloc.floor.settings import CONFIG_FILE, Settings
+from marl_alloc.floor.settings.compose import compose_settings, register_schemas
+from marl_alloc.floor.settings.structured import to_object
+from marl_alloc.ray_start import quiet_unactionable_logs
 
-CONFIG_FILE = "marl_alloc.yaml"
 CHECKPOINT = "checkpoint"
 REPLAY = "replay"
 
 
-def run_paths(settings: dict, run_dir: Path) -> tuple[dict, Path]:
+def run_paths(settings: Settings, run_dir: Path) -> tuple[Settings, Path]:
     """Settings with the checkpoint and replay snapshot dirs set (in the run dir unless given),
     and the run dir itself, which is the resumed run's when `resume` is set."""
-    training, replay = dict(settings["training"]), dict(settings["replay"])
-    settings = {**settings, "training": training, "replay": replay}
-    if settings.get("resume"):
-        run_dir = Path(settings["resume"])
+    if settings.resume:
+        run_dir = Path(settings.resume)
     run_dir = run_dir.resolve()
-    checkpoint_dir = Path(training["checkpoint_dir"] or run_dir / CHECKPOINT)
-    training["checkpoint_dir"] = str(checkpoint_dir.resolve())
-    if replay.get("snapshot_dir") is None:
-        replay["snapshot_dir"] = str(run_dir / REPLAY)
-    return settings, run_dir
+    checkpoint_dir = Path(settings.training.checkpoint_dir or run_dir / CHECKPOINT).resolve()
+    training = dataclasses.replace(settings.training, checkpoint_dir=str(checkpoint_dir))
+    replay = settings.replay
+    if replay.snapshot_dir is None:
+        replay = dataclasses.replace(replay, snapshot_dir=str(run_dir / REPLAY))
+    return dataclasses.replace(settings, training=training, replay=replay), run_dir
 
 
 def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
@@ -48,13 +51,13 @@ def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
     return None
 
 
-def save_checkpoint(algo, checkpoint_dir: Path, settings: dict) -> Path:
+def save_checkpoint(algo, checkpoint_dir: Path, settings: Settings) -> Path:
     """RLlib checkpoint plus our settings, replacing the previous one only once it is whole."""
     staging = checkpoint_dir.with_name(checkpoint_dir.name + ".tmp")
     previous = checkpoint_dir.with_name(checkpoint_dir.name + ".old")
     shutil.rmtree(staging, ignore_errors=True)
     algo.save_to_path(str(staging))
-    OmegaConf.save(OmegaConf.create(settings), staging / CONFIG_FILE)
+    settings.save(staging / CONFIG_FILE)
     shutil.rmtree(previous, ignore_errors=True)
     if checkpoint_dir.exists():
         checkpoint_dir.rename(previous)
@@ -63,24 +66,21 @@ def save_checkpoint(algo, checkpoint_dir: Path, settings: dict) -> Path:
     return checkpoint_dir
 
 
-def resumed_settings(resume_dir: str, overrides: Sequence[str]) -> dict[str, Any]:
+def resumed_settings(resume_dir: str, overrides: Sequence[str]) -> Settings:
     """The resumed run's saved settings with this command's overrides applied on top."""
     run_dir = Path(resume_dir).resolve()
     checkpoint = latest_checkpoint(run_dir / CHECKPOINT)
     if checkpoint is None:
         raise UserError(f"resume={resume_dir}: no {CHECKPOINT}/{CONFIG_FILE} in that run dir")
-    saved = OmegaConf.load(checkpoint / CONFIG_FILE)
     extra = [o for o in overrides if not o.startswith(("resume=", "hydra."))]
-    merged = OmegaConf.merge(saved, OmegaConf.from_dotlist([o.lstrip("+") for o in extra]))
-    merged.resume = str(run_dir)
-    return resolve_settings(merged)
+    return Settings.load(checkpoint / CONFIG_FILE, [*extra, f"resume={run_dir}"])
 
 
 # Called with (env steps so far, the ApexAlgorithm) before the first round and after each one.
 RoundHook = Callable[[int, Any], None]
 
 
-def run_training(settings: dict, run_dir: Path, on_round: RoundHook | None = None) -> Path:
+def run_training(settings: Settings, run_dir: Path, on_round: RoundHook | None = None) -> Path:
     """Train until `training.total_env_steps`; return the checkpoint directory.
 
     `on_round(env_steps, algo)` runs before training and after every round (e.g. to evaluate
@@ -94,20 +94,20 @@ def run_training(settings: dict, run_dir: Path, on_round: RoundHook | None = Non
     # Saved as given: paths left to the run dir are found again wherever the dir is resumed.
     given = settings
     settings, run_dir = run_paths(settings, run_dir)
-    training = settings["training"]
-    checkpoint_dir = Path(training["checkpoint_dir"])
-    resume_from = latest_checkpoint(checkpoint_dir) if settings.get("resume") else None
-    if settings.get("resume") and resume_from is None:
-        raise UserError(f"resume={settings['resume']}: no checkpoint in {checkpoint_dir}")
+    training = settings.training
+    checkpoint_dir = Path(training.checkpoint_dir)
+    resume_from = latest_checkpoint(checkpoint_dir) if settings.resume else None
+    if settings.resume and resume_from is None:
+        raise UserError(f"resume={settings.resume}: no checkpoint in {checkpoint_dir}")
     config = build_apex_config(settings)
-    # RLlib's Algorithm starts Ray itself if none runs (local mode too); start it our way.
-    start_ray(settings["cluster"])
+    if not training.local:  # the in-process pipeline needs no Ray
+        start_ray(settings.cluster)
     algo = config.build_algo()
     if resume_from is not None:
         # Learner, optimizer and lifetime counters; the shards find their snapshots themselves.
         algo.restore_from_path(str(resume_from))
-    total = int(training["total_env_steps"])
-    every_s = float(training["checkpoint_every_s"])
+    total = training.total_env_steps
+    every_s = training.checkpoint_every_s
     log = TrainingLog(run_dir, total, append=resume_from is not None)
     env_steps = int(algo.metrics.peek(ENV_STEPS_LIFETIME, default=0))
     last_save = time.monotonic()
@@ -131,18 +131,19 @@ def run_training(settings: dict, run_dir: Path, on_round: RoundHook | None = Non
 
 
 @hydra.main(version_base=None, config_path="../conf", config_name="config")
-def main(cfg: DictConfig) -> None:
-    """Hydra entry point."""
+def hydra_main(cfg: DictConfig) -> None:
+    """Hydra entry point: the composed tree, checked by the settings schema."""
     from hydra.core.hydra_config import HydraConfig
 
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    quiet_unactionable_logs()
     hydra_config = HydraConfig.get()
     run_dir = Path(hydra_config.runtime.output_dir).resolve()
     try:
         if cfg.resume:
             settings = resumed_settings(cfg.resume, hydra_config.overrides.task)
         else:
-            settings = resolve_settings(cfg)
+            settings = to_object(cfg)
         checkpoint_dir = run_training(settings, run_dir)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -153,6 +154,27 @@ def main(cfg: DictConfig) -> None:
         if ray.is_initialized():
             ray.shutdown()
     print(f"checkpoint: {checkpoint_dir}", flush=True)
+
+
+def check_overrides(argv: Sequence[str]) -> None:
+    """Build the settings once before Hydra composes them, so that an unknown key, a wrong type
+    or an out-of-range value is our one-line error (exit 2), not Hydra's multi-line report, and
+    no run dir is made for it. Command lines with Hydra's own flags (--help, --cfg, -m, ...)
+    are left to Hydra."""
+    if any(arg.startswith("-") for arg in argv):
+        return
+    try:
+        compose_settings([arg for arg in argv if not arg.startswith("hydra.")])
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main() -> None:
+    """`python -m marl_alloc.train`: Hydra composes conf/ against the settings schema."""
+    register_schemas()
+    check_overrides(sys.argv[1:])
+    hydra_main()
 
 
 if __name__ == "__main__":

@@ -7,17 +7,19 @@ trial's hyperparameters to conf/experiment/<tune.preset_name>.yaml. The last std
 `preset: <path>`; then `python -m marl_alloc.train experiment=<tune.preset_name>` uses them.
 """
 
+import dataclasses
 import math
 import os
 import sys
 import time
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.paths import PROJECT_ROOT
+from marl_alloc.floor.settings import Settings, TuneConfig
 from marl_alloc.ray_start import start_ray
-from marl_alloc.settings import PROJECT_ROOT, UserError
 from marl_alloc.tuning import (
     TrialRow,
     check_keys_exist,
@@ -39,7 +41,7 @@ class NoTrialScored(Exception):
     """Every trial failed before reporting a score (their error.txt files say why)."""
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class TuningOutcome:
     """What a PBT run produced: trials best first by `metric`, the preset, the exploit count and
     Tune's experiment dir."""
@@ -49,21 +51,6 @@ class TuningOutcome:
     preset: Path
     perturbations: int
     experiment_path: Path
-
-
-def _check_tune_settings(tune_cfg: dict[str, Any]) -> None:
-    checks = [
-        (int(tune_cfg["population_size"]) >= 2, "tune.population_size must be >= 2"),
-        (int(tune_cfg["report_every_env_steps"]) > 0, "tune.report_every_env_steps must be > 0"),
-        (int(tune_cfg["perturbation_interval"]) > 0, "tune.perturbation_interval must be > 0"),
-        (0 < float(tune_cfg["quantile_fraction"]) <= 0.5, "tune.quantile_fraction: (0, 0.5]"),
-        (0 <= float(tune_cfg["resample_probability"]) <= 1, "tune.resample_probability: [0, 1]"),
-        (tune_cfg["mode"] in ("min", "max"), "tune.mode must be min or max"),
-        (int(tune_cfg["eval"]["episodes"]) > 0, "tune.eval.episodes must be > 0"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise UserError(message)
 
 
 def _storage_path(configured: str | None) -> Path:
@@ -77,7 +64,7 @@ def _count_perturbations(experiment_path: Path) -> int:
     return len(log.read_text().splitlines()) if log.is_file() else 0
 
 
-def build_tuner(settings: dict[str, Any], tune_cfg: dict[str, Any], params: list) -> Any:
+def build_tuner(settings: Settings, tune_cfg: TuneConfig, params: list) -> Any:
     """A Tuner running PBT over `params`, one ApexTrial per population member."""
     from ray import tune
     from ray.tune.schedulers import PopulationBasedTraining
@@ -89,55 +76,57 @@ def build_tuner(settings: dict[str, Any], tune_cfg: dict[str, Any], params: list
             ApexTrial,
             settings=settings,
             params=params,
-            report_every_env_steps=int(tune_cfg["report_every_env_steps"]),
-            evaluation=tune_cfg["eval"],
+            report_every_env_steps=tune_cfg.report_every_env_steps,
+            evaluation=tune_cfg.eval,
         ),
-        trial_resources(settings, tune_cfg["trial"]),
+        trial_resources(settings, tune_cfg.trial),
     )
     scheduler = PopulationBasedTraining(
         time_attr="env_steps",
-        perturbation_interval=int(tune_cfg["perturbation_interval"]),
-        burn_in_period=int(tune_cfg["burn_in_period"]),
+        perturbation_interval=tune_cfg.perturbation_interval,
+        burn_in_period=tune_cfg.burn_in_period,
         hyperparam_mutations=hyperparam_mutations(params),
-        quantile_fraction=float(tune_cfg["quantile_fraction"]),
-        resample_probability=float(tune_cfg["resample_probability"]),
-        perturbation_factors=tuple(float(f) for f in tune_cfg["perturbation_factors"]),
+        quantile_fraction=tune_cfg.quantile_fraction,
+        resample_probability=tune_cfg.resample_probability,
+        perturbation_factors=tuple(tune_cfg.perturbation_factors),
         custom_explore_fn=partial(clip_config, params),
     )
     return tune.Tuner(
         trainable,
         param_space=param_space(params),
         tune_config=tune.TuneConfig(
-            metric=tune_cfg["metric"],
-            mode=tune_cfg["mode"],
+            metric=tune_cfg.metric,
+            mode=tune_cfg.mode,
             scheduler=scheduler,
-            num_samples=int(tune_cfg["population_size"]),
-            reuse_actors=bool(tune_cfg["reuse_actors"]),
-            time_budget_s=tune_cfg["time_budget_s"],
-            max_concurrent_trials=tune_cfg["max_concurrent_trials"],
+            num_samples=tune_cfg.population_size,
+            reuse_actors=tune_cfg.reuse_actors,
+            time_budget_s=tune_cfg.time_budget_s,
+            max_concurrent_trials=tune_cfg.max_concurrent_trials,
         ),
         run_config=tune.RunConfig(
             name="pbt",
-            storage_path=str(_storage_path(tune_cfg["storage_path"])),
-            stop={"env_steps": int(settings["training"]["total_env_steps"])},
+            storage_path=str(_storage_path(tune_cfg.storage_path)),
+            stop={"env_steps": settings.training.total_env_steps},
             checkpoint_config=tune.CheckpointConfig(
-                num_to_keep=int(tune_cfg["checkpoints_to_keep"]), checkpoint_at_end=True
+                num_to_keep=tune_cfg.checkpoints_to_keep, checkpoint_at_end=True
             ),
-            verbose=int(tune_cfg["verbose"]),
+            verbose=tune_cfg.verbose,
         ),
     )
 
 
-def run_tuning(settings: dict[str, Any], overrides: list[str]) -> TuningOutcome:
-    """Run PBT as `settings["tune"]` says; write the best trial's preset."""
-    settings = dict(settings)
-    tune_cfg = settings.pop("tune")
-    _check_tune_settings(tune_cfg)
-    params = parse_space(tune_cfg["space"])
+def run_tuning(settings: Settings, overrides: list[str]) -> TuningOutcome:
+    """Run PBT as `settings.tune` says; write the best trial's preset."""
+    tune_cfg = settings.tune
+    if tune_cfg is None:
+        raise UserError("no tune settings: compose with +tune=default")
+    # The trials train with the rest; the tune section is this driver's alone.
+    settings = dataclasses.replace(settings, tune=None)
+    params = parse_space(tune_cfg.space)
     check_keys_exist(params, settings)
-    preset = preset_path(tune_cfg["preset_dir"], tune_cfg["preset_name"])
-    metric, mode = tune_cfg["metric"], tune_cfg["mode"]
-    start_ray(settings["cluster"])
+    preset = preset_path(tune_cfg.preset_dir, tune_cfg.preset_name)
+    metric, mode = tune_cfg.metric, tune_cfg.mode
+    start_ray(settings.cluster)
     results = build_tuner(settings, tune_cfg, params).fit()
     experiment_path = Path(results.experiment_path)
     rows = _rows(results, params, metric)
@@ -155,18 +144,22 @@ def run_tuning(settings: dict[str, Any], overrides: list[str]) -> TuningOutcome:
 
 
 def _preset_comment(
-    settings: dict, tune_cfg: dict, overrides: list[str], best: TrialRow, experiment_path: Path
+    settings: Settings,
+    tune_cfg: TuneConfig,
+    overrides: list[str],
+    best: TrialRow,
+    experiment_path: Path,
 ) -> list[str]:
-    evaluation = tune_cfg["eval"]
+    evaluation = tune_cfg.eval
     return [
         f"Tuned {time.strftime('%Y-%m-%d %H:%M')} by Population Based Training:",
         f"  python -m marl_alloc.tune {' '.join(overrides)}".rstrip(),
-        f"  population {tune_cfg['population_size']},"
-        f" {settings['training']['total_env_steps']} env steps per trial,"
-        f" env {settings['env']['name']}; run dir {experiment_path}",
-        f"  best trial {best.name}: {tune_cfg['metric']} {best.score:.2f}"
-        f" ({tune_cfg['mode']} is better) on {evaluation['episodes']} greedy episode(s) of"
-        f" {evaluation['episode_tasks']} tasks, seed {evaluation['seed']}",
+        f"  population {tune_cfg.population_size},"
+        f" {settings.training.total_env_steps} env steps per trial,"
+        f" env {settings.env.name}; run dir {experiment_path}",
+        f"  best trial {best.name}: {tune_cfg.metric} {best.score:.2f}"
+        f" ({tune_cfg.mode} is better) on {evaluation.episodes} greedy episode(s) of"
+        f" {evaluation.episode_tasks} tasks, seed {evaluation.seed}",
         "  Values are that trial's final hyperparameters (PBT changes them as it trains).",
     ]
 
@@ -190,7 +183,7 @@ def _rows(results: Any, params: list, metric: str) -> list[TrialRow]:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry: Hydra overrides in, table and `preset: PATH` out; exit 2 on bad input."""
-    from marl_alloc.compose import compose_settings
+    from marl_alloc.floor.settings.compose import compose_settings
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] in (["-h"], ["--help"]):

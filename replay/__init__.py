@@ -1,11 +1,13 @@
 """Ape-X prioritized replay: sum-tree sampler, compressed ring storage, sharded Ray service.
 
-shard = PrioritizedShard(config["replay"], shard_index)     # plain class, tested without Ray
-shards = make_shard_actors(config["replay"], num_shards)    # the same as Ray actors
+shard = PrioritizedShard(settings.replay, shard_index)     # plain class, tested without Ray
+shards = make_shard_actors(settings.replay, num_shards)    # the same as Ray actors
+
+`settings.replay` is the floor's ReplayConfig; a plain mapping of its keys works too.
 """
 
+from marl_alloc.floor.settings.replay import ReplayConfig
 from replay.codec import ZstdCodec
-from replay.config import ReplayConfig
 from replay.errors import ReplayError, SnapshotError
 from replay.prioritized_buffer import PrioritizedBuffer, priority
 from replay.rate_limiter import RateLimiter

@@ -1,10 +1,10 @@
 """Errors replay raises for users: one line that names the problem and the fix."""
 
-from marl_alloc.settings import UserError
+from marl_alloc.floor.errors import UserError
 
 
 class ReplayError(UserError):
-    """A replay problem caused by input or config (bad batch, bad setting), not by a bug."""
+    """A replay problem caused by input (a bad batch, an unreadable snapshot), not by a bug."""
 
 
 class SnapshotError(ReplayError):

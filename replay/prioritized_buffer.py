@@ -9,10 +9,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
+from marl_alloc.floor.settings.replay import ReplayConfig
 from replay.chunk_storage import ChunkStorage
 from replay.codec import ZstdCodec
-from replay.config import ReplayConfig
 from replay.errors import ReplayError
 from replay.ring_storage import ColumnsSpec, RingStorage, conform, spec_of
 from replay.sum_tree import MinTree, SumTree

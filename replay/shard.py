@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from marl_alloc import columns as C
-from replay.config import ReplayConfig
+from marl_alloc.floor import columns as C
+from marl_alloc.floor.settings.replay import ReplayConfig
 from replay.errors import ReplayError, SnapshotError
 from replay.prioritized_buffer import PrioritizedBuffer
 from replay.rate_limiter import RateLimiter
@@ -37,7 +37,13 @@ COUNTERS = ("add_calls", "added", "sample_calls", "sampled", "priority_updates",
 class PrioritizedShard:
     """A replay shard: per-module prioritized buffers, beta annealing, rate limit, snapshots."""
 
-    def __init__(self, config: Mapping[str, Any], shard_index: int = 0, *, blocking: bool = False):
+    def __init__(
+        self,
+        config: ReplayConfig | Mapping[str, Any],
+        shard_index: int = 0,
+        *,
+        blocking: bool = False,
+    ):
         self.config = ReplayConfig.from_mapping(config)
         self.shard_index = int(shard_index)
         self.capacity = self.config.shard_capacity(self.shard_index)

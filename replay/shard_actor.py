@@ -6,8 +6,8 @@ from typing import Any
 
 import ray
 
-from marl_alloc.apex import pipeline_metrics
-from replay.config import ReplayConfig
+from marl_alloc.floor import pipeline_metrics
+from marl_alloc.floor.settings.replay import ReplayConfig
 from replay.shard import ModuleBatches, PrioritizedShard
 
 
@@ -41,7 +41,7 @@ ReplayShard = ray.remote(concurrency_groups={"insert": 1, "sample": 1})(Blocking
 
 
 def make_shard_actors(
-    config: Mapping[str, Any],
+    config: ReplayConfig | Mapping[str, Any],
     num_shards: int,
     *,
     max_restarts: int = -1,
@@ -52,7 +52,6 @@ def make_shard_actors(
     log) when `snapshot_dir` is set. With `name_prefix` they are named actors
     (`shard_name(prefix, i)`), which other restartable actors can look up by name."""
     settings = dataclasses.replace(ReplayConfig.from_mapping(config), num_shards=num_shards)
-    plain = dataclasses.asdict(settings)
     memory = None if settings.memory_mb is None else int(settings.memory_mb * 2**20)
     return [
         ReplayShard.options(
@@ -64,7 +63,7 @@ def make_shard_actors(
             max_concurrency=settings.max_concurrency,  # the other calls: updates, stats, ...
             scheduling_strategy="SPREAD",
             name=None if name_prefix is None else shard_name(name_prefix, i),
-        ).remote(plain, i)
+        ).remote(settings, i)
         for i in range(num_shards)
     ]
 

@@ -5,12 +5,12 @@ Trace readers (pyarrow Tables, one row per task / machine):
     load_vms(path)                                       -- Azure public VM trace vmtable
 """
 
-from envs.config import SyntheticWorkloadConfig, TraceWorkloadConfig
 from envs.workloads.azure import load_vms
 from envs.workloads.base import TASK_DTYPES, Tasks, TaskSource, Workload, empty_tasks
 from envs.workloads.google2011 import load_machines, load_tasks
 from envs.workloads.synthetic import SyntheticWorkload
 from envs.workloads.trace import TraceWorkload
+from marl_alloc.floor.settings.env import SyntheticWorkloadConfig, TraceWorkloadConfig
 
 
 def build_workload(config) -> Workload:

@@ -16,6 +16,10 @@ TASK_DTYPES: dict[str, np.dtype] = {
     "usage_factor": np.dtype(np.float32),  # actual CPU usage = cpu * usage_factor (may exceed 1)
     "priority": np.dtype(np.int16),
     "deferrable": np.dtype(bool),
+    # Known at submit time, what run-time estimates are keyed by (envs/duration_knowledge.py):
+    # who submitted the task (0: unknown) and its scheduling class (latency sensitivity).
+    "owner": np.dtype(np.int64),
+    "task_class": np.dtype(np.int16),
 }
 
 Tasks = dict[str, np.ndarray]

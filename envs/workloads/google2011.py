@@ -10,6 +10,7 @@ tells which is which.
 removed. Both read strictly (a bad row is a one-line error naming file and row) unless lenient.
 """
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,6 +50,7 @@ TASK_EVENT_TYPES = {
     "priority": pa.int8(),
     "cpu_request": pa.float32(),
     "mem_request": pa.float32(),
+    "user": pa.string(),
 }
 MACHINE_EVENT_COLUMNS = ("timestamp", "machine_id", "event_type", "platform_id", "cpu", "mem")
 MACHINE_EVENT_TYPES = {
@@ -74,7 +76,8 @@ def load_tasks(
     duration_observed bool, priority int8, scheduling_class int8, job_id int64, task_index int32,
     scheduled_s float64 (first SCHEDULE; 0 = before the window, null = never), end_s float64
     (the run's terminal event, null = not in these files), machine_id int64 (of the first
-    SCHEDULE, -1 if none); sorted by submit_s. Tasks without a SUBMIT event or without requests
+    SCHEDULE, -1 if none), owner int64 (the user's hash as a stable id, 0 if none); sorted by
+    submit_s. Tasks without a SUBMIT event or without requests
     are left out. Strict by default (see csv_input); `lenient` skips bad rows and counts them in
     the table's rows_dropped metadata.
     """
@@ -150,6 +153,7 @@ def _tasks_from_events(events: pa.Table, rng: np.random.Generator) -> pa.Table:
     missing = keep & ~observed
     duration[missing] = rng.choice(observed_pool, size=int(missing.sum()))
     first_event = order[starts]
+    owner = _owner_ids(events.column("user"), order, first, row)
     table = pa.table(
         {
             "submit_s": submit[keep],
@@ -164,9 +168,31 @@ def _tasks_from_events(events: pa.Table, rng: np.random.Generator) -> pa.Table:
             "scheduled_s": _nullable(scheduled[keep]),
             "end_s": _nullable(ended[keep]),
             "machine_id": machine[keep].astype(np.int64),
+            "owner": owner[keep],
         }
     )
     return table.sort_by([("submit_s", "ascending"), ("job_id", "ascending")])
+
+
+def _owner_ids(users: pa.ChunkedArray, order: np.ndarray, first, row: np.ndarray) -> np.ndarray:
+    """Each task's first non-empty user as an int64 that is the same in every load of the
+    trace (the user names are hashes already; 0 for a task without one)."""
+    valid = np.asarray(users.is_valid().to_numpy(zero_copy_only=False), bool)[order]
+    first_row = first(row, valid)
+    has = np.isfinite(first_row)
+    names = users.fill_null("").to_numpy(zero_copy_only=False)[order]
+    names = names[np.where(has, first_row, 0).astype(np.int64)]
+    unique, inverse = np.unique(names, return_inverse=True)
+    ids = np.array(
+        [
+            int.from_bytes(
+                hashlib.blake2b(n.encode(), digest_size=8).digest(), "little", signed=True
+            )
+            for n in unique
+        ],
+        np.int64,
+    )
+    return np.where(has, ids[inverse], 0)
 
 
 def load_machines(

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 
-from envs.config import SyntheticWorkloadConfig
 from envs.workloads.base import (
     START_WINDOW_S,
     Tasks,
@@ -18,6 +17,7 @@ from envs.workloads.base import (
     lognormal,
     lognormal_from_std,
 )
+from marl_alloc.floor.settings.env import SyntheticWorkloadConfig
 
 DAY_S = 86400.0
 PEAK_HOUR = 14.0
@@ -82,8 +82,13 @@ class SyntheticWorkload:
         return tasks
 
     def sample_running(self, rng: np.random.Generator, n: int) -> Tasks:
-        """Tasks caught mid-run: remaining time is a uniform share of a drawn duration."""
+        """Tasks caught mid-run: remaining time is a uniform share of a drawn duration. A task
+        is running at a given instant in proportion to its duration: lognormal(mu, sigma)
+        weighted by its value is lognormal(mu + sigma^2, sigma)."""
         tasks = self.sample_requests(rng, n)
+        sigma = self.config.duration_sigma
+        biased = tasks["duration_s"] * np.float32(np.exp(sigma**2))
+        tasks["duration_s"] = np.minimum(biased, MAX_DURATION_S).astype(np.float32)
         tasks["duration_s"] *= rng.random(n).astype(np.float32)
         np.maximum(tasks["duration_s"], 1.0, out=tasks["duration_s"])
         return tasks

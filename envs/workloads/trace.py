@@ -1,9 +1,10 @@
 """TraceWorkload: replay a recorded task table (Google 2011, Azure) in simulated datacenters.
 
-`sample` mode (training): each datacenter starts at a seeded random row of the trace and replays
-it in order, wrapping around at its end; every trace task arrives Poisson(sample_fraction) times,
-which thins a cell-sized trace down to the datacenter (or multiplies a small one). Hosts take
-capacities drawn from the machines present at the table's end.
+`sample` mode (training): each datacenter starts at a seeded random row of the trace (or at
+`start_row`, as a benchmark window does) and replays it in order, wrapping around at its end;
+every trace task arrives Poisson(sample_fraction) times, which thins a cell-sized trace down to
+the datacenter (or multiplies a small one). Hosts take capacities drawn from the machines
+present at the table's end.
 
 `cell` mode (evaluation): the datacenter is the whole cell. Its hosts are the machines present
 at the window's start (the first arrival), in machine-id order, in the topology's first host
@@ -22,13 +23,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from envs.config import TraceWorkloadConfig
 from envs.errors import WorkloadError
-from envs.paths import resolve_path
 from envs.workloads.azure import load_vms
 from envs.workloads.base import START_WINDOW_S, Tasks, empty_tasks, lognormal_from_std
 from envs.workloads.csv_input import rows_dropped
 from envs.workloads.google2011 import load_machines, load_tasks
+from marl_alloc.floor.paths import resolve_path
+from marl_alloc.floor.settings.env import TraceWorkloadConfig
 
 TASKS_FILE = "tasks.parquet"
 MACHINES_FILE = "machines.parquet"
@@ -98,6 +99,9 @@ class TraceWorkload:
         self.cell = config.mode == "cell"
         columns = {name: tasks.column(name).to_numpy() for name in REQUIRED_COLUMNS}
         self.all_tasks = columns
+        # What run-time estimates are keyed by; tables without them read as unknown (0).
+        for name, source in (("owner", "owner"), ("task_class", "scheduling_class")):
+            columns[name] = _column(tasks, source, 0).astype(np.int64)
         self.usage = (
             tasks.column("usage_factor").to_numpy()
             if "usage_factor" in tasks.column_names
@@ -117,6 +121,11 @@ class TraceWorkload:
         )
         if self.arrivals.size < 2:
             raise WorkloadError("the trace holds fewer than 2 tasks arriving inside its window")
+        if config.start_row is not None and config.start_row >= self.arrivals.size:
+            raise WorkloadError(
+                f"env.workload.start_row {config.start_row} is past the trace's "
+                f"{self.arrivals.size} arrivals"
+            )
         arrival_s = submit[self.arrivals]
         self.window_start_s = float(arrival_s.min())
         self.span_s = float(arrival_s[-1] - arrival_s[0]) + float(np.mean(np.diff(arrival_s)))
@@ -159,7 +168,7 @@ class TraceWorkload:
         """Load (or reuse) the trace tables the config names."""
         tasks = load_task_table(
             config.kind,
-            config.tasks,
+            tuple(config.tasks),
             config.duration_seed,
             config.cores_per_host,
             config.mem_gb_per_host,
@@ -218,7 +227,7 @@ class TraceWorkload:
     def tasks_at(self, rows: np.ndarray, rng: np.random.Generator) -> Tasks:
         """Task columns of the given table rows (usage factors drawn where the trace has none)."""
         tasks = empty_tasks(len(rows))
-        for name in ("cpu", "mem", "duration_s", "priority"):
+        for name in ("cpu", "mem", "duration_s", "priority", "owner", "task_class"):
             tasks[name][:] = self.all_tasks[name][rows]
         tasks["deferrable"][:] = self.deferrable[rows]
         if self.usage is not None:
@@ -230,8 +239,12 @@ class TraceWorkload:
         return tasks
 
     def sample_running(self, rng: np.random.Generator, n: int) -> Tasks:
-        """n trace tasks caught mid-run (remaining time a uniform share of their run time)."""
-        tasks = self.tasks_at(rng.integers(len(self.all_tasks["cpu"]), size=n), rng)
+        """n trace tasks caught mid-run (remaining time a uniform share of their run time). A
+        task is running at a given instant in proportion to its run time, so tasks are drawn
+        with that weight (uniform draws would start an episode with the short ones, whose work
+        drains in minutes)."""
+        duration = self.all_tasks["duration_s"].astype(np.float64)
+        tasks = self.tasks_at(rng.choice(len(duration), size=n, p=duration / duration.sum()), rng)
         tasks["duration_s"] = np.maximum(
             tasks["duration_s"] * rng.random(n).astype(np.float32), np.float32(1.0)
         )
@@ -261,7 +274,8 @@ class TraceSource:
         self.workload = workload
         self.rng = rng
         self.fraction = float(fraction)
-        self.cursor = int(rng.integers(len(workload.arrivals)))
+        start_row = workload.config.start_row
+        self.cursor = int(rng.integers(len(workload.arrivals))) if start_row is None else start_row
         first = workload.all_tasks["submit_s"][workload.arrivals[self.cursor]]
         self.offset_s = float(start_s - first)
         self.remaining = num_tasks

@@ -1,18 +1,9 @@
-"""The Ape-X orchestration: RLlib Algorithm + config, where its pieces run, and their metrics.
+"""The Ape-X orchestration: RLlib Algorithm + config, the one builder that reads the settings,
+and where the pipeline's pieces run (one process or Ray actors).
 
-ApexAlgorithm and ApexConfig load RLlib (seconds), so they are imported only when asked for;
-replay shard actors import `marl_alloc.apex.pipeline_metrics` without paying for it.
+The metrics those pieces record are defined on the floor (marl_alloc.floor.pipeline_metrics).
 """
 
-_ALGORITHM = ("ApexAlgorithm", "ApexConfig")
-
-
-def __getattr__(name: str):
-    if name in _ALGORITHM:
-        from marl_alloc.apex import algorithm
-
-        return getattr(algorithm, name)
-    raise AttributeError(f"module 'marl_alloc.apex' has no attribute {name!r}")
-
+from marl_alloc.apex.algorithm import ApexAlgorithm, ApexConfig
 
 __all__ = ["ApexAlgorithm", "ApexConfig"]

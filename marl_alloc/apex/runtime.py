@@ -11,6 +11,7 @@ import contextlib
 import logging
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,23 +19,24 @@ import ray
 
 from actors.env_worker import EnvWorker, apex_epsilon
 from learners.learner_worker import LearnerWorker
-from marl_alloc.apex import pipeline_metrics
+from marl_alloc.floor import pipeline_metrics
+from marl_alloc.floor.settings import Settings
 from replay import PrioritizedShard, make_shard_actors, shard_for_actor, shard_name
 
 logger = logging.getLogger(__name__)
 
 
-def worker_kwargs(settings: dict, index: int) -> dict[str, Any]:
+def worker_kwargs(settings: Settings, index: int) -> dict[str, Any]:
     """EnvWorker keyword arguments for env actor `index`: envs, seed, Ape-X epsilon, n-step."""
-    training = settings["training"]
+    training = settings.training
     return {
-        "num_envs": int(settings["env"]["num_envs_per_actor"]),
-        "seed": int(settings["seed"]) * 10_007 + index,
+        "num_envs": settings.env.num_envs_per_actor,
+        "seed": settings.seed * 10_007 + index,
         "epsilon": apex_epsilon(
-            index, training["num_actors"], training["epsilon_base"], training["epsilon_alpha"]
+            index, training.num_actors, training.epsilon_base, training.epsilon_alpha
         ),
-        "n_step": int(training["n_step"]),
-        "gamma": float(training["gamma"]),
+        "n_step": training.n_step,
+        "gamma": training.gamma,
     }
 
 
@@ -81,22 +83,22 @@ class LocalRuntime:
     """Everything in the driver process, stepped in turn: the debugging and fast-test mode."""
 
     def __init__(self, config, learner_state: dict | None):
-        settings = config.marl_alloc
-        training = settings["training"]
-        num_shards = int(settings["replay"]["num_shards"])
-        self.shards = [PrioritizedShard(settings["replay"], i) for i in range(num_shards)]
+        settings = config.settings
+        training = settings.training
+        num_shards = settings.replay.num_shards
+        self.shards = [PrioritizedShard(settings.replay, i) for i in range(num_shards)]
         self.workers = [
             EnvWorker(
-                settings["env"],
+                settings.env,
                 config.rl_module_spec,
                 self.shards[shard_for_actor(i, num_shards)].add,
                 **worker_kwargs(settings, i),
             )
-            for i in range(int(training["num_actors"]))
+            for i in range(training.num_actors)
         ]
         self.learner = LearnerWorker(config, self.shards, learner_state)
-        self.cycles = int(training["collect_cycles"])
-        self.updates = int(training["updates_per_round"])
+        self.cycles = training.collect_cycles
+        self.updates = training.updates_per_round
         self.clock = RoundClock()
         self._publish()
 
@@ -125,9 +127,17 @@ class LocalRuntime:
             if shard.config.snapshot_dir is not None:
                 shard.snapshot()
 
-    def learner_state(self) -> dict:
-        """The learner's full RLlib state."""
-        return self.learner.get_state()
+    def learner_weights(self) -> dict:
+        """The learner's latest inference weights."""
+        return self.learner.get_weights()[0]
+
+    def save_learner(self, path: Path) -> None:
+        """Write the learner's part of a checkpoint (RLlib's Learner checkpoint) to `path`."""
+        self.learner.learner.save_to_path(str(path))
+
+    def restore_learner(self, path: Path) -> None:
+        """Load the learner (modules, optimizers) from its part of a checkpoint."""
+        self.learner.learner.restore_from_path(str(path))
 
     def shutdown(self) -> None:
         """Close the shards' logs."""
@@ -142,53 +152,53 @@ class RayRuntime:
         from actors.env_actor import EnvActor
         from learners.learner_actor import LearnerActor
 
-        settings = config.marl_alloc
-        training = settings["training"]
+        settings = config.settings
+        training = settings.training
         _warn_if_oversubscribed(settings)
-        max_restarts = int(training["max_restarts"])
-        num_shards = int(settings["replay"]["num_shards"])
-        self.snapshots = settings["replay"].get("snapshot_dir") is not None
+        max_restarts = training.max_restarts
+        num_shards = settings.replay.num_shards
+        self.snapshots = settings.replay.snapshot_dir is not None
         # Named shards: restartable actors find them by name (see replay.resolve_shard).
         prefix = f"apex-{uuid.uuid4().hex[:8]}"
         self.shards = make_shard_actors(
-            settings["replay"], num_shards, max_restarts=max_restarts, name_prefix=prefix
+            settings.replay, num_shards, max_restarts=max_restarts, name_prefix=prefix
         )
         names = [shard_name(prefix, i) for i in range(num_shards)]
-        num_gpus = learner_gpus(training["learner_num_gpus"])
+        num_gpus = learner_gpus(training.learner_num_gpus)
         learner_config = config.copy(copy_frozen=False).learners(num_gpus_per_learner=num_gpus)
-        checkpoint_dir = training.get("checkpoint_dir")
+        checkpoint_dir = training.checkpoint_dir
         self.learner = LearnerActor.options(
-            num_cpus=float(training["learner_num_cpus"]),
+            num_cpus=training.learner_num_cpus,
             num_gpus=num_gpus,
             max_restarts=max_restarts,
         ).remote(learner_config, names, checkpoint_dir)
         if learner_state is not None:
             self.learner.set_state.remote(learner_state)  # runs before any train_round
-        num_actors = int(training["num_actors"])
+        num_actors = training.num_actors
         actors = [
             EnvActor.options(
                 # A spare reserves no CPU: idle, it must not keep an active actor waiting; once
                 # it takes over, the failed actor restarts into the reservation and idles.
-                num_cpus=float(training["actor_num_cpus"]) if i < num_actors else 0.0,
+                num_cpus=training.actor_num_cpus if i < num_actors else 0.0,
                 max_restarts=max_restarts,
                 # Spread like the shards, so losing a node loses a share of each, not all.
                 scheduling_strategy="SPREAD",
             ).remote(
                 names[shard_for_actor(i, num_shards)],
-                settings["env"],
+                settings.env,
                 config.rl_module_spec,
                 actor_index=i,
                 **worker_kwargs(settings, i),
             )
-            for i in range(num_actors + int(training["spare_actors"]))
+            for i in range(num_actors + training.spare_actors)
         ]
         # Spares are built (seconds of imports) but idle: one takes over from a failed actor
         # at once, and the failed one, once Ray has restarted it, becomes a spare.
         self.actors, self.spares = actors[:num_actors], actors[num_actors:]
-        self.cycles = int(training["collect_cycles"])
-        self.updates = int(training["updates_per_round"])
-        self.sync_every_s = float(training["weights_sync_every_s"])
-        self.max_round_s = float(training["log_every_s"])
+        self.cycles = training.collect_cycles
+        self.updates = training.updates_per_round
+        self.sync_every_s = training.weights_sync_every_s
+        self.max_round_s = training.log_every_s
         self.learner_version = 0
         self.failures = {"actor": 0, "learner": 0}
         self.clock = RoundClock()
@@ -311,9 +321,17 @@ class RayRuntime:
         if self.snapshots:
             ray.get([shard.snapshot.remote() for shard in self.shards])
 
-    def learner_state(self) -> dict:
-        """The learner actor's full RLlib state."""
-        return ray.get(self.learner.get_state.remote())
+    def learner_weights(self) -> dict:
+        """The learner actor's latest inference weights."""
+        return ray.get(self.learner.get_weights.options(max_task_retries=-1).remote())[0]
+
+    def save_learner(self, path: Path) -> None:
+        """The learner actor writes its part of a checkpoint to `path` on this node."""
+        ray.get(self.learner.save_to_path.remote(str(path), ray.util.get_node_ip_address()))
+
+    def restore_learner(self, path: Path) -> None:
+        """The learner actor loads its part of a checkpoint from `path` on this node."""
+        ray.get(self.learner.restore_from_path.remote(str(path), ray.util.get_node_ip_address()))
 
     def shutdown(self) -> None:
         """Kill the Ape-X actors, shards last so no call is left waiting for one."""
@@ -328,12 +346,12 @@ def learner_gpus(configured: float | None) -> float:
     return 1.0 if ray.cluster_resources().get("GPU", 0.0) >= 1 else 0.0
 
 
-def _warn_if_oversubscribed(settings: dict) -> None:
+def _warn_if_oversubscribed(settings: Settings) -> None:
     """Say so when the actors ask for more CPUs than Ray has: some would wait, silently."""
-    training, replay = settings["training"], settings["replay"]
-    actors = int(training["num_actors"])  # spares reserve no CPU
-    demand = float(training["learner_num_cpus"]) + actors * float(training["actor_num_cpus"])
-    demand += int(replay["num_shards"]) * float(replay["num_cpus"])
+    training, replay = settings.training, settings.replay
+    # Spares reserve no CPU.
+    demand = training.learner_num_cpus + training.num_actors * training.actor_num_cpus
+    demand += replay.num_shards * replay.num_cpus
     have = ray.cluster_resources().get("CPU", 0.0)
     if demand > have + 1e-9:
         logger.warning(
@@ -351,6 +369,6 @@ def _first_line(err: Exception) -> str:
 
 def make_runtime(config, learner_state: dict | None) -> LocalRuntime | RayRuntime:
     """The in-process runtime when `training.local` is set, else the Ray actors."""
-    if config.marl_alloc["training"].get("local", False):
+    if config.settings.training.local:
         return LocalRuntime(config, learner_state)
     return RayRuntime(config, learner_state)

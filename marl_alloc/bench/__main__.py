@@ -9,6 +9,7 @@ SUBCOMMANDS = {
     "forecast-scan": "marl_alloc.forecasting.scan_bench",
     "serve": "marl_alloc.bench.serve",
     "decision": "marl_alloc.bench.decision",
+    "durations": "marl_alloc.bench.durations",
     "pipeline": "marl_alloc.bench.pipeline",
     "recovery": "marl_alloc.bench.recovery",
     "learner": "marl_alloc.bench.learner",

@@ -18,27 +18,29 @@ from typing import Any
 
 import numpy as np
 
-# A callable from a level's observation to its actions.
-Act = Callable[[Any], np.ndarray]
+from marl_alloc.floor.settings import EnvConfig
+
+# A callable from the env and its level's observation to that level's actions.
+Act = Callable[[Any, Any], np.ndarray]
 
 
 def frozen_acting(module: Any) -> Act:
-    """The acting path of `python -m marl_alloc.evaluate` and the extender."""
-    from marl_alloc.scoring import ModulePolicy
+    """The acting path of `python -m marl_alloc.evaluate` (marl_alloc.policy.acting_policy:
+    frozen Q networks, fed forecasts when the policy has a forecaster)."""
+    from marl_alloc.policy import acting_policy
 
-    policy = ModulePolicy(module)
-    return lambda level_obs: policy.act(None, level_obs)
+    return acting_policy(module).act
 
 
 def rllib_acting(module: Any) -> Act:
     """RLlib's forward_inference of the level module (eval mode)."""
     import torch
 
-    from marl_alloc import columns as C
+    from marl_alloc.floor import columns as C
 
     module.foreach_module(lambda _, m: m.eval())
 
-    def act(level_obs: Any) -> np.ndarray:
+    def act(env: Any, level_obs: Any) -> np.ndarray:
         batch = {
             C.OBS: torch.from_numpy(level_obs.obs),
             C.ACTION_MASK: torch.from_numpy(level_obs.action_mask),
@@ -49,7 +51,7 @@ def rllib_acting(module: Any) -> Act:
     return act
 
 
-def measure(act: Act, env_settings: dict, tasks: int, seed: int) -> dict[str, float]:
+def measure(act: Act, env_settings: EnvConfig, tasks: int, seed: int) -> dict[str, float]:
     """Latency percentiles (ms) over `tasks` decision cycles of a greedy policy."""
     from envs import VectorDatacenterEnv
 
@@ -59,7 +61,7 @@ def measure(act: Act, env_settings: dict, tasks: int, seed: int) -> dict[str, fl
     elapsed = 0.0
     while len(cycles) < tasks:
         start = time.perf_counter()
-        actions = act(level_obs)
+        actions = act(env, level_obs)
         elapsed += time.perf_counter() - start
         result = env.step(actions)
         level_obs = result.next
@@ -92,27 +94,27 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from marl_alloc.apex.builder import env_dimensions
-    from marl_alloc.compose import compose_settings
+    from marl_alloc.floor.errors import UserError
+    from marl_alloc.floor.settings.compose import compose_settings
     from marl_alloc.policy import build_policy_spec
-    from marl_alloc.settings import UserError
 
     torch.set_num_threads(1)
     try:
         if args.checkpoint:
-            from marl_alloc.checkpoints import load_policy
+            from marl_alloc.policy.checkpoint import load_policy
 
             module, settings = load_policy(args.checkpoint)
         else:
             settings = compose_settings(args.overrides)
-            obs_dims, num_actions = env_dimensions(settings["env"])
-            module = build_policy_spec(obs_dims, num_actions, settings["model"]["policy"]).build()
+            obs_dims, num_actions = env_dimensions(settings.env)
+            module = build_policy_spec(obs_dims, num_actions, settings.model.policy).build()
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    figures = measure(frozen_acting(module), settings["env"], args.tasks, args.seed)
-    eager = measure(rllib_acting(module), settings["env"], args.tasks, args.seed)
+    figures = measure(frozen_acting(module), settings.env, args.tasks, args.seed)
+    eager = measure(rllib_acting(module), settings.env, args.tasks, args.seed)
     figures["forward_inference_ms"] = {k: eager[k] for k in ("p50_ms", "p99_ms", "mean_ms")}
-    figures["encoder"] = settings["model"]["policy"].get("encoder", "mlp")
+    figures["encoder"] = settings.model.policy.encoder
     if args.json:
         print(json.dumps(figures))
     else:

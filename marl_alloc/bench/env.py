@@ -38,14 +38,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Build the env, warm up, time `args.steps` agent-level steps."""
     from envs import HEURISTICS, VectorDatacenterEnv
-    from marl_alloc.compose import compose_settings
-    from marl_alloc.settings import UserError
+    from marl_alloc.floor.errors import UserError
+    from marl_alloc.floor.settings.compose import compose_settings
 
     if args.num_envs <= 0 or args.steps <= 0:
         raise UserError("--num-envs and --steps must be > 0")
     if args.policy not in HEURISTICS:
         raise UserError(f"--policy must be one of {', '.join(HEURISTICS)}, got {args.policy}")
-    settings = compose_settings([f"env={args.workload}", *args.overrides])["env"]
+    settings = compose_settings([f"env={args.workload}", *args.overrides]).env
     env = VectorDatacenterEnv(settings, num_envs=args.num_envs, seed=args.seed, continuing=True)
     policy = HEURISTICS[args.policy](seed=args.seed)
     level_obs = env.reset(seed=args.seed)
@@ -79,9 +79,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit 2 on a bad option or config."""
-    from envs import EnvConfigError, WorkloadError
-
-    return run_benchmark(parse_args, run, argv, errors=(EnvConfigError, WorkloadError))
+    return run_benchmark(parse_args, run, argv)
 
 
 if __name__ == "__main__":

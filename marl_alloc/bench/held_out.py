@@ -5,23 +5,21 @@ episodes of 300 tasks cost about what one costs through `scoring.score` (a few s
 cheap enough to score the weights many times during a training run.
 """
 
-from collections.abc import Mapping
+import dataclasses
 from typing import Any
 
 import numpy as np
 
 from envs import VectorDatacenterEnv
-from marl_alloc.forecasting.rl_module import FORECASTER_ID
-from marl_alloc.policy import LEVEL_MODULES
-from marl_alloc.policy.forecast_feed import module_policy
+from marl_alloc.floor.settings import EnvConfig
 from marl_alloc.scoring import Policy
 
 
 class HeldOutEpisodes:
     """`episodes` finite episodes of `tasks` tasks each, the same ones on every call (`seed`)."""
 
-    def __init__(self, env_settings: Mapping[str, Any], episodes: int, tasks: int, seed: int):
-        self.env_settings = {**env_settings, "episode_tasks": int(tasks)}
+    def __init__(self, env_settings: EnvConfig, episodes: int, tasks: int, seed: int):
+        self.env_settings = dataclasses.replace(env_settings, episode_tasks=tasks)
         self.episodes, self.seed = int(episodes), int(seed)
 
     def mean_cost(self, policy: Policy) -> float:
@@ -43,8 +41,4 @@ class HeldOutEpisodes:
 def current_policy(algo: Any) -> Policy:
     """The greedy policy of the algorithm's latest learner weights (train.RoundHook's `algo`),
     observing its forecaster's forecasts when it has one."""
-    # Learner (actor) -> RLlib's learner group -> the local env runner's module.
-    algo.sync_learner_group()
-    modules = [*LEVEL_MODULES, FORECASTER_ID]
-    specs = algo.config.rl_module_spec.rl_module_specs
-    return module_policy({m: algo.get_module(m) for m in modules if m in specs})
+    return algo.acting_policy()

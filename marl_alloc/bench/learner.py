@@ -1,11 +1,15 @@
 """`python -m marl_alloc.bench learner --json`: the learner's update rate on CPU or a GPU.
 
-The training LearnerWorker (RLlib Learner, n-step double-Q loss, priorities sent back) trains from
-a local replay shard filled with real transitions from the env workers' rollouts, so the figure is
-the learner's own: no env actors or Ray hops in the loop. Compare `--device cpu` and `--device cuda`
-on one machine to see what a GPU learner buys.
+The training LearnerWorker (fused update, n-step double-Q and team losses, priorities sent back)
+trains from a local replay shard filled with real transitions from the env workers' rollouts, so
+the figure is the learner's own: no env actors or Ray hops in the loop. In the same run, on the
+same shard, the previous update path (`training.learner_path=rllib_update`) is timed as the
+`reference`, the two interleaved in `--rounds` slices so a machine's changing load hits both alike.
+`arithmetic` puts the fused update's matmul FLOPs and rate beside a large matmul's rate on the
+same device and threads (marl_alloc/bench/arithmetic.py): how far the update is from FLOP-bound.
 
-    python -m marl_alloc.bench learner --device cuda --updates 300 --json
+    python -m marl_alloc.bench learner --device cuda --updates 300 --json \\
+        training.train_batch_size=1024
 """
 
 import argparse
@@ -16,6 +20,14 @@ from marl_alloc.bench.report import run_benchmark
 
 # A local shard answers every sample at once; the rate limiter would only stall the fill.
 FIXED_OVERRIDES = ["replay.samples_per_insert=null", "replay.min_size_to_sample=1000"]
+# The previous path runs as it was: none of the fused path's options apply to it.
+REFERENCE_OVERRIDES = [
+    "training.learner_path=rllib_update",
+    "training.batches_per_sample=1",
+    "training.precision=fp32",
+    "training.compile=false",
+    "training.cuda_graphs=false",
+]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -26,20 +38,32 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=20, help="untimed updates first")
     parser.add_argument("--transitions", type=int, default=20_000, help="replay fill per module")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved timing slices")
+    parser.add_argument(
+        "--no-reference", action="store_true", help="skip timing the previous update path"
+    )
+    parser.add_argument(
+        "--arithmetic-calls",
+        type=int,
+        default=10,
+        help="fused updates (and peak matmuls) per slice when timing the FLOP rate; 0 skips it",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     parser.add_argument(
         "overrides", nargs="*", help="Hydra overrides, e.g. training.train_batch_size=512"
     )
     args = parser.parse_args(argv)
-    if args.updates < 1 or args.warmup < 0 or args.transitions < 1 or args.threads < 1:
-        parser.error("--updates, --transitions and --threads must be >= 1, --warmup >= 0")
+    if min(args.updates, args.transitions, args.threads, args.rounds) < 1:
+        parser.error("--updates, --transitions, --threads and --rounds must be >= 1")
+    if min(args.warmup, args.arithmetic_calls) < 0:
+        parser.error("--warmup and --arithmetic-calls must be >= 0")
     return args
 
 
 def _device(requested: str) -> str:
     import torch
 
-    from marl_alloc.settings import UserError
+    from marl_alloc.floor.errors import UserError
 
     if requested == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda: no CUDA device is visible to torch")
@@ -55,52 +79,108 @@ def _synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
+class _Timed:
+    """One update path's LearnerWorker and the updates and seconds timed on it."""
+
+    def __init__(self, settings: Any, device: str, shard: Any):
+        from learners.learner_worker import LearnerWorker
+        from marl_alloc.apex.builder import build_apex_config
+
+        config = build_apex_config(settings).learners(num_gpus_per_learner=int(device == "cuda"))
+        self.worker = LearnerWorker(config, [shard])
+        self.batch = int(config.train_batch_size_per_learner)
+        self.device = device
+        self.updates = 0
+        self.seconds = 0.0
+        self.cpu_seconds = 0.0
+
+    def run(self, updates: int, timed: bool = True) -> None:
+        _synchronize(self.device)
+        start, cpu_start = time.perf_counter(), time.process_time()
+        done = self.worker.train_round(updates)["updates"]
+        _synchronize(self.device)
+        if timed:
+            self.updates += done
+            self.seconds += time.perf_counter() - start
+            self.cpu_seconds += time.process_time() - cpu_start
+
+    def figures(self, modules: int) -> dict[str, Any]:
+        return {
+            "updates": self.updates,
+            "seconds": self.seconds,
+            "updates_per_s": self.updates / self.seconds,
+            "rows_per_s": self.updates * self.batch * modules / self.seconds,
+            # This process's CPU time (all threads) per update: on a machine other jobs load,
+            # a steadier comparison than the wall-clock rate.
+            "cpu_ms_per_update": 1e3 * self.cpu_seconds / self.updates,
+        }
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Fill a shard from rollouts, then time `--updates` learner updates."""
+    """Fill a shard from rollouts, then time `--updates` updates of each path, interleaved."""
     import torch
 
     from actors.env_worker import EnvWorker
-    from learners.learner_worker import LearnerWorker
+    from learners.batch_prefetcher import as_tensors
     from marl_alloc.apex.builder import build_apex_config
     from marl_alloc.apex.runtime import worker_kwargs
-    from marl_alloc.compose import compose_settings
+    from marl_alloc.bench.arithmetic import arithmetic_figures
+    from marl_alloc.floor.settings.compose import compose_settings
     from replay import PrioritizedShard
 
     device = _device(args.device)
-    torch.set_num_threads(args.threads)
     settings = compose_settings([*FIXED_OVERRIDES, *args.overrides])
-    config = build_apex_config(settings).learners(num_gpus_per_learner=int(device == "cuda"))
-    shard = PrioritizedShard(settings["replay"], 0)
-    worker = EnvWorker(
-        settings["env"], config.rl_module_spec, shard.add, **worker_kwargs(settings, 0)
-    )
+    config = build_apex_config(settings)
+    shard = PrioritizedShard(settings.replay, 0)
+    worker = EnvWorker(settings.env, config.rl_module_spec, shard.add, **worker_kwargs(settings, 0))
     fill_start = time.perf_counter()
     while min(shard.size().values(), default=0) < args.transitions:
         worker.collect(16)
     fill_s = time.perf_counter() - fill_start
-    learner = LearnerWorker(config, [shard])
-    learner.train_round(args.warmup)
-    _synchronize(device)
-    start = time.perf_counter()
-    done = learner.train_round(args.updates)["updates"]
-    _synchronize(device)
-    seconds = time.perf_counter() - start
-    batch = int(config.train_batch_size_per_learner)
+    # After the fill: an env worker pins its process to one torch thread.
+    torch.set_num_threads(args.threads)
+    paths = {"fused": _Timed(settings, device, shard)}
+    if not args.no_reference:
+        reference = compose_settings([*FIXED_OVERRIDES, *args.overrides, *REFERENCE_OVERRIDES])
+        paths["reference"] = _Timed(reference, device, shard)
+    for path in paths.values():
+        path.run(args.warmup, timed=False)
+    for i in range(args.rounds):
+        share = args.updates // args.rounds + (i < args.updates % args.rounds)
+        for path in paths.values():
+            path.run(share)
     modules = sorted(shard.size())
-    return {
+    fused = paths["fused"]
+    training = settings.training
+    result = {
         "bench": "learner",
         "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
-        "torch_threads": args.threads,
-        "encoder": settings["model"]["policy"]["encoder"],
-        "batch_per_module": batch,
+        "torch_threads": torch.get_num_threads(),
+        "encoder": settings.model.policy.encoder,
+        "mixer": settings.model.mixer.kind,
+        "learner_path": training.learner_path,
+        "precision": training.precision,
+        "compile": training.compile,
+        "cuda_graphs": training.cuda_graphs,
+        "batches_per_sample": training.batches_per_sample,
+        "batch_per_module": fused.batch,
         "modules": modules,
-        "updates": done,
-        "seconds": seconds,
-        "updates_per_s": done / seconds,
-        "trained_rows_per_s": done * batch * len(modules) / seconds,
+        **fused.figures(len(modules)),
         "replay_fill_s": fill_s,
         "replay_size": shard.size(),
     }
+    if args.arithmetic_calls:
+        learner = fused.worker.learner
+        sampled = as_tensors(shard.sample(fused.batch), pin_memory=False)
+        (batch,) = sampled.to_device(learner.device)
+        result["arithmetic"] = arithmetic_figures(
+            learner, batch, device, args.rounds, args.arithmetic_calls
+        )
+    if "reference" in paths:
+        ref = paths["reference"].figures(len(modules))
+        result["reference"] = {"learner_path": "rllib_update", **ref}
+        result["speedup"] = result["updates_per_s"] / ref["updates_per_s"]
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 from marl_alloc.bench.report import run_benchmark, start_local_ray
+from marl_alloc.floor.settings import Settings
 from marl_alloc.policy import LEVEL_MODULES
 
 WARMUP_TIMEOUT_S = 300.0
@@ -50,10 +51,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def bench_settings(
     overrides: list[str], num_actors: int, num_cpus: int, ratio: float | None, spares: int = 0
-) -> dict[str, Any]:
+) -> Settings:
     """The shared config: MLP policy, `num_actors` env actors (and `spares` idle) fitted into
     `num_cpus` Ray CPUs, replay rate-limited to `ratio` samples per insert (None: off)."""
-    from marl_alloc.compose import compose_settings
+    from marl_alloc.floor.settings.compose import compose_settings
 
     fixed = [
         "model.policy.encoder=mlp",
@@ -63,9 +64,7 @@ def bench_settings(
         "training.checkpoint_every_s=0",
     ]
     base = compose_settings([*fixed, *overrides])
-    training, replay = base["training"], base["replay"]
-    free = num_cpus - float(training["learner_num_cpus"])
-    free -= float(replay["num_cpus"]) * int(replay["num_shards"])
+    free = num_cpus - base.training.learner_num_cpus - base.replay.num_cpus * base.replay.num_shards
     # Logical CPUs only place actors; with more actors than cores they share the cores.
     # Spares reserve none (see RayRuntime).
     actor_cpus = min(max(free, 0.01) / num_actors, 1.0)
@@ -100,7 +99,7 @@ def timed(algo, read, seconds: float) -> dict[str, float]:
     return window(start, counters)
 
 
-def measure_apex(settings: dict[str, Any], seconds: float) -> dict[str, Any]:
+def measure_apex(settings: Settings, seconds: float) -> dict[str, Any]:
     """Our pipeline's rates over `seconds` after warm-up."""
     import ray
 
@@ -123,17 +122,16 @@ def measure_apex(settings: dict[str, Any], seconds: float) -> dict[str, Any]:
         out = timed(algo, read, seconds)
     finally:
         algo.stop()
-    training = settings["training"]
     return {
         **out,
-        "num_actors": int(training["num_actors"]),
-        "envs_per_actor": int(settings["env"]["num_envs_per_actor"]),
-        "train_batch_size": int(training["train_batch_size"]),
+        "num_actors": settings.training.num_actors,
+        "envs_per_actor": settings.env.num_envs_per_actor,
+        "train_batch_size": settings.training.train_batch_size,
         "parameters": _apex_parameters(settings),
     }
 
 
-def _apex_parameters(settings: dict[str, Any]) -> int:
+def _apex_parameters(settings: Settings) -> int:
     from marl_alloc.apex.builder import build_apex_config
 
     module = build_apex_config(settings).rl_module_spec.build()
@@ -175,7 +173,7 @@ def rllib_training_intensity(ratio: float, num_env_runners: int) -> float:
     return ratio * samplers / (len(LEVEL_MODULES) * (num_env_runners + 1))
 
 
-def rllib_dqn_config(settings: dict[str, Any], args: argparse.Namespace):
+def rllib_dqn_config(settings: Settings, args: argparse.Namespace):
     """RLlib's DQN (new API stack, prioritized episode replay) on our env and network sizes."""
     from ray.rllib.algorithms.dqn import DQNConfig
     from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
@@ -186,11 +184,11 @@ def rllib_dqn_config(settings: dict[str, Any], args: argparse.Namespace):
     from marl_alloc.policy import module_for_agent
 
     register_envs()
-    training, replay, policy = settings["training"], settings["replay"], settings["model"]["policy"]
+    training, replay, policy = settings.training, settings.replay, settings.model.policy
     module_class = masked_dqn_module_class()
     return (
         DQNConfig()
-        .environment(ENV_NAME, env_config={"env": settings["env"], "seed": settings["seed"]})
+        .environment(ENV_NAME, env_config={"env": settings.env, "seed": settings.seed})
         .env_runners(
             num_env_runners=args.rllib_env_runners,
             num_envs_per_env_runner=1,
@@ -202,32 +200,32 @@ def rllib_dqn_config(settings: dict[str, Any], args: argparse.Namespace):
                 rl_module_specs={m: RLModuleSpec(module_class=module_class) for m in LEVEL_MODULES}
             ),
             model_config=DefaultModelConfig(
-                fcnet_hiddens=list(policy["hidden_sizes"]), head_fcnet_hiddens=[]
+                fcnet_hiddens=list(policy.hidden_sizes), head_fcnet_hiddens=[]
             ),
         )
         .training(
-            lr=float(training["lr"]),
-            gamma=float(training["gamma"]),
-            grad_clip=float(training["grad_clip"]),
-            train_batch_size_per_learner=int(training["train_batch_size"]),
-            n_step=int(training["n_step"]),
+            lr=training.lr,
+            gamma=training.gamma,
+            grad_clip=training.grad_clip,
+            train_batch_size_per_learner=training.train_batch_size,
+            n_step=training.n_step,
             double_q=True,
-            dueling=bool(policy["dueling"]),
+            dueling=policy.dueling,
             num_atoms=1,
             replay_buffer_config={
                 "type": "MultiAgentPrioritizedEpisodeReplayBuffer",
-                "capacity": int(replay["capacity"]),
-                "alpha": float(replay["alpha"]),
-                "beta": float(replay["beta_init"]),
+                "capacity": replay.capacity,
+                "alpha": replay.alpha,
+                "beta": replay.beta_init,
             },
-            num_steps_sampled_before_learning_starts=int(replay["min_size_to_sample"]),
+            num_steps_sampled_before_learning_starts=replay.min_size_to_sample,
             training_intensity=rllib_training_intensity(args.replay_ratio, args.rllib_env_runners),
         )
-        .debugging(seed=int(settings["seed"]))
+        .debugging(seed=settings.seed)
     )
 
 
-def measure_rllib(settings: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+def measure_rllib(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     """RLlib DQN's rates over the same budget after its warm-up."""
     from ray.rllib.utils.metrics import (
         ALL_MODULES,
@@ -237,7 +235,7 @@ def measure_rllib(settings: dict[str, Any], args: argparse.Namespace) -> dict[st
         NUM_MODULE_STEPS_TRAINED_LIFETIME,
     )
 
-    batch = int(settings["training"]["train_batch_size"])
+    batch = settings.training.train_batch_size
     algo = rllib_dqn_config(settings, args).build_algo()
 
     def read(result: dict) -> dict[str, float]:

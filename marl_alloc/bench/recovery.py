@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 from marl_alloc.bench.report import run_benchmark, start_local_ray
+from marl_alloc.floor.settings import Settings
 
 RECOVERED_FRACTION = 0.9
 
@@ -79,7 +80,7 @@ class Timeline:
         return None
 
 
-def bench_settings(args: argparse.Namespace, snapshot_dir: str) -> dict[str, Any]:
+def bench_settings(args: argparse.Namespace, snapshot_dir: str) -> Settings:
     """The pipeline config with durable snapshotting shards and short rounds."""
     from marl_alloc.bench.pipeline import bench_settings as pipeline_settings
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from marl_alloc import columns as C
 from marl_alloc.bench.report import run_benchmark
+from marl_alloc.floor import columns as C
 
 MODULE_ID = "leaf"
 
@@ -77,11 +77,11 @@ def make_batches(args: argparse.Namespace, rng: np.random.Generator) -> list[dic
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Time adds, samples and priority updates; return the figures."""
-    from marl_alloc.compose import compose_settings
+    from marl_alloc.floor.settings.compose import compose_settings
     from replay import PrioritizedShard
 
     overrides = [f"replay.capacity={args.capacity}", *(f"replay.{kv}" for kv in args.set)]
-    config = compose_settings(overrides)["replay"]
+    config = compose_settings(overrides).replay
     rng = np.random.default_rng(args.seed)
     batches = make_batches(args, rng)
     shard = PrioritizedShard(config)

@@ -30,6 +30,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from marl_alloc.floor.settings import Settings
+
 MODES: dict[str, tuple[str, ...]] = {
     "dual": (),
     "td": ("replay.eta=0",),
@@ -205,9 +207,9 @@ class CurveRecorder:
         self.next_at = (env_steps // self.every + 1) * self.every
 
 
-def run_settings(overrides: Sequence[str], mode: str, seed: int, budget: int) -> dict[str, Any]:
+def run_settings(overrides: Sequence[str], mode: str, seed: int, budget: int) -> Settings:
     """One run's config: the shared base and overrides, then the mode's, seed and budget."""
-    from marl_alloc.compose import compose_settings
+    from marl_alloc.floor.settings.compose import compose_settings
 
     return compose_settings(
         [
@@ -263,7 +265,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from marl_alloc.bench.held_out import HeldOutEpisodes
     from marl_alloc.bench.report import start_local_ray
 
-    env_settings = run_settings(args.overrides, "dual", args.seeds[0], args.env_steps)["env"]
+    env_settings = run_settings(args.overrides, "dual", args.seeds[0], args.env_steps).env
     evaluation = HeldOutEpisodes(env_settings, args.eval_episodes, args.eval_tasks, args.eval_seed)
     references = heuristic_returns(evaluation)
     load_start = os.getloadavg()
@@ -384,7 +386,7 @@ def format_table(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ablation; a table, or one JSON line with --json; exit 2 on a bad option."""
-    from marl_alloc.settings import UserError
+    from marl_alloc.floor.errors import UserError
 
     # run_benchmark prints JSON either way; this bench's default output is a table.
     args = parse_args(sys.argv[1:] if argv is None else argv)

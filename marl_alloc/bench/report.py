@@ -12,15 +12,15 @@ def run_benchmark(
     parse_args: Callable[[list[str]], argparse.Namespace],
     run: Callable[[argparse.Namespace], dict[str, Any]],
     argv: list[str] | None,
-    errors: tuple[type[Exception], ...] = (),
 ) -> int:
-    """Run one benchmark; bad options or config print one `error:` line and return 2."""
-    from marl_alloc.settings import UserError
+    """Run one benchmark; bad options or config (any UserError) print one `error:` line and
+    return 2."""
+    from marl_alloc.floor.errors import UserError
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         result = run(args)
-    except (UserError, *errors) as err:
+    except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))

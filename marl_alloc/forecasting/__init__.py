@@ -6,7 +6,6 @@ Standalone: `ForecastNet(NetConfig(...))(window) -> forecast`; in RLlib: `Foreca
 
 from typing import Any
 
-from marl_alloc.forecasting.config import load_config
 from marl_alloc.forecasting.evaluation import evaluate_models
 from marl_alloc.forecasting.mamba_block import Mamba
 from marl_alloc.forecasting.mamba_scan import selective_scan, selective_scan_reference
@@ -32,7 +31,6 @@ __all__ = [
     "build_series",
     "evaluate_models",
     "forecaster_spec",
-    "load_config",
     "load_csv_series",
     "load_models",
     "load_net",

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from marl_alloc.floor.settings.forecast import ForecastSettings
 from marl_alloc.forecasting import peers
 from marl_alloc.forecasting.baselines import moving_average, persistence, seasonal_naive
 from marl_alloc.forecasting.metrics import error_metrics, mae_by_step, skill
@@ -18,7 +19,6 @@ from marl_alloc.forecasting.series import (
     scored_origins,
     training_origins,
 )
-from marl_alloc.settings import UserError
 
 MODELS = ("hybrid", "lstm_only", "mamba_only")
 BASELINES = ("persistence", "moving_average", "seasonal_naive", "ridge")
@@ -35,16 +35,16 @@ def predict(net: ForecastNet, data: WindowBatches, batch_size: int) -> np.ndarra
 
 
 def _baselines(
-    series: DemandSeries, origins: np.ndarray, horizon: int, cfg: dict[str, Any]
+    series: DemandSeries, origins: np.ndarray, horizon: int, cfg: ForecastSettings
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     targets = series.targets
     forecasts = {
         "persistence": persistence(targets, origins, horizon),
         "moving_average": moving_average(
-            targets, origins, horizon, cfg["evaluate"]["moving_average_steps"]
+            targets, origins, horizon, cfg.evaluate.moving_average_steps
         ),
     }
-    season = round(cfg["data"]["seasons_s"][0] / series.resolution_s)
+    season = round(cfg.data.seasons_s[0] / series.resolution_s)
     if origins[0] >= season >= horizon:
         forecasts["seasonal_naive"] = seasonal_naive(targets, origins, horizon, season)
         return forecasts, {}
@@ -53,34 +53,28 @@ def _baselines(
 
 
 def _peers(
-    series: DemandSeries, origins: np.ndarray, horizon: int, cfg: dict[str, Any]
+    series: DemandSeries, origins: np.ndarray, horizon: int, cfg: ForecastSettings
 ) -> tuple[dict[str, np.ndarray], dict[str, str], dict[str, str]]:
     # The configured peer libraries that are installed: forecasts, descriptions, and a note for
     # each one skipped.
-    wanted = list(cfg["evaluate"]["peers"])
-    unknown = sorted(set(wanted) - set(peers.PEER_LIBRARIES))
-    if unknown:
-        raise UserError(f"evaluate.peers: unknown {unknown} (choose {list(peers.PEER_LIBRARIES)})")
     forecasts, about, skipped = {}, {}, {}
-    for library in wanted:
+    nhits = cfg.evaluate.nhits
+    val_rows = int(origins[0] * cfg.data.val_fraction)
+    for library in cfg.evaluate.peers:
         reason = peers.missing_reason(library)
-        if reason is None and library == peers.NEURAL_LIBRARY:
-            val_rows = int(origins[0] * cfg["data"]["val_fraction"])
-            steps = peers.neural_input_steps(
-                int(origins[0]), val_rows, horizon, cfg["evaluate"]["nhits"]
-            )
-            if steps < 1:
-                reason = f"{origins[0]} rows before the test split leave no NHITS training window"
+        no_window = peers.neural_input_steps(int(origins[0]), val_rows, horizon, nhits) < 1
+        if reason is None and library == peers.NEURAL_LIBRARY and no_window:
+            reason = f"{origins[0]} rows before the test split leave no NHITS training window"
         if reason is not None:
             skipped[library] = reason
             continue
         if library == peers.STATS_LIBRARY:
             name, forecast, text = peers.statistical_peer(
-                series, origins, horizon, cfg["data"]["seasons_s"]
+                series, origins, horizon, cfg.data.seasons_s
             )
         else:
             name, forecast, text = peers.neural_peer(
-                series, origins, horizon, val_rows, cfg["evaluate"]["nhits"], cfg["seed"]
+                series, origins, horizon, val_rows, nhits, cfg.seed
             )
         forecasts[name], about[name] = forecast, text
     return forecasts, about, skipped
@@ -121,24 +115,23 @@ def _plot(truth: np.ndarray, forecasts: dict[str, np.ndarray], metrics: dict, ou
 def evaluate_models(
     nets: dict[str, ForecastNet],
     series: DemandSeries,
-    cfg: dict[str, Any],
+    cfg: ForecastSettings,
     out_dir: str | Path,
 ) -> dict[str, Any]:
     """Score every net and baseline on the last `data.test_fraction` of the series; write
     OUT/metrics.json and OUT/forecast.png; return the metrics."""
-    window, horizon = cfg["data"]["window"], cfg["data"]["horizon"]
-    origins = scored_origins(series, window, horizon, cfg["data"]["test_fraction"])
+    window, horizon = cfg.data.window, cfg.data.horizon
+    origins = scored_origins(series, window, horizon, cfg.data.test_fraction)
     data = WindowBatches(series, origins, window, horizon)
     truth = data.batch(torch.arange(len(data)))[1].numpy()
     forecasts = {
-        name: predict(net, data, cfg["evaluate"]["eval_batch_size"]) for name, net in nets.items()
+        name: predict(net, data, cfg.evaluate.eval_batch_size) for name, net in nets.items()
     }
     baselines, skipped = _baselines(series, origins, horizon, cfg)
     forecasts |= baselines
     # The linear reference is fitted on the nets' training and validation windows.
-    data_cfg = cfg["data"]
     fit_origins = training_origins(
-        series, window, horizon, data_cfg["train_fraction"], data_cfg["val_fraction"]
+        series, window, horizon, cfg.data.train_fraction, cfg.data.val_fraction
     )
     ridge = RidgeForecaster(series, window, horizon).fit(*fit_origins)
     forecasts["ridge"] = ridge.predict(origins)
@@ -160,7 +153,7 @@ def evaluate_models(
         "series": series.name,
         "targets": list(series.target_names),
         "groups": list(series.group_names),
-        "test_fraction": cfg["data"]["test_fraction"],
+        "test_fraction": cfg.data.test_fraction,
         "test_origins": len(origins),
         "test_windows": len(data),
         "skipped": skipped | peer_skipped,
@@ -178,7 +171,7 @@ def evaluate_models(
     info = (
         groups - 1,
         groups,
-        cfg["evaluate"]["plot_steps"],
+        cfg.evaluate.plot_steps,
         series.resolution_s / 60,
         f"{series.name}: {series.group_names[-1]} {series.target_names[0]}",
     )

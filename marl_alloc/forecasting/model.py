@@ -6,9 +6,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from marl_alloc.floor.settings.forecast import PATHWAYS
 from marl_alloc.forecasting.mamba_block import Mamba
-
-PATHWAYS = ("lstm", "mamba")
 
 
 @dataclass(frozen=True)
@@ -191,7 +190,9 @@ class ForecastNet(nn.Module):
                 )
             self.head = _head(cfg, num_targets)
         if cfg.highway_steps:
-            self.highway = nn.Linear(cfg.highway_steps * cfg.num_features, cfg.horizon * num_targets)
+            self.highway = nn.Linear(
+                cfg.highway_steps * cfg.num_features, cfg.horizon * num_targets
+            )
             nn.init.zeros_(self.highway.weight)
             nn.init.zeros_(self.highway.bias)
         self.register_buffer("feature_mean", torch.zeros(cfg.num_features))
@@ -220,7 +221,9 @@ class ForecastNet(nn.Module):
     def _changes(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
         feats = [p(x) for p in (self.lstm, self.mamba) if p is not None]
         if self.cfg.fusion == "forecasts":
-            parts = [head(proj(f)) for f, proj, head in zip(feats, self.projs, self.heads, strict=True)]
+            parts = [
+                head(proj(f)) for f, proj, head in zip(feats, self.projs, self.heads, strict=True)
+            ]
             if self.two:
                 return self.mix(feats[0], feats[1], parts[0], parts[1]), parts
             return parts[0], []
@@ -250,7 +253,9 @@ class ForecastNet(nn.Module):
         forecast, parts = self._normalized(window)
         loss = (forecast - y).abs().mean()
         if parts and self.cfg.aux_weight > 0:
-            loss = loss + self.cfg.aux_weight * sum((p - y).abs().mean() for p in parts) / len(parts)
+            loss = loss + self.cfg.aux_weight * sum((p - y).abs().mean() for p in parts) / len(
+                parts
+            )
         return loss
 
     def forward(self, window: Tensor) -> Tensor:

@@ -8,14 +8,13 @@ forecasts every scored origin from the history up to it with those parameters (t
 
 import importlib
 import logging
-from typing import Any
 
 import numpy as np
 
+from marl_alloc.floor.settings.forecast import PEER_LIBRARIES, NhitsConfig
 from marl_alloc.forecasting.series import DemandSeries
 
-STATS_LIBRARY, NEURAL_LIBRARY = "statsforecast", "neuralforecast"
-PEER_LIBRARIES = (STATS_LIBRARY, NEURAL_LIBRARY)
+STATS_LIBRARY, NEURAL_LIBRARY = PEER_LIBRARIES
 
 
 def missing_reason(library: str) -> str | None:
@@ -92,10 +91,10 @@ def statistical_peer(
     return name, _to_forecasts(cv, model.alias, series, origins, horizon), about
 
 
-def neural_input_steps(fit_rows: int, val_rows: int, horizon: int, settings: dict[str, Any]) -> int:
+def neural_input_steps(fit_rows: int, val_rows: int, horizon: int, settings: NhitsConfig) -> int:
     """NHITS's input window: `input_steps`, cut to what the training rows leave room for (short
     traces); below 1 the peer cannot train."""
-    return min(int(settings["input_steps"]), fit_rows - val_rows - horizon)
+    return min(int(settings.input_steps), fit_rows - val_rows - horizon)
 
 
 def neural_peer(
@@ -103,7 +102,7 @@ def neural_peer(
     origins: np.ndarray,
     horizon: int,
     val_rows: int,
-    settings: dict[str, Any],
+    settings: NhitsConfig,
     seed: int,
 ) -> tuple[str, np.ndarray, str]:
     """NHITS trained on the rows before the first origin, its last `val_rows` rows for early
@@ -117,11 +116,11 @@ def neural_peer(
     model = NHITS(
         h=horizon,
         input_size=input_size,
-        mlp_units=[[settings["mlp_units"]] * 2] * 3,
-        max_steps=settings["max_steps"],
-        windows_batch_size=settings["windows_batch_size"],
-        val_check_steps=settings["val_check_steps"],
-        early_stop_patience_steps=settings["patience_checks"],
+        mlp_units=[[settings.mlp_units] * 2] * 3,
+        max_steps=settings.max_steps,
+        windows_batch_size=settings.windows_batch_size,
+        val_check_steps=settings.val_check_steps,
+        early_stop_patience_steps=settings.patience_checks,
         scaler_type="robust",
         random_seed=seed,
         accelerator="cpu",
@@ -135,8 +134,8 @@ def neural_peer(
         df=frame, n_windows=len(origins), step_size=1, val_size=val_rows, refit=False
     )
     about = (
-        f"neuralforecast NHITS(input_size={input_size}, mlp_units={settings['mlp_units']}, "
-        f"max_steps={settings['max_steps']}, early stopping on the {val_rows} rows before the "
+        f"neuralforecast NHITS(input_size={input_size}, mlp_units={settings.mlp_units}, "
+        f"max_steps={settings.max_steps}, early stopping on the {val_rows} rows before the "
         "test split)"
     )
     return "nhits", _to_forecasts(cv, "NHITS", series, origins, horizon), about

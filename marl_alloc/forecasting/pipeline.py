@@ -6,7 +6,8 @@ from typing import Any
 
 import torch
 
-from marl_alloc.forecasting.config import ABLATIONS
+from marl_alloc.floor.settings import to_plain
+from marl_alloc.floor.settings.forecast import ABLATIONS, ForecastSettings
 from marl_alloc.forecasting.ensemble import ForecastEnsemble
 from marl_alloc.forecasting.model import ForecastNet, NetConfig
 from marl_alloc.forecasting.series import DemandSeries, WindowBatches, training_origins
@@ -15,48 +16,49 @@ from marl_alloc.forecasting.trainer import mean_abs_error, mean_loss, normalizat
 from marl_alloc.forecasting.workloads import WorkloadSpec, build_series
 
 
-def build_net(cfg: dict[str, Any], series: DemandSeries, pathways: tuple[str, ...]) -> ForecastNet:
+def build_net(
+    cfg: ForecastSettings, series: DemandSeries, pathways: tuple[str, ...]
+) -> ForecastNet:
     """A fresh net for the series' features with the config's sizes and these pathways."""
-    sizes = {k: v for k, v in cfg["model"].items() if k != "pathways"}
     net_cfg = NetConfig(
         num_features=series.values.shape[-1],
         target_features=series.target_features,
-        horizon=cfg["data"]["horizon"],
+        horizon=cfg.data.horizon,
         pathways=tuple(pathways),
         feature_targets=series.feature_targets,
-        **sizes,
+        **cfg.model.sizes(),
     )
     return ForecastNet(net_cfg)
 
 
 def train_all(
-    spec: WorkloadSpec, cfg: dict[str, Any], out_dir: str | Path, progress: bool = True
+    spec: WorkloadSpec, cfg: ForecastSettings, out_dir: str | Path, progress: bool = True
 ) -> dict[str, Any]:
     """Train the hybrid and each configured ablation with the same data, seeds and schedule
     (`train.ensemble` members each); save them to `out_dir`; return the saved meta."""
-    if cfg["train"]["threads"] > 0:
-        torch.set_num_threads(cfg["train"]["threads"])
-    data = cfg["data"]
+    if cfg.train.threads > 0:
+        torch.set_num_threads(cfg.train.threads)
+    data = cfg.data
     series = build_series(spec, cfg)
     train_origins, val_origins = training_origins(
-        series, data["window"], data["horizon"], data["train_fraction"], data["val_fraction"]
+        series, data.window, data.horizon, data.train_fraction, data.val_fraction
     )
-    train_data = WindowBatches(series, train_origins, data["window"], data["horizon"])
-    val_data = WindowBatches(series, val_origins, data["window"], data["horizon"])
-    mean, std = normalization_stats(series, int(train_origins[-1]) + data["horizon"])
-    variants = {"hybrid": tuple(cfg["model"]["pathways"])}
-    variants |= {name: ABLATIONS[name] for name in cfg["train"]["ablations"]}
+    train_data = WindowBatches(series, train_origins, data.window, data.horizon)
+    val_data = WindowBatches(series, val_origins, data.window, data.horizon)
+    mean, std = normalization_stats(series, int(train_origins[-1]) + data.horizon)
+    variants = {"hybrid": tuple(cfg.model.pathways)}
+    variants |= {name: ABLATIONS[name] for name in cfg.train.ablations}
     nets, results = {}, {}
     for name, pathways in variants.items():
         members, runs = [], []
         # Every model gets the same seeds: member i of each starts from seed + i.
-        for member in range(cfg["train"]["ensemble"]):
-            seed = cfg["seed"] + member
+        for member in range(cfg.train.ensemble):
+            seed = cfg.seed + member
             torch.manual_seed(seed)
             net = build_net(cfg, series, pathways)
             net.set_normalization(mean, std)
-            label = name if cfg["train"]["ensemble"] == 1 else f"{name}[{member}]"
-            result = train(net, train_data, val_data, cfg["train"], seed, label, progress)
+            label = name if cfg.train.ensemble == 1 else f"{name}[{member}]"
+            result = train(net, train_data, val_data, cfg.train, seed, label, progress)
             members.append(net)
             runs.append(result)
         nets[name] = members[0] if len(members) == 1 else ForecastEnsemble(members).eval()
@@ -73,7 +75,7 @@ def train_all(
         }
     meta = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "config": cfg,
+        "config": to_plain(cfg),
         "workload": spec.to_dict(),
         "series": series.name,
         "resolution_s": series.resolution_s,

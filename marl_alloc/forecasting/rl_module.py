@@ -7,7 +7,7 @@ import numpy as np
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.core.rl_module.torch import TorchRLModule
 
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 from marl_alloc.forecasting.ensemble import Forecaster, build_forecaster, member_count
 from marl_alloc.forecasting.model import NetConfig
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from marl_alloc.settings import UserError
+from marl_alloc.floor.errors import UserError
 
 DAY_S = 86_400.0
 

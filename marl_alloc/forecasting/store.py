@@ -6,9 +6,9 @@ from typing import Any
 
 import torch
 
+from marl_alloc.floor.errors import UserError
 from marl_alloc.forecasting.ensemble import Forecaster, build_forecaster, member_count
 from marl_alloc.forecasting.model import NetConfig
-from marl_alloc.settings import UserError
 
 META_FILE = "forecaster.json"
 # What evaluate needs from the meta besides the models: a directory without them is stale.

@@ -3,12 +3,12 @@
 import copy
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 from torch import Tensor
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from marl_alloc.floor.settings.forecast import ForecastTrainConfig
 from marl_alloc.forecasting.model import ForecastNet
 from marl_alloc.forecasting.series import DemandSeries, WindowBatches
 
@@ -59,7 +59,7 @@ def train(
     net: ForecastNet,
     train_data: WindowBatches,
     val_data: WindowBatches,
-    cfg: dict[str, Any],
+    cfg: ForecastTrainConfig,
     seed: int,
     label: str = "",
     progress: bool = True,
@@ -68,41 +68,41 @@ def train(
     from tqdm import tqdm
 
     generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     # Validation and the kept weights use an exponential moving average of the weights: on noisy
     # series the raw weights jitter from step to step and early stopping would pick the jitter.
     averaged = (
-        AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(cfg["ema_decay"]), use_buffers=True)
-        if cfg["ema_decay"] > 0
+        AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+        if cfg.ema_decay > 0
         else None
     )
     scored = net if averaged is None else averaged.module
-    per_epoch = min(len(train_data), cfg["samples_per_epoch"])
+    per_epoch = min(len(train_data), cfg.samples_per_epoch)
     best = (float("inf"), 0, copy.deepcopy(net.state_dict()))
     history: list[dict[str, float]] = []
     started = time.perf_counter()
-    bar = tqdm(total=cfg["max_epochs"], desc=label, unit="epoch", disable=not progress, leave=True)
-    for epoch in range(1, cfg["max_epochs"] + 1):
+    bar = tqdm(total=cfg.max_epochs, desc=label, unit="epoch", disable=not progress, leave=True)
+    for epoch in range(1, cfg.max_epochs + 1):
         net.train()
         order = torch.randperm(len(train_data), generator=generator)[:per_epoch]
         train_loss = 0.0
-        for index in order.split(cfg["batch_size"]):
+        for index in order.split(cfg.batch_size):
             x, y = train_data.batch(index)
             loss = net.training_loss(x, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg["grad_clip"])
+            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
             optimizer.step()
             if averaged is not None:
                 averaged.update_parameters(net)
             train_loss += loss.item() * len(index)
-        val_loss = mean_loss(scored, val_data, cfg["batch_size"] * 8)
+        val_loss = mean_loss(scored, val_data, cfg.batch_size * 8)
         history.append({"epoch": epoch, "train_loss": train_loss / per_epoch, "val_loss": val_loss})
         if val_loss < best[0]:
             best = (val_loss, epoch, copy.deepcopy(scored.state_dict()))
         bar.set_postfix(train=f"{train_loss / per_epoch:.4f}", val=f"{val_loss:.4f}", best=best[1])
         bar.update()
-        if epoch - best[1] >= cfg["patience"]:
+        if epoch - best[1] >= cfg.patience:
             break
     bar.close()
     net.load_state_dict(best[2])

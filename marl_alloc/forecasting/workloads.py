@@ -5,10 +5,11 @@ from typing import Any
 
 import numpy as np
 
+from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.settings.forecast import ForecastSettings
 from marl_alloc.forecasting.demand import Tasks, demand_series, machine_groups, task_groups
 from marl_alloc.forecasting.series import DemandSeries, load_csv_series, with_seasonal_lags
 from marl_alloc.forecasting.synthetic import synthetic_series
-from marl_alloc.settings import UserError
 
 WORKLOADS = ("synthetic", "series", "google2011")
 
@@ -29,7 +30,7 @@ class WorkloadSpec:
         return {**self.__dict__, "task_events": list(self.task_events)}
 
 
-def _google2011(spec: WorkloadSpec, cfg: dict[str, Any]) -> DemandSeries:
+def _google2011(spec: WorkloadSpec, cfg: ForecastSettings) -> DemandSeries:
     if not spec.task_events or not spec.machine_events:
         raise UserError(
             "--workload google2011 needs --task-events F [F ...] and --machine-events F"
@@ -42,7 +43,7 @@ def _google2011(spec: WorkloadSpec, cfg: dict[str, Any]) -> DemandSeries:
         machines = load_machines(spec.machine_events)
     except WorkloadError as err:  # the trace readers' one-line errors name file and row
         raise UserError(str(err)) from None
-    num_groups = cfg["groups"]["leaf_groups"]
+    num_groups = cfg.groups.leaf_groups
     task_columns = ("submit_s", "scheduled_s", "end_s", "cpu", "mem", "job_id", "task_index")
     for table, columns, what in (
         (tasks_table, task_columns, "tasks"),
@@ -81,7 +82,7 @@ def _google2011(spec: WorkloadSpec, cfg: dict[str, Any]) -> DemandSeries:
     ]
     if (capacity[0] <= 0).any() or (capacity[1] <= 0).any():
         raise UserError("some leaf group has no machine capacity; use fewer groups.leaf_groups")
-    resolution = spec.resolution_s or cfg["google2011"]["resolution_s"]
+    resolution = spec.resolution_s or cfg.google2011.resolution_s
     # Timestamp 0 means "before the window": the series starts at the first event inside it.
     window_start = float(submit[submit > 0].min())
     return demand_series(
@@ -90,29 +91,27 @@ def _google2011(spec: WorkloadSpec, cfg: dict[str, Any]) -> DemandSeries:
 
 
 def build_series(
-    spec: WorkloadSpec, cfg: dict[str, Any], seasonal_lags: list[int] | None = None
+    spec: WorkloadSpec, cfg: ForecastSettings, seasonal_lags: list[int] | None = None
 ) -> DemandSeries:
     """The workload's demand series, with a lag feature for each season that the training rows
     span at least twice (or exactly `seasonal_lags`, as a saved model asks)."""
     if spec.kind == "synthetic":
-        resolution = spec.resolution_s or cfg["synthetic"]["resolution_s"]
-        series = synthetic_series(
-            cfg["synthetic"], cfg["groups"]["leaf_groups"], resolution, cfg["seed"]
-        )
+        resolution = spec.resolution_s or cfg.synthetic.resolution_s
+        series = synthetic_series(cfg.synthetic, cfg.groups.leaf_groups, resolution, cfg.seed)
     elif spec.kind == "series":
         if not spec.series or not spec.column:
             raise UserError("--workload series needs --series FILE and --column NAME")
-        resolution = spec.resolution_s or cfg["data"]["resolution_s"]
+        resolution = spec.resolution_s or cfg.data.resolution_s
         series = load_csv_series(spec.series, spec.column, resolution)
     elif spec.kind == "google2011":
         series = _google2011(spec, cfg)
     else:
         raise UserError(f"unknown workload '{spec.kind}' (choose one of: {', '.join(WORKLOADS)})")
     if seasonal_lags is None:
-        data = cfg["data"]
-        training_rows = len(series.values) * data["train_fraction"]
-        seasons = [round(s / series.resolution_s) for s in data["seasons_s"]]
+        data = cfg.data
+        training_rows = len(series.values) * data.train_fraction
+        seasons = [round(s / series.resolution_s) for s in data.seasons_s]
         seasonal_lags = [
-            s - data["horizon"] for s in seasons if s > data["horizon"] and training_rows >= 2 * s
+            s - data.horizon for s in seasons if s > data.horizon and training_rows >= 2 * s
         ]
     return with_seasonal_lags(series, seasonal_lags) if seasonal_lags else series

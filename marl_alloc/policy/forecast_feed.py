@@ -14,11 +14,10 @@ import numpy as np
 import torch
 
 from envs import LevelObs, VectorDatacenterEnv
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 from marl_alloc.policy.forecaster import (
     CPU_TARGET,
     FORECAST_TARGETS,
-    FORECASTER_ID,
     TARGET_FEATURES,
     DemandForecasterModule,
 )
@@ -122,13 +121,3 @@ class ForecastingPolicy:
         if level_obs.level == env.LEVELS[0] and self.feed.update(env):
             level_obs = env.observe()
         return self.policy.act(env, level_obs)
-
-
-def module_policy(module: Any) -> Any:
-    """The greedy policy of a trained MultiRLModule (or a dict of its modules): a ModulePolicy,
-    wrapped in a ForecastingPolicy when the module has a forecaster."""
-    from marl_alloc.scoring import ModulePolicy
-
-    policy = ModulePolicy(module)
-    has_forecaster = FORECASTER_ID in (module.keys() if hasattr(module, "keys") else ())
-    return ForecastingPolicy(policy, module[FORECASTER_ID]) if has_forecaster else policy

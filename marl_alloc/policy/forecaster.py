@@ -6,7 +6,6 @@ features of marl_alloc/forecasting/demand.py) and predicts the next `horizon` bi
 memory demand; `marl_alloc.policy.forecast_feed` runs it for actors and evaluation.
 """
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +13,13 @@ import torch
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from envs.demand_history import FEATURES
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
+from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.settings import ForecasterConfig, ForecastSettings, from_mapping
 from marl_alloc.forecasting.ensemble import Forecaster, build_forecaster, member_count
 from marl_alloc.forecasting.model import NetConfig
 from marl_alloc.forecasting.rl_module import FORECASTER_ID, ForecasterRLModule, forecaster_spec
 from marl_alloc.forecasting.store import load_models
-from marl_alloc.settings import UserError
 
 # Targets: CPU and memory demand (FEATURES 0 and 1); the forecast slots get the CPU one.
 TARGET_FEATURES = (0, 1)
@@ -81,43 +81,50 @@ def load_init(init_dir: str | Path) -> tuple[Forecaster, dict[str, Any]]:
     return nets[INIT_MODEL], meta
 
 
-def check_sizes(init_dir: str | Path, window: int, horizon: int, expected: Mapping[str, Any]):
-    """A one-line UserError unless the init dir's forecaster reads `expected["window"]` steps
-    and forecasts `expected["horizon"]` (what `model.forecaster` says the policy holds)."""
-    if (window, horizon) != (int(expected["window"]), int(expected["horizon"])):
+def check_sizes(init_dir: str | Path, sizes: tuple[int, int], expected: tuple[int, int]) -> None:
+    """A one-line UserError unless the init dir's forecaster's (window, horizon) `sizes` are the
+    `expected` ones (what `model.forecaster` says the policy holds)."""
+    if sizes != expected:
         raise UserError(
-            f"the forecaster in {init_dir} reads {window} steps and forecasts {horizon}, but the "
-            f"policy expects model.forecaster.window={expected['window']} and "
-            f"model.forecaster.horizon={expected['horizon']}; set them to {window} and {horizon} "
+            f"the forecaster in {init_dir} reads {sizes[0]} steps and forecasts {sizes[1]}, but "
+            f"the policy expects model.forecaster.window={expected[0]} and "
+            f"model.forecaster.horizon={expected[1]}; set them to {sizes[0]} and {sizes[1]} "
             "or pass a forecaster trained with those sizes"
         )
 
 
-def forecaster_module_spec(forecaster: Mapping[str, Any], forecast_horizon: int) -> RLModuleSpec:
+def _init_window(meta: dict[str, Any]) -> int:
+    return from_mapping(ForecastSettings, meta["config"]).data.window
+
+
+def forecaster_module_spec(forecaster: ForecasterConfig, forecast_horizon: int) -> RLModuleSpec:
     """The `forecaster` module's spec from `model.forecaster`: the init dir's network,
     resolution and lags when `init` is set (its window and horizon must be the configured
     ones), else the configured ones (sizes in `net`)."""
-    if forecaster.get("init"):
-        net, meta = load_init(forecaster["init"])
+    if forecaster.init:
+        net, meta = load_init(forecaster.init)
         net_config, members = net.cfg, member_count(net)
-        window = int(meta["config"]["data"]["window"])
-        check_sizes(forecaster["init"], window, net_config.horizon, forecaster)
+        window = _init_window(meta)
+        check_sizes(
+            forecaster.init,
+            (window, net_config.horizon),
+            (forecaster.window, forecaster.horizon),
+        )
         feed = {"resolution_s": float(meta["resolution_s"]), "seasonal_lags": meta["seasonal_lags"]}
     else:
-        sizes = {k: v for k, v in forecaster["net"].items() if k != "pathways"}
         net_config = NetConfig(
             num_features=len(FEATURES),
             target_features=TARGET_FEATURES,
-            horizon=int(forecaster["horizon"]),
-            pathways=tuple(forecaster["net"]["pathways"]),
+            horizon=forecaster.horizon,
+            pathways=tuple(forecaster.net.pathways),
             feature_targets=tuple(
                 TARGET_FEATURES.index(i) if i in TARGET_FEATURES else -1
                 for i in range(len(FEATURES))
             ),
-            **sizes,
+            **forecaster.net.sizes(),
         )
-        members, window = 1, int(forecaster["window"])
-        feed = {"resolution_s": float(forecaster["resolution_s"]), "seasonal_lags": []}
+        members, window = 1, forecaster.window
+        feed = {"resolution_s": forecaster.resolution_s, "seasonal_lags": []}
     if net_config.horizon < forecast_horizon:
         raise UserError(
             f"the forecaster predicts {net_config.horizon} steps, fewer than the observation's "
@@ -133,8 +140,9 @@ def warm_start(module: DemandForecasterModule, init_dir: str | Path) -> None:
     """Copy the init dir's weights and normalization into `module`; a one-line UserError when
     the dir's window, horizon or network differ from the module's."""
     net, meta = load_init(init_dir)
-    expected = {"window": module.window, "horizon": module.net.cfg.horizon}
-    check_sizes(init_dir, int(meta["config"]["data"]["window"]), net.cfg.horizon, expected)
+    check_sizes(
+        init_dir, (_init_window(meta), net.cfg.horizon), (module.window, module.net.cfg.horizon)
+    )
     theirs, ours = net.cfg.to_dict(), module.net.cfg.to_dict()
     differ = [key for key in ours if theirs[key] != ours[key]]
     if member_count(net) != member_count(module.net):

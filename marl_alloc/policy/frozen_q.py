@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 
 
 class _QValuesOnly(nn.Module):

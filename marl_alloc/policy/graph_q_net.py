@@ -2,12 +2,12 @@
 
 A level's observation is `[children x child_features | task, time, carbon, forecast]`. Each
 sample becomes one small graph: node 0 is the acting agent (the parent), nodes 1..n its children
-(racks, leaf groups or hosts), with parent-child and sibling edges, which makes it complete. So
-the layers are torch-geometric's `DenseGATConv`, the GATConv operator on dense batched graphs (same
-parameters, same output; tests check it against GATConv), which runs as batched matmuls instead of
-per-edge scatters. After message passing every child is scored by a head shared across children:
-the weights do not depend on how many children a level has, so one trained policy runs on any
-topology with the same feature layout.
+(racks, leaf groups or hosts), with parent-child and sibling edges, which makes it complete. The
+layers hold torch-geometric's `DenseGATConv` parameters (the GATConv operator on dense batched
+graphs; tests check it against GATConv), and `complete_graph_gat` runs that operator for the
+complete graph as a few batched matmuls. After message passing every child is scored by a head
+shared across children: the weights do not depend on how many children a level has, so one
+trained policy runs on any topology with the same feature layout.
 """
 
 import torch
@@ -20,15 +20,38 @@ def _mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
 
 
-def parent_attention(conv: DenseGATConv, x: torch.Tensor) -> torch.Tensor:
-    """[B, N] attention of node 0 (the parent) over all nodes in `conv`, heads averaged: the
-    softmax row DenseGATConv computes internally for the parent on a complete graph."""
-    batch, nodes, _ = x.shape
-    h = conv.lin(x).view(batch, nodes, conv.heads, conv.out_channels)
-    alpha_src = (h * conv.att_src).sum(-1)  # [B, N, H]
-    alpha_dst = (h[:, :1] * conv.att_dst).sum(-1)  # [B, 1, H]
-    scores = F.leaky_relu(alpha_src + alpha_dst, conv.negative_slope)
-    return scores.softmax(dim=1).mean(-1)
+def complete_graph_gat(
+    conv: DenseGATConv, x: torch.Tensor, parent_attention: bool = False
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`conv(x, all-ones adjacency)` [B, N, C] (heads averaged), and with `parent_attention`
+    node 0's attention over all nodes [B, N] (heads averaged, no gradient).
+
+    The attention logits are linear in x, so their vectors fold into the projection: one matmul
+    gives the messages and both logits, and one batched matmul aggregates over sources and heads
+    (DenseGATConv's per-head products and masks cost more than the arithmetic on small graphs).
+    """
+    batch, nodes, features = x.shape
+    heads, channels = conv.heads, conv.out_channels
+    weight = conv.lin.weight.view(heads, channels, features)
+    to_src = (weight * conv.att_src.view(heads, channels, 1)).sum(1)
+    to_dst = (weight * conv.att_dst.view(heads, channels, 1)).sum(1)
+    projected = F.linear(x, torch.cat([conv.lin.weight, to_src, to_dst]))
+    messages, alpha_src, alpha_dst = projected.split([heads * channels, heads, heads], -1)
+    # alpha[b, i, j, h]: destination i's attention on source j in head h
+    alpha = F.leaky_relu(alpha_src[:, None] + alpha_dst[:, :, None], conv.negative_slope)
+    alpha = alpha.softmax(dim=2)
+    sources = messages.reshape(batch, nodes * heads, channels)
+    out = torch.bmm(alpha.reshape(batch, nodes, nodes * heads), sources) / heads + conv.bias
+    if not parent_attention:
+        return out, None
+    return out, alpha[:, 0].detach().mean(-1)
+
+
+def _linear_pair(layer: nn.Linear, per_item: torch.Tensor, shared: torch.Tensor) -> torch.Tensor:
+    """`layer(cat([per_item, shared expanded over items]))` [B, n, out] without building the
+    concatenation: the shared part is multiplied once per sample, not once per item."""
+    w_item, w_shared = layer.weight.split([per_item.shape[-1], shared.shape[-1]], 1)
+    return F.linear(per_item, w_item) + F.linear(shared, w_shared, layer.bias)[:, None]
 
 
 class GraphQNet(nn.Module):
@@ -63,27 +86,23 @@ class GraphQNet(nn.Module):
         not asked for: acting needs only Q values)."""
         batch = obs.shape[0]
         children = (obs.shape[1] - self.context_features) // self.child_features
-        split = children * self.child_features
-        child_obs = obs[:, :split].reshape(batch, children, self.child_features)
-        context = obs[:, split:]
-        child_x = self.child_encoder(
-            torch.cat([child_obs, context[:, None].expand(-1, children, -1)], dim=-1)
-        )
+        child_obs, context = obs.split([children * self.child_features, self.context_features], 1)
+        child_obs = child_obs.reshape(batch, children, self.child_features)
+        encoder = self.child_encoder
+        child_x = encoder[2](torch.relu(_linear_pair(encoder[0], child_obs, context)))
         parent_x = self.parent_encoder(
             torch.cat([context, child_obs.mean(1), child_obs.amax(1)], dim=-1)
         )
         x = torch.cat([parent_x[:, None], child_x], dim=1)
-        adjacency = x.new_ones(children + 1, children + 1)
         per_node = None
         for conv in self.convs:
-            if attention and conv is self.convs[-1]:
-                with torch.no_grad():
-                    per_node = parent_attention(conv, x)
-            x = x + torch.relu(conv(x, adjacency))
-        parent, kids = x[:, 0], x[:, 1:]
-        advantage = self.child_head(
-            torch.cat([kids, parent[:, None].expand(-1, children, -1)], dim=-1)
-        ).squeeze(-1)
+            out, seen = complete_graph_gat(conv, x, attention and conv is self.convs[-1])
+            per_node = seen if seen is not None else per_node
+            x = x + torch.relu(out)
+        parent, kids = x.split([1, children], 1)
+        parent = parent.squeeze(1)
+        head = self.child_head
+        advantage = head[2](torch.relu(_linear_pair(head[0], kids, parent))).squeeze(-1)
         if self.extra_head is not None:
             advantage = torch.cat([advantage, self.extra_head(parent)], dim=-1)
         q_values = self.value_head(parent) + advantage - advantage.mean(-1, keepdim=True)

@@ -8,7 +8,7 @@ from ray.rllib.core.rl_module.apis import QNetAPI, TargetNetworkAPI
 from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
 
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 from marl_alloc.policy.graph_q_net import GraphQNet
 
 Q_VALUES = "q_values"
@@ -20,6 +20,22 @@ ACTION_ATTENTION = "action_attention"
 def masked_greedy(q_values: torch.Tensor, action_mask: torch.Tensor) -> torch.Tensor:
     """Argmax over the actions the mask allows."""
     return q_values.masked_fill(~action_mask, float("-inf")).argmax(dim=-1)
+
+
+def double_q_next_value(
+    online_next_q: torch.Tensor,
+    next_mask: torch.Tensor,
+    valued_next_q: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Double-Q value of the next state [B]: the online net's greedy action under the next mask,
+    valued by `valued_next_q` (the target net's Q values; the online net's own when None)."""
+    next_mask = next_mask.bool()
+    # A terminal or sat-out next step has an all-False mask; any action is fine there, since
+    # its discount (or its level's activity) is 0.
+    next_mask = next_mask | ~next_mask.any(dim=-1, keepdim=True)
+    best = masked_greedy(online_next_q, next_mask)
+    valued = online_next_q if valued_next_q is None else valued_next_q
+    return valued.gather(-1, best.unsqueeze(-1)).squeeze(-1)
 
 
 def _obs_and_mask(batch: dict[str, Any], obs_key: str, mask_key: str) -> tuple[Any, Any]:
@@ -93,11 +109,22 @@ class LevelQModule(TorchRLModule, QNetAPI, TargetNetworkAPI):
         q_values, _ = self.q_net(obs, attention=False)
         return {C.ACTIONS: masked_greedy(q_values, mask), Q_VALUES: q_values}
 
+    def forward_exploration(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        """Epsilon-greedy masked actions; as `forward_inference`, no mode toggle in eval mode."""
+        if self.training:
+            return super().forward_exploration(batch, **kwargs)
+        return self._forward_exploration(batch, **kwargs)
+
     def _forward_exploration(
-        self, batch: dict[str, Any], epsilon: float = 0.0, **kwargs
+        self, batch: dict[str, Any], epsilon: float = 0.0, attention: bool = False, **kwargs
     ) -> dict[str, Any]:
-        out = self._forward_inference(batch)
-        _, mask = _obs_and_mask(batch, C.OBS, C.ACTION_MASK)
+        """With `attention`, the output also holds ACTION_ATTENTION, for actors that compute
+        initial priorities from the acting pass."""
+        obs, mask = _obs_and_mask(batch, C.OBS, C.ACTION_MASK)
+        q_values, per_action = self.q_net(obs, attention=attention)
+        out = {C.ACTIONS: masked_greedy(q_values, mask), Q_VALUES: q_values}
+        if attention:
+            out[ACTION_ATTENTION] = per_action
         explore = torch.rand(mask.shape[0], device=mask.device) < epsilon
         if explore.any():
             random_actions = torch.multinomial(mask[explore].float(), 1).squeeze(-1)
@@ -133,6 +160,13 @@ class LevelQModule(TorchRLModule, QNetAPI, TargetNetworkAPI):
         """Target-network Q values for the batch's observations."""
         obs, _ = _obs_and_mask(batch, C.OBS, C.ACTION_MASK)
         return {Q_VALUES: self._target_q_net(obs, attention=False)[0]}
+
+    def next_q_values(self, next_obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Online and target Q values of next observations, without gradients: the double-Q
+        pair, each network run once."""
+        with torch.no_grad():
+            online = self.q_net(next_obs, attention=False)[0]
+            return online, self._target_q_net(next_obs, attention=False)[0]
 
     def get_non_inference_attributes(self) -> list[str]:
         """The target network is only needed by the learner."""

@@ -16,7 +16,7 @@ return, and a plain sum would ask them for a share of it instead.
 import torch
 from torch import nn
 
-MIXER_KINDS = ("vdn", "qmix")
+from marl_alloc.floor.settings.model import MIXER_KINDS
 
 
 def _active_weights(weights: torch.Tensor, active: torch.Tensor, normalize: bool) -> torch.Tensor:

@@ -13,7 +13,7 @@ from ray.rllib.core.rl_module.apis import TargetNetworkAPI
 from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
 
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 from marl_alloc.policy.mixer import build_mixer
 
 AGENT_Q = "agent_q"

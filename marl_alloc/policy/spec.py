@@ -8,10 +8,10 @@ from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from envs.observations import GROUP_FEATURES, HOST_FEATURES
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
+from marl_alloc.floor.settings import MixerConfig, PolicyConfig
 from marl_alloc.forecasting.rl_module import FORECASTER_ID
 from marl_alloc.policy.level_q_module import LevelQModule
-from marl_alloc.policy.mixer import MIXER_KINDS
 from marl_alloc.policy.mixer_module import MixerModule
 
 LEVEL_MODULES = C.TEAM_LEVELS
@@ -40,8 +40,8 @@ def level_observation_space(obs_dim: int, num_actions: int) -> gym.spaces.Dict:
 def build_policy_spec(
     obs_dims: Mapping[str, int],
     num_actions: Mapping[str, int],
-    policy_config: Mapping,
-    mixer_config: Mapping | None = None,
+    policy_config: PolicyConfig,
+    mixer_config: MixerConfig | None = None,
     forecaster: RLModuleSpec | None = None,
 ) -> MultiRLModuleSpec:
     """One LevelQModule per level, shared by every agent of that level; with a mixer config
@@ -58,24 +58,15 @@ def build_policy_spec(
         )
         for level in LEVEL_MODULES
     }
-    kind = mixer_kind(mixer_config)
-    if kind != "none":
-        specs[C.TEAM] = mixer_spec(obs_dims, num_actions, kind, mixer_config)
+    if mixer_config is not None and mixer_config.kind != "none":
+        specs[C.TEAM] = mixer_spec(obs_dims, num_actions, mixer_config)
     if forecaster is not None:
         specs[FORECASTER_ID] = forecaster
     return MultiRLModuleSpec(rl_module_specs=specs)
 
 
-def mixer_kind(mixer_config: Mapping | None) -> str:
-    """`model.mixer.kind` checked: none (independent level learners), vdn or qmix."""
-    kind = "none" if mixer_config is None else str(mixer_config["kind"])
-    if kind not in ("none", *MIXER_KINDS):
-        raise ValueError(f"model.mixer.kind must be none, vdn or qmix; got {kind!r}")
-    return kind
-
-
 def mixer_spec(
-    obs_dims: Mapping[str, int], num_actions: Mapping[str, int], kind: str, mixer_config: Mapping
+    obs_dims: Mapping[str, int], num_actions: Mapping[str, int], mixer_config: MixerConfig
 ) -> RLModuleSpec:
     """The mixer's spec: its state is the levels' observations side by side."""
     return RLModuleSpec(
@@ -85,32 +76,31 @@ def mixer_spec(
         ),
         action_space=gym.spaces.MultiDiscrete([num_actions[level] for level in LEVEL_MODULES]),
         model_config={
-            "kind": kind,
+            "kind": mixer_config.kind,
             "num_agents": len(LEVEL_MODULES),
-            "hypernet_hidden": int(mixer_config["hypernet_hidden"]),
-            "normalize": bool(mixer_config["normalize"]),
+            "hypernet_hidden": mixer_config.hypernet_hidden,
+            "normalize": mixer_config.normalize,
         },
     )
 
 
-def level_model_config(level: str, obs_dim: int, num_actions: int, policy_config: Mapping) -> dict:
+def level_model_config(
+    level: str, obs_dim: int, num_actions: int, policy_config: PolicyConfig
+) -> dict:
     """The module's model_config: the encoder, its sizes and, for GAT, the observation layout."""
-    encoder = str(policy_config.get("encoder", "mlp"))
-    if encoder == "mlp":
+    if policy_config.encoder == "mlp":
         return {
             "encoder": "mlp",
-            "hidden_sizes": list(policy_config["hidden_sizes"]),
-            "dueling": bool(policy_config["dueling"]),
+            "hidden_sizes": list(policy_config.hidden_sizes),
+            "dueling": policy_config.dueling,
         }
-    if encoder != "gat":
-        raise ValueError(f"model.policy.encoder must be gat or mlp, got {encoder!r}")
     children = num_actions - EXTRA_ACTIONS[level]
     return {
         "encoder": "gat",
         "child_features": CHILD_FEATURES[level],
         "context_features": obs_dim - children * CHILD_FEATURES[level],
         "extra_actions": EXTRA_ACTIONS[level],
-        **{key: int(policy_config[key]) for key in GAT_KEYS},
+        **{key: getattr(policy_config, key) for key in GAT_KEYS},
     }
 
 

@@ -1,14 +1,15 @@
 """Team Q values of a team batch (columns `<level>_<column>`): the levels' Q values of the taken
-actions, mixed, and the n-step double-Q target. Shared by the learner (with target networks) and
-by env actors (initial priorities from their policy copy)."""
+actions, mixed, and the n-step double-Q target. `team_values` runs the level networks itself
+(env actors' initial priorities, the learner's previous update path); the fused update runs them
+once over all rows that need them and mixes their values here with `mix_team_values`."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import torch
 
-from marl_alloc import columns as C
-from marl_alloc.policy.level_q_module import ACTION_ATTENTION, Q_VALUES, masked_greedy
+from marl_alloc.floor import columns as C
+from marl_alloc.policy.level_q_module import ACTION_ATTENTION, Q_VALUES, double_q_next_value
 from marl_alloc.policy.mixer_module import MixerModule
 
 
@@ -22,24 +23,39 @@ class TeamValues(NamedTuple):
     attention: torch.Tensor  # [B]: mean attention on the taken actions over active levels
 
 
-def _level(batch: Mapping[str, Any], level: str, column: str) -> torch.Tensor:
+def level_part(batch: Mapping[str, Any], level: str, column: str) -> Any:
+    """One level's column of a team batch."""
     return batch[C.level_column(level, column)]
 
 
-def _taken(values: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+def taken(values: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """Per row, the entry of the taken action [B] from per-action values [B, A]."""
     return values.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
 
 
-def next_level_q(module: Any, next_obs: torch.Tensor, next_mask: torch.Tensor, target: bool):
-    """Double-Q value of the next state: the online net's greedy action under the next mask,
-    valued by the target net (or the online one when `target` is False)."""
-    next_mask = next_mask.bool()
-    # A terminal or sat-out next step has an all-False mask; any action is fine there.
-    next_mask = next_mask | ~next_mask.any(dim=-1, keepdim=True)
-    online = module.compute_q_values({C.OBS: next_obs})[Q_VALUES]
-    best = masked_greedy(online, next_mask)
-    valued = module.forward_target({C.OBS: next_obs})[Q_VALUES] if target else online
-    return _taken(valued, best)
+def mix_team_values(
+    mixer: MixerModule,
+    batch: Mapping[str, torch.Tensor],
+    agent_q: Sequence[torch.Tensor],
+    attention: Sequence[torch.Tensor],
+    next_q: Sequence[torch.Tensor],
+    target: bool,
+) -> TeamValues:
+    """Q_tot of the levels' taken-action values `agent_q` (with gradients), and the target
+    r + gamma^k * Q_tot'(s', greedy a') mixing their next values `next_q` (the target mixer when
+    `target`); each sequence holds one [B] tensor per level, in C.TEAM_LEVELS order."""
+    levels = C.TEAM_LEVELS
+    active = torch.stack([level_part(batch, lv, C.ACTIVE) for lv in levels], -1).float()
+    next_active = torch.stack([level_part(batch, lv, C.NEXT_ACTIVE) for lv in levels], -1).float()
+    obs = [level_part(batch, lv, C.OBS) for lv in levels]
+    q_tot, contributions = mixer.mix(torch.stack(list(agent_q), -1), obs, active)
+    with torch.no_grad():
+        next_obs = [level_part(batch, lv, C.NEXT_OBS) for lv in levels]
+        next_q_tot, _ = mixer.mix(torch.stack(list(next_q), -1), next_obs, next_active, target)
+        td_target = batch[C.REWARDS] + batch[C.DISCOUNTS] * next_q_tot
+        attended = torch.stack(list(attention), -1) * active
+        mean_attention = attended.sum(-1) / active.sum(-1).clamp(min=1)
+    return TeamValues(q_tot, contributions, active, td_target, mean_attention.detach())
 
 
 def team_values(
@@ -50,30 +66,17 @@ def team_values(
 ) -> TeamValues:
     """Q_tot of the taken actions (with gradients into the level modules and the mixer) and the
     target r + gamma^k * Q_tot'(s', greedy a'), from the target networks when `target`."""
-    levels = list(level_modules)
     agent_q, attention, next_q = [], [], []
-    for level in levels:
+    for level in C.TEAM_LEVELS:
         module = level_modules[level]
-        out = module.compute_q_values({C.OBS: _level(batch, level, C.OBS)})
-        actions = _level(batch, level, C.ACTIONS)
-        agent_q.append(_taken(out[Q_VALUES], actions))
-        attention.append(_taken(out[ACTION_ATTENTION], actions))
+        out = module.compute_q_values({C.OBS: level_part(batch, level, C.OBS)})
+        actions = level_part(batch, level, C.ACTIONS)
+        agent_q.append(taken(out[Q_VALUES], actions))
+        attention.append(taken(out[ACTION_ATTENTION], actions))
+        next_obs = level_part(batch, level, C.NEXT_OBS)
         with torch.no_grad():
-            next_q.append(
-                next_level_q(
-                    module,
-                    _level(batch, level, C.NEXT_OBS),
-                    _level(batch, level, C.NEXT_ACTION_MASK),
-                    target,
-                )
-            )
-    active = torch.stack([_level(batch, lv, C.ACTIVE) for lv in levels], -1).float()
-    next_active = torch.stack([_level(batch, lv, C.NEXT_ACTIVE) for lv in levels], -1).float()
-    obs = [_level(batch, lv, C.OBS) for lv in levels]
-    q_tot, contributions = mixer.mix(torch.stack(agent_q, -1), obs, active)
-    with torch.no_grad():
-        next_obs = [_level(batch, lv, C.NEXT_OBS) for lv in levels]
-        next_q_tot, _ = mixer.mix(torch.stack(next_q, -1), next_obs, next_active, target=target)
-        td_target = batch[C.REWARDS] + batch[C.DISCOUNTS] * next_q_tot
-        mean_attention = (torch.stack(attention, -1) * active).sum(-1) / active.sum(-1).clamp(min=1)
-    return TeamValues(q_tot, contributions, active, td_target, mean_attention.detach())
+            online = module.compute_q_values({C.OBS: next_obs})[Q_VALUES]
+            valued = module.forward_target({C.OBS: next_obs})[Q_VALUES] if target else None
+            next_mask = level_part(batch, level, C.NEXT_ACTION_MASK)
+            next_q.append(double_q_next_value(online, next_mask, valued))
+    return mix_team_values(mixer, batch, agent_q, attention, next_q, target)

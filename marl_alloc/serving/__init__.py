@@ -7,8 +7,9 @@ Public API:
     RequestError                -- a malformed request (HTTP 400)
     build_app, app_builder      -- the Ray Serve application (imported on first use: Ray Serve)
 
-How requests become observations: marl_alloc.serving.hierarchy; how Q values become scores:
-marl_alloc.serving.host_scores.
+How nodes are laid onto the policy's shape: marl_alloc.serving.hierarchy and .layout; how the
+observations are built: .level_obs; how Q values become scores, asking only for the rows a score
+depends on: .top_down.
 """
 
 from marl_alloc.serving.config import ServeConfig

@@ -6,20 +6,25 @@
                               is null)
     GET  {prefix}healthz      {"ok": true, "policy": ...}; 503 while a watching replica has not
                               listed the nodes yet
-    GET  {prefix}stats        the replica's counters (requests, fallbacks, carbon, bindings)
+    GET  {prefix}stats        the replica's counters (requests, fallbacks, carbon, bindings), its
+                              node cache, the finished pods' run times it has seen, and what the
+                              policy saw for the last decision it was asked for
 
-Answers to the extender verbs carry `Server-Timing: ..., handler;dur=<ms>`: the time from the
-request's arrival at the replica to its answer (with its body, parse and policy stages), which
-tells the replica's work from the HTTP proxy's and the network's.
+A body over serve.max_body_bytes gets a 413 (serving/request_body.py); every error answer is a
+short JSON {"Error": ...}. Answers to the extender verbs carry
+`Server-Timing: ..., handler;dur=<ms>`: the time from the request's arrival at the replica to its
+answer (with its body, parse and policy stages), which tells the replica's work from the HTTP
+proxy's and the network's.
 
-The forward runs in a worker thread so parsing goes on meanwhile. A request alone in wanting the
-policy goes straight to that thread (kube-scheduler calls one pod at a time); concurrent ones share
-one forward pass per level through @serve.batch. A request whose policy answer is not back
+The policy's work (the observation rows it asks for top-down, its forward passes) runs in a
+worker thread so parsing goes on meanwhile. A request alone in wanting the policy goes straight to
+that thread (kube-scheduler calls one pod at a time); concurrent ones share one forward pass per
+level through @serve.batch. A request whose policy answer is not back
 within `deadline_ms` of its arrival at the replica gets best-fit's answer, counted as a fallback
 (the HTTP proxy's hop before that is not counted: leave room for it in kube-scheduler's
 httpTimeout).
 
-With serve.node_source=watch each replica runs a NodeInformer that lists and watches the API
+With serve.node_source=watch each replica runs an Informer that lists and watches the API
 server's nodes into its node cache, so kube-scheduler can send NodeNames only
 (nodeCacheCapable: true); /stats shows the cache's size and the watch's last event age.
 """
@@ -31,18 +36,21 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 from ray import serve
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from marl_alloc.floor.settings import to_plain
 from marl_alloc.serving.binding import Binder
 from marl_alloc.serving.config import ServeConfig
-from marl_alloc.serving.hierarchy import LevelInputs
+from marl_alloc.serving.decisions import PolicyAnswer
+from marl_alloc.serving.errors import shown
+from marl_alloc.serving.informer import Informer
 from marl_alloc.serving.kube_api import KubeApi
 from marl_alloc.serving.metrics import ExtenderMetrics
-from marl_alloc.serving.node_informer import NodeInformer
+from marl_alloc.serving.policy import Decision
 from marl_alloc.serving.protocol import encode, error_body
+from marl_alloc.serving.request_body import read_body
 from marl_alloc.serving.service import VERBS, ExtenderService
 
 JSON = "application/json"
@@ -70,57 +78,73 @@ class SchedulerExtender:
             from marl_alloc.serving.policy import LevelQPolicy
 
             policy, settings = LevelQPolicy.from_checkpoint(checkpoint)
-            env_settings = settings["env"]
+            env_settings = to_plain(settings.env)
         self.metrics = ExtenderMetrics(ray_metrics=True)
         self.service = ExtenderService(config, env_settings or {}, policy, heuristic, self.metrics)
         self.deadline_s = config.deadline_ms / 1e3
+        self.max_body_bytes = config.max_body_bytes
         self.policy_name = "checkpoint" if policy is not None else heuristic
         self.bind_verb = config.bind_verb
         self.binder = None
-        self.informer = None
-        if config.bind_verb is not None or config.node_source == "watch":
+        self.informer = self.pod_informer = None
+        if config.needs_kube_api():
             api = KubeApi.from_config(config.kube_api)
+            watch = config.node_watch
             if config.bind_verb is not None:
                 self.binder = Binder(api, self.metrics)
             if config.node_source == "watch":
-                watch = config.node_watch
-                self.informer = NodeInformer(
-                    api, self.service.nodes, self.metrics, watch.timeout_s, watch.max_backoff_s
+                self.informer = Informer(
+                    api,
+                    "nodes",
+                    self.service.nodes,
+                    self.metrics.node_cache,
+                    watch.timeout_s,
+                    watch.max_backoff_s,
                 ).start()
-        self._q_values.set_max_batch_size(config.batch.max_batch_size)
-        self._q_values.set_batch_wait_timeout_s(config.batch.wait_timeout_s)
+            if config.watch_finished_pods:
+                self.pod_informer = Informer(
+                    api,
+                    "pods",
+                    self.service.run_times,
+                    watch_timeout_s=watch.timeout_s,
+                    max_backoff_s=watch.max_backoff_s,
+                ).start()
+        self._decide_batch.set_max_batch_size(config.batch.max_batch_size)
+        self._decide_batch.set_batch_wait_timeout_s(config.batch.wait_timeout_s)
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="policy")
         self._forwards = 0  # policy answers wanted and not yet back (abandoned ones included)
         # API calls wait on the network: their own threads, never the policy's.
         self._bind_pool = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="bind")
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.0)
-    async def _q_values(self, batch: list[LevelInputs]) -> list[dict[str, np.ndarray]]:
+    async def _decide_batch(self, batch: list[Decision]) -> list[PolicyAnswer]:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self.service.policy.q_values, batch)
+        return await loop.run_in_executor(self._pool, self.service.policy.decide, batch)
 
-    async def _forward(self, inputs: LevelInputs) -> dict[str, np.ndarray]:
-        """Q values for one request: alone, straight to the policy thread (the batch queue's
-        hop cost 0.4-0.8 ms at p50 on a 2-core machine); else batched with the others."""
+    async def _decide(self, decision: Decision) -> PolicyAnswer:
+        """The policy's answer to one request: alone, straight to the policy thread (the batch
+        queue's hop cost 0.4-0.8 ms at p50 on a 2-core machine); else batched with others."""
         self._forwards += 1
         try:
             if self._forwards == 1:
                 loop = asyncio.get_running_loop()
-                batch = [inputs]
-                (q,) = await loop.run_in_executor(self._pool, self.service.policy.q_values, batch)
-                return q
-            return await self._q_values(inputs)
+                batch = [decision]
+                (answer,) = await loop.run_in_executor(
+                    self._pool, self.service.policy.decide, batch
+                )
+                return answer
+            return await self._decide_batch(decision)
         finally:
             self._forwards -= 1
 
-    async def _policy_answer(self, verb: str, inputs: LevelInputs, started: float):
+    async def _policy_answer(self, verb: str, decision: Decision, started: float):
         remaining = self.deadline_s - (time.perf_counter() - started)
         if remaining <= 0:
             self.metrics.fallback(verb, "deadline")
             return None
         try:
             # shield: a timed-out request leaves its batch alone; its result is dropped.
-            return await asyncio.wait_for(asyncio.shield(self._forward(inputs)), remaining)
+            return await asyncio.wait_for(asyncio.shield(self._decide(decision)), remaining)
         except TimeoutError:
             self.metrics.fallback(verb, "deadline")
         except Exception:  # noqa: BLE001 - never fail the scheduler; count and fall back
@@ -138,30 +162,34 @@ class SchedulerExtender:
             return JSONResponse(self._stats())
         if verb not in VERBS and (self.bind_verb is None or verb != self.bind_verb):
             served = " or ".join([*VERBS, *([self.bind_verb] if self.bind_verb else [])])
-            message = f"no route '{request.url.path}' (POST {served})"
+            message = f"no route '{shown(request.url.path)}' (POST {served})"
             if verb == "bind":
                 message += "; binding is off: set serve.bind_verb=bind to serve it"
             return JSONResponse(error_body(message), status_code=404)
         if request.method != "POST":
             return JSONResponse(error_body(f"{verb} takes POST"), status_code=405)
+        body = await read_body(request, self.max_body_bytes)
+        if body is None:
+            self.metrics.request(verb, 413)
+            message = f"request body over serve.max_body_bytes ({self.max_body_bytes} bytes)"
+            # Closing the connection is what stops the rest of the body being read.
+            headers = {"Connection": "close"}
+            return JSONResponse(error_body(message), status_code=413, headers=headers)
         if verb == self.bind_verb:
             loop = asyncio.get_running_loop()
-            status, body = await loop.run_in_executor(
-                self._bind_pool, self.binder.handle, await request.body()
-            )
-            return _answer(body, status, started)
-        body = await request.body()
+            status, answer = await loop.run_in_executor(self._bind_pool, self.binder.handle, body)
+            return _answer(answer, status, started)
         received = time.perf_counter()
         prepared, error = self.service.parse(verb, body)
         if prepared is None:
             return _answer(error, 400, started)
         parsed = time.perf_counter()
-        q = None
+        decided = None
         if self.service.needs_policy(prepared):
-            q = await self._policy_answer(verb, prepared.inputs, started)
+            decided = await self._policy_answer(verb, prepared.decision, started)
         stages = {"body": received - started, "parse": parsed - received}
         stages["policy"] = time.perf_counter() - parsed
-        answer = encode(self.service.answer(prepared, q))
+        answer = encode(self.service.answer(prepared, decided))
         self.metrics.request(verb, 200)
         return _answer(answer, 200, started, stages)
 
@@ -178,11 +206,20 @@ class SchedulerExtender:
             node_cache = self.informer.snapshot()
         else:
             node_cache = {"source": "request", "nodes": len(self.service.nodes)}
-        return {**self.metrics.snapshot(), "node_cache": node_cache}
+        run_times = self.service.run_times.snapshot()
+        if self.pod_informer is not None:
+            run_times["watch"] = self.pod_informer.snapshot()
+        return {
+            **self.metrics.snapshot(),
+            "node_cache": node_cache,
+            "run_times": run_times,
+            "last_decision": self.service.last_decision,
+        }
 
     def __del__(self):
-        if getattr(self, "informer", None) is not None:
-            self.informer.stop()
+        for informer in (getattr(self, "informer", None), getattr(self, "pod_informer", None)):
+            if informer is not None:
+                informer.stop()
 
 
 def _answer(

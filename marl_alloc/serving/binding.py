@@ -4,7 +4,7 @@ as kube-scheduler expects), a malformed request is a 400."""
 
 import logging
 
-from marl_alloc.serving.errors import RequestError
+from marl_alloc.serving.errors import RequestError, shown
 from marl_alloc.serving.kube_api import KubeApi, KubeApiError
 from marl_alloc.serving.metrics import ExtenderMetrics
 from marl_alloc.serving.protocol import binding_result, encode, error_body, parse_binding_args
@@ -27,15 +27,15 @@ class Binder:
         except RequestError as err:
             self.metrics.request(VERB, 400)
             return 400, encode(error_body(str(err)))
-        pod = f"{args.PodNamespace}/{args.PodName}"
+        pod = f"{shown(args.PodNamespace)}/{shown(args.PodName)}"
         error = ""
         try:
             self.api.bind(args.PodNamespace, args.PodName, args.PodUID, args.Node)
         except KubeApiError as err:
-            error = f"binding {pod} to {args.Node}: {err}"
+            error = f"binding {pod} to {shown(args.Node)}: {err}"
         except Exception as err:  # noqa: BLE001 - kube-scheduler reads Error; never a 500
             logger.exception("binding %s failed", pod)
-            error = f"binding {pod} to {args.Node}: {type(err).__name__}: {err}"
+            error = f"binding {pod} to {shown(args.Node)}: {type(err).__name__}: {err}"
         self.metrics.request(VERB, 200)
         self.metrics.binding(bound=not error)
         return 200, encode(binding_result(error))

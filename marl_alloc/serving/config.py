@@ -8,7 +8,7 @@ from typing import Any
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from marl_alloc.settings import UserError
+from marl_alloc.floor.errors import UserError
 
 HOLD_MODES = ("threshold", "policy", "never")
 NODE_SOURCES = ("request", "watch")
@@ -70,10 +70,9 @@ class LabelConfig:
 
 @dataclasses.dataclass
 class AnnotationConfig:
-    """Annotations read from pods (deferrable, duration, defers) and nodes (current load)."""
+    """Annotations read from pods (deferrable, defers) and nodes (current load)."""
 
     deferrable: str = "marl-alloc.io/deferrable"
-    expected_duration_s: str = "marl-alloc.io/expected-duration-seconds"
     defers: str = "marl-alloc.io/defers"
     cpu_requested: str = "marl-alloc.io/cpu-requested"
     memory_requested: str = "marl-alloc.io/memory-requested"
@@ -85,7 +84,6 @@ class AnnotationConfig:
 class PodConfig:
     """How pods become simulator tasks."""
 
-    default_duration_s: float = 600.0
     # Task priority class = how many thresholds pod.spec.priority reaches (clipped to max).
     priority_thresholds: list[int] = dataclasses.field(default_factory=lambda: [1, 1000])
     # Highest task priority the policy saw; null: the synthetic workload's (len(priority_probs)-1).
@@ -153,6 +151,8 @@ class ServeConfig:
     batch: BatchConfig = dataclasses.field(default_factory=BatchConfig)
     # Past this budget per request the answer is best-fit's (counted as a fallback).
     deadline_ms: float = 15.0
+    # Longer request bodies get a 413 (full Node objects: ~2.7 KB a node).
+    max_body_bytes: int = 32 * 2**20
     labels: LabelConfig = dataclasses.field(default_factory=LabelConfig)
     annotations: AnnotationConfig = dataclasses.field(default_factory=AnnotationConfig)
     pod: PodConfig = dataclasses.field(default_factory=PodConfig)
@@ -174,6 +174,11 @@ class ServeConfig:
     bind_verb: str | None = None
     # The API server of the bind verb and the node watch.
     kube_api: KubeApiConfig = dataclasses.field(default_factory=KubeApiConfig)
+    # Watch finished pods for their run times (what a pending pod's run-time estimate learns
+    # from, as the simulator's from finished tasks); needs kube_api and RBAC to list/watch pods.
+    watch_finished_pods: bool = False
+    # The estimate rests on the most recent this many finished pods (bounds a replica's memory).
+    finished_pods_kept: int = 50000
 
     @classmethod
     def from_mapping(cls, mapping: Mapping | None) -> "ServeConfig":
@@ -204,6 +209,8 @@ class ServeConfig:
                 self.ingress.draining_s is None or self.ingress.draining_s >= 0,
                 "serve.ingress.draining_s must be >= 0 or null",
             ),
+            (1 <= self.http.port <= 65535, "serve.http.port must be a TCP port, 1..65535"),
+            (self.max_body_bytes > 0, "serve.max_body_bytes must be > 0"),
             (self.deployment.num_replicas > 0, "serve.deployment.num_replicas must be > 0"),
             (self.batch.max_batch_size > 0, "serve.batch.max_batch_size must be > 0"),
             (self.batch.wait_timeout_s >= 0, "serve.batch.wait_timeout_s must be >= 0"),
@@ -216,12 +223,12 @@ class ServeConfig:
                 self.carbon.max_hold_s is None or self.carbon.max_hold_s >= 0,
                 "serve.carbon.max_hold_s must be >= 0 or null",
             ),
-            (self.pod.default_duration_s > 0, "serve.pod.default_duration_s must be > 0"),
             (
                 list(self.pod.priority_thresholds) == sorted(self.pod.priority_thresholds),
                 "serve.pod.priority_thresholds must be increasing",
             ),
             (self.node_cache_size >= 0, "serve.node_cache_size must be >= 0"),
+            (self.finished_pods_kept > 0, "serve.finished_pods_kept must be > 0"),
             (self.node_source in NODE_SOURCES, f"serve.node_source must be one of {NODE_SOURCES}"),
             (self.node_watch.timeout_s >= 1, "serve.node_watch.timeout_s must be >= 1"),
             (self.node_watch.max_backoff_s > 0, "serve.node_watch.max_backoff_s must be > 0"),
@@ -239,6 +246,10 @@ class ServeConfig:
         for ok, message in checks:
             if not ok:
                 raise UserError(message)
+
+    def needs_kube_api(self) -> bool:
+        """Whether something configured calls the Kubernetes API."""
+        return self.bind_verb is not None or self.node_source == "watch" or self.watch_finished_pods
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (what a Serve replica is constructed with)."""

@@ -1,11 +1,5 @@
-"""Extender scores (0..10) for candidate nodes: from the policy's Q values, or best-fit.
-
-Policy order: the hierarchical policy places a task greedily: the cluster level picks the rack
-with the highest Q, the rack level the leaf group, the leaf level the host. Ranking every
-feasible host by (cluster-level Q of its rack, rack-level Q of its leaf group, leaf-level Q of the
-host), lexicographically, puts that greedy choice first and orders the rest as the policy would
-fall back. With several virtual clusters (zones, or more racks than the policy's R), their
-cluster-level Q values are compared directly.
+"""Extender scores (0..10) for candidate nodes from a ranking of the feasible ones, and the
+heuristics' rankings (the policy's is built top-down: marl_alloc.serving.top_down).
 
 Scores from a ranking of m feasible hosts: the first gets 10 (MaxExtenderPriority), the others
 9 down to 1 linearly by rank; hosts the pod does not fit get 0.
@@ -19,33 +13,19 @@ from marl_alloc.serving.protocol import MAX_EXTENDER_PRIORITY
 HEURISTICS = ("best-fit", "worst-fit")
 
 
+def rank_scores(ranks: np.ndarray, m: int) -> np.ndarray:
+    """int64 scores of these ranks (0: the best) among m ranked hosts."""
+    ranks = np.asarray(ranks, np.int64)
+    top = MAX_EXTENDER_PRIORITY - 1
+    below_first = top - np.floor((top - 1) * (ranks - 1) / max(m - 2, 1))
+    return np.where(ranks == 0, MAX_EXTENDER_PRIORITY, below_first).astype(np.int64)
+
+
 def scores_from_ranking(ranked_nodes: np.ndarray, num_nodes: int) -> np.ndarray:
     """int64[num_nodes]: 10 for ranked_nodes[0], then 9..1 by rank, 0 for unranked nodes."""
     scores = np.zeros(num_nodes, np.int64)
-    m = len(ranked_nodes)
-    if m == 0:
-        return scores
-    rank = np.arange(1, m)
-    top = MAX_EXTENDER_PRIORITY - 1
-    scores[ranked_nodes[1:]] = top - np.floor((top - 1) * (rank - 1) / max(m - 2, 1))
-    scores[ranked_nodes[0]] = MAX_EXTENDER_PRIORITY
+    scores[ranked_nodes] = rank_scores(np.arange(len(ranked_nodes)), len(ranked_nodes))
     return scores
-
-
-def policy_ranking(q: dict[str, np.ndarray], feasible: np.ndarray, tiling: Tiling) -> np.ndarray:
-    """Node indices of the feasible hosts, best first, in the policy's hierarchical order."""
-    top = tiling.topology
-    slots = np.flatnonzero(feasible & (tiling.node_of_slot >= 0))
-    hosts_per_rack = top.leaves_per_rack * top.hosts_per_leaf
-    cluster = slots // top.hosts_per_cluster
-    vrack = slots // hosts_per_rack
-    leaf = slots // top.hosts_per_leaf
-    q_cluster = q["cluster"][cluster, vrack % top.racks_per_cluster]
-    q_rack = q["rack"][vrack, leaf % top.leaves_per_rack]
-    q_leaf = q["leaf"][leaf, slots % top.hosts_per_leaf]
-    # lexsort: last key is primary; equal Q values keep slot order, as argmax keeps the first.
-    order = np.lexsort((slots, -q_leaf, -q_rack, -q_cluster))
-    return tiling.node_of_slot[slots[order]]
 
 
 def heuristic_ranking(

@@ -10,8 +10,8 @@ then serves the app's routes on its node's next free port from `serve.ingress.fi
 import os
 import time
 
+from marl_alloc.floor.errors import UserError
 from marl_alloc.serving.config import ServeConfig
-from marl_alloc.settings import UserError
 
 SWITCH = "RAY_SERVE_ENABLE_DIRECT_INGRESS"
 ALL_INTERFACES = ("0.0.0.0", "::", "")

@@ -5,7 +5,8 @@ load a node carries from annotations (Node objects do not list their pods): requ
 and cpu usage as quantities, power state on|booting|off (else the Ready condition).
 Pods: the effective request as kube-scheduler computes it (containers summed, init containers
 as a maximum, sidecars added, pod overhead added), priority class from spec.priority, and the
-deferrable flag, expected duration and defers so far from annotations.
+deferrable flag and defers so far from annotations. A pod's run time is never read from it: the
+policy assumes what marl_alloc.serving.pod_durations believes, as the simulator's did.
 """
 
 import dataclasses
@@ -18,7 +19,7 @@ import numpy as np
 
 from envs.hosts import BOOTING, OFF, ON
 from marl_alloc.serving.config import AnnotationConfig, LabelConfig, PodConfig
-from marl_alloc.serving.errors import RequestError
+from marl_alloc.serving.errors import RequestError, shown
 from marl_alloc.serving.quantities import QuantityError, parse_quantity
 
 POWER_STATES = {"on": ON, "booting": BOOTING, "off": OFF}
@@ -72,7 +73,7 @@ class NodeRow(NamedTuple):
 
 @dataclasses.dataclass
 class NodeTable:
-    """Candidate nodes as columns, in request order."""
+    """Nodes as columns: a call's candidates in request order, or every node a cache holds."""
 
     names: list[str]
     zones: list[str]
@@ -103,6 +104,24 @@ class NodeTable:
     def __len__(self) -> int:
         return len(self.names)
 
+    def patched(self, changes: dict[int, NodeRow]) -> "NodeTable":
+        """A copy with some rows replaced (same names). The name, zone and rack lists are this
+        table's own while no replaced row moves to another zone or rack, which tells a layout
+        that its tiling still holds."""
+        rows = np.fromiter(changes, np.int64, len(changes))
+        new = list(changes.values())
+        zones, racks = self.zones, self.racks
+        if any((zones[i], racks[i]) != (row.zone, row.rack) for i, row in changes.items()):
+            zones, racks = list(zones), list(racks)
+            for i, row in changes.items():
+                zones[i], racks[i] = row.zone, row.rack
+        columns = []
+        for k, name in enumerate(NodeRow._fields[3:], start=3):
+            column = getattr(self, name).copy()
+            column[rows] = [row[k] for row in new]
+            columns.append(column)
+        return NodeTable(self.names, zones, racks, *columns)
+
 
 @dataclasses.dataclass(frozen=True)
 class PodRequest:
@@ -112,11 +131,11 @@ class PodRequest:
     namespace: str
     cpu: float
     mem: float
-    duration_s: float
     priority: int  # task priority class, 0..max_priority
     deferrable: bool
     defers: int
     created_s: float | None  # Unix seconds of metadata.creationTimestamp
+    workload: str = ""  # workload_of: whose finished pods' run times tell about this one
 
 
 def _quantity(value: Any, where: str) -> float:
@@ -125,7 +144,7 @@ def _quantity(value: Any, where: str) -> float:
     except QuantityError as err:
         raise RequestError(f"{where}: {err}") from None
     if not math.isfinite(amount) or amount < 0:
-        raise RequestError(f"{where}: must be a finite quantity >= 0, got {value!r}")
+        raise RequestError(f"{where}: must be a finite quantity >= 0, got {shown(value)}")
     return amount
 
 
@@ -158,9 +177,9 @@ def parse_node(
             node = msgspec.convert(node, NodeObject)
         except msgspec.ValidationError as err:
             name = (node.get("metadata") or {}).get("name") if isinstance(node, dict) else None
-            raise RequestError(f"node '{name}': {err}") from None
+            raise RequestError(f"node '{shown(name)}': {err}") from None
     meta, status = node.metadata, node.status
-    where = f"node '{meta.name}'"
+    where = f"node '{shown(meta.name)}'"
     notes = meta.annotations
     resources = status.allocatable or status.capacity
     if "cpu" not in resources or "memory" not in resources:
@@ -237,7 +256,39 @@ def _timestamp(value: Any, where: str) -> float | None:
     try:
         return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
     except ValueError:
-        raise RequestError(f"{where} is not an RFC 3339 time: {value!r}") from None
+        raise RequestError(f"{where} is not an RFC 3339 time: {shown(value)}") from None
+
+
+def workload_of(
+    namespace: str,
+    name: str,
+    generate_name: str,
+    labels: dict[str, str],
+    owners: list[tuple[str, str, bool]],
+) -> str:
+    """The workload a pod belongs to, as namespace/Kind/name: its controller ((kind, name,
+    controller) owner references; a ReplicaSet of a Deployment counts as the Deployment, its
+    pod-template-hash suffix dropped), else its generateName or name (a pod of its own)."""
+    controllers = [(kind, owner) for kind, owner, controller in owners if controller]
+    if not controllers and owners:
+        controllers = [owners[0][:2]]
+    if not controllers:
+        return f"{namespace}/Pod/{generate_name or name}"
+    kind, owner = controllers[0]
+    template_hash = labels.get("pod-template-hash", "")
+    if kind == "ReplicaSet" and template_hash and owner.endswith(f"-{template_hash}"):
+        kind, owner = "Deployment", owner[: -len(template_hash) - 1]
+    return f"{namespace}/{kind}/{owner}"
+
+
+def _owners(meta: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """(kind, name, controller) of a pod's well-formed ownerReferences."""
+    refs = meta.get("ownerReferences")
+    return [
+        (str(ref.get("kind", "")), str(ref.get("name", "")), ref.get("controller") is True)
+        for ref in (refs if isinstance(refs, list) else [])
+        if isinstance(ref, dict)
+    ]
 
 
 def priority_class(priority: int, thresholds: list[int], max_priority: int) -> int:
@@ -250,32 +301,39 @@ def parse_pod(
 ) -> PodRequest:
     """The v1.Pod being scheduled as a PodRequest; RequestError on malformed fields."""
     meta = _mapping(pod.get("metadata"), "Pod.metadata")
-    where = f"pod '{meta.get('namespace', 'default')}/{meta.get('name', '')}'"
+    where = f"pod '{shown(meta.get('namespace', 'default'))}/{shown(meta.get('name', ''))}'"
     spec = _mapping(pod.get("spec"), f"{where} spec")
     cpu, mem = effective_requests(spec, where)
     notes = _mapping(meta.get("annotations"), f"{where} metadata.annotations")
     priority = spec.get("priority", 0)
     if isinstance(priority, bool) or not isinstance(priority, int):
         raise RequestError(f"{where} spec.priority must be an integer")
-    duration = notes.get(keys.expected_duration_s, pod_config.default_duration_s)
     defers = notes.get(keys.defers, 0)
     try:
-        duration, defers = float(duration), int(defers)
+        defers = int(defers)
     except (TypeError, ValueError):
         raise RequestError(
-            f"{where} annotations {keys.expected_duration_s} (seconds) and {keys.defers} (count)"
-            " must be numbers"
+            f"{where} annotation {keys.defers} must be a count, got {shown(defers)}"
         ) from None
-    if not np.isfinite(duration) or duration <= 0 or defers < 0:
-        raise RequestError(f"{where}: expected duration must be > 0 and defers >= 0")
+    if defers < 0:
+        raise RequestError(f"{where} annotation {keys.defers} must be >= 0")
+    name, namespace = str(meta.get("name", "")), str(meta.get("namespace", "default"))
+    labels = meta.get("labels")
+    workload = workload_of(
+        namespace,
+        name,
+        str(meta.get("generateName", "")),
+        labels if isinstance(labels, dict) else {},
+        _owners(meta),
+    )
     return PodRequest(
-        name=str(meta.get("name", "")),
-        namespace=str(meta.get("namespace", "default")),
+        name=name,
+        namespace=namespace,
         cpu=cpu,
         mem=mem,
-        duration_s=duration,
         priority=priority_class(priority, list(pod_config.priority_thresholds), max_priority),
         deferrable=str(notes.get(keys.deferrable, "")).strip().lower() in TRUE_WORDS,
         defers=defers,
         created_s=_timestamp(meta.get("creationTimestamp"), f"{where} metadata.creationTimestamp"),
+        workload=workload,
     )

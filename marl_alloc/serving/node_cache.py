@@ -5,10 +5,13 @@ between two pods. Every write to an object gives it a new metadata.resourceVersi
 kept per node name with the resourceVersion it was parsed at: the same version costs a lookup, a
 new one is parsed again and replaces the row. When a call lists exactly the nodes and versions of
 the previous one (consecutive pods in a quiet cluster) the previous NodeTable is answered as it
-is. Objects without a resourceVersion (not from the API server) are parsed on every call. The
-same rows answer NodeNames requests (nodeCacheCapable: true), whose table is kept the same way.
+is. Objects without a resourceVersion (not from the API server) are parsed on every call.
 
-With serve.node_source=watch a NodeInformer writes the rows from the API server's list and watch
+NodeNames requests (nodeCacheCapable: true) are answered from `cluster_view`: one table of every
+remembered node, kept from call to call and patched where rows changed (a node's annotations
+after a binding); it is built again only when nodes come or go.
+
+With serve.node_source=watch an Informer writes the rows from the API server's list and watch
 (`put`, `delete`, `replace`) in its own thread; a lock keeps its writes and the requests' reads
 apart. Such a cache has no size limit: the watch, not recency, says which nodes exist.
 """
@@ -19,9 +22,11 @@ import threading
 from collections.abc import Callable
 
 import msgspec
+import numpy as np
 
 from marl_alloc.serving.config import AnnotationConfig, LabelConfig
 from marl_alloc.serving.errors import RequestError
+from marl_alloc.serving.kube_api import WatchEvent
 from marl_alloc.serving.kube_objects import NodeObject, NodeRow, NodeTable, parse_node
 from marl_alloc.serving.protocol import NodeKey
 
@@ -39,8 +44,13 @@ class NodeCache:
         self.keys = keys
         self._rows: collections.OrderedDict[str, tuple[str, NodeRow]] = collections.OrderedDict()
         self._last: tuple[list[tuple[str, str]], NodeTable] | None = None
-        self._changes = 0  # rows parsed or forgotten so far: tables built before may be stale
-        self._last_named: tuple[list[str], int, NodeTable] | None = None
+        # cluster_view's table, each name's row in it, the names changed since it was built,
+        # whether nodes came or went since, and the last NodeNames call's rows.
+        self._cluster: NodeTable | None = None
+        self._cluster_row: dict[str, int] = {}
+        self._dirty: set[str] = set()
+        self._members_changed = True
+        self._last_names: tuple[list[str], np.ndarray] | None = None
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -88,13 +98,15 @@ class NodeCache:
             return
         old = self._rows.get(name)
         # A status heartbeat moves the version but rarely the row: the tables built stay valid.
-        if old is None or old[1] != row:
-            self._changes += 1
+        if old is None:
+            self._members_changed = True
+        elif old[1] != row:
+            self._dirty.add(name)
         self._rows[name] = (version, row)
         self._rows.move_to_end(name)
         while self.size is not None and len(self._rows) > self.size:
             self._rows.popitem(last=False)
-            self._changes += 1
+            self._members_changed = True
 
     def put(self, name: str, version: str, raw: bytes) -> None:
         """Remember (or replace) one node from its v1.Node JSON, as a watch event carries it."""
@@ -108,7 +120,14 @@ class NodeCache:
         """Forget one node (a watch DELETED event)."""
         with self._lock:
             if self._rows.pop(name, None) is not None:
-                self._changes += 1
+                self._members_changed = True
+
+    def apply(self, event: WatchEvent) -> None:
+        """One watch event: ADDED or MODIFIED puts the node, DELETED forgets it."""
+        if event.type == "DELETED":
+            self.delete(event.name)
+        else:
+            self.put(event.name, event.resource_version, event.object)
 
     def replace(self, nodes: list[tuple[str, str, bytes]]) -> None:
         """Hold exactly these (name, resourceVersion, v1.Node JSON) nodes: a fresh list."""
@@ -123,7 +142,7 @@ class NodeCache:
         with self._lock:
             for name in [name for name in self._rows if name not in listed]:
                 del self._rows[name]
-                self._changes += 1
+                self._members_changed = True
             for name, version, row in rows:
                 self._remember(name, version, row)
 
@@ -132,16 +151,26 @@ class NodeCache:
         with self._lock:
             return set(self._rows)
 
-    def named_table(self, names: list[str]) -> NodeTable:
-        """The table of the remembered nodes among `names` (a NodeNames call), in request order;
-        the previous one while the names and the remembered rows are the same."""
+    def cluster_view(self, names: list[str]) -> tuple[NodeTable, np.ndarray]:
+        """(the table of every remembered node, the row of each of `names` in it, -1 for nodes
+        never seen): a NodeNames call's nodes (see the module docstring)."""
         with self._lock:
-            last = self._last_named
-            if last is not None and last[0] == names and last[1] == self._changes:
-                return last[2]
-            table = NodeTable.from_rows([row for row in self._lookup(names) if row is not None])
-            self._last_named = (list(names), self._changes, table)
-            return table
+            if self._members_changed or self._cluster is None:
+                rows = [row for _, row in self._rows.values()]
+                self._cluster = NodeTable.from_rows(rows)
+                self._cluster_row = {row.name: i for i, row in enumerate(rows)}
+                self._members_changed, self._last_names = False, None
+            elif self._dirty:
+                at = self._cluster_row
+                changes = {at[name]: self._rows[name][1] for name in self._dirty}
+                self._cluster = self._cluster.patched(changes)
+            self._dirty.clear()
+            last = self._last_names
+            if last is None or last[0] != names:
+                at = self._cluster_row
+                rows = np.fromiter((at.get(name, -1) for name in names), np.int64, len(names))
+                self._last_names = last = (list(names), rows)
+            return self._cluster, last[1]
 
     def lookup(self, names: list[str]) -> list[NodeRow | None]:
         """The remembered row of each name, None for nodes never seen."""

@@ -1,16 +1,20 @@
-"""The trained level Q modules, run on many requests' observation rows at once."""
+"""The trained level Q modules, run on many requests' decisions at once."""
 
 from typing import Any
 
 import numpy as np
 import torch
 
+from marl_alloc.floor.levels import LEVELS
+from marl_alloc.floor.settings import Settings
 from marl_alloc.policy.frozen_q import freeze_level_q_nets
-from marl_alloc.serving.hierarchy import LEVELS, LevelInputs
+from marl_alloc.serving.decisions import HoldDecision, PolicyAnswer, ScoreDecision
+
+Decision = ScoreDecision | HoldDecision
 
 
 class LevelQPolicy:
-    """Q values per level for a batch of requests: one forward pass per level for all of them."""
+    """Q values per level for a batch of decisions: one forward pass per level for all of them."""
 
     def __init__(self, module: Any):
         # The sizes the extender checks against its env config come from the module itself.
@@ -19,33 +23,37 @@ class LevelQPolicy:
         }
         self.num_actions = {level: int(module[level].action_space.n) for level in LEVELS}
         # The level modules' Q networks, frozen (marl_alloc.policy.frozen_q), called on the
-        # feasible rows only: scoring needs Q values, not a masked greedy action over every row.
+        # rows a decision needs only: scoring needs Q values, not a greedy action per row.
         self.q_nets = freeze_level_q_nets(module)
 
     @classmethod
-    def from_checkpoint(cls, checkpoint_dir: str) -> tuple["LevelQPolicy", dict[str, Any]]:
+    def from_checkpoint(cls, checkpoint_dir: str) -> tuple["LevelQPolicy", Settings]:
         """The checkpoint's policy and the settings it was trained with."""
-        from marl_alloc.checkpoints import load_policy
+        from marl_alloc.policy.checkpoint import load_policy
 
         module, settings = load_policy(checkpoint_dir)
         return cls(module), settings
 
-    def q_values(self, batch: list[LevelInputs]) -> list[dict[str, np.ndarray]]:
-        """Per request, level -> float32[all rows, num_actions] Q values (-inf on the rows
-        without a feasible action, which the policy does not see)."""
-        out: list[dict[str, np.ndarray]] = [{} for _ in batch]
+    def q_values(self, level: str, obs: np.ndarray) -> np.ndarray:
+        """float32[rows, num_actions]: `level`'s Q values of these observation rows;
+        FloatingPointError when one is not finite (a broken policy: the caller falls back)."""
         with torch.inference_mode():
-            for level in LEVELS:
-                sizes = [len(inputs.rows[level]) for inputs in batch]
-                parts = [inputs.obs[level] for inputs in batch]
-                obs = parts[0] if len(parts) == 1 else np.concatenate(parts)
-                if len(obs):
-                    q = self.q_nets[level](torch.from_numpy(obs)).numpy()
-                else:  # no feasible action on this level: nothing to score
-                    q = np.zeros((0, self.num_actions[level]), np.float32)
-                for i, part in enumerate(np.split(q, np.cumsum(sizes)[:-1])):
-                    inputs = batch[i]
-                    full = np.full(inputs.mask[level].shape, -np.inf, np.float32)
-                    full[inputs.rows[level]] = part
-                    out[i][level] = full
-        return out
+            q = self.q_nets[level](torch.from_numpy(obs)).numpy()
+        if not np.isfinite(q).all():
+            raise FloatingPointError(f"the policy's {level}-level Q values are not finite")
+        return q
+
+    def decide(self, batch: list[Decision]) -> list[PolicyAnswer]:
+        """Each decision's answer, asking every level (cluster first) for the rows the
+        decisions need, in one forward pass per level."""
+        for level in LEVELS:
+            wanted = [(decision, decision.rows(level)) for decision in batch]
+            wanted = [(decision, rows) for decision, rows in wanted if len(rows)]
+            if not wanted:
+                continue
+            parts = [decision.observations(level, rows) for decision, rows in wanted]
+            q = self.q_values(level, parts[0] if len(parts) == 1 else np.concatenate(parts))
+            ends = np.cumsum([len(rows) for _, rows in wanted])
+            for (decision, rows), part in zip(wanted, np.split(q, ends[:-1]), strict=True):
+                decision.take(level, rows, part)
+        return [decision.result() for decision in batch]

@@ -8,6 +8,8 @@ suffix, binary SI (Ki Mi Gi Ti Pi Ei), decimal SI (n u m "" k M G T P E) or a de
 import functools
 import re
 
+from marl_alloc.serving.errors import shown
+
 BINARY_SI = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 DECIMAL_SI = {
     "n": 1e-9,
@@ -34,7 +36,9 @@ def _parse_text(text: str) -> float:
     # Cached: a cluster repeats few distinct strings ("16", "64Gi", "500m") over many nodes.
     match = QUANTITY.match(text.strip())
     if match is None:
-        raise QuantityError(f"'{text}' is not a Kubernetes quantity (e.g. 500m, 2, 4Gi, 1e3)")
+        raise QuantityError(
+            f"'{shown(text)}' is not a Kubernetes quantity (e.g. 500m, 2, 4Gi, 1e3)"
+        )
     number, suffix = match.group(1), match.group(2) or ""
     if suffix in BINARY_SI:
         return float(number) * BINARY_SI[suffix]
@@ -46,9 +50,9 @@ def _parse_text(text: str) -> float:
 def parse_quantity(value: str | int | float) -> float:
     """The quantity's value in base units (cores, bytes); JSON numbers are taken as they are."""
     if isinstance(value, bool):
-        raise QuantityError(f"{value!r} is not a Kubernetes quantity")
+        raise QuantityError(f"{shown(value)} is not a Kubernetes quantity")
     if isinstance(value, int | float):
         return float(value)
     if not isinstance(value, str):
-        raise QuantityError(f"{value!r} is not a Kubernetes quantity")
+        raise QuantityError(f"{shown(value)} is not a Kubernetes quantity")
     return _parse_text(value)

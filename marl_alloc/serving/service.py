@@ -1,15 +1,14 @@
 """ExtenderService: the extender's decisions as a plain class (no Ray, no HTTP).
 
     service = ExtenderService(config, env_settings, policy)
-    prepared = service.prepare("prioritize", body)      # parse + observations; RequestError -> 400
-    q = policy.q_values([prepared.inputs])[0] if service.needs_policy(prepared) else None
-    answer = encode(service.answer(prepared, q))          # q None: the best-fit fallback
+    prepared = service.prepare("prioritize", body)      # parse + layout; RequestError -> 400
+    decided = policy.decide([prepared.decision])[0] if service.needs_policy(prepared) else None
+    answer = encode(service.answer(prepared, decided))  # decided None: the best-fit fallback
 
 The Ray Serve deployment (marl_alloc.serving.app) wraps this with batching and the deadline;
 `handle` runs the same steps synchronously.
 """
 
-import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -21,28 +20,23 @@ from envs import EnvConfig
 from envs.observations import observation_dims
 from envs.power import PowerModel
 from envs.topology import Topology
+from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.settings import to_plain
 from marl_alloc.serving.carbon import GridIntensity
 from marl_alloc.serving.config import ServeConfig
-from marl_alloc.serving.hierarchy import (
-    HostColumns,
-    LevelInputs,
-    NodeLayout,
-    Tiling,
-    fits,
-    level_inputs,
-    node_layout,
-    task_context,
-)
-from marl_alloc.serving.host_scores import (
-    HEURISTICS,
-    heuristic_ranking,
-    policy_ranking,
-    scores_from_ranking,
-)
-from marl_alloc.serving.kube_objects import NodeTable, PodRequest, parse_pod
+from marl_alloc.serving.decisions import HoldDecision, PolicyAnswer, ScoreDecision
+from marl_alloc.serving.errors import shown
+from marl_alloc.serving.hierarchy import fits
+from marl_alloc.serving.host_scores import HEURISTICS, heuristic_ranking, scores_from_ranking
+from marl_alloc.serving.kube_objects import parse_pod
+from marl_alloc.serving.last_decision import last_decision
+from marl_alloc.serving.layout import LayoutCache, NodeLayout
+from marl_alloc.serving.level_obs import LevelObservations, task_context
 from marl_alloc.serving.metrics import ExtenderMetrics
 from marl_alloc.serving.node_cache import NodeCache
+from marl_alloc.serving.pod_durations import PodDurations
 from marl_alloc.serving.policy import LevelQPolicy
+from marl_alloc.serving.prepared import Prepared
 from marl_alloc.serving.protocol import (
     ExtenderArgs,
     RequestError,
@@ -53,7 +47,8 @@ from marl_alloc.serving.protocol import (
     parse_extender_args,
 )
 from marl_alloc.serving.quantities import QuantityError, parse_quantity
-from marl_alloc.settings import UserError
+from marl_alloc.serving.run_times import PodRunTimes
+from marl_alloc.serving.top_down import TopDownRanking
 
 VERBS = ("filter", "prioritize")
 UNKNOWN_NODE = (
@@ -61,28 +56,6 @@ UNKNOWN_NODE = (
     "node watch (serve.node_source=watch)"
 )
 logger = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass
-class Prepared:
-    """A parsed request and everything the answer is computed from."""
-
-    verb: str
-    args: ExtenderArgs
-    names: list[str]  # candidate names in request order
-    pod: PodRequest
-    table: NodeTable  # the candidates whose objects are known
-    row_of_name: dict[str, int]
-    tiling: Tiling
-    hosts: HostColumns
-    feasible: np.ndarray  # bool per slot
-    cpu_unit: float
-    mem_unit: float
-    now_s: float
-    g_per_kwh: float
-    can_defer: bool  # the policy's defer action is allowed (the simulator's rule)
-    waited_s: float  # since the pod was created
-    inputs: LevelInputs | None  # only when the policy's answer is wanted
 
 
 def expected_dims(env: EnvConfig) -> tuple[dict[str, int], dict[str, int]]:
@@ -108,7 +81,7 @@ class ExtenderService:
     def __init__(
         self,
         config: ServeConfig,
-        env_settings: Mapping[str, Any],
+        env_settings: EnvConfig | Mapping[str, Any],
         policy: LevelQPolicy | None = None,
         heuristic: str = "best-fit",
         metrics: ExtenderMetrics | None = None,
@@ -124,20 +97,30 @@ class ExtenderService:
         self.heuristic = heuristic
         self.metrics = metrics or ExtenderMetrics()
         self.clock = clock if config.clock_s is None else (lambda: float(config.clock_s))
-        self.intensity = GridIntensity.from_settings(env_settings.get("carbon", {}), config.carbon)
+        self.intensity = GridIntensity.from_settings(to_plain(self.env.carbon), config.carbon)
         self.max_priority = _max_priority(self.env, config)
         self.power_model = PowerModel.from_config(self.env.hosts)
         self.watching = config.node_source == "watch"
         # A watched cache holds the cluster's nodes, however many: no size limit.
         size = None if self.watching else config.node_cache_size
         self.nodes = NodeCache(size, config.labels, config.annotations)
-        self._last_layout: NodeLayout | None = None
+        # Refuses an oracle-trained policy's env: no cluster knows a pod's run time.
+        self.durations = PodDurations(self.env.knowledge, config.finished_pods_kept)
+        self.run_times = PodRunTimes(
+            config.pod.priority_thresholds, self.max_priority, self.durations
+        )
+        self.last_decision: dict[str, Any] | None = None  # for GET /stats
         units = config.capacity_unit
         try:
-            self.cpu_unit = None if units.cpu is None else parse_quantity(units.cpu)
-            self.mem_unit = None if units.memory is None else parse_quantity(units.memory)
+            cpu_unit = None if units.cpu is None else parse_quantity(units.cpu)
+            mem_unit = None if units.memory is None else parse_quantity(units.memory)
         except QuantityError as err:
             raise UserError(f"serve.capacity_unit: {err}") from None
+        self.layouts = LayoutCache(
+            Topology.from_config(self.env.topology),
+            (cpu_unit, mem_unit),
+            (self.env.hosts.cpu_overcommit_max, self.env.hosts.mem_overcommit),
+        )
         if policy is not None:
             want = expected_dims(self.env)
             if (policy.obs_dims, policy.num_actions) != want:
@@ -148,36 +131,29 @@ class ExtenderService:
 
     # ---- parsing -----------------------------------------------------------------------------
 
-    def _table(self, args: ExtenderArgs) -> NodeTable:
-        """The candidates whose objects are known, in request order."""
+    def _layout(self, args: ExtenderArgs) -> tuple[NodeLayout, np.ndarray | None]:
+        """The candidates whose objects are known, laid out; and each name's table row."""
         if args.node_keys is not None:
-            return self.nodes.table(args.node_keys, lambda: args.raw_nodes)
-        # NodeNames (nodeCacheCapable): only nodes seen in earlier Nodes requests are known.
-        return self.nodes.named_table(args.node_names)
-
-    def _layout(self, table: NodeTable) -> NodeLayout:
-        # The node cache answers the same table object while no node changes.
-        if self._last_layout is None or self._last_layout.table is not table:
-            env = self.env
-            self._last_layout = node_layout(
-                table,
-                env.topology,
-                (self.cpu_unit, self.mem_unit),
-                (env.hosts.cpu_overcommit, env.hosts.mem_overcommit),
-            )
-        return self._last_layout
+            table = self.nodes.table(args.node_keys, lambda: args.raw_nodes)
+            return self.layouts.layout(table, np.arange(len(table))), None
+        # NodeNames (nodeCacheCapable): nodes known from the watch or earlier Nodes requests.
+        table, name_rows = self.nodes.cluster_view(args.node_names)
+        candidates = np.sort(name_rows[name_rows >= 0])
+        return self.layouts.layout(table, candidates), name_rows
 
     def prepare(self, verb: str, body: bytes | dict) -> Prepared:
         """Parse and validate a request (JSON bytes, or the decoded document); build the
         policy's observations when it is needed."""
         if verb not in VERBS:
-            raise RequestError(f"unknown extender verb '{verb}' (serving: {', '.join(VERBS)})")
+            raise RequestError(
+                f"unknown extender verb '{shown(verb)}' (serving: {', '.join(VERBS)})"
+            )
         if not isinstance(body, bytes | bytearray | str):
             body = encode(body)
         args = parse_extender_args(body)
         env, cfg = self.env, self.config
         pod = parse_pod(args.pod, cfg.annotations, cfg.pod, self.max_priority)
-        layout = self._layout(self._table(args))
+        layout, name_rows = self._layout(args)
         hosts, tiling = layout.hosts, layout.tiling
         cpu_unit, mem_unit = layout.cpu_unit, layout.mem_unit
         feasible = fits(hosts, pod.cpu / cpu_unit, pod.mem / mem_unit) & (tiling.node_of_slot >= 0)
@@ -194,22 +170,20 @@ class ExtenderService:
             args=args,
             names=args.names,
             pod=pod,
-            table=layout.table,
-            row_of_name=layout.row_of_name,
-            tiling=tiling,
-            hosts=hosts,
+            layout=layout,
+            name_rows=name_rows,
             feasible=feasible,
-            cpu_unit=cpu_unit,
-            mem_unit=mem_unit,
             now_s=now,
             g_per_kwh=self.intensity.g_per_kwh(now),
             can_defer=bool(can_defer),
             waited_s=now - arrival,
-            inputs=None,
+            decision=None,
         )
         if self._policy_wanted(prepared):
+            prepared.duration = self.durations.believe(pod.workload, pod.priority, pod.cpu, pod.mem)
             tc = task_context(
                 pod,
+                prepared.duration,
                 cpu_unit,
                 mem_unit,
                 self.intensity.sim_time(now),
@@ -222,50 +196,61 @@ class ExtenderService:
                 hosts=env.hosts,
                 can_defer=prepared.can_defer,
             )
-            prepared.inputs = level_inputs(hosts, feasible, tiling.topology, tc)
+            levels = LevelObservations(hosts, feasible, tiling.topology, tc)
+            if verb == "prioritize":
+                ranking = TopDownRanking(feasible, tiling)
+                prepared.decision = ScoreDecision(levels, ranking, len(layout.table))
+            else:
+                prepared.decision = HoldDecision(levels)
         return prepared
 
     def _policy_wanted(self, p: Prepared) -> bool:
-        if self.policy is None or len(p.table) == 0:
+        if self.policy is None or len(p.layout.candidates) == 0:
             return False
         if p.verb == "prioritize":
             return True
         return self.config.carbon.hold_by == "policy" and p.pod.deferrable and p.can_defer
 
     def needs_policy(self, prepared: Prepared) -> bool:
-        """Whether `answer` wants the policy's Q values for this request."""
-        return prepared.inputs is not None
+        """Whether `answer` wants the policy's answer for this request."""
+        return prepared.decision is not None
 
     # ---- answers -----------------------------------------------------------------------------
 
-    def answer(self, p: Prepared, q: dict[str, np.ndarray] | None) -> Any:
-        """The answer for `encode`: ExtenderFilterResult or HostPriorityList. Without q
-        (heuristic policy, deadline or error) the best-fit fallback decides."""
+    def answer(self, p: Prepared, decided: PolicyAnswer | None) -> Any:
+        """The answer for `encode`: ExtenderFilterResult or HostPriorityList. Without the
+        policy's answer (heuristic policy, deadline or error) the best-fit fallback decides."""
+        answered_by = "policy" if decided is not None else f"{self.heuristic} (fallback)"
         if p.verb == "filter":
-            return self._filter(p, q)
-        if q is not None:
-            ranked = policy_ranking(q, p.feasible, p.tiling)
+            if p.decision is not None:
+                self.last_decision = last_decision(p, answered_by, None)
+            return self._filter(p, None if decided is None else decided.cluster_q)
+        layout = p.layout
+        if decided is not None:
+            per_row = decided.scores
         else:
-            cpu, mem = p.pod.cpu / p.cpu_unit, p.pod.mem / p.mem_unit
-            ranked = heuristic_ranking(self.heuristic, p.hosts, cpu, mem, p.feasible, p.tiling)
-        known = scores_from_ranking(ranked, len(p.table))
-        if p.args.node_keys is not None:  # the table lists the candidates in request order
-            return host_priority_list(p.names, known.tolist())
-        scores = [int(known[p.row_of_name[n]]) if n in p.row_of_name else 0 for n in p.names]
-        return host_priority_list(p.names, scores)
+            cpu, mem = p.pod.cpu / layout.cpu_unit, p.pod.mem / layout.mem_unit
+            ranked = heuristic_ranking(
+                self.heuristic, layout.hosts, cpu, mem, p.feasible, layout.tiling
+            )
+            per_row = scores_from_ranking(ranked, len(layout.table))
+        scores = p.request_order(per_row)
+        if p.decision is not None:
+            self.last_decision = last_decision(p, answered_by, scores)
+        return host_priority_list(p.names, scores.tolist())
 
-    def _hold(self, p: Prepared, q: dict[str, np.ndarray] | None) -> str | None:
+    def _hold(self, p: Prepared, cluster_q: np.ndarray | None) -> str | None:
         """Why the deferrable pod waits now, or None. The threshold holds it at most max_hold_s
         after its creation; the policy only while its defer action is allowed (can_defer)."""
         carbon = self.config.carbon
         if carbon.hold_by == "never" or not p.pod.deferrable:
             return None
-        if carbon.hold_by == "policy" and q is not None:
+        if carbon.hold_by == "policy" and cluster_q is not None:
             if not p.can_defer:
                 return None
             # Every virtual cluster's greedy cluster-level action is the defer action.
-            masked = np.where(p.inputs.mask["cluster"], q["cluster"], -np.inf)
-            defer = p.tiling.topology.racks_per_cluster
+            masked = np.where(p.decision.levels.mask["cluster"], cluster_q, -np.inf)
+            defer = p.layout.tiling.topology.racks_per_cluster
             if (masked.argmax(axis=1) == defer).all():
                 return (
                     f"held back: the policy defers this deferrable pod at grid intensity "
@@ -282,9 +267,9 @@ class ExtenderService:
             )
         return None
 
-    def _filter(self, p: Prepared, q: dict[str, np.ndarray] | None) -> dict[str, Any]:
+    def _filter(self, p: Prepared, cluster_q: np.ndarray | None) -> dict[str, Any]:
         carbon = self.config.carbon
-        reason = self._hold(p, q)
+        reason = self._hold(p, cluster_q)
         holding = reason is not None or (
             carbon.hold_by == "threshold" and p.g_per_kwh > carbon.threshold_g_per_kwh
         )
@@ -296,16 +281,19 @@ class ExtenderService:
             # Unresolvable: preempting other pods would not let this one run now.
             return filter_result(p.args, names, [], {}, {name: reason for name in names})
         failed: dict[str, str] = {}
-        if self.watching and p.args.node_keys is None:
-            failed = {name: UNKNOWN_NODE for name in names if name not in p.row_of_name}
+        known = np.ones(len(names), bool) if p.name_rows is None else p.name_rows >= 0
+        if self.watching:
+            failed = {name: UNKNOWN_NODE for name, ok in zip(names, known, strict=True) if not ok}
         if self.config.filter_unfit_nodes:
-            fit_rows = np.zeros(len(p.table), bool)
-            real = p.tiling.node_of_slot >= 0
-            fit_rows[p.tiling.node_of_slot[real]] = p.feasible[real]
+            tiling = p.layout.tiling
+            fit_rows = np.zeros(len(p.layout.table), bool)
+            real = tiling.node_of_slot >= 0
+            fit_rows[tiling.node_of_slot[real]] = p.feasible[real]
+            fit = p.request_order(fit_rows)
             failed |= {
                 name: "insufficient cpu or memory (marl-alloc node annotations)"
-                for name in names
-                if name in p.row_of_name and not fit_rows[p.row_of_name[name]]
+                for name, ok, fits_here in zip(names, known, fit, strict=True)
+                if ok and not fits_here
             }
         passed = [name for name in names if name not in failed]
         return filter_result(p.args, names, passed, failed, {})
@@ -330,12 +318,12 @@ class ExtenderService:
         prepared, error = self.parse(verb, body)
         if prepared is None:
             return 400, error
-        q = None
+        decided = None
         if self.needs_policy(prepared):
             try:
-                q = self.policy.q_values([prepared.inputs])[0]
+                (decided,) = self.policy.decide([prepared.decision])
             except Exception:  # noqa: BLE001 - never fail the scheduler; count and fall back
                 logger.exception("policy failed; answering with %s", self.heuristic)
                 self.metrics.fallback(verb, "error")
         self.metrics.request(verb, 200)
-        return 200, encode(self.answer(prepared, q))
+        return 200, encode(self.answer(prepared, decided))

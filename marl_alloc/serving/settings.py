@@ -4,11 +4,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
-
-from marl_alloc.compose import compose_settings
+from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.settings import CONFIG_FILE, Settings, to_plain
+from marl_alloc.floor.settings.compose import compose_settings, register_group_schema
 from marl_alloc.serving.config import ServeConfig
-from marl_alloc.settings import UserError
 
 SERVE_GROUP = "+serve=default"
 
@@ -18,14 +17,14 @@ def serve_settings(
 ) -> tuple[ServeConfig, dict[str, Any]]:
     """(ServeConfig from conf/serve + overrides, env settings): the checkpoint's env when there
     is one (the policy's input sizes follow it), else the composed env (heuristic serving)."""
+    # ServeConfig is the serve group's schema: Hydra rejects unknown keys and wrong types.
+    register_group_schema("serve", ServeConfig)
     settings = compose_settings([SERVE_GROUP, *overrides])
-    config = ServeConfig.from_mapping(settings["serve"])
+    config = settings.serve
+    config.validate()
     if not checkpoint:
-        return config, settings["env"]
-    from marl_alloc.checkpoints import CONFIG_FILE
-
+        return config, to_plain(settings.env)
     config_file = Path(checkpoint) / CONFIG_FILE
     if not config_file.is_file():
         raise UserError(f"{checkpoint} is not a marl-alloc checkpoint (missing {CONFIG_FILE})")
-    trained = OmegaConf.to_container(OmegaConf.load(config_file), resolve=True)
-    return config, trained["env"]
+    return config, to_plain(Settings.load(config_file).env)

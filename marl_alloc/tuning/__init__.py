@@ -9,7 +9,6 @@ from marl_alloc.tuning.space import (
     hyperparam_mutations,
     param_space,
     parse_space,
-    with_hyperparameters,
 )
 from marl_alloc.tuning.trial import ApexTrial, greedy_score, trial_resources
 
@@ -27,6 +26,5 @@ __all__ = [
     "parse_space",
     "preset_path",
     "trial_resources",
-    "with_hyperparameters",
     "write_preset",
 ]

@@ -8,7 +8,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from marl_alloc.settings import PROJECT_ROOT, UserError
+from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.paths import PROJECT_ROOT
 
 PRESET_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 

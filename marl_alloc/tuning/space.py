@@ -14,17 +14,18 @@ resample probability.
 """
 
 import copy
+import dataclasses
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from marl_alloc.settings import UserError
+from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.settings import Settings
 
 DISTRIBUTIONS = ("loguniform", "uniform", "choice")
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Hyperparameter:
     """One searched config key (`path`, e.g. ("replay", "alpha")) and its distribution."""
 
@@ -97,17 +98,22 @@ def _leaf(path: tuple[str, ...], node: Mapping[str, Any]) -> Hyperparameter:
     return Hyperparameter(path, kind, low=low, high=high)
 
 
-def check_keys_exist(params: list[Hyperparameter], settings: Mapping[str, Any]) -> None:
-    """Every searched key must be a key of the composed config (a typo must not tune nothing)."""
+def check_keys_exist(params: list[Hyperparameter], settings: Settings) -> None:
+    """Every searched key must be a setting (a typo must not tune nothing)."""
     for param in params:
         node: Any = settings
         for part in param.path:
-            if not isinstance(node, Mapping) or part not in node:
+            known = {f.name for f in dataclasses.fields(node)} if _is_settings(node) else ()
+            if part not in known:
                 raise UserError(
                     f"tune.space searches {param.key}, which is not a config key"
                     f" (remove it with ~tune.space.{param.key})"
                 )
-            node = node[part]
+            node = getattr(node, part)
+
+
+def _is_settings(node: Any) -> bool:
+    return dataclasses.is_dataclass(node) and not isinstance(node, type)
 
 
 def _nested(params: list[Hyperparameter], leaf) -> dict[str, Any]:
@@ -150,15 +156,3 @@ def clip_config(params: list[Hyperparameter], config: dict[str, Any]) -> dict[st
             node = node[part]
         node[param.path[-1]] = param.clip(node[param.path[-1]])
     return config
-
-
-def with_hyperparameters(settings: Mapping[str, Any], values: Mapping[str, Any]) -> dict:
-    """A copy of the config tree with {dotted key: value} set."""
-    settings = copy.deepcopy(dict(settings))
-    for key, value in values.items():
-        *parents, last = key.split(".")
-        node = settings
-        for part in parents:
-            node = node[part]
-        node[last] = value
-    return settings

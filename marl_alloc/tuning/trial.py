@@ -9,29 +9,26 @@ copied, the learning rate is the new config's (RLlib's scheduler sets it at the 
 replay is not copied: the new shards refill from the copied policy.
 """
 
-from collections.abc import Mapping
+import dataclasses
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
 from ray import tune
 
-from marl_alloc.tuning.space import Hyperparameter, flatten, with_hyperparameters
+from marl_alloc.floor.settings import CONFIG_FILE, EnvConfig, Settings
+from marl_alloc.floor.settings.tune import TrialConfig, TuneEvalConfig
+from marl_alloc.tuning.space import Hyperparameter, flatten
 
-CONFIG_FILE = "marl_alloc.yaml"  # as train writes it, so `evaluate --checkpoint` reads the trial
 EVAL_KEYS = ("total_cost", "sla_violation_rate", "energy_kwh")
 
 
-def greedy_score(algo: Any, env_settings: Mapping, evaluation: Mapping) -> dict[str, float]:
+def greedy_score(algo: Any, env: EnvConfig, evaluation: TuneEvalConfig) -> dict[str, float]:
     """Total cost (evaluate's figure, lower is better), SLA rate and energy of the greedy policy
     on `evaluation.episodes` finite episodes with seeds the actors never train on."""
-    from marl_alloc.policy import LEVEL_MODULES
-    from marl_alloc.scoring import ModulePolicy, score
+    from marl_alloc.scoring import score
 
-    algo.sync_learner_group()
-    modules = {level: algo.get_module(level) for level in LEVEL_MODULES}
-    env = {**env_settings, "episode_tasks": int(evaluation["episode_tasks"])}
-    result = score(ModulePolicy(modules), env, int(evaluation["episodes"]), int(evaluation["seed"]))
+    env = dataclasses.replace(env, episode_tasks=evaluation.episode_tasks)
+    result = score(algo.acting_policy(), env, evaluation.episodes, evaluation.seed)
     return {f"eval_{key}": result[key] for key in EVAL_KEYS}
 
 
@@ -41,10 +38,10 @@ class ApexTrial(tune.Trainable):
     def setup(
         self,
         config: dict,
-        settings: Mapping[str, Any],
+        settings: Settings,
         params: list[Hyperparameter],
         report_every_env_steps: int,
-        evaluation: Mapping[str, Any],
+        evaluation: TuneEvalConfig,
     ) -> None:
         """Build the algorithm for this trial's hyperparameters; its actors start lazily."""
         self.base_settings, self.params = settings, params
@@ -55,7 +52,7 @@ class ApexTrial(tune.Trainable):
     def _build(self, config: dict) -> Any:
         from marl_alloc.apex.builder import build_apex_config
 
-        self.settings = with_hyperparameters(self.base_settings, flatten(self.params, config))
+        self.settings = self.base_settings.with_values(flatten(self.params, config))
         return build_apex_config(self.settings).build_algo()
 
     def step(self) -> dict[str, Any]:
@@ -73,13 +70,13 @@ class ApexTrial(tune.Trainable):
             "env_steps": env_steps,
             "updates": int(result.get(UPDATES_LIFETIME, 0)),
             "reward_mean": float(apex.get("reward_mean", float("nan"))),
-            **greedy_score(self.algo, self.settings["env"], self.evaluation),
+            **greedy_score(self.algo, self.settings.env, self.evaluation),
         }
 
     def save_checkpoint(self, checkpoint_dir: str) -> None:
         """RLlib's checkpoint of the algorithm plus the trial's settings (as train saves them)."""
         self.algo.save_to_path(checkpoint_dir)
-        OmegaConf.save(OmegaConf.create(self.settings), Path(checkpoint_dir) / CONFIG_FILE)
+        self.settings.save(Path(checkpoint_dir) / CONFIG_FILE)
 
     def load_checkpoint(self, checkpoint_dir: str) -> None:
         """Continue from a checkpoint (PBT: a better trial's) with this trial's hyperparameters."""
@@ -100,21 +97,21 @@ class ApexTrial(tune.Trainable):
         self.algo.stop()
 
 
-def trial_resources(settings: Mapping[str, Any], trial: Mapping[str, Any]) -> Any:
+def trial_resources(settings: Settings, trial: TrialConfig) -> Any:
     """What one trial reserves: with `training.local` the whole pipeline runs in the trial's
     process (`tune.trial.cpus`); otherwise the group also holds the learner actor."""
     from marl_alloc.apex.runtime import learner_gpus
 
-    head = {"CPU": float(trial["cpus"])}
-    if float(trial["gpus"]) > 0:
-        head["GPU"] = float(trial["gpus"])
-    training = settings["training"]
-    if training.get("local"):
+    head = {"CPU": trial.cpus}
+    if trial.gpus > 0:
+        head["GPU"] = trial.gpus
+    training = settings.training
+    if training.local:
         return tune.PlacementGroupFactory([head])
     # The learner actor (default scheduling) lands in the trial's group; env actors and replay
     # shards ask for SPREAD, which places them outside it, on CPUs the groups leave free.
-    learner = {"CPU": float(training["learner_num_cpus"])}
-    gpus = learner_gpus(training["learner_num_gpus"])
+    learner = {"CPU": training.learner_num_cpus}
+    gpus = learner_gpus(training.learner_num_gpus)
     if gpus > 0:
         learner["GPU"] = gpus
     return tune.PlacementGroupFactory([head, learner])

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from actors.adder import NStepAdder
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 
 GAMMA = 0.9
 

@@ -5,9 +5,9 @@ import numpy as np
 import torch
 
 from actors.env_worker import EnvWorker
-from marl_alloc import columns as C
 from marl_alloc.apex.builder import build_apex_config
-from marl_alloc.compose import compose_settings
+from marl_alloc.floor import columns as C
+from marl_alloc.floor.settings.compose import compose_settings
 from marl_alloc.policy.forecaster import FORECAST_TARGETS, FORECASTER_ID
 
 
@@ -15,7 +15,7 @@ def test_env_actors_write_team_transitions_with_priorities_when_the_policy_has_a
     settings = compose_settings(["model.mixer.kind=qmix"])
     pushed = []
     worker = EnvWorker(
-        settings["env"],
+        settings.env,
         build_apex_config(settings).rl_module_spec,
         pushed.append,
         num_envs=2,
@@ -36,7 +36,7 @@ def _forecaster_worker(pushed: list, overrides: list[str] = ()) -> EnvWorker:
         ["model.forecaster.enabled=true", "model.forecaster.resolution_s=2.0", *overrides]
     )
     return EnvWorker(
-        settings["env"],
+        settings.env,
         build_apex_config(settings).rl_module_spec,
         pushed.append,
         num_envs=3,
@@ -80,3 +80,46 @@ def test_env_actors_observe_the_forecasters_forecasts_and_feed_its_rows_to_repla
     assert len(rows[C.OBS]) % env.topology.num_leaves == 0
     assert (rows[C.TD_ABS] == 0).all()
     np.testing.assert_array_less(0, rows[FORECAST_TARGETS][..., 0].mean())
+
+
+def test_initial_priorities_from_the_acting_pass_equal_a_second_pass_of_the_policy_copy():
+    from marl_alloc.policy.level_q_module import double_q_next_value
+    from marl_alloc.policy.team_values import taken, team_values
+
+    settings = compose_settings(["model.mixer.kind=qmix"])
+    pushed = []
+    worker = EnvWorker(
+        settings.env,
+        build_apex_config(settings).rl_module_spec,
+        pushed.append,
+        num_envs=3,
+        seed=2,
+        epsilon=0.3,
+        n_step=2,
+        gamma=0.9,
+    )
+    worker.collect(8)
+    batches = pushed[0]
+    assert not any(
+        "acting" in column or "best_q" in column for b in batches.values() for column in b
+    )
+    with torch.no_grad():
+        for level in ("cluster", "rack", "leaf"):
+            batch, module = batches[level], worker.module[level]
+            out = module.compute_q_values({C.OBS: torch.from_numpy(batch[C.OBS])})
+            actions = torch.from_numpy(batch[C.ACTIONS])
+            next_q = module.compute_q_values({C.OBS: torch.from_numpy(batch[C.NEXT_OBS])})
+            best = double_q_next_value(
+                next_q["q_values"], torch.from_numpy(batch[C.NEXT_ACTION_MASK])
+            )
+            target = batch[C.REWARDS] + batch[C.DISCOUNTS] * best.numpy()
+            expected = np.abs(target - taken(out["q_values"], actions).numpy())
+            np.testing.assert_allclose(batch[C.TD_ABS], expected, rtol=1e-4, atol=1e-5)
+            attention = taken(out["action_attention"], actions).numpy()
+            np.testing.assert_allclose(batch[C.ATTENTION], attention, rtol=1e-4, atol=1e-6)
+        team = {k: torch.from_numpy(v) for k, v in batches[C.TEAM].items()}
+        levels = {level: worker.module[level] for level in ("cluster", "rack", "leaf")}
+        values = team_values(levels, worker.module[C.TEAM], team, target=False)
+        expected = (values.td_target - values.q_tot).abs().numpy()
+    np.testing.assert_allclose(batches[C.TEAM][C.TD_ABS], expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(batches[C.TEAM][C.ATTENTION], values.attention.numpy(), atol=1e-6)

@@ -11,8 +11,10 @@ CONF_ENV = Path(__file__).resolve().parents[2] / "conf" / "env"
 
 
 def load_env_yaml(name: str = "synthetic") -> dict:
-    """conf/env/NAME.yaml as a plain dict."""
-    return yaml.safe_load((CONF_ENV / f"{name}.yaml").read_text())
+    """conf/env/NAME.yaml's settings as a plain dict (without Hydra's defaults list)."""
+    config = yaml.safe_load((CONF_ENV / f"{name}.yaml").read_text())
+    config.pop("defaults")
+    return config
 
 
 @pytest.fixture

@@ -52,7 +52,7 @@ def test_running_tasks_start_on_their_recorded_machines(cell):
     assert (env.hosts.num_tasks[0] <= per_host).all()
     assert env.hosts.num_tasks[0].sum() == env.tasks_at_start[0]
     h = env.hosts
-    assert (h.cpu_requested <= h.cpu_capacity * h.cpu_overcommit + 1e-6).all()
+    assert (h.cpu_requested <= h.cpu_capacity * h.cpu_overcommit_max + 1e-6).all()
 
 
 def test_every_arrival_comes_once_at_its_own_time(cell):

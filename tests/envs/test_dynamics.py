@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from envs import HEURISTICS, VectorDatacenterEnv
-from envs.config import HostConfig, MigrationConfig
 from envs.finishes import FinishQueue, ScanFinishes
 from envs.hosts import ON, HostArrays
 from envs.migration import migrate_overloaded
 from envs.power import PowerModel
 from envs.slots import SlotTable
 from envs.vector_env import RUNNING_DTYPES
+from marl_alloc.floor.settings.env import HostConfig, MigrationConfig
 from tests.envs.conftest import random_actions
 
 
@@ -102,6 +102,9 @@ def tiny_cluster():
     hosts.switch_on(hosts.num_tasks > 0)
     rows = {**tasks, "factor": np.ones(5, np.float32), "z": np.zeros(5, np.float32)}
     rows["end_s"] = np.full(5, 1e9)
+    rows["est_end_s"] = np.full(5, 2e9)  # what decisions believe
+    for name in ("run_s", "priority", "owner", "task_class"):
+        rows[name] = np.zeros(5, RUNNING_DTYPES[name])
     running.fill(env, rows)
     return hosts, running
 
@@ -119,8 +122,8 @@ def test_migration_takes_smallest_memory_first_to_the_least_power_increase():
     assert degraded == pytest.approx(0.1 * 0.3 * 0.1 * 100.0, rel=1e-5)
     np.testing.assert_allclose(hosts.cpu_usage[0], [0.75, 0.55, 0.1], rtol=1e-6)
     assert hosts.num_tasks[0].tolist() == [2, 2, 1]
-    # the target is now held on to the moved task's end
-    assert until[0].tolist() == [0.0, 1e9 + hosts.idle_timeout_s, 0.0]
+    # the target is now held on to the moved task's believed end
+    assert until[0].tolist() == [0.0, 2e9 + hosts.idle_timeout_s, 0.0]
 
 
 def test_running_totals_equal_a_full_recount(small_config):

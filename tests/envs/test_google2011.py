@@ -127,3 +127,11 @@ def test_missing_column_and_empty_mandatory_field_name_the_row(tmp_path):
     with pytest.raises(WorkloadError, match=r"me\.csv\.gz, row 2: empty 'timestamp'"):
         load_machines(machines)
     assert rows_dropped(load_machines(machines, lenient=True)) == 1
+
+
+def test_every_task_carries_its_owner_as_the_same_id_in_every_load(tmp_path):
+    path = write_task_events(tmp_path / "task_events.csv.gz")
+    first, again = load_tasks([path]), load_tasks([path])
+    owner = first.column("owner").to_numpy()
+    assert (owner != 0).all() and len(set(owner.tolist())) == 1  # one user, "userhash"
+    np.testing.assert_array_equal(owner, again.column("owner").to_numpy())

@@ -1,13 +1,15 @@
+import copy
+
 import numpy as np
 import pytest
 
-from envs import HEURISTICS, VectorDatacenterEnv
+from envs import HEURISTICS, PolicySpecError, VectorDatacenterEnv, make_heuristic, parse_heuristic
 from envs.hosts import ON
 
 
 def run_episode(config, name, num_envs=2, seed=11, fast=False):
     env = VectorDatacenterEnv(config, num_envs=num_envs, seed=seed, continuing=False)
-    policy = HEURISTICS[name](seed=0)
+    policy = make_heuristic(name, seed=0)
     level_obs, total = env.reset(), np.zeros(num_envs)
     while fast:  # the whole cycle in one call (tested equal to level stepping)
         reward, done = env.step_hosts(policy.hosts(env))
@@ -64,6 +66,9 @@ def test_pabfd_saves_energy_without_best_fits_overloads(synthetic_config):
 
 
 def test_lifetime_pabfd_saves_the_idle_time_pabfd_leaves_on(synthetic_config):
+    # Synthetic run times are drawn independently of everything a scheduler knows, so only
+    # the oracle (the ablation) tells lifetime-PABFD which tasks end early.
+    synthetic_config["knowledge"]["durations"] = "oracle"
     synthetic_config["episode_tasks"] = 600
     lifetime, lifetime_reward = run_episode(synthetic_config, "lifetime-pabfd", fast=True)
     pabfd, pabfd_reward = run_episode(synthetic_config, "pabfd", fast=True)
@@ -88,3 +93,68 @@ def test_lifetime_pabfd_prefers_a_host_its_task_does_not_hold_on_longer(small_co
         env.commitments.until[0, free] = now
         env.commitments.until[0, np.flatnonzero(on)[2:]] = now
         assert int(policy.choose_host(env)[0]) == held
+
+
+@pytest.mark.parametrize(
+    "spec, parsed",
+    [
+        ("best-fit", ("best-fit", None)),
+        ("pabfd@2.0", ("pabfd", 2.0)),
+        (" first-fit@1 ", ("first-fit", 1.0)),
+    ],
+)
+def test_a_heuristic_is_named_with_an_optional_packing_target(spec, parsed):
+    assert parse_heuristic(spec) == parsed
+
+
+@pytest.mark.parametrize(
+    "spec, fragment",
+    [
+        ("nope", "unknown policy 'nope'"),
+        ("best-fit@", "packing target in 'best-fit@'"),
+        ("best-fit@lots", "packing target in 'best-fit@lots'"),
+        ("best-fit@0", "positive"),
+        ("pabfd@inf", "positive"),
+        ("random@2", "takes no packing target"),
+    ],
+)
+def test_bad_heuristic_specs_fail_with_one_line(spec, fragment):
+    with pytest.raises(PolicySpecError, match=fragment) as info:
+        make_heuristic(spec)
+    assert "\n" not in str(info.value)
+
+
+def overcommitting(config: dict) -> dict:
+    config = copy.deepcopy(config)
+    config["hosts"].update(cpu_overcommit=1.0, cpu_overcommit_max=3.0)
+    config["episode_tasks"] = 400
+    return config
+
+
+def test_a_heuristic_packs_cpu_requests_up_to_its_target_while_hosts_allow_more(synthetic_config):
+    env = VectorDatacenterEnv(
+        overcommitting(synthetic_config), num_envs=2, seed=4, continuing=False
+    )
+    policy = make_heuristic("best-fit@1.2")
+    h = env.hosts
+    while not env.done.all():
+        hosts = policy.hosts(env)
+        rows = np.flatnonzero(hosts >= 0)
+        room = h.cpu_capacity * 1.2 + 1e-6 - h.cpu_requested >= env.pending["cpu"][:, None]
+        within = (env.feasible_hosts & room).any(axis=1)
+        after = h.cpu_requested[rows, hosts[rows]] + env.pending["cpu"][rows]
+        ok = after <= 1.2 * h.cpu_capacity[rows, hosts[rows]] + 1e-5
+        # Within the target wherever a host allows it; beyond (up to the cap) only where none does.
+        assert (ok | ~within[rows]).all()
+        env.step_hosts(hosts)
+    assert (h.cpu_requested <= 3.0 * h.cpu_capacity + 1e-5).all()
+
+
+def test_a_higher_packing_target_trades_sla_for_energy(synthetic_config):
+    config = overcommitting(synthetic_config)
+    config["episode_tasks"] = 2000
+    loose, _ = run_episode(config, "best-fit@1.0", fast=True)
+    tight, _ = run_episode(config, "best-fit@2.0", fast=True)
+    assert tight["active_hosts_mean"].mean() < 0.97 * loose["active_hosts_mean"].mean()
+    assert tight["energy_kwh"].sum() < 0.97 * loose["energy_kwh"].sum()
+    assert tight["slatah"].mean() > 2 * loose["slatah"].mean()

@@ -37,7 +37,7 @@ def check_books(env: VectorDatacenterEnv, energy_before: np.ndarray) -> np.ndarr
     assert (m["deferrals"] >= m["tasks_deferred"]).all()
     h = env.hosts
     # no host holds more than it may be allotted (capacity * overcommit)
-    assert (h.cpu_requested <= h.cpu_capacity * h.cpu_overcommit + 1e-4).all()
+    assert (h.cpu_requested <= h.cpu_capacity * h.cpu_overcommit_max + 1e-4).all()
     assert (h.mem_requested <= h.mem_capacity * h.mem_overcommit + 1e-4).all()
     assert (h.cpu_requested >= -FIT_TOLERANCE).all() and (h.num_tasks >= 0).all()
     assert (m["energy_kwh"] >= energy_before).all()

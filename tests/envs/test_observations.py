@@ -71,7 +71,8 @@ def test_a_host_reads_how_long_its_tasks_hold_it_on_and_what_a_task_adds(small_c
     env = VectorDatacenterEnv(small_config, num_envs=1, seed=0)
     until = env.commitments.until
     blocks, hosts = _leaf_hosts(env)
-    now, duration = float(env.now[0]), float(env.pending["duration_s"][0])
+    # The run time a decision may assume (env.knowledge), never the true duration_s.
+    now, duration = float(env.now[0]), float(env.pending["duration_est_s"][0])
     timeout = env.hosts.idle_timeout_s
     on = env.hosts.power_state[0, hosts] == ON
     held = np.where(on, np.maximum(until[0, hosts], now) - now, 0.0)

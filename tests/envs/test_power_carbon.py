@@ -3,8 +3,8 @@ import pytest
 
 from envs import EnvConfig, EnvConfigError, VectorDatacenterEnv, WorkloadError
 from envs.carbon import CarbonSeries
-from envs.config import CarbonConfig, HostConfig
 from envs.power import PowerModel
+from marl_alloc.floor.settings.env import CarbonConfig, HostConfig
 
 
 def test_linear_and_specpower_models():

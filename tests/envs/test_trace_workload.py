@@ -91,3 +91,23 @@ def test_real_google_env_shows_the_packing_trade_off(shared_data):
         results[name] = env.metrics()
     assert results["best-fit"]["energy_kwh"].sum() < results["worst-fit"]["energy_kwh"].sum()
     assert load_machine_table.cache_info().currsize >= 1
+
+
+def test_a_replay_can_start_at_a_given_arrival(tmp_path):
+    from envs.workloads.trace import TraceWorkload
+    from marl_alloc.floor.settings import TraceWorkloadConfig
+    from tests.envs.trace_files import write_cell_trace
+
+    tasks, machines = write_cell_trace(tmp_path)
+    config = TraceWorkloadConfig(tasks=[str(tasks)], machines=str(machines), start_row=120)
+    workload = TraceWorkload.from_config(config)
+    # Many copies per trace task: the first arrivals are the start row's task, whatever the seed.
+    for seed in (0, 1):
+        first = workload.open(np.random.default_rng(seed), 0.0, 3, 1e4).take(3)
+        row = workload.arrivals[120]
+        np.testing.assert_array_equal(first["cpu"], workload.all_tasks["cpu"][[row] * 3])
+    past = TraceWorkloadConfig(tasks=[str(tasks)], machines=str(machines), start_row=10_000)
+    with pytest.raises(WorkloadError, match="start_row"):
+        TraceWorkload.from_config(past)
+    with pytest.raises(EnvConfigError, match="start_row"):
+        TraceWorkloadConfig(tasks=[str(tasks)], mode="cell", start_row=0)

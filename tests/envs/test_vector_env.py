@@ -20,9 +20,9 @@ def test_spaces_of_the_default_topology(synthetic_config):
     assert env.num_actions == {"cluster": 4, "rack": 4, "leaf": 16}
     horizon = synthetic_config["forecast_horizon"]
     assert env.obs_dims == {
-        "cluster": 3 * 14 + 9 + horizon,
-        "rack": 4 * 14 + 9 + horizon,
-        "leaf": 16 * 14 + 9 + horizon,
+        "cluster": 3 * 14 + 10 + horizon,
+        "rack": 4 * 14 + 10 + horizon,
+        "leaf": 16 * 14 + 10 + horizon,
     }
     assert env.agent_ids[:5] == ["cluster_0", "rack_0", "rack_1", "rack_2", "leaf_0"]
     assert len(env.agent_ids) == 16
@@ -179,6 +179,7 @@ def test_reward_is_minus_the_weighted_costs(small_config):
         "w_wait": 0,
         "w_migration": 0,
         "w_defer": 0,
+        "w_commit": 0,
     }
     env = VectorDatacenterEnv(small_config, num_envs=2, seed=0)
     lo = env.reset()

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from marl_alloc import columns as C
 from marl_alloc.apex.builder import build_apex_config
-from marl_alloc.compose import compose_settings
+from marl_alloc.floor import columns as C
+from marl_alloc.floor.settings.compose import compose_settings
 from marl_alloc.policy import spec_spaces
 from marl_alloc.policy.forecaster import FORECAST_TARGETS, FORECASTER_ID
 
@@ -42,17 +42,31 @@ def _rows(n: int = 64) -> dict[str, np.ndarray]:
 
 
 def test_forecaster_loss_drops_on_a_fixed_batch_with_uniform_priorities():
+    learner = _learner(["training.lr_temporal=0.003"])
+    batch = {FORECASTER_ID: {k: torch.from_numpy(v) for k, v in _rows().items()}}
+    first = float(learner.fused_update(batch).losses[FORECASTER_ID])
+    for _ in range(60):
+        result = learner.fused_update(batch)
+    assert float(result.losses[FORECASTER_ID]) < 0.5 * first
+    assert result.rows == {FORECASTER_ID: 64}
+    assert (result.priorities == 0).all()
+
+
+def test_the_previous_path_trains_the_forecaster_the_same():
     from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 
-    learner = _learner(["training.lr_temporal=0.003"])
-    batch = MultiAgentBatch({FORECASTER_ID: SampleBatch(_rows())}, env_steps=64)
-    learner.update(batch=batch, timesteps={})
-    first = learner.last_loss[FORECASTER_ID]
-    for _ in range(60):
-        learner.update(batch=batch, timesteps={})
-    assert learner.last_loss[FORECASTER_ID] < 0.5 * first
-    assert (learner.last_td_abs[FORECASTER_ID] == 0).all()
-    assert learner.last_td_abs[FORECASTER_ID].shape == (64,)
+    no_dropout = "model.forecaster.net.dropout=0.0"  # random masks would differ between runs
+    previous = _learner(["training.learner_path=rllib_update", no_dropout])
+    fused = _learner([no_dropout])
+    fused.set_state(previous.get_state())
+    previous.update(batch=MultiAgentBatch({FORECASTER_ID: SampleBatch(_rows())}, 64), timesteps={})
+    result = fused.fused_update(
+        {FORECASTER_ID: {k: torch.from_numpy(v) for k, v in _rows().items()}}
+    )
+    assert float(result.losses[FORECASTER_ID]) == pytest.approx(
+        previous.last_loss[FORECASTER_ID], rel=1e-5
+    )
+    assert (previous.last_td_abs[FORECASTER_ID] == 0).all()
 
 
 def test_the_forecasters_learning_rate_is_training_lr_temporal():
@@ -118,7 +132,7 @@ def test_a_checkpoint_restores_the_forecaster(tmp_path):
     ],
 )
 def test_an_init_dir_with_another_window_or_horizon_is_one_line(init_dir, sizes, expected):
-    from marl_alloc.settings import UserError
+    from marl_alloc.floor.errors import UserError
 
     path, _ = init_dir
     overrides = [f"model.forecaster.{key}={value}" for key, value in sizes.items()]
@@ -132,8 +146,8 @@ def test_an_init_dir_with_another_window_or_horizon_is_one_line(init_dir, sizes,
 
 
 def test_warm_start_refuses_a_module_of_other_sizes(init_dir):
+    from marl_alloc.floor.errors import UserError
     from marl_alloc.policy.forecaster import warm_start
-    from marl_alloc.settings import UserError
 
     path, _ = init_dir
     module = _learner([]).module[FORECASTER_ID].unwrapped()  # window 8, horizon 4

@@ -5,19 +5,26 @@ import numpy as np
 import pytest
 import torch
 
-from marl_alloc import columns as C
 from marl_alloc.apex.algorithm import ApexConfig
+from marl_alloc.floor import columns as C
+from marl_alloc.floor.settings import (
+    MixerConfig,
+    PolicyConfig,
+    Settings,
+    SyntheticEnvConfig,
+    TrainingConfig,
+)
 from marl_alloc.policy import LEVEL_MODULES, build_policy_spec, module_for_agent, spec_spaces
 from marl_alloc.policy.level_q_module import Q_VALUES
 from marl_alloc.policy.team_values import team_values
 
 DIMS = {"cluster": 6, "rack": 5, "leaf": 4}
 ACTIONS = {"cluster": 4, "rack": 3, "leaf": 2}
-MLP = {"encoder": "mlp", "hidden_sizes": [16], "dueling": True}
+MLP = PolicyConfig(encoder="mlp", hidden_sizes=[16])
 
 
 def _learner(kind: str, credit_weight: float, lr: float = 1e-2, normalize: bool = False):
-    mixer = {"kind": kind, "hypernet_hidden": 16, "normalize": normalize}
+    mixer = MixerConfig(kind=kind, hypernet_hidden=16, normalize=normalize)
     spec = build_policy_spec(DIMS, ACTIONS, MLP, mixer)
     config = (
         ApexConfig()
@@ -25,7 +32,8 @@ def _learner(kind: str, credit_weight: float, lr: float = 1e-2, normalize: bool 
         .rl_module(rl_module_spec=spec)
         .training(lr=lr)
     )
-    config.credit_weight = credit_weight
+    training = TrainingConfig(credit_weight=credit_weight)
+    config.settings = Settings(env=SyntheticEnvConfig(), training=training)
     return config.build_learner(spaces=spec_spaces(spec))
 
 
@@ -50,14 +58,12 @@ def _team_batch(n: int = 32, seed: int = 0) -> dict[str, np.ndarray]:
     return batch
 
 
-def _update(learner, batch) -> None:
-    from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
-
-    learner.update(batch=MultiAgentBatch({C.TEAM: SampleBatch(dict(batch))}, 32), timesteps={})
-
-
 def _tensors(batch) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.asarray(v)) for k, v in batch.items()}
+
+
+def _update(learner, batch):
+    return learner.fused_update({C.TEAM: _tensors(batch)})
 
 
 def _levels(learner) -> dict:
@@ -68,20 +74,20 @@ def _levels(learner) -> dict:
 def test_the_team_loss_trains_the_level_modules(kind):
     learner = _learner(kind, credit_weight=0.1, normalize=True)
     before = {m: [p.detach().clone() for p in learner.module[m].parameters()] for m in DIMS}
-    _update(learner, _team_batch())
+    result = _update(learner, _team_batch())
     for level, params in before.items():
         after = list(learner.module[level].parameters())
         assert any(not torch.equal(a, b) for a, b in zip(after, params, strict=True)), level
-    assert learner.last_td_abs[C.TEAM].shape == (32,)
-    assert np.isfinite(learner.last_attention[C.TEAM]).all()
+    assert result.rows == {C.TEAM: 32}
+    assert torch.isfinite(result.priorities).all()
 
 
 def test_credit_weight_adds_exactly_the_weighted_contribution_variance():
     batch = _team_batch()
     for weight in (0.0, 0.5):
         learner = _learner("qmix", credit_weight=weight, lr=0.0)
-        loss = learner._team_loss(_tensors(batch))
-        parts = learner.last_credit
+        result = _update(learner, batch)
+        loss, parts = result.losses[C.TEAM], {k: float(v) for k, v in result.credit.items()}
         assert parts["credit_variance"] > 0
         expected = parts["team_loss"] + weight * parts["credit_variance"]
         assert float(loss) == pytest.approx(expected, rel=1e-5)
@@ -126,7 +132,7 @@ def test_the_target_uses_each_levels_best_allowed_next_action_and_skips_sat_out_
 
 def test_the_mixers_target_network_syncs_with_the_level_modules():
     learner = _learner("qmix", credit_weight=0.0)
-    learner.config.target_update_every = 3
+    learner.config.settings.training.target_update_every = 3
     for _ in range(3):
         _update(learner, _team_batch())
     online, target = learner.module[C.TEAM].unwrapped().get_target_network_pairs()[0]

@@ -11,7 +11,7 @@ def test_rllib_help_lists_evaluate(capsys):
 def test_marl_alloc_help_lists_commands(capsys):
     assert marl_alloc_main(["--help"]) == 0
     out = capsys.readouterr().out
-    for command in ("train", "evaluate", "forecast", "prepare", "bench"):
+    for command in ("train", "evaluate", "benchmark", "forecast", "prepare", "bench"):
         assert command in out
 
 

@@ -3,30 +3,30 @@
 import pytest
 
 from envs import VectorDatacenterEnv
-from marl_alloc.compose import compose_settings
-from marl_alloc.settings import PROJECT_ROOT
+from marl_alloc.floor.paths import PROJECT_ROOT
+from marl_alloc.floor.settings.compose import compose_settings
 
 
 @pytest.mark.parametrize("name", ["quick", "long"])
 def test_synthetic_presets_compose(name):
     settings = compose_settings([f"experiment={name}"])
-    assert settings["env"]["name"] == "synthetic"
-    assert settings["training"]["total_env_steps"] >= 60000
+    assert settings.env.name == "synthetic"
+    assert settings.training.total_env_steps >= 60000
 
 
 def test_google_preset_trains_on_part_0_of_data_dir(shared_data, tmp_path):
     data_dir = shared_data / "google-2011"
     settings = compose_settings(["experiment=google2011", f"data_dir={data_dir}"])
-    tasks = settings["env"]["workload"]["tasks"]
+    tasks = settings.env.workload.tasks
     assert tasks == [f"{data_dir}/task_events-part-00000-of-00500.csv.gz"]
-    env = VectorDatacenterEnv(settings["env"], num_envs=2, seed=0, continuing=True)
+    env = VectorDatacenterEnv(settings.env, num_envs=2, seed=0, continuing=True)
     level_obs = env.reset(seed=0)
     assert level_obs.obs.shape == (2, env.obs_dims["cluster"])
 
 
 def test_google_preset_default_data_dir_is_the_shared_one():
     settings = compose_settings(["experiment=google2011"])
-    assert settings["data_dir"] == str(PROJECT_ROOT / "../shared/data/google-2011")
+    assert settings.data_dir == str(PROJECT_ROOT / "../shared/data/google-2011")
 
 
 def test_google_preset_builds_its_algorithm(shared_data, ray_session):

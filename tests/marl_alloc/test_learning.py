@@ -1,13 +1,14 @@
 """The policy really learns: after a short local Ape-X run, the configured total cost on held-out
 synthetic episodes is clearly below the untrained policy's for the median training seed."""
 
+import dataclasses
+
 import torch
 
 from marl_alloc.apex.builder import env_dimensions
-from marl_alloc.checkpoints import load_policy
-from marl_alloc.compose import compose_settings
-from marl_alloc.policy import build_policy_spec
-from marl_alloc.policy.forecast_feed import module_policy
+from marl_alloc.floor.settings.compose import compose_settings
+from marl_alloc.policy import acting_policy, build_policy_spec
+from marl_alloc.policy.checkpoint import load_policy
 from marl_alloc.scoring import score
 from marl_alloc.train import run_training
 
@@ -26,18 +27,18 @@ EVAL_EPISODES, EVAL_TASKS, EVAL_SEED = 2, 300, 777
 
 
 def _total_cost(module, env_settings) -> float:
-    env = {**env_settings, "episode_tasks": EVAL_TASKS}
-    return score(module_policy(module), env, EVAL_EPISODES, EVAL_SEED)["total_cost"]
+    env = dataclasses.replace(env_settings, episode_tasks=EVAL_TASKS)
+    return score(acting_policy(module), env, EVAL_EPISODES, EVAL_SEED)["total_cost"]
 
 
 def _train_and_score(seed: int, run_dir) -> tuple[float, float]:
     settings = compose_settings([*TRAIN, f"seed={seed}"])
-    obs_dims, num_actions = env_dimensions(settings["env"])
+    obs_dims, num_actions = env_dimensions(settings.env)
     torch.manual_seed(seed)
-    untrained = build_policy_spec(obs_dims, num_actions, settings["model"]["policy"]).build()
+    untrained = build_policy_spec(obs_dims, num_actions, settings.model.policy).build()
     run_dir.mkdir(parents=True)
     trained, _ = load_policy(run_training(settings, run_dir))
-    return _total_cost(untrained, settings["env"]), _total_cost(trained, settings["env"])
+    return _total_cost(untrained, settings.env), _total_cost(trained, settings.env)
 
 
 def test_training_lowers_the_total_cost_of_the_untrained_policy(tmp_path):

@@ -7,8 +7,8 @@ import sys
 import pytest
 import torch
 
-from marl_alloc.checkpoints import load_policy
-from marl_alloc.compose import compose_settings
+from marl_alloc.floor.settings.compose import compose_settings
+from marl_alloc.policy.checkpoint import load_policy
 from marl_alloc.train import run_training
 from tests.marl_alloc.tiny_run import TINY_RUN
 
@@ -60,10 +60,18 @@ def _evaluate(argv):
     return main(argv)
 
 
-def test_checkpoint_evaluates_against_every_baseline(local_checkpoint, tmp_path):
+def test_checkpoint_evaluates_against_every_baseline(local_checkpoint, tmp_path, capsys):
     out = tmp_path / "eval"
     argv = ["--checkpoint", str(local_checkpoint), "--episodes", "1", "--out", str(out)]
     assert _evaluate([*argv, "--episode-tasks", "80"]) == 0
+    printed = capsys.readouterr()
+    table = printed.out.splitlines()
+    # Progress on stderr, one line per policy as it starts; the comparison table on stdout.
+    assert "[1/8] checkpoint" in printed.err and "[8/8]" in printed.err
+    assert table[0].split()[:3] == ["policy", "total", "cost"]
+    assert {line.split()[0] for line in table[1:-1]} >= {"checkpoint", "best-fit", "pabfd"}
+    assert table[-1] == f"metrics: {(out / 'metrics.json').resolve()}"
+    assert (out / "comparison.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) >= METRIC_KEYS
     assert set(metrics["baselines"]) >= {"random", "best-fit", "first-fit", "worst-fit", "pabfd"}
@@ -82,7 +90,7 @@ def test_heuristic_evaluation_needs_no_checkpoint(tmp_path):
     assert metrics["energy_kwh"] > 0
 
 
-@pytest.mark.parametrize("kind", ["missing", "corrupt", "other layout"])
+@pytest.mark.parametrize("kind", ["missing", "corrupt", "corrupt settings", "other layout"])
 def test_bad_checkpoint_is_one_line_error_and_exit_2(local_checkpoint, tmp_path, kind):
     import shutil
 
@@ -94,6 +102,8 @@ def test_bad_checkpoint_is_one_line_error_and_exit_2(local_checkpoint, tmp_path,
     if kind == "corrupt":
         for state in checkpoint.rglob("module_state*"):
             state.write_bytes(b"not a checkpoint")
+    if kind == "corrupt settings":
+        (checkpoint / "marl_alloc.yaml").write_text("env: {topology: [\n")
     if kind == "other layout":
         # Observations the policy was not built for (as after new features): retrain, not a
         # shape error from inside the network.
@@ -111,6 +121,8 @@ def test_bad_checkpoint_is_one_line_error_and_exit_2(local_checkpoint, tmp_path,
     assert result.stderr.startswith("error: ") and str(checkpoint) in result.stderr
     if kind == "other layout":
         assert "retrain" in result.stderr
+    if kind.startswith("corrupt"):
+        assert "is corrupt" in result.stderr
 
 
 def test_wrong_override_is_hydra_error_not_traceback(tmp_path):
@@ -121,9 +133,49 @@ def test_wrong_override_is_hydra_error_not_traceback(tmp_path):
         timeout=120,
         cwd=tmp_path,
     )
-    assert result.returncode != 0
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert "training.no_such_key" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_local_run_starts_no_ray_and_logs_nothing_a_user_cannot_act_on(tmp_path):
+    overrides = [*SMALL, "training.local=true", "training.total_env_steps=300"]
+    result = subprocess.run(
+        [sys.executable, "-m", "marl_alloc.train", *overrides],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].startswith("checkpoint: ")
+    # Only the progress bar: no warning, no deprecation, no Ray (dashboard) start.
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines and all(line.lstrip("\r").startswith("[") for line in lines), result.stderr
+
+
+@pytest.mark.slow
+def test_a_bad_trace_is_one_line_and_exit_2_not_a_traceback(tmp_path):
+    # A WorkloadError: an error of the env, caught like any other UserError.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "marl_alloc.train",
+            "env=google2011",
+            f"env.workload.tasks=[{tmp_path / 'missing.csv.gz'}]",
+            "env.workload.machines=null",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert "missing.csv.gz" in result.stderr
     assert "Traceback" not in result.stderr
-    assert "no_such_key" in result.stderr
 
 
 @pytest.mark.ray

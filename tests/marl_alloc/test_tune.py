@@ -1,13 +1,17 @@
 """`python -m marl_alloc.tune`: the search space, bad input, PBT's exploit in one trial, and a tiny
 real PBT run that perturbs and writes a preset train can compose."""
 
+import dataclasses
 import shutil
 
 import pytest
 from hydra import compose, initialize_config_dir
 
-from marl_alloc.compose import CONF_DIR, compose_settings
-from marl_alloc.settings import UserError
+from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.paths import CONF_DIR
+from marl_alloc.floor.settings import Settings
+from marl_alloc.floor.settings.compose import compose_settings, register_schemas
+from marl_alloc.floor.settings.tune import TuneEvalConfig
 from marl_alloc.tune import TUNE_GROUP, main, run_tuning
 from marl_alloc.tuning import (
     ApexTrial,
@@ -15,7 +19,6 @@ from marl_alloc.tuning import (
     clip_config,
     flatten,
     parse_space,
-    with_hyperparameters,
 )
 from tests.marl_alloc.tiny_run import TINY_RUN
 
@@ -26,9 +29,11 @@ SPACE = {
     },
     "replay": {"alpha": {"distribution": "uniform", "low": 0.3, "high": 1.0}},
 }
-# Keys every config has, whatever else the default space names.
+# Keys every config has, instead of the default space's (`tune.space` itself is a setting:
+# its groups are dropped, not the key).
 TINY_SPACE = [
-    "~tune.space",
+    "~tune.space.training",
+    "~tune.space.replay",
     "+tune.space.training.lr_leaf={distribution:loguniform,low:1e-4,high:3e-3}",
     "+tune.space.replay.alpha={distribution:uniform,low:0.3,high:1.0}",
 ]
@@ -46,8 +51,13 @@ def test_space_is_a_tree_of_distributions_mirroring_the_config():
         "training.n_step": 3,
         "replay.alpha": 0.3,
     }
-    settings = with_hyperparameters({"replay": {"alpha": 0.6, "eta": 0.5}}, {"replay.alpha": 0.9})
-    assert settings == {"replay": {"alpha": 0.9, "eta": 0.5}}
+    settings = compose_settings(["replay.eta=0.3"]).with_values({"replay.alpha": 0.9})
+    assert (settings.replay.alpha, settings.replay.eta) == (0.9, 0.3)
+
+
+def test_hyperparameters_are_checked_like_any_setting():
+    with pytest.raises(UserError, match="replay.alpha must be >= 0"):
+        compose_settings().with_values({"replay.alpha": -0.5})
 
 
 @pytest.mark.parametrize(
@@ -88,7 +98,7 @@ def test_bad_input_is_one_line_and_exit_2(capsys, overrides, message):
     assert len(errors) == 1 and message in errors[0] and "Traceback" not in err
 
 
-def _tiny_settings(*extra: str) -> dict:
+def _tiny_settings(*extra: str) -> Settings:
     # 3-step returns: with the default 10 every agent first opens 10 decisions, and a 300-step
     # report ends before replay holds min_size_to_sample, so the learner never updates.
     return compose_settings([TUNE_GROUP, *TINY_RUN, *TINY_SPACE, "training.n_step=3", *extra])
@@ -100,14 +110,13 @@ def test_exploit_continues_a_checkpoint_with_the_explored_config(ray_session, tm
     from ray import tune
 
     settings = _tiny_settings("training.total_env_steps=400")
-    tune_cfg = settings.pop("tune")
-    params = parse_space(tune_cfg["space"])
+    params = parse_space(settings.tune.space)
     trial = tune.with_parameters(
         ApexTrial,
-        settings=settings,
+        settings=dataclasses.replace(settings, tune=None),
         params=params,
         report_every_env_steps=300,
-        evaluation={"episodes": 1, "episode_tasks": 20, "seed": 5},
+        evaluation=TuneEvalConfig(episodes=1, episode_tasks=20, seed=5),
     )
     top = trial({"training": {"lr_leaf": 1e-3}, "replay": {"alpha": 0.5}})
     bottom = trial({"training": {"lr_leaf": 2e-4}, "replay": {"alpha": 0.9}})
@@ -118,13 +127,10 @@ def test_exploit_continues_a_checkpoint_with_the_explored_config(ray_session, tm
         explored = {"training": {"lr_leaf": 1.2e-3}, "replay": {"alpha": 0.6}}
         assert bottom.reset(explored)
         bottom.load_checkpoint(str(tmp_path))
-        top_weights = top.algo.learner_group.get_weights()["leaf"]
-        copied = bottom.algo.learner_group.get_weights()["leaf"]
-        assert all(
-            torch.equal(torch.as_tensor(copied[k]), torch.as_tensor(v))
-            for k, v in top_weights.items()
-        )
-        assert bottom.settings["replay"]["alpha"] == 0.6
+        top_weights = top.algo.get_module("leaf").state_dict()
+        copied = bottom.algo.get_module("leaf").state_dict()
+        assert all(torch.equal(copied[k], v) for k, v in top_weights.items())
+        assert bottom.settings.replay.alpha == 0.6
         result = bottom.train()
         assert result["env_steps"] >= 600  # went on from the top trial's counters
         assert result["updates"] > 0
@@ -158,6 +164,7 @@ def test_tiny_pbt_perturbs_and_writes_a_preset_train_composes(ray_session, tmp_p
     assert outcome.perturbations >= 1
     assert len(outcome.rows) == 2 and outcome.preset == conf / "experiment" / "tiny_tuned.yaml"
     assert outcome.preset.read_text().startswith("# @package _global_\n# Tuned ")
+    register_schemas()
     with initialize_config_dir(config_dir=str(conf), version_base=None):
         cfg = compose(config_name="config", overrides=["experiment=tiny_tuned"])
     best = outcome.rows[0].values

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 
 
 def make_batch(first: int, n: int, obs_dim: int = 6, num_actions: int = 3) -> dict:

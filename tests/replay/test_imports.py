@@ -18,7 +18,7 @@ def test_shard_actor_imports_without_rllib():
 def test_column_names_are_rllibs():
     from ray.rllib.core.columns import Columns
 
-    from marl_alloc import columns as C
+    from marl_alloc.floor import columns as C
 
     assert (C.OBS, C.NEXT_OBS, C.ACTIONS, C.REWARDS, C.TERMINATEDS) == (
         Columns.OBS,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 from replay import PrioritizedBuffer, ReplayError, priority
 from tests.replay.batches import expected_rows, make_batch
 

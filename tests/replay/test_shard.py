@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
+from marl_alloc.floor.errors import ConfigError
 from replay import PrioritizedShard, ReplayConfig, ReplayError
 from tests.replay.batches import make_batch, with_priority_inputs
 
@@ -110,13 +111,13 @@ def test_a_bad_batch_adds_nothing():
 
 
 def test_config_rejects_unknown_keys_and_bad_values():
-    with pytest.raises(ReplayError, match="unknown replay setting"):
+    with pytest.raises(ConfigError, match="replay.capacityy: Key 'capacityy' not in"):
         PrioritizedShard({**SMALL, "capacityy": 3})
-    with pytest.raises(ReplayError, match="on_corrupt"):
+    with pytest.raises(ConfigError, match="on_corrupt"):
         ReplayConfig.from_mapping({"on_corrupt": "ignore"})
-    with pytest.raises(ReplayError, match="must be a bool"):
-        ReplayConfig.from_mapping({"compress": "yes"})
-    with pytest.raises(ReplayError, match="memory_mb"):
+    with pytest.raises(ConfigError, match="replay.compress: .*not a valid bool"):
+        ReplayConfig.from_mapping({"compress": "maybe"})
+    with pytest.raises(ConfigError, match="memory_mb"):
         ReplayConfig.from_mapping({"memory_mb": 0})
     assert ReplayConfig.from_mapping({"memory_mb": 512}).memory_mb == 512.0
 
@@ -124,9 +125,9 @@ def test_config_rejects_unknown_keys_and_bad_values():
 def test_default_yaml_matches_config_defaults_but_the_training_rate_limit():
     import dataclasses
 
-    from marl_alloc.compose import compose_settings
+    from marl_alloc.floor.settings.compose import compose_settings
 
     # Training limits sampled/inserted by default; a bare shard (tests, tools) does not.
-    configured = ReplayConfig.from_mapping(compose_settings()["replay"])
+    configured = compose_settings().replay
     assert configured.samples_per_insert == 4.0
     assert dataclasses.replace(configured, samples_per_insert=None) == ReplayConfig()

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 from replay import make_shard_actors, shard_for_actor
 from tests.replay.batches import make_batch, with_priority_inputs
 

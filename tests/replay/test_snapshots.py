@@ -5,7 +5,7 @@ import logging
 import numpy as np
 import pytest
 
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 from replay import PrioritizedShard, SnapshotError, read_snapshot, write_snapshot
 from tests.replay.batches import make_batch, with_priority_inputs
 

@@ -3,7 +3,7 @@
 import numpy as np
 
 from actors.adder import NStepAdder
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
 from replay import PrioritizedShard
 
 DIMS = {"cluster": 6, "rack": 5, "leaf": 8}

@@ -16,7 +16,7 @@ from pathlib import Path
 import ray
 from ray.cluster_utils import Cluster
 
-from marl_alloc.compose import compose_settings
+from marl_alloc.floor.settings.compose import compose_settings
 from marl_alloc.train import run_training
 from tests.marl_alloc.tiny_run import TINY_RUN
 

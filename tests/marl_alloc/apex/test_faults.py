@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from marl_alloc.compose import compose_settings
-from marl_alloc.settings import UserError
+from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.settings import CONFIG_FILE
+from marl_alloc.floor.settings.compose import compose_settings
 from marl_alloc.train import (
-    CONFIG_FILE,
     latest_checkpoint,
     resumed_settings,
     run_paths,
@@ -35,7 +35,7 @@ def _replay_size(run_dir) -> int:
     from replay import PrioritizedShard
 
     settings, _ = run_paths(compose_settings(SMALL_LOCAL), run_dir)
-    return sum(PrioritizedShard(settings["replay"], 0).size().values())
+    return sum(PrioritizedShard(settings.replay, 0).size().values())
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_resume_continues_the_run_with_its_counters_learner_and_replay(trained_r
     shutil.copytree(trained_run, run_dir)
     first = _rows(run_dir)
     settings = resumed_settings(str(run_dir), ["resume=x", "training.total_env_steps=1600"])
-    assert settings["training"]["num_actors"] == 2  # the run's own settings, not the defaults
+    assert settings.training.num_actors == 2  # the run's own settings, not the defaults
     size_before = _replay_size(run_dir)
     assert size_before > 0
 
@@ -85,9 +85,9 @@ class _FakeAlgo:
 
 def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path):
     checkpoint = tmp_path / "checkpoint"
-    save_checkpoint(_FakeAlgo(), checkpoint, {"seed": 1})
+    save_checkpoint(_FakeAlgo(), checkpoint, compose_settings(["seed=1"]))
     with pytest.raises(OSError):
-        save_checkpoint(_FakeAlgo(fail=True), checkpoint, {"seed": 2})
+        save_checkpoint(_FakeAlgo(fail=True), checkpoint, compose_settings(["seed=2"]))
     assert latest_checkpoint(checkpoint) == checkpoint
     assert "seed: 1" in (checkpoint / CONFIG_FILE).read_text()
 
@@ -103,7 +103,7 @@ def test_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
 def test_a_restarted_learner_resumes_from_the_runs_checkpoint(ray_session, trained_run):
     from learners.learner_actor import LearnerActor
     from marl_alloc.apex.builder import build_apex_config
-    from marl_alloc.checkpoints import load_policy
+    from marl_alloc.policy.checkpoint import load_policy
 
     ray = ray_session
     checkpoint = trained_run / "checkpoint"

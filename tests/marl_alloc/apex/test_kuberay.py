@@ -5,7 +5,7 @@ import shlex
 import pytest
 import yaml
 
-from marl_alloc.compose import compose_settings
+from marl_alloc.floor.settings.compose import compose_settings
 from tests.conftest import PROJECT_ROOT
 
 KUBERAY = PROJECT_ROOT / "deploy" / "kuberay"
@@ -68,10 +68,10 @@ def test_rayjob_runs_the_train_command_with_valid_overrides():
     assert argv[:3] == TRAIN
     overrides = [a for a in argv[3:] if not a.startswith("hydra.")]
     settings = compose_settings(overrides)  # a wrong key fails here, not on the cluster
-    assert settings["cluster"]["address"] == "auto"  # joins the RayJob's cluster
+    assert settings.cluster.address == "auto"  # joins the RayJob's cluster
     head = spec["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
     gpus = int(head["resources"]["limits"]["nvidia.com/gpu"])
-    assert float(settings["training"]["learner_num_gpus"] or 1) <= gpus
+    assert float(settings.training.learner_num_gpus or 1) <= gpus
 
 
 @pytest.mark.parametrize("name", ["raycluster.yaml", "rayjob.yaml"])

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from marl_alloc.apex import pipeline_metrics
+from marl_alloc.floor import pipeline_metrics
 from tests.conftest import PROJECT_ROOT
 from tests.marl_alloc.apex.metrics_run import EXPECTED, PRESENT
 

@@ -30,11 +30,11 @@ def test_rllib_training_intensity_gives_the_replay_ratio(runners):
 
 def test_bench_settings_fit_the_actors_into_the_cpus():
     settings = pipeline.bench_settings([], num_actors=4, num_cpus=2, ratio=1.0)
-    training, replay = settings["training"], settings["replay"]
-    used = training["learner_num_cpus"] + 4 * training["actor_num_cpus"]
-    assert used + replay["num_shards"] * replay["num_cpus"] == pytest.approx(2.0, abs=1e-3)
-    assert settings["model"]["policy"]["encoder"] == "mlp"
-    assert replay["samples_per_insert"] == 1.0
+    training, replay = settings.training, settings.replay
+    used = training.learner_num_cpus + 4 * training.actor_num_cpus
+    assert used + replay.num_shards * replay.num_cpus == pytest.approx(2.0, abs=1e-3)
+    assert settings.model.policy.encoder == "mlp"
+    assert replay.samples_per_insert == 1.0
 
 
 def test_masked_dqn_module_never_picks_an_illegal_action():

@@ -6,7 +6,6 @@ import json
 import numpy as np
 import pytest
 
-from marl_alloc import columns as C
 from marl_alloc.bench import held_out, replay_ablation
 from marl_alloc.bench.replay_ablation import (
     CurveRecorder,
@@ -17,6 +16,7 @@ from marl_alloc.bench.replay_ablation import (
     steps_to_target,
     summarize,
 )
+from marl_alloc.floor import columns as C
 from replay.prioritized_buffer import PrioritizedBuffer
 from tests.marl_alloc.tiny_run import TINY_RUN
 
@@ -109,9 +109,9 @@ def test_alpha_0_samples_uniformly_with_unit_importance_weights():
 
 def test_held_out_episodes_are_the_same_on_every_call():
     from envs.heuristics import HEURISTICS
-    from marl_alloc.compose import compose_settings
+    from marl_alloc.floor.settings.compose import compose_settings
 
-    env = compose_settings([])["env"]
+    env = compose_settings([]).env
     evaluation = held_out.HeldOutEpisodes(env, episodes=3, tasks=40, seed=5)
     first = evaluation.mean_cost(HEURISTICS["best-fit"](seed=0))
     assert first > 0 and first == evaluation.mean_cost(HEURISTICS["best-fit"](seed=0))

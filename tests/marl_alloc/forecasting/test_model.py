@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from marl_alloc.floor.errors import UserError
 from marl_alloc.forecasting.ensemble import ForecastEnsemble
 from marl_alloc.forecasting.model import ForecastNet, GatedFusion
 from marl_alloc.forecasting.rl_module import (
@@ -12,7 +13,6 @@ from marl_alloc.forecasting.rl_module import (
     module_from_net,
 )
 from marl_alloc.forecasting.store import load_models, save_models
-from marl_alloc.settings import UserError
 from tests.marl_alloc.forecasting.conftest import tiny_net_config
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from marl_alloc.floor.settings.forecast import SyntheticSeriesConfig
 from marl_alloc.forecast import main
 from marl_alloc.forecasting import peers
 from marl_alloc.forecasting.series import WindowBatches
@@ -54,12 +55,10 @@ def test_an_unknown_peer_is_a_one_line_error(trained, tmp_path, capsys):
 
 def test_peer_forecasts_are_origin_major_like_our_windows():
     pd = pytest.importorskip("pandas")
-    series = synthetic_series(
-        {"days": 1, "arrival_rate_per_s": 0.02, "diurnal_amplitude": 0.5, "bursts_per_day": 2,
-         "burst_size_mean": 10, "duration_mean_s": 600, "cpu_request_mean": 0.05,
-         "mem_request_mean": 0.04, "target_utilization": 0.5},
-        2, 300, seed=0,
-    )  # fmt: skip
+    settings = SyntheticSeriesConfig(
+        days=1, arrival_rate_per_s=0.02, bursts_per_day=2, burst_size_mean=10, duration_mean_s=600
+    )
+    series = synthetic_series(settings, 2, 300, seed=0)
     origins, horizon = np.arange(100, 110), 3
     # A "forecast" that is the truth, in cross_validation's long layout, shuffled.
     rows = [

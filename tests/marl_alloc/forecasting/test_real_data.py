@@ -3,8 +3,8 @@
 import pytest
 import torch
 
+from marl_alloc.floor.settings.compose import compose_forecast_settings
 from marl_alloc.forecasting.baselines import moving_average, persistence
-from marl_alloc.forecasting.config import load_config
 from marl_alloc.forecasting.metrics import error_metrics
 from marl_alloc.forecasting.series import WindowBatches, load_csv_series, scored_origins
 from marl_alloc.forecasting.workloads import WorkloadSpec, build_series
@@ -37,7 +37,7 @@ def test_google2011_parts_become_per_group_demand(shared_data):
         task_events=tuple(str(p) for p in sorted(trace.glob("task_events-part-*.csv.gz"))),
         machine_events=str(trace / "machine_events-part-00000-of-00001.csv.gz"),
     )
-    series = build_series(spec, load_config([]))
+    series = build_series(spec, compose_forecast_settings([]))
     # Two parts: t = 600 .. 10,622 s at one minute; 12 leaf groups and the cluster.
     assert series.values.shape == (167, 13, 6) and series.seasonal_lags == ()
     cluster_cpu = series.values[:, -1, 0]

@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.settings.compose import compose_forecast_settings
+from marl_alloc.floor.settings.forecast import SyntheticSeriesConfig
 from marl_alloc.forecasting.baselines import moving_average, persistence, seasonal_naive
-from marl_alloc.forecasting.config import load_config
 from marl_alloc.forecasting.demand import Tasks, demand_series, stable_hash, task_groups
 from marl_alloc.forecasting.series import (
     WindowBatches,
@@ -16,7 +18,6 @@ from marl_alloc.forecasting.series import (
 )
 from marl_alloc.forecasting.synthetic import synthetic_series
 from marl_alloc.forecasting.workloads import WorkloadSpec, build_series
-from marl_alloc.settings import UserError
 
 
 def test_csv_series_reads_timestamps_and_time_of_day(sine_csv):
@@ -81,8 +82,8 @@ def test_feature_targets_name_each_targets_copies():
     plain = load_csv_series_like(40)
     assert plain.feature_targets == (0, -1, -1)  # value, tod_sin, tod_cos
     assert with_seasonal_lags(plain, lags=[6, 9]).feature_targets == (0, -1, -1, 0, 0)
-    cfg = load_config(["synthetic.days=1", "groups.leaf_groups=2"])
-    two_targets = with_seasonal_lags(synthetic_series(cfg["synthetic"], 2, 300, 0), lags=[4])
+    cfg = compose_forecast_settings(["synthetic.days=1", "groups.leaf_groups=2"])
+    two_targets = with_seasonal_lags(synthetic_series(cfg.synthetic, 2, 300, 0), lags=[4])
     # cpu, mem, arrivals, departures, tod_sin, tod_cos, cpu_lag4, mem_lag4
     assert two_targets.feature_targets == (0, 1, -1, -1, -1, -1, 0, 1)
 
@@ -130,17 +131,17 @@ def test_demand_series_from_t0_counts_earlier_runs_but_not_their_arrivals():
 
 
 def test_synthetic_series_is_seeded_and_diurnal():
-    cfg = {
-        "days": 2,
-        "arrival_rate_per_s": 0.05,
-        "diurnal_amplitude": 0.6,
-        "bursts_per_day": 4,
-        "burst_size_mean": 20,
-        "duration_mean_s": 1800,
-        "cpu_request_mean": 0.05,
-        "mem_request_mean": 0.04,
-        "target_utilization": 0.5,
-    }
+    cfg = SyntheticSeriesConfig(
+        days=2,
+        arrival_rate_per_s=0.05,
+        diurnal_amplitude=0.6,
+        bursts_per_day=4,
+        burst_size_mean=20,
+        duration_mean_s=1800,
+        cpu_request_mean=0.05,
+        mem_request_mean=0.04,
+        target_utilization=0.5,
+    )
     a, b = synthetic_series(cfg, 3, 300, seed=1), synthetic_series(cfg, 3, 300, seed=1)
     np.testing.assert_array_equal(a.values, b.values)
     assert a.group_names == ("leaf_00", "leaf_01", "leaf_02", "cluster")
@@ -165,8 +166,10 @@ def test_build_series_adds_a_lag_for_each_season_the_training_rows_span_twice(tm
     path = tmp_path / "hourly.csv"
     path.write_text("cpu\n" + "\n".join(str(i % 24) for i in range(hours)) + "\n")
     spec = WorkloadSpec("series", str(path), "cpu", resolution_s=3600)
-    series = build_series(spec, load_config(["data.horizon=12"]))
+    series = build_series(spec, compose_forecast_settings(["data.horizon=12"]))
     assert series.seasonal_lags == (24 - 12, 168 - 12) and series.first_valid == 156
-    short = build_series(spec, load_config(["data.horizon=12", "data.train_fraction=0.5"]))
+    short = build_series(
+        spec, compose_forecast_settings(["data.horizon=12", "data.train_fraction=0.5"])
+    )
     assert short.seasonal_lags == (12,)  # 10 days: two days, not two weeks
-    assert build_series(spec, load_config([]), seasonal_lags=[]).seasonal_lags == ()
+    assert build_series(spec, compose_forecast_settings([]), seasonal_lags=[]).seasonal_lags == ()

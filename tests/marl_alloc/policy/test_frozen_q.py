@@ -5,19 +5,18 @@ import pytest
 import torch
 
 from envs import VectorDatacenterEnv
-from marl_alloc import columns as C
 from marl_alloc.apex.builder import env_dimensions
-from marl_alloc.compose import compose_settings
-from marl_alloc.policy import LEVEL_MODULES, build_policy_spec
+from marl_alloc.floor import columns as C
+from marl_alloc.floor.settings.compose import compose_settings
+from marl_alloc.policy import LEVEL_MODULES, ModulePolicy, build_policy_spec
 from marl_alloc.policy.frozen_q import freeze_q_net
-from marl_alloc.scoring import ModulePolicy
 
 
 def _module(encoder: str):
     settings = compose_settings([f"model.policy.encoder={encoder}"])
-    obs_dims, num_actions = env_dimensions(settings["env"])
+    obs_dims, num_actions = env_dimensions(settings.env)
     torch.manual_seed(0)
-    return build_policy_spec(obs_dims, num_actions, settings["model"]["policy"]).build(), obs_dims
+    return build_policy_spec(obs_dims, num_actions, settings.model.policy).build(), obs_dims
 
 
 @pytest.mark.parametrize("encoder", ["gat", "mlp"])
@@ -50,7 +49,7 @@ def test_frozen_weights_are_a_copy_of_the_weights_at_freezing():
 def test_acting_policy_picks_what_rllib_forward_inference_picks():
     module, _ = _module("gat")
     settings = compose_settings([])
-    env = VectorDatacenterEnv(settings["env"], num_envs=4, seed=3, continuing=True)
+    env = VectorDatacenterEnv(settings.env, num_envs=4, seed=3, continuing=True)
     level_obs = env.reset(seed=3)
     policy = ModulePolicy(module)
     module.foreach_module(lambda _, m: m.eval())

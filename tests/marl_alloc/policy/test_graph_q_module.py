@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from envs import VectorDatacenterEnv
-from marl_alloc import columns as C
-from marl_alloc.compose import compose_settings
+from marl_alloc.floor import columns as C
+from marl_alloc.floor.settings.compose import compose_settings
 from marl_alloc.policy import build_policy_spec
 from marl_alloc.policy.graph_q_net import GraphQNet
 from marl_alloc.policy.level_q_module import ACTION_ATTENTION, Q_VALUES
@@ -61,8 +61,8 @@ def test_siblings_exchange_messages(net):
 @pytest.fixture(scope="module")
 def policy():
     settings = compose_settings(["model.policy.encoder=gat", "env.num_envs_per_actor=8"])
-    env = VectorDatacenterEnv(settings["env"], num_envs=8, seed=3)
-    module = build_policy_spec(env.obs_dims, env.num_actions, settings["model"]["policy"]).build()
+    env = VectorDatacenterEnv(settings.env, num_envs=8, seed=3)
+    module = build_policy_spec(env.obs_dims, env.num_actions, settings.model.policy).build()
     return env, module
 
 
@@ -91,10 +91,11 @@ def test_attention_for_priorities_comes_with_q_values(policy):
 def test_dense_layer_is_torch_geometric_gatconv_on_the_complete_graph():
     from torch_geometric.nn import DenseGATConv, GATConv
 
-    from marl_alloc.policy.graph_q_net import parent_attention
+    from marl_alloc.policy.graph_q_net import complete_graph_gat
 
     torch.manual_seed(1)
     dense = DenseGATConv(16, 16, heads=2, concat=False)
+    torch.nn.init.normal_(dense.bias)  # zeros at init would hide a misplaced bias
     sparse = GATConv(16, 16, heads=2, concat=False)
     # Same parameters; DenseGATConv keeps one more broadcast dim on the attention vectors.
     sparse.load_state_dict(
@@ -106,13 +107,29 @@ def test_dense_layer_is_torch_geometric_gatconv_on_the_complete_graph():
     one = torch.stack([src[src != dst], dst[src != dst]])
     edges = torch.cat([one + 5 * b for b in range(3)], dim=1)
     out, (att_edges, alpha) = sparse(x.reshape(15, 16), edges, return_attention_weights=True)
+    fast, parent = complete_graph_gat(dense, x, parent_attention=True)
     assert torch.allclose(dense(x, torch.ones(5, 5)).reshape(15, 16), out, atol=1e-5)
+    assert torch.allclose(fast.reshape(15, 16), out, atol=1e-5)
     into_parent = att_edges[1] % 5 == 0
     expected = torch.zeros(3, 5)
     expected[att_edges[1, into_parent] // 5, att_edges[0, into_parent] % 5] = alpha[
         into_parent
     ].mean(-1)
-    assert torch.allclose(parent_attention(dense, x), expected, atol=1e-5)
+    assert torch.allclose(parent, expected, atol=1e-5)
+
+
+def test_gradients_through_the_fast_layer_are_dense_gatconvs():
+    from torch_geometric.nn import DenseGATConv
+
+    from marl_alloc.policy.graph_q_net import complete_graph_gat
+
+    torch.manual_seed(2)
+    conv = DenseGATConv(8, 8, heads=2, concat=False)
+    x = torch.randn(4, 6, 8)
+    reference = torch.autograd.grad(conv(x, torch.ones(6, 6)).square().sum(), conv.parameters())
+    fast = torch.autograd.grad(complete_graph_gat(conv, x)[0].square().sum(), conv.parameters())
+    for expected, got in zip(reference, fast, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
 
 
 def test_greedy_actions_do_not_depend_on_the_module_mode_and_leave_it_as_it_was(policy):

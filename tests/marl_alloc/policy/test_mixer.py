@@ -2,13 +2,15 @@ import numpy as np
 import pytest
 import torch
 
-from marl_alloc import columns as C
+from marl_alloc.floor import columns as C
+from marl_alloc.floor.errors import ConfigError
+from marl_alloc.floor.settings import MixerConfig, PolicyConfig
 from marl_alloc.policy import build_policy_spec
 from marl_alloc.policy.mixer import QMixer, VDNMixer, contribution_variance
 
 DIMS = {"cluster": 6, "rack": 5, "leaf": 4}
 ACTIONS = {"cluster": 4, "rack": 3, "leaf": 2}
-MLP = {"encoder": "mlp", "hidden_sizes": [16], "dueling": True}
+MLP = PolicyConfig(encoder="mlp", hidden_sizes=[16])
 SMALL = {"hypernet_hidden": 16, "normalize": False}
 
 
@@ -68,7 +70,7 @@ def test_contribution_variance_is_the_variance_over_active_agents_only():
 @pytest.fixture(scope="module")
 def team_module():
     torch.manual_seed(0)
-    spec = build_policy_spec(DIMS, ACTIONS, MLP, {"kind": "qmix", **SMALL})
+    spec = build_policy_spec(DIMS, ACTIONS, MLP, MixerConfig(kind="qmix", **SMALL))
     return spec.build()
 
 
@@ -84,10 +86,10 @@ def test_a_level_that_sat_out_does_not_enter_the_mixers_state(team_module):
 
 
 def test_policy_without_a_mixer_has_only_the_level_modules():
-    spec = build_policy_spec(DIMS, ACTIONS, MLP, {"kind": "none", **SMALL})
+    spec = build_policy_spec(DIMS, ACTIONS, MLP, MixerConfig(kind="none", **SMALL))
     assert set(spec.rl_module_specs) == {"cluster", "rack", "leaf"}
-    with pytest.raises(ValueError, match="model.mixer.kind"):
-        build_policy_spec(DIMS, ACTIONS, MLP, {"kind": "qtran", **SMALL})
+    with pytest.raises(ConfigError, match="model.mixer.kind"):
+        MixerConfig(kind="qtran", **SMALL)
 
 
 def test_a_checkpoint_restores_the_mixer(team_module, tmp_path):

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from envs import LevelObs, VectorDatacenterEnv
+from marl_alloc.floor.settings import Settings
 from tests.marl_alloc.serving.kube_state import (
     env_at_decision,
     save_untrained_checkpoint,
@@ -29,7 +30,7 @@ class Scenario:
     """A saved policy and a simulator state at a cluster-level decision."""
 
     checkpoint: Path
-    settings: dict[str, Any]
+    settings: Settings
     env: VectorDatacenterEnv
     level_obs: LevelObs
     seed: int

@@ -6,6 +6,7 @@ import http.server
 import json
 import queue
 import threading
+import urllib.parse
 from typing import Any
 
 SCRIPT_WAIT_S = 10.0
@@ -40,7 +41,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 - http.server's name
         server: FakeNodeApi = self.server
         server.paths.append(self.path)
-        if "watch=1" not in self.path:
+        if not is_watch(self.path):
             node_list = {
                 "kind": "NodeList",
                 "apiVersion": "v1",
@@ -70,6 +71,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+def is_watch(path: str) -> bool:
+    """Whether a request path asks for a watch (`watch=1` or `watch=true`, as the API server
+    reads them)."""
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+    return query.get("watch", [""])[0] in ("1", "true")
 
 
 def send_json(handler: http.server.BaseHTTPRequestHandler, status: int, document: Any) -> None:

@@ -4,16 +4,15 @@ answer's Error (never a 500), malformed requests a 400, and the route off by def
 import http.server
 import json
 import shutil
-import ssl
 import threading
 
 import pytest
 import requests
 
+from marl_alloc.floor.errors import UserError
 from marl_alloc.serving.binding import Binder
 from marl_alloc.serving.config import KubeApiConfig, ServeConfig
 from marl_alloc.serving.kube_api import KubeApi
-from marl_alloc.settings import UserError
 from tests.marl_alloc.serving.fake_kube_api import send_json
 
 BIND = {"PodName": "web-1", "PodNamespace": "shop", "PodUID": "uid-1", "Node": "node-7"}
@@ -38,7 +37,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.server.requests.append(
             {
                 "path": self.path,
-                "headers": dict(self.headers),
+                "headers": self.headers,  # names case-insensitive, as in HTTP
                 "body": json.loads(self.rfile.read(length)),
             }
         )
@@ -62,7 +61,7 @@ def api_server():
 def binder(api_server, tmp_path):
     token = tmp_path / "token"
     token.write_text("s3cret\n")
-    return Binder(KubeApi(api_server.url, token_file=str(token), timeout_s=5))
+    return Binder(KubeApi.connect(api_server.url, token_file=str(token), timeout_s=5))
 
 
 def test_bind_posts_the_pods_binding_with_the_token(api_server, binder):
@@ -122,8 +121,10 @@ def test_in_cluster_api_from_the_service_account(tmp_path, monkeypatch):
     environ = {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}
     api = KubeApi.from_config(KubeApiConfig(), environ)
     assert api.api_server == "https://10.96.0.1:443"
-    assert api.token_file == str(tmp_path / "token")
-    assert isinstance(api._tls, ssl.SSLContext)
+    assert api.configuration.ssl_ca_cert == str(tmp_path / "ca.crt")
+    assert api.configuration.get_api_key_with_prefix("BearerToken") == "bearer t"
+    # A rotated token is read again (the library's loader: once a minute).
+    assert api.configuration.refresh_api_key_hook is not None
     ipv6 = KubeApi.from_config(KubeApiConfig(), {"KUBERNETES_SERVICE_HOST": "fd00::1"})
     assert ipv6.api_server == "https://[fd00::1]:443"
 

@@ -7,12 +7,13 @@ import time
 
 import pytest
 
-from marl_alloc.bench.serve import FakeNodeApi, bench_args, measure_size, names_body
+from marl_alloc.bench.serve import measure_size
+from marl_alloc.bench.serve_cluster import FakeNodeApi, bench_args, names_body
 from marl_alloc.serve import main
 from marl_alloc.serving.config import AnnotationConfig, LabelConfig
+from marl_alloc.serving.informer import Informer
 from marl_alloc.serving.kube_api import KubeApi
 from marl_alloc.serving.node_cache import NodeCache
-from marl_alloc.serving.node_informer import NodeInformer
 from marl_alloc.serving.policy import LevelQPolicy
 from marl_alloc.serving.service import ExtenderService
 
@@ -31,6 +32,13 @@ from marl_alloc.serving.service import ExtenderService
         (["--policy", "best-fit", "serve.node_source=watch"], "serve.kube_api.api_server"),
         (["--policy", "best-fit", "serve.ingress.mode=sideways"], "serve.ingress.mode"),
         (["--policy", "best-fit", "serve.ingress.first_port=80"], "first_port"),
+        (["--port", "99999"], "99999 is not a TCP port"),
+        (["--policy", "best-fit", "--port", "http"], "http is not a TCP port"),
+        (["--policy", "best-fit", "--bogus"], "unrecognized arguments: --bogus"),
+        (["--policy", "best-fit", "serve.http.port=70000"], "serve.http.port"),
+        (["--policy", "best-fit", "serve.max_body_bytes=0"], "serve.max_body_bytes"),
+        # TEST-NET-1: an address no interface of this machine has.
+        (["--policy", "best-fit", "--host", "192.0.2.123"], "cannot listen on 192.0.2.123"),
     ],
 )
 def test_bad_inputs_exit_2_with_one_line(capsys, argv, message):
@@ -41,9 +49,9 @@ def test_bad_inputs_exit_2_with_one_line(capsys, argv, message):
 
 def test_bench_measures_a_live_extender(extender_url, extender_config, ten):
     policy, settings = LevelQPolicy.from_checkpoint(str(ten.checkpoint))
-    service = ExtenderService(extender_config, settings["env"], policy)
-    args = argparse.Namespace(requests=3, clients=2, seed=0)
-    result = measure_size(service, f"{extender_url}/prioritize", 30, args)
+    service = ExtenderService(extender_config, settings.env, policy)
+    args = argparse.Namespace(requests=3, clients=2, seed=0, sustain_s=0.5)
+    result = measure_size(service, f"{extender_url}/", 30, args)
     assert result["nodes"] == 30 and result["answers_match_in_process"]
     assert result["request_bytes"] > 30 * 1000 and result["fallbacks"] == 0
     for key in ("http_ms", "replica_ms", "http_changed_nodes_ms", "handler_ms"):
@@ -52,7 +60,7 @@ def test_bench_measures_a_live_extender(extender_url, extender_config, ten):
     # The replica's own time is part of the round trip; the rest is HTTP and Serve.
     assert result["replica_ms"]["p50"] < result["http_ms"]["p50"]
     assert result["overhead_ms"]["p50"] > 0
-    assert result["concurrent"]["requests_per_s"] > 0
+    assert result["concurrent"]["pods_per_s"] > 0
     assert len(bench_args(5, 0)["Nodes"]["items"]) == 5
 
 
@@ -60,7 +68,7 @@ def test_bench_watch_path_lists_the_fake_api_servers_nodes():
     nodes = bench_args(5, 0)["Nodes"]["items"]
     api = FakeNodeApi(nodes)
     cache = NodeCache(None, LabelConfig(), AnnotationConfig())
-    informer = NodeInformer(KubeApi(api.url, timeout_s=5), cache).start()
+    informer = Informer(KubeApi.connect(api.url, timeout_s=5), "nodes", cache).start()
     try:
         deadline = time.monotonic() + 5
         while not informer.synced:
@@ -79,4 +87,4 @@ def test_a_checkpoint_given_relative_to_the_working_dir_loads(checkpoint, monkey
     monkeypatch.chdir(checkpoint.parent.parent)
     relative = f"{checkpoint.parent.name}/{checkpoint.name}"
     policy, settings = LevelQPolicy.from_checkpoint(relative)
-    assert set(policy.q_nets) == {"cluster", "rack", "leaf"} and settings["env"]
+    assert set(policy.q_nets) == {"cluster", "rack", "leaf"} and settings.env

@@ -66,20 +66,20 @@ def timed_call(replica, method: str, path: str, body=None) -> tuple[int, object,
     return response.status_code, json.loads(response.body), seconds
 
 
-def replica_for(scenario, q_values=None, **extra):
-    """The deployment's class, its policy call replaced by `q_values(batch)` run in a thread."""
+def replica_for(scenario, decide=None, **extra):
+    """The deployment's class, its policy call replaced by `decide(batch)` run in a thread."""
     config = app_config(scenario, **extra).to_dict()
     replica = SchedulerExtender.func_or_class(config, str(scenario.checkpoint), "best-fit", None)
-    q_values = q_values or replica.service.policy.q_values
-    replica.service.policy.q_values = q_values
+    decide = decide or replica.service.policy.decide
+    replica.service.policy.decide = decide
 
     pool = concurrent.futures.ThreadPoolExecutor(1)
 
-    async def unbatched(inputs):
+    async def unbatched(decision):
         loop = asyncio.get_running_loop()
-        return (await loop.run_in_executor(pool, q_values, [inputs]))[0]
+        return (await loop.run_in_executor(pool, decide, [decision]))[0]
 
-    replica._q_values = unbatched
+    replica._decide_batch = unbatched
     return replica
 
 
@@ -114,7 +114,7 @@ def test_a_slow_policy_does_not_hold_up_the_answer(ray_session, ten):
         time.sleep(1.0)
         raise AssertionError("the answer must not wait for this")
 
-    replica = replica_for(ten, q_values=slow, deadline_ms=100.0)
+    replica = replica_for(ten, decide=slow, deadline_ms=100.0)
     status, priorities, seconds = timed_call(replica, "POST", "/prioritize", extender_args(ten.env))
     assert seconds < 0.8
     assert status == 200 and top(priorities) == best_fit_top(ten.env)
@@ -125,7 +125,7 @@ def test_a_failing_policy_falls_back_instead_of_failing_the_scheduler(ray_sessio
     def broken(batch):
         raise RuntimeError("weights on fire")
 
-    replica = replica_for(ten, q_values=broken)
+    replica = replica_for(ten, decide=broken)
     status, priorities = call(replica, "POST", "/prioritize", extender_args(ten.env))
     assert status == 200 and top(priorities) == best_fit_top(ten.env)
     assert call(replica, "GET", "/stats")[1]["counts"]["fallbacks/prioritize/error"] == 1
@@ -134,13 +134,13 @@ def test_a_failing_policy_falls_back_instead_of_failing_the_scheduler(ray_sessio
 def test_a_lone_request_skips_the_batch_queue_and_company_takes_it(ray_session, ten):
     replica = replica_for(ten)
     batched = []
-    unbatched = replica._q_values
+    unbatched = replica._decide_batch
 
-    async def counted(inputs):
-        batched.append(inputs)
-        return await unbatched(inputs)
+    async def counted(decision):
+        batched.append(decision)
+        return await unbatched(decision)
 
-    replica._q_values = counted
+    replica._decide_batch = counted
     body = json.dumps(extender_args(ten.env)).encode()
 
     async def two_at_once():

@@ -4,14 +4,22 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from marl_alloc.serving.hierarchy import fits, host_columns, tile
+from marl_alloc.serving import hierarchy
+from marl_alloc.serving.hierarchy import fits, host_columns, rack_order
 from marl_alloc.serving.kube_objects import NodeRow, NodeTable
+from tests.marl_alloc.serving.full_scoring import loop_tile
 
 
 def table(nodes: list[tuple[str, str, str]]) -> NodeTable:
     return NodeTable.from_rows(
         [NodeRow(name, zone, rack, 8.0, 32.0, 1.0, 2.0, 0.5, 2) for name, zone, rack in nodes]
     )
+
+
+def tile(t: NodeTable, racks_per_cluster: int, leaves_per_rack: int, hosts_per_leaf: int):
+    """All of the table's nodes tiled."""
+    shape = (racks_per_cluster, leaves_per_rack, hosts_per_leaf)
+    return hierarchy.tile(rack_order(t), np.arange(len(t)), *shape)
 
 
 def test_unlabeled_nodes_form_one_rack_filled_in_name_order():
@@ -81,3 +89,28 @@ def test_tiling_invariants(places, racks, leaves, hosts):
     for cluster in slots.reshape(top.num_clusters, -1):
         real = cluster[cluster >= 0]
         assert len(real) > 0 and len(set(zones[real])) == 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    places=st.lists(
+        st.tuples(st.sampled_from("abc"), st.sampled_from("xyz"), st.booleans()),
+        min_size=0,
+        max_size=80,
+    ),
+    shape=st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 6)),
+    seed=st.integers(0, 1000),
+)
+def test_tiling_candidates_is_tiling_them_alone_rack_by_rack(places, shape, seed):
+    order = np.random.default_rng(seed).permutation(len(places))
+    nodes = [
+        (f"node-{i:03d}", zone, f"{zone}-{rack}")
+        for i, (zone, rack, _) in zip(order, places, strict=True)
+    ]
+    t = table(nodes)
+    chosen = np.array([i for i, (_, _, pick) in enumerate(places) if pick], np.int64)
+    fast = hierarchy.tile(rack_order(t), chosen, *shape)
+    alone = loop_tile(table([nodes[i] for i in chosen]), *shape)
+    assert fast.topology == alone.topology
+    expected = np.where(alone.node_of_slot >= 0, chosen[alone.node_of_slot], -1)
+    np.testing.assert_array_equal(fast.node_of_slot, expected)

@@ -13,12 +13,12 @@ import time
 import pytest
 import requests
 
+from marl_alloc.floor.errors import UserError
 from marl_alloc.serving.config import ServeConfig
 from marl_alloc.serving.ingress import SWITCH, ray_environment, replica_urls
 from marl_alloc.serving.policy import LevelQPolicy
 from marl_alloc.serving.service import ExtenderService
 from marl_alloc.serving.settings import serve_settings
-from marl_alloc.settings import UserError
 from tests.conftest import PROJECT_ROOT
 from tests.marl_alloc.serving.conftest import free_port
 from tests.marl_alloc.serving.kube_state import extender_args

@@ -103,6 +103,7 @@ def test_pod_annotations_priority_and_creation_time():
             "creationTimestamp": "2024-05-01T12:00:00Z",
             "annotations": {
                 "marl-alloc.io/deferrable": "True",
+                # Ignored: the simulator knows no declared run time (serving.pod_durations).
                 "marl-alloc.io/expected-duration-seconds": "3600",
                 "marl-alloc.io/defers": "2",
             },
@@ -110,13 +111,13 @@ def test_pod_annotations_priority_and_creation_time():
         "spec": {"priority": 1000, "containers": [container("2", "4Gi")]},
     }
     task = parse_pod(pod, AnnotationConfig(), PodConfig(), max_priority=2)
-    assert (task.cpu, task.mem, task.duration_s, task.defers) == (2.0, 4 * GI, 3600.0, 2)
+    assert (task.cpu, task.mem, task.defers) == (2.0, 4 * GI, 2)
     assert task.deferrable and task.priority == 2
     assert task.created_s == 1714564800.0
     pod["metadata"]["annotations"] = {}
     pod["spec"]["priority"] = 0
-    plain = parse_pod(pod, AnnotationConfig(), PodConfig(default_duration_s=60), max_priority=2)
-    assert not plain.deferrable and plain.duration_s == 60 and plain.priority == 0
+    plain = parse_pod(pod, AnnotationConfig(), PodConfig(), max_priority=2)
+    assert not plain.deferrable and plain.defers == 0 and plain.priority == 0
 
 
 @pytest.mark.parametrize(
@@ -144,7 +145,10 @@ def test_bad_pods_are_request_errors(spec):
 
 def test_bad_pod_annotations_and_timestamps_are_request_errors():
     pod = {"metadata": {"annotations": {"marl-alloc.io/defers": "x"}}, "spec": {"containers": []}}
-    with pytest.raises(RequestError, match="numbers"):
+    with pytest.raises(RequestError, match="must be a count, got x"):
+        parse_pod(pod, AnnotationConfig(), PodConfig(), 2)
+    pod["metadata"]["annotations"]["marl-alloc.io/defers"] = "-1"
+    with pytest.raises(RequestError, match=">= 0"):
         parse_pod(pod, AnnotationConfig(), PodConfig(), 2)
     pod = {"metadata": {"creationTimestamp": "yesterday"}, "spec": {"containers": []}}
     with pytest.raises(RequestError, match="RFC 3339"):

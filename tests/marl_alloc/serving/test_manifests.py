@@ -1,8 +1,13 @@
 """deploy/ manifests: kinds, apiVersions, required keys, and that they point at what we serve."""
 
+import http.server
 import importlib
 import re
+import subprocess
+import sys
+import threading
 
+import pytest
 import ray
 import yaml
 
@@ -67,7 +72,7 @@ def test_the_optional_bind_verb_is_the_one_serve_would_serve():
     assert config.bind_verb == extender["bindVerb"]
 
 
-def test_extender_pods_run_as_a_service_account_that_may_watch_nodes_and_bind():
+def test_extender_pods_run_as_a_service_account_that_may_watch_nodes_and_pods_and_bind():
     docs = {doc["kind"]: doc for doc in load_all("deploy/extender-rbac.yaml")}
     (service,) = load_all("deploy/rayservice.yaml")
     account = docs["ServiceAccount"]["metadata"]
@@ -77,6 +82,7 @@ def test_extender_pods_run_as_a_service_account_that_may_watch_nodes_and_bind():
     assert {p["template"]["spec"]["serviceAccountName"] for p in pods} == {account["name"]}
     assert docs["ClusterRole"]["rules"] == [
         {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
         {"apiGroups": [""], "resources": ["pods/binding"], "verbs": ["create"]},
     ]
     binding = docs["ClusterRoleBinding"]
@@ -144,8 +150,8 @@ def test_extender_url_reaches_the_replicas_own_ports_through_the_direct_service(
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     # The first replica on a pod takes first_port: one replica per worker pod.
     assert ports[port["targetPort"]] == serve_config.ingress.first_port
-    assert container["readinessProbe"]["httpGet"]["port"] == serve_config.ingress.first_port
-    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    probe = container["readinessProbe"]["exec"]["command"]
+    assert f"{serve_config.ingress.first_port}," in probe[-1] and '"/healthz"' in probe[-1]
     deployment = serve_config.deployment
     assert group["replicas"] == group["minReplicas"] == group["maxReplicas"]
     assert group["replicas"] == deployment.num_replicas
@@ -173,3 +179,39 @@ def test_kuberays_proxy_service_name_is_the_one_the_config_mentions():
 def test_default_serve_config_loads():
     config, env = serve_settings(None)
     assert config.carbon.hold_by == "threshold" and env["topology"]["hosts_per_leaf"] > 0
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    status = 200
+    connection_headers: list[str | None] = []
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        _Health.connection_headers.append(self.headers.get("Connection"))
+        self.send_response(_Health.status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("status", [200, 503])
+def test_the_readiness_probe_asks_healthz_and_leaves_closing_to_itself(status):
+    service, serve_config = _rayservice_config()
+    (group,) = service["spec"]["rayClusterConfig"]["workerGroupSpecs"]
+    (container,) = group["template"]["spec"]["containers"]
+    command = container["readinessProbe"]["exec"]["command"]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Health.status, _Health.connection_headers = status, []
+    try:
+        port = str(serve_config.ingress.first_port)
+        local = [*command[:-1], command[-1].replace(port, str(server.server_address[1]))]
+        done = subprocess.run([sys.executable, *local[1:]], timeout=30, check=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == (0 if status == 200 else 1)
+    # A keep-alive request: the replica does not close first, so its port keeps no TIME_WAIT.
+    assert _Health.connection_headers == [None]

@@ -73,14 +73,27 @@ def test_objects_without_a_resource_version_are_parsed_every_time():
     assert nodes.lookup(["a"])[0].cpu_requested == 2.0
 
 
-def test_node_names_tables_follow_the_remembered_rows():
+def test_node_names_see_the_remembered_rows_patched_where_they_changed():
     nodes = cache()
     table(nodes, node("a"), node("b"))
-    named = nodes.named_table(["b", "x", "a"])
-    assert named.names == ["b", "a"] and nodes.named_table(["b", "x", "a"]) is named
+    cluster, rows = nodes.cluster_view(["b", "x", "a"])
+    assert [cluster.names[i] if i >= 0 else None for i in rows] == ["b", None, "a"]
+    again, _ = nodes.cluster_view(["b", "x", "a"])
+    assert again is cluster
     table(nodes, node("a", version="2", requested="5"))
-    changed = nodes.named_table(["b", "x", "a"])
-    assert changed is not named and list(changed.cpu_requested) == [1.0, 5.0]
+    patched, rows = nodes.cluster_view(["b", "x", "a"])
+    assert patched is not cluster and patched.cpu_requested[rows[2]] == 5.0
+    # Nothing moved between racks: the patched table keeps the lists a layout's order is of.
+    assert patched.names is cluster.names and patched.racks is cluster.racks
+    assert cluster.cpu_requested[rows[2]] == 1.0  # tables already handed out stay as they were
+    moved = node("b", version="2")
+    moved["metadata"]["labels"] = {"marl-alloc.io/rack": "r9"}
+    table(nodes, moved)
+    relabeled, _ = nodes.cluster_view(["a", "b"])
+    assert relabeled.names is patched.names and relabeled.racks is not patched.racks
+    table(nodes, node("c"))
+    grown, rows = nodes.cluster_view(["c"])
+    assert sorted(grown.names) == ["a", "b", "c"] and grown.names[rows[0]] == "c"
 
 
 def test_the_least_recently_seen_nodes_are_forgotten():

@@ -69,10 +69,9 @@ def test_filter_result_echoes_the_request_shape_with_go_field_names():
 
 
 def test_host_priorities_use_go_field_names():
-    assert host_priority_list(["a", "b"], [10, 0]) == [
-        {"Host": "a", "Score": 10},
-        {"Host": "b", "Score": 0},
-    ]
+    assert encode(host_priority_list(["a", "b"], [10, 0])) == (
+        b'[{"Host":"a","Score":10},{"Host":"b","Score":0}]'
+    )
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,9 @@ import json
 import pytest
 import requests
 
-from marl_alloc.checkpoints import load_policy
-from marl_alloc.scoring import ModulePolicy
+from envs.observations import TASK_FEATURES
+from marl_alloc.policy import ModulePolicy
+from marl_alloc.policy.checkpoint import load_policy
 from marl_alloc.serving.policy import LevelQPolicy
 from marl_alloc.serving.service import ExtenderService
 from tests.marl_alloc.serving.kube_state import extender_args, simulated_pick
@@ -47,7 +48,7 @@ def test_a_thousand_nodes_get_the_in_process_answer(extender_url, extender_confi
     reply = post(f"{extender_url}/prioritize", args)
     assert reply.status_code == 200
     policy, settings = LevelQPolicy.from_checkpoint(str(thousand.checkpoint))
-    service = ExtenderService(extender_config, settings["env"], policy)
+    service = ExtenderService(extender_config, settings.env, policy)
     status, expected = service.handle("prioritize", json.dumps(args).encode())
     assert status == 200 and reply.json() == json.loads(expected)
     scores = [p["Score"] for p in reply.json()]
@@ -80,6 +81,23 @@ def test_filter_holds_deferrable_pods_back_and_passes_the_others(extender_url, t
     stats = requests.get(f"{extender_url}/stats", timeout=TIMEOUT_S).json()
     assert stats["counts"]["deferrable/held"] >= 1
     assert stats["carbon_g_per_kwh"] > 0 and stats["holding_deferrable_pods"] is True
+    assert stats["run_times"] == {
+        "finished_pods": 0,
+        "skipped": 0,
+        "knowledge": "estimate",
+        "finished_pods_learnt": 0,
+        "kept": 0,
+    }
+
+
+def test_stats_show_the_last_policy_decision(extender_url, ten):
+    priorities = post(f"{extender_url}/prioritize", extender_args(ten.env)).json()
+    seen = requests.get(f"{extender_url}/stats", timeout=TIMEOUT_S).json()["last_decision"]
+    assert seen["verb"] == "prioritize" and seen["answered_by"] == "policy"
+    assert seen["top_node"] == max(priorities, key=lambda p: p["Score"])["Host"]
+    assert len(seen["task_features"]) == TASK_FEATURES and seen["nodes"]["candidates"] == 10
+    # No pod has finished: the run time is the prior of the checkpoint's env.knowledge.
+    assert seen["duration"]["source"].startswith("estimate: the prior")
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,9 @@
 """ExtenderService without Ray: observations and choices equal the simulator's on the same state;
 carbon hold-back; 400 on malformed requests."""
 
+import collections
 import copy
+import dataclasses
 import datetime as dt
 import functools
 import json
@@ -12,16 +14,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from envs import HEURISTICS, VectorDatacenterEnv
-from marl_alloc.policy import build_policy_spec
-from marl_alloc.scoring import ModulePolicy
+from envs.observations import CONTEXT_FEATURES, TASK_FEATURES
+from marl_alloc.floor.errors import UserError
+from marl_alloc.policy import ModulePolicy, build_policy_spec
 from marl_alloc.serving.config import ServeConfig
-from marl_alloc.serving.host_scores import policy_ranking
+from marl_alloc.serving.decisions import PolicyAnswer
 from marl_alloc.serving.policy import LevelQPolicy
 from marl_alloc.serving.service import ExtenderService
-from marl_alloc.settings import UserError
+from tests.marl_alloc.serving.full_scoring import full_q, full_scores, policy_ranking, row_by_row
 from tests.marl_alloc.serving.kube_state import (
+    as_the_cluster_knows_it,
+    cluster_history,
     env_at_decision,
     extender_args,
+    finished_pods,
     simulated_pick,
     small_settings,
 )
@@ -33,9 +39,9 @@ def policy_for(shape: tuple[int, ...]):
     import torch
 
     settings = small_settings(*shape)
-    env = VectorDatacenterEnv(settings["env"], num_envs=1, seed=0)
+    env = VectorDatacenterEnv(settings.env, num_envs=1, seed=0)
     torch.manual_seed(sum(shape))
-    module = build_policy_spec(env.obs_dims, env.num_actions, settings["model"]["policy"]).build()
+    module = build_policy_spec(env.obs_dims, env.num_actions, settings.model.policy).build()
     return settings, module
 
 
@@ -51,20 +57,32 @@ def service_for(shape, env, seed, policy=True, **serve):
         {"clock_s": float(env.now[0]), **serve, "carbon": {"seed": seed, **serve.get("carbon", {})}}
     )
     level_q = LevelQPolicy(module) if policy else None
-    return ExtenderService(config, settings["env"], level_q), ModulePolicy(module)
+    return ExtenderService(config, settings.env, level_q), ModulePolicy(module)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("shape", [(2, 1, 5), (3, 2, 4, 2), (2, 1, 5, 100)])
-def test_observations_match_the_simulator_at_every_level(shape, seed):
+@pytest.mark.parametrize("history", [False, True], ids=["nothing-finished", "finished-pods"])
+def test_observations_match_the_simulator_at_every_level(shape, seed, history):
     settings = policy_for(shape)[0]
     env, level_obs = env_at_decision(settings, seed)
     service, policy = service_for(shape, env, seed)
+    if history:
+        # The same finished tasks: the simulator's estimator learns them, the extender's
+        # learns them as finished pods (the run-time features then differ from the prior's).
+        finished = cluster_history(env, seed=seed)
+        level_obs = as_the_cluster_knows_it(env, finished)
+        service.run_times.replace(finished_pods(finished))
+        assert env.pending["duration_est_s"][0] != service.env.knowledge.prior_median_s
     prepared = service.prepare("prioritize", extender_args(env))
-    inputs = prepared.inputs
+    levels = prepared.decision.levels
+
+    def observation(level: str, row: int) -> np.ndarray:
+        return levels.observations(level, np.array([row]))[0]
+
     cluster = int(env.pending["cluster"][0])  # zone-<ccc> sorts as cluster c
-    np.testing.assert_allclose(inputs.observation("cluster", cluster), level_obs.obs[0], atol=1e-6)
-    np.testing.assert_array_equal(inputs.mask["cluster"][cluster], level_obs.action_mask[0])
+    np.testing.assert_allclose(observation("cluster", cluster), level_obs.obs[0], atol=1e-6)
+    np.testing.assert_array_equal(levels.mask["cluster"][cluster], level_obs.action_mask[0])
     state = env.get_state()
     try:
         for level in ("rack", "leaf"):
@@ -73,8 +91,8 @@ def test_observations_match_the_simulator_at_every_level(shape, seed):
                 return  # the policy deferred: no lower levels to compare
             level_obs = env.step(action).next
             row = int(env._rack[0] if level == "rack" else env._leaf[0])
-            np.testing.assert_allclose(inputs.observation(level, row), level_obs.obs[0], atol=1e-6)
-            np.testing.assert_array_equal(inputs.mask[level][row], level_obs.action_mask[0])
+            np.testing.assert_allclose(observation(level, row), level_obs.obs[0], atol=1e-6)
+            np.testing.assert_array_equal(levels.mask[level][row], level_obs.action_mask[0])
     finally:
         env.set_state(state)
 
@@ -100,11 +118,69 @@ def test_at_a_thousand_hosts_the_policy_choice_ranks_first_in_its_zone(shape, se
     env, _ = env_at_decision(policy_for(shape)[0], seed, deferrable=False)
     service, policy = service_for(shape, env, seed)
     prepared = service.prepare("prioritize", extender_args(env))
-    q = service.policy.q_values([prepared.inputs])[0]
-    ranked = policy_ranking(q, prepared.feasible, prepared.tiling)
+    q = full_q(prepared.decision.levels, service.policy.q_values)
+    table = prepared.layout.table
+    ranked = policy_ranking(q, prepared.feasible, prepared.layout.tiling)
     zone = f"zone-{int(env.pending['cluster'][0]):03d}"
-    in_zone = [i for i in ranked if prepared.table.zones[i] == zone]
-    assert prepared.table.names[in_zone[0]] == f"node-{simulated_pick(env, policy):04d}"
+    in_zone = [i for i in ranked if table.zones[i] == zone]
+    assert table.names[in_zone[0]] == f"node-{simulated_pick(env, policy):04d}"
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("shape", [(2, 1, 5, 100), (5, 10, 20), (3, 2, 4, 2)])
+def test_top_down_scores_equal_full_scoring_with_the_policy(shape, seed):
+    env, _ = env_at_decision(policy_for(shape)[0], seed, deferrable=False)
+    service, _ = service_for(shape, env, seed)
+    # Row by row: the same Q values for a row whichever rows share its forward pass.
+    service.policy.q_values = row_by_row(service.policy.q_values)
+    asked = collections.Counter()
+    one_row = service.policy.q_values
+
+    def counted(level, obs):
+        asked[level] += len(obs)
+        return one_row(level, obs)
+
+    prepared = service.prepare("prioritize", extender_args(env))
+    levels, layout = prepared.decision.levels, prepared.layout
+    expected = full_scores(
+        full_q(levels, one_row), prepared.feasible, layout.tiling, len(layout.table)
+    )
+    service.policy.q_values = counted
+    (decided,) = service.policy.decide([prepared.decision])
+    np.testing.assert_array_equal(decided.scores, expected)
+    # At most one virtual rack and one leaf group per boundary between two of the ten scores.
+    assert asked["rack"] <= 9 and asked["leaf"] <= 9
+
+
+def test_the_last_decision_shows_the_task_and_context_the_simulator_would_show():
+    shape = (2, 1, 5)
+    env, _ = env_at_decision(policy_for(shape)[0], 5)
+    finished = cluster_history(env, seed=5)
+    level_obs = as_the_cluster_knows_it(env, finished)
+    service, _ = service_for(shape, env, 5)
+    service.run_times.replace(finished_pods(finished))
+    assert service.last_decision is None
+    _, priorities = call(service, "prioritize", extender_args(env))
+    seen = json.loads(json.dumps(service.last_decision))  # as GET /stats answers it
+    tail = TASK_FEATURES + CONTEXT_FEATURES + service.env.forecast_horizon
+    observed = seen["task_features"] + seen["context_features"]
+    np.testing.assert_allclose(observed, level_obs.obs[0][-tail:], atol=1e-5)
+    assert seen["answered_by"] == "policy" and seen["verb"] == "prioritize"
+    assert seen["top_node"] == max(priorities, key=lambda p: p["Score"])["Host"]
+    assert seen["nodes"]["candidates"] == seen["nodes"]["known"] == 10
+    assert seen["rows_evaluated"]["cluster"] == 1
+    assert seen["pod_inputs"]["forecast_source"].startswith("none")
+    # The run time believed of the pod (the simulator's duration_est_s and duration_unc) and
+    # what it rests on: the finished pods of its workload with its request shape.
+    duration = seen["duration"]
+    assert duration["seconds"] == pytest.approx(env.pending["duration_est_s"][0], abs=0.05)
+    assert duration["uncertainty"] == pytest.approx(env.pending["duration_unc"][0], abs=1e-4)
+    shape_peers = duration["finished_pods"]["owner_shape"]
+    assert shape_peers == 20 and duration["finished_pods"]["datacenter"] == 60
+    assert (
+        duration["source"]
+        == f"estimate: {shape_peers} finished pods of its workload with these requests"
+    )
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -218,8 +294,8 @@ def test_the_policy_holds_only_while_its_defer_action_is_allowed(hold_env):
     spent = deferrable_args(env)
     spent["Pod"]["metadata"]["annotations"]["marl-alloc.io/defers"] = "4"  # env.max_defers
     prepared = service.prepare("filter", spent)
-    assert not prepared.can_defer and prepared.inputs is None
-    q = {"cluster": np.full((1, shape[0] + 1), 1e9)}  # whatever the Q values say
+    assert not prepared.can_defer and prepared.decision is None
+    q = PolicyAnswer(cluster_q=np.full((1, shape[0] + 1), 1e9))  # whatever the Q values say
     assert len(service.answer(prepared, q)["Nodes"]["items"]) == 10
 
 
@@ -227,12 +303,12 @@ def test_policy_mode_holds_when_the_cluster_level_prefers_to_defer(hold_env):
     shape, env = hold_env
     service, _ = service_for(shape, env, 6, carbon={"hold_by": "policy"})
     prepared = service.prepare("filter", deferrable_args(env))
-    q = service.policy.q_values([prepared.inputs])[0]
-    prefers_defer = int(np.argmax(q["cluster"][0])) == shape[0]
+    (decided,) = service.policy.decide([prepared.decision])
+    prefers_defer = int(np.argmax(decided.cluster_q[0])) == shape[0]
     _, answer = call(service, "filter", deferrable_args(env))
     assert (answer["Nodes"]["items"] == []) == prefers_defer
-    q["cluster"][:, shape[0]] = 1e9  # make the defer action the best
-    assert service.answer(prepared, q)["Nodes"]["items"] == []
+    decided.cluster_q[:, shape[0]] = 1e9  # make the defer action the best
+    assert service.answer(prepared, decided)["Nodes"]["items"] == []
 
 
 def test_unfit_nodes_are_filtered_only_when_asked(hold_env):
@@ -252,7 +328,7 @@ def test_a_policy_for_another_topology_is_refused(hold_env):
     _, module = policy_for((2, 2, 4))
     other = small_settings(3, 2, 4)
     with pytest.raises(UserError, match="do not match"):
-        ExtenderService(ServeConfig(), other["env"], LevelQPolicy(module))
+        ExtenderService(ServeConfig(), other.env, LevelQPolicy(module))
 
 
 JSON_VALUES = st.recursive(
@@ -307,3 +383,14 @@ def test_any_corruption_of_a_request_is_a_400_or_an_answer_never_a_crash(fuzz_ta
         assert isinstance(answer["Error"], str) and answer["Error"]
     elif verb == "prioritize":
         assert all(0 <= p["Score"] <= 10 for p in answer)
+
+
+def test_an_oracle_trained_checkpoint_is_refused_with_one_line():
+    shape = (2, 1, 5)
+    settings, module = policy_for(shape)
+    oracle = dataclasses.replace(
+        settings.env, knowledge=dataclasses.replace(settings.env.knowledge, durations="oracle")
+    )
+    with pytest.raises(UserError, match="no cluster knows") as err:
+        ExtenderService(ServeConfig(), oracle, LevelQPolicy(module))
+    assert "\n" not in str(err.value)

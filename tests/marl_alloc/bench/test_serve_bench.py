@@ -1,0 +1,47 @@
+"""`python -m marl_alloc.bench serve` end to end, in its own Ray with direct ingress: the JSON
+layout the watch path reports, and a replica killed under load: the other answers every pod with
+no 5xx and a successor answers within the wait."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+from tests.marl_alloc.serving.conftest import free_port
+
+# Its own Ray, Serve, two replicas importing torch, a kill and a restart on a loaded machine.
+TIMEOUT_S = 600
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_the_bench_reports_the_watch_path_and_a_replica_killed_under_load():
+    command = [
+        *(sys.executable, "-m", "marl_alloc.bench", "serve", "--json", "--nodes", "30"),
+        *("--requests", "10", "--sustain-s", "1", "--kill-replica", "--kill-rate", "20"),
+        *("--kill-seconds", "6", "--kill-wait-s", "120"),
+        f"serve.ingress.first_port={free_port()}",
+        # A third port for the successor when the dead one's is held (serve_failover docstring).
+        "serve.ingress.ports_per_node=3",
+    ]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    done = subprocess.run(
+        command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT_S
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    (line,) = done.stdout.strip().splitlines()  # one JSON line, nothing of Ray's
+    result = json.loads(line)
+    (entry,) = result["watch_results"]
+    assert entry["nodes"] == 30 and 0 < entry["http_ms"]["p50"] <= entry["http_ms"]["p99"]
+    assert entry["pods_per_s"] > 0 and entry["sustained"]["replicas"] == 2
+    assert isinstance(entry["fallbacks"], int)
+    by_policy = entry["last_answer_by"] == "policy"
+    assert entry["answers_match_full_nodes_in_process"] or not by_policy
+    failure = result["replica_failure"]
+    assert failure["server_errors"] == 0 and set(failure["statuses"]) == {"200"}
+    assert failure["pods"] > 0 and failure["unreachable"] >= 0
+    assert failure["replica_back_s"] is not None
+    assert isinstance(failure["replica_back_on_its_port"], bool)
