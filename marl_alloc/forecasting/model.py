@@ -34,9 +34,6 @@ class NetConfig:
     # value and normalizes inputs with the training statistics alone.
     level_steps: int = 0
     feature_targets: tuple[int, ...] = ()
-    fusion: str = "features"
-    highway_steps: int = 0
-    aux_weight: float = 1.0
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "NetConfig":
@@ -114,36 +111,6 @@ class GatedFusion(nn.Module):
         return g * self.proj_a(self.norm_a(a)) + (1 - g) * self.proj_b(self.norm_b(b))
 
 
-class ForecastGate(nn.Module):
-    """Mixes two forecasts entry by entry: g = sigmoid(Linear(LayerNorm([LN(a); LN(b)]))) from
-    the pathways' features; out = g f_a + (1 - g) f_b."""
-
-    def __init__(self, dim_a: int, dim_b: int, out_dim: int):
-        super().__init__()
-        self.norm_a, self.norm_b = nn.LayerNorm(dim_a), nn.LayerNorm(dim_b)
-        self.norm = nn.LayerNorm(dim_a + dim_b)
-        self.gate = nn.Linear(dim_a + dim_b, out_dim)
-
-    def gate_values(self, a: Tensor, b: Tensor) -> Tensor:
-        """g [batch, out_dim] in (0, 1): the weight of forecast a per entry."""
-        return torch.sigmoid(self.gate(self.norm(torch.cat([self.norm_a(a), self.norm_b(b)], -1))))
-
-    def forward(self, a: Tensor, b: Tensor, f_a: Tensor, f_b: Tensor) -> Tensor:
-        """The mixed forecast, shaped as f_a [batch, out_dim]."""
-        g = self.gate_values(a, b)
-        return g * f_a + (1 - g) * f_b
-
-
-def _head(cfg: NetConfig, num_targets: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.GELU(),
-        nn.Dropout(cfg.dropout),
-        nn.Linear(cfg.fusion_dim, cfg.head_hidden),
-        nn.GELU(),
-        nn.Linear(cfg.head_hidden, cfg.horizon * num_targets),
-    )
-
-
 class ForecastNet(nn.Module):
     """Raw feature window [batch, W, F] -> next-`horizon` targets [batch, horizon, M], data units.
 
@@ -161,40 +128,28 @@ class ForecastNet(nn.Module):
         if cfg.level_steps and len(cfg.feature_targets) != cfg.num_features:
             raise ValueError("level_steps > 0 needs feature_targets, one entry per feature")
         self.cfg = cfg
-        num_targets = len(cfg.target_features)
         self.lstm = (
             LSTMPathway(cfg.num_features, cfg.lstm_hidden, cfg.lstm_layers)
             if "lstm" in cfg.pathways
             else None
         )
         self.mamba = MambaPathway(cfg) if "mamba" in cfg.pathways else None
-        self.two = self.lstm is not None and self.mamba is not None
-        if cfg.fusion == "forecasts":
-            paths = [p for p in (self.lstm, self.mamba) if p is not None]
-            self.projs = nn.ModuleList(
-                nn.Sequential(nn.LayerNorm(p.out_dim), nn.Linear(p.out_dim, cfg.fusion_dim))
-                for p in paths
-            )
-            self.heads = nn.ModuleList(_head(cfg, num_targets) for _ in paths)
-            if self.two:
-                self.mix = ForecastGate(
-                    self.lstm.out_dim, self.mamba.out_dim, cfg.horizon * num_targets
-                )
+        if self.lstm is not None and self.mamba is not None:
+            self.fusion = GatedFusion(self.lstm.out_dim, self.mamba.out_dim, cfg.fusion_dim)
         else:
-            if self.two:
-                self.fusion = GatedFusion(self.lstm.out_dim, self.mamba.out_dim, cfg.fusion_dim)
-            else:
-                single = self.lstm if self.lstm is not None else self.mamba
-                self.fusion = nn.Sequential(
-                    nn.LayerNorm(single.out_dim), nn.Linear(single.out_dim, cfg.fusion_dim)
-                )
-            self.head = _head(cfg, num_targets)
-        if cfg.highway_steps:
-            self.highway = nn.Linear(
-                cfg.highway_steps * cfg.num_features, cfg.horizon * num_targets
+            # An ablation normalizes and projects its one pathway as the fusion does.
+            single = self.lstm if self.lstm is not None else self.mamba
+            self.fusion = nn.Sequential(
+                nn.LayerNorm(single.out_dim), nn.Linear(single.out_dim, cfg.fusion_dim)
             )
-            nn.init.zeros_(self.highway.weight)
-            nn.init.zeros_(self.highway.bias)
+        num_targets = len(cfg.target_features)
+        self.head = nn.Sequential(
+            nn.GELU(),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(cfg.fusion_dim, cfg.head_hidden),
+            nn.GELU(),
+            nn.Linear(cfg.head_hidden, cfg.horizon * num_targets),
+        )
         self.register_buffer("feature_mean", torch.zeros(cfg.num_features))
         self.register_buffer("feature_std", torch.ones(cfg.num_features))
         self.register_buffer("targets", torch.tensor(cfg.target_features, dtype=torch.long))
@@ -208,6 +163,12 @@ class ForecastNet(nn.Module):
         self.feature_mean.copy_(mean)
         self.feature_std.copy_(std.clamp_min(1e-8))
 
+    def features(self, x: Tensor) -> Tensor:
+        """Fused representation [batch, fusion_dim] of a normalized window."""
+        if self.lstm is not None and self.mamba is not None:
+            return self.fusion(self.lstm(x), self.mamba(x))
+        return self.fusion(self.lstm(x) if self.lstm is not None else self.mamba(x))
+
     def level(self, window: Tensor) -> Tensor:
         """The anchor [batch, 1, M] in data units: mean of the last `level_steps` target values."""
         return window[:, -max(self.cfg.level_steps, 1) :, self.targets].mean(1, keepdim=True)
@@ -218,45 +179,12 @@ class ForecastNet(nn.Module):
         shift = torch.where(self.leveled, level[..., self.level_source], self.feature_mean)
         return (window - shift) / self.feature_std
 
-    def _changes(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
-        feats = [p(x) for p in (self.lstm, self.mamba) if p is not None]
-        if self.cfg.fusion == "forecasts":
-            parts = [
-                head(proj(f)) for f, proj, head in zip(feats, self.projs, self.heads, strict=True)
-            ]
-            if self.two:
-                return self.mix(feats[0], feats[1], parts[0], parts[1]), parts
-            return parts[0], []
-        if self.two:
-            return self.head(self.fusion(feats[0], feats[1])), []
-        return self.head(self.fusion(feats[0])), []
-
-    def _normalized(self, window: Tensor) -> tuple[Tensor, list[Tensor]]:
-        level = self.level(window)
-        x = self.normalize_inputs(window, level)
-        change, parts = self._changes(x)
-        base = self.normalize_targets(level)
-        shape = (x.shape[0], self.cfg.horizon, -1)
-        if self.cfg.highway_steps:
-            linear = self.highway(x[:, -self.cfg.highway_steps :].flatten(1))
-            change = change + linear
-            parts = [p + linear for p in parts]
-        return base + change.view(shape), [base + p.view(shape) for p in parts]
-
     def forward_normalized(self, window: Tensor) -> Tensor:
         """Forecast in normalized units [batch, horizon, M] (the training loss is taken here)."""
-        return self._normalized(window)[0]
-
-    def training_loss(self, window: Tensor, targets: Tensor) -> Tensor:
-        """L1 in normalized units of the forecast, plus (hybrid) the pathways' own forecasts."""
-        y = self.normalize_targets(targets)
-        forecast, parts = self._normalized(window)
-        loss = (forecast - y).abs().mean()
-        if parts and self.cfg.aux_weight > 0:
-            loss = loss + self.cfg.aux_weight * sum((p - y).abs().mean() for p in parts) / len(
-                parts
-            )
-        return loss
+        level = self.level(window)
+        x = self.normalize_inputs(window, level)
+        change = self.head(self.features(x)).view(x.shape[0], self.cfg.horizon, -1)
+        return self.normalize_targets(level) + change
 
     def forward(self, window: Tensor) -> Tensor:
         """Forecast in data units [batch, horizon, M]."""
