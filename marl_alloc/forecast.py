@@ -106,8 +106,13 @@ def run_train(args: argparse.Namespace, overrides: list[str]) -> dict[str, Any]:
     return meta
 
 
+def _cell(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
 def run_evaluate(args: argparse.Namespace, overrides: list[str]) -> dict[str, Any]:
-    """Evaluate with the series and sizes the models were trained with; print the table."""
+    """Evaluate with the series and sizes the models were trained with; print the table (MAE,
+    RMSE, MAPE and skill against persistence and seasonal naive per row) and skipped rows."""
     from marl_alloc.floor.settings import ForecastSettings, from_mapping
     from marl_alloc.floor.settings.compose import compose_forecast_settings
     from marl_alloc.forecasting.evaluation import evaluate_models
@@ -132,20 +137,17 @@ def run_evaluate(args: argparse.Namespace, overrides: list[str]) -> dict[str, An
             f"{meta['feature_names']}; evaluate on the kind of series it was trained on"
         )
     metrics = evaluate_models(nets, series, cfg, args.out)
-    print(f"{'model':<15}{'MAE':>12}{'RMSE':>12}{'MAPE %':>9}")
-    for name in (
-        "hybrid",
-        "lstm_only",
-        "mamba_only",
-        "persistence",
-        "moving_average",
-        "seasonal_naive",
-        "ridge",
-    ):
+    header = ("model", "MAE", "RMSE", "MAPE %", "skill/pers", "skill/snaive")
+    print("{:<15}{:>12}{:>12}{:>9}{:>12}{:>13}".format(*header))
+    for name in metrics["rows"]:
         row = metrics[name]
-        if row is not None:
-            mape = "-" if row["mape"] is None else f"{row['mape']:.2f}"
-            print(f"{name:<15}{row['mae']:>12.5g}{row['rmse']:>12.5g}{mape:>9}")
+        print(
+            f"{name:<15}{row['mae']:>12.5g}{row['rmse']:>12.5g}{_cell(row['mape'], '.2f'):>9}"
+            f"{_cell(row['skill_vs_persistence'], '+.3f'):>12}"
+            f"{_cell(row['skill_vs_seasonal_naive'], '+.3f'):>13}"
+        )
+    for name, reason in metrics["skipped"].items():
+        print(f"skipped {name}: {reason}")
     print(f"metrics: {(Path(args.out) / 'metrics.json').resolve()}")
     return metrics
 

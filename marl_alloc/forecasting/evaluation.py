@@ -8,8 +8,9 @@ import torch
 
 from marl_alloc.floor.settings.forecast import ForecastSettings
 from marl_alloc.floor.strict_json import write_json
+from marl_alloc.forecasting import peers
 from marl_alloc.forecasting.baselines import moving_average, persistence, seasonal_naive
-from marl_alloc.forecasting.metrics import error_metrics, mae_by_step
+from marl_alloc.forecasting.metrics import error_metrics, mae_by_step, skill
 from marl_alloc.forecasting.model import ForecastNet
 from marl_alloc.forecasting.ridge import RidgeForecaster
 from marl_alloc.forecasting.series import (
@@ -21,6 +22,8 @@ from marl_alloc.forecasting.series import (
 
 MODELS = ("hybrid", "lstm_only", "mamba_only")
 BASELINES = ("persistence", "moving_average", "seasonal_naive", "ridge")
+# Every row's skill, 1 - MAE / MAE_reference, against these two baselines.
+SKILL_REFERENCES = ("persistence", "seasonal_naive")
 
 
 @torch.no_grad()
@@ -47,6 +50,34 @@ def _baselines(
         return forecasts, {}
     reason = f"the test split starts {origins[0]} steps in, within the first season ({season})"
     return forecasts, {"seasonal_naive": reason}
+
+
+def _peers(
+    series: DemandSeries, origins: np.ndarray, horizon: int, cfg: ForecastSettings
+) -> tuple[dict[str, np.ndarray], dict[str, str], dict[str, str]]:
+    # The configured peer libraries that are installed: forecasts, descriptions, and a note for
+    # each one skipped.
+    forecasts, about, skipped = {}, {}, {}
+    nhits = cfg.evaluate.nhits
+    val_rows = int(origins[0] * cfg.data.val_fraction)
+    for library in cfg.evaluate.peers:
+        reason = peers.missing_reason(library)
+        no_window = peers.neural_input_steps(int(origins[0]), val_rows, horizon, nhits) < 1
+        if reason is None and library == peers.NEURAL_LIBRARY and no_window:
+            reason = f"{origins[0]} rows before the test split leave no NHITS training window"
+        if reason is not None:
+            skipped[library] = reason
+            continue
+        if library == peers.STATS_LIBRARY:
+            name, forecast, text = peers.statistical_peer(
+                series, origins, horizon, cfg.data.seasons_s
+            )
+        else:
+            name, forecast, text = peers.neural_peer(
+                series, origins, horizon, val_rows, nhits, cfg.seed
+            )
+        forecasts[name], about[name] = forecast, text
+    return forecasts, about, skipped
 
 
 def _plot(truth: np.ndarray, forecasts: dict[str, np.ndarray], metrics: dict, out: Path, info):
@@ -104,12 +135,19 @@ def evaluate_models(
     )
     ridge = RidgeForecaster(series, window, horizon).fit(*fit_origins)
     forecasts["ridge"] = ridge.predict(origins)
+    peer_forecasts, peer_about, peer_skipped = _peers(series, origins, horizon, cfg)
+    forecasts |= peer_forecasts
     metrics: dict[str, Any] = {name: None for name in MODELS + BASELINES}
     metrics |= {name: error_metrics(f, truth) for name, f in forecasts.items()}
+    for row in (metrics[name] for name in forecasts):
+        for reference in SKILL_REFERENCES:
+            base = metrics[reference]
+            row[f"skill_vs_{reference}"] = None if base is None else skill(row["mae"], base["mae"])
     alternatives = {n: m["mae"] for n, m in metrics.items() if m is not None and n != "hybrid"}
     best_name = min(alternatives, key=alternatives.get)
     hybrid_mae = metrics["hybrid"]["mae"]
     metrics |= {
+        "rows": list(forecasts),
         "horizon": horizon,
         "resolution_s": series.resolution_s,
         "series": series.name,
@@ -118,12 +156,12 @@ def evaluate_models(
         "test_fraction": cfg.data.test_fraction,
         "test_origins": len(origins),
         "test_windows": len(data),
-        "skipped": skipped,
+        "skipped": skipped | peer_skipped,
+        "peers": peer_about,
         "ridge_penalty": ridge.penalty,
         "ridge_val_mae": ridge.val_mae,
-        "hybrid_mae_reduction_vs_persistence": 1 - hybrid_mae / metrics["persistence"]["mae"],
         "best_alternative": best_name,
-        "hybrid_mae_reduction_vs_best_alternative": 1 - hybrid_mae / alternatives[best_name],
+        "hybrid_skill_vs_best_alternative": skill(hybrid_mae, alternatives[best_name]),
         "mae_by_step": {name: mae_by_step(f, truth) for name, f in forecasts.items()},
     }
     out = Path(out_dir)

@@ -18,3 +18,9 @@ def error_metrics(forecast: np.ndarray, truth: np.ndarray) -> dict[str, float]:
 def mae_by_step(forecast: np.ndarray, truth: np.ndarray) -> list[float]:
     """MAE at each forecast step 1..horizon (forecast, truth: [n, horizon, M])."""
     return np.abs(np.asarray(forecast, np.float64) - truth).mean(axis=(0, 2)).tolist()
+
+
+def skill(mae: float, reference_mae: float) -> float | None:
+    """Skill against a reference forecast: 1 - MAE / MAE_reference (0: no better, 1: perfect);
+    None against a perfect reference, where no skill is defined."""
+    return 1.0 - mae / reference_mae if reference_mae > 0 else None

@@ -16,7 +16,7 @@ from envs.demand_history import FEATURES
 from marl_alloc.floor import columns as C
 from marl_alloc.floor.errors import UserError
 from marl_alloc.floor.settings import ForecasterConfig, ForecastSettings, from_mapping
-from marl_alloc.forecasting.ensemble import Forecaster, build_forecaster
+from marl_alloc.forecasting.ensemble import Forecaster, build_forecaster, member_count
 from marl_alloc.forecasting.model import NetConfig
 from marl_alloc.forecasting.rl_module import FORECASTER_ID, ForecasterRLModule, forecaster_spec
 from marl_alloc.forecasting.store import load_models
@@ -81,13 +81,35 @@ def load_init(init_dir: str | Path) -> tuple[Forecaster, dict[str, Any]]:
     return nets[INIT_MODEL], meta
 
 
+def check_sizes(init_dir: str | Path, sizes: tuple[int, int], expected: tuple[int, int]) -> None:
+    """A one-line UserError unless the init dir's forecaster's (window, horizon) `sizes` are the
+    `expected` ones (what `model.forecaster` says the policy holds)."""
+    if sizes != expected:
+        raise UserError(
+            f"the forecaster in {init_dir} reads {sizes[0]} steps and forecasts {sizes[1]}, but "
+            f"the policy expects model.forecaster.window={expected[0]} and "
+            f"model.forecaster.horizon={expected[1]}; set them to {sizes[0]} and {sizes[1]} "
+            "or pass a forecaster trained with those sizes"
+        )
+
+
+def _init_window(meta: dict[str, Any]) -> int:
+    return from_mapping(ForecastSettings, meta["config"]).data.window
+
+
 def forecaster_module_spec(forecaster: ForecasterConfig, forecast_horizon: int) -> RLModuleSpec:
-    """The `forecaster` module's spec from `model.forecaster`: the init dir's network, window,
-    resolution and lags when `init` is set, else the configured ones (sizes in `net`)."""
+    """The `forecaster` module's spec from `model.forecaster`: the init dir's network,
+    resolution and lags when `init` is set (its window and horizon must be the configured
+    ones), else the configured ones (sizes in `net`)."""
     if forecaster.init:
         net, meta = load_init(forecaster.init)
-        net_config, members = net.cfg, len(getattr(net, "members", [net]))
-        window = from_mapping(ForecastSettings, meta["config"]).data.window
+        net_config, members = net.cfg, member_count(net)
+        window = _init_window(meta)
+        check_sizes(
+            forecaster.init,
+            (window, net_config.horizon),
+            (forecaster.window, forecaster.horizon),
+        )
         feed = {"resolution_s": float(meta["resolution_s"]), "seasonal_lags": meta["seasonal_lags"]}
     else:
         net_config = NetConfig(
@@ -115,7 +137,20 @@ def forecaster_module_spec(forecaster: ForecasterConfig, forecast_horizon: int) 
 
 
 def warm_start(module: DemandForecasterModule, init_dir: str | Path) -> None:
-    """Copy the init dir's weights and normalization into `module` (same network config)."""
-    net, _ = load_init(init_dir)
+    """Copy the init dir's weights and normalization into `module`; a one-line UserError when
+    the dir's window, horizon or network differ from the module's."""
+    net, meta = load_init(init_dir)
+    check_sizes(
+        init_dir, (_init_window(meta), net.cfg.horizon), (module.window, module.net.cfg.horizon)
+    )
+    theirs, ours = net.cfg.to_dict(), module.net.cfg.to_dict()
+    differ = [key for key in ours if theirs[key] != ours[key]]
+    if member_count(net) != member_count(module.net):
+        differ.append("ensemble members")
+    if differ:
+        raise UserError(
+            f"the forecaster in {init_dir} differs from the policy's forecaster module in "
+            f"{', '.join(differ)}; start from a forecast train dir with the module's sizes"
+        )
     with torch.no_grad():
         module.net.load_state_dict(net.state_dict())

@@ -100,7 +100,8 @@ def init_dir(tmp_path_factory):
 
 def test_init_dir_warm_starts_the_forecaster(init_dir):
     path, net = init_dir
-    learner = _learner([f"model.forecaster.init={path}"])
+    sizes = ["model.forecaster.window=10", "model.forecaster.horizon=6"]
+    learner = _learner([f"model.forecaster.init={path}", *sizes])
     module = learner.module[FORECASTER_ID].unwrapped()
     assert module.window == 10 and module.resolution_s == 30.0 and module.net.cfg.horizon == 6
     for name, value in net.state_dict().items():
@@ -121,3 +122,46 @@ def test_a_checkpoint_restores_the_forecaster(tmp_path):
         got = restored[FORECASTER_ID].eval().net(window)
     torch.testing.assert_close(got, expected)
     assert restored[FORECASTER_ID].resolution_s == 10.0
+
+
+@pytest.mark.parametrize(
+    ("sizes", "expected"),
+    [
+        ({"window": 8, "horizon": 6}, "model.forecaster.window=8"),
+        ({"window": 10, "horizon": 12}, "model.forecaster.horizon=12"),
+    ],
+)
+def test_an_init_dir_with_another_window_or_horizon_is_one_line(init_dir, sizes, expected):
+    from marl_alloc.floor.errors import UserError
+
+    path, _ = init_dir
+    overrides = [f"model.forecaster.{key}={value}" for key, value in sizes.items()]
+    with pytest.raises(UserError) as raised:
+        build_apex_config(
+            compose_settings([*SMALL_NET, f"model.forecaster.init={path}", *overrides])
+        )
+    message = str(raised.value)
+    assert "\n" not in message and expected in message
+    assert "reads 10 steps and forecasts 6" in message
+
+
+def test_warm_start_refuses_a_module_of_other_sizes(init_dir):
+    from marl_alloc.floor.errors import UserError
+    from marl_alloc.policy.forecaster import warm_start
+
+    path, _ = init_dir
+    module = _learner([]).module[FORECASTER_ID].unwrapped()  # window 8, horizon 4
+    with pytest.raises(UserError, match="reads 10 steps and forecasts 6"):
+        warm_start(module, path)
+
+
+def test_train_exits_2_on_a_mismatched_init_dir(init_dir, tmp_path):
+    import subprocess
+    import sys
+
+    path, _ = init_dir
+    argv = [sys.executable, "-m", "marl_alloc.train", *SMALL_NET]
+    argv += [f"model.forecaster.init={path}", f"hydra.run.dir={tmp_path}"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: the forecaster in")

@@ -9,6 +9,8 @@ from marl_alloc.floor.settings.checks import require, require_all
 PATHWAYS = ("lstm", "mamba")
 # Ablations `forecast train` trains beside the hybrid, and the pathway each keeps.
 ABLATIONS = {"lstm_only": ("lstm",), "mamba_only": ("mamba",)}
+# Established forecasting libraries `forecast evaluate` can score beside ours (extra `[peers]`).
+PEER_LIBRARIES = ("statsforecast", "neuralforecast")
 
 
 def _positive(section: str, values: dict[str, float]) -> None:
@@ -159,15 +161,36 @@ class ForecastTrainConfig:
 
 
 @dataclasses.dataclass
+class NhitsConfig:
+    """neuralforecast's NHITS as `forecast evaluate` trains it (the neural peer)."""
+
+    input_steps: int = 96  # input window (cut to what a short trace leaves room for)
+    mlp_units: int = 256  # per layer: 2 layers in each of the 3 stacks
+    max_steps: int = 1000
+    windows_batch_size: int = 256
+    val_check_steps: int = 50  # early stopping on the rows our nets validate on
+    patience_checks: int = 5
+
+    def __post_init__(self):
+        _positive("evaluate.nhits", dataclasses.asdict(self))
+
+
+@dataclasses.dataclass
 class ForecastEvaluateConfig:
     """How `forecast evaluate` scores the models and plots them."""
 
     moving_average_steps: int = 12
     eval_batch_size: int = 512
     plot_steps: int = 576  # test steps shown in forecast.png (2 days at 5 min)
+    # Peer libraries scored in the same run when installed, else skipped with a note.
+    peers: list[str] = dataclasses.field(default_factory=lambda: list(PEER_LIBRARIES))
+    nhits: NhitsConfig = dataclasses.field(default_factory=NhitsConfig)
 
     def __post_init__(self):
-        _positive("evaluate", dataclasses.asdict(self))
+        sizes = ("moving_average_steps", "eval_batch_size", "plot_steps")
+        _positive("evaluate", {key: getattr(self, key) for key in sizes})
+        unknown = sorted(set(self.peers) - set(PEER_LIBRARIES))
+        require(not unknown, f"evaluate.peers: unknown {unknown} (choose {list(PEER_LIBRARIES)})")
 
 
 @dataclasses.dataclass

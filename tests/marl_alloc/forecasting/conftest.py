@@ -22,6 +22,10 @@ TINY_OVERRIDES = [
 ]
 
 
+# Evaluate without the established peers: they train for minutes (tests/.../test_peers.py).
+NO_PEERS = ["evaluate.peers=[]"]
+
+
 def tiny_net_config(**changes) -> NetConfig:
     """A NetConfig small enough to build and run in milliseconds."""
     values = dict(

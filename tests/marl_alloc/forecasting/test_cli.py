@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from marl_alloc.forecast import main
-from tests.marl_alloc.forecasting.conftest import TINY_OVERRIDES
+from tests.marl_alloc.forecasting.conftest import NO_PEERS, TINY_OVERRIDES
 
 METRIC_KEYS = {
     "hybrid",
@@ -20,7 +20,9 @@ METRIC_KEYS = {
     "horizon",
     "resolution_s",
     "series",
+    "rows",
 }
+SKILLS = {"skill_vs_persistence", "skill_vs_seasonal_naive"}
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +40,11 @@ def test_train_saves_hybrid_and_ablations(trained):
 
 
 def test_evaluate_writes_metrics_with_all_keys(trained, tmp_path, capsys):
-    assert main(["evaluate", "--model", str(trained), "--out", str(tmp_path)]) == 0
+    assert main(["evaluate", "--model", str(trained), "--out", str(tmp_path), *NO_PEERS]) == 0
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert set(metrics) >= METRIC_KEYS
     for name in ("hybrid", "lstm_only", "mamba_only", "persistence", "moving_average", "ridge"):
-        assert set(metrics[name]) == {"mae", "rmse", "mape"}
+        assert set(metrics[name]) == {"mae", "rmse", "mape"} | SKILLS
     assert metrics["horizon"] == 4 and metrics["resolution_s"] == 300
     assert (tmp_path / "forecast.png").stat().st_size > 0
     assert "metrics:" in capsys.readouterr().out
@@ -54,7 +56,7 @@ def test_ensemble_trains_each_model_from_the_same_seeds(tmp_path):
     assert main([*argv, "train.ablations=[lstm_only]"]) == 0
     training = json.loads((out / "forecaster.json").read_text())["training"]
     assert all(len(training[name]["members"]) == 2 for name in ("hybrid", "lstm_only"))
-    assert main(["evaluate", "--model", str(out), "--out", str(tmp_path / "e")]) == 0
+    assert main(["evaluate", "--model", str(out), "--out", str(tmp_path / "e"), *NO_PEERS]) == 0
 
 
 def test_series_workload_trains_and_evaluates(sine_csv, tmp_path):
@@ -73,6 +75,7 @@ def test_series_workload_trains_and_evaluates(sine_csv, tmp_path):
                 str(out),
                 "--test-fraction",
                 "0.3",
+                *NO_PEERS,
             ]
         )
         == 0
@@ -193,7 +196,7 @@ def test_google2011_workload_trains_and_evaluates(google_files, tmp_path):
     model, out = tmp_path / "m", tmp_path / "e"
     overrides = [*TINY_OVERRIDES, "train.ablations=[]"]
     assert main(["train", *trace, "--out", str(model), "--no-progress", *overrides]) == 0
-    assert main(["evaluate", "--model", str(model), *trace, "--out", str(out)]) == 0
+    assert main(["evaluate", "--model", str(model), *trace, "--out", str(out), *NO_PEERS]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["series"] == "google2011" and metrics["resolution_s"] == 60
     assert metrics["groups"] == ["leaf_00", "leaf_01", "cluster"]
