@@ -28,3 +28,13 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is not present")
     return SHARED_DATA
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that starts Ray (the session fixture or its own cluster) is marked `ray` and is in
+    the slow tier: Ray and its actors alone cost seconds, so `-m "not slow"` stays quick."""
+    for item in items:
+        if "ray_session" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.ray)
+        if item.get_closest_marker("ray"):
+            item.add_marker(pytest.mark.slow)

@@ -3,6 +3,7 @@ synthetic episodes is clearly below the untrained policy's for the median traini
 
 import dataclasses
 
+import pytest
 import torch
 
 from marl_alloc.apex.builder import env_dimensions
@@ -41,6 +42,7 @@ def _train_and_score(seed: int, run_dir) -> tuple[float, float]:
     return _total_cost(untrained, settings.env), _total_cost(trained, settings.env)
 
 
+@pytest.mark.slow
 def test_training_lowers_the_total_cost_of_the_untrained_policy(tmp_path):
     costs = {seed: _train_and_score(seed, tmp_path / f"seed{seed}") for seed in (0, 1, 2, 3)}
     # The median seed must improve clearly; one short run in four may end on a weaker policy.
