@@ -5,6 +5,7 @@ on a background thread while the current one trains.
         parts = batch.to_device(device, count=k)  # one non-blocking copy, k equal slices
 """
 
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
@@ -53,7 +54,11 @@ def as_tensors(sampled: dict[str, dict[str, Any]], pin_memory: bool) -> Prefetch
         for name, values in columns.items():
             if name in (C.INDICES, C.GENERATIONS):
                 continue
-            tensor = torch.from_numpy(np.ascontiguousarray(values))
+            with warnings.catch_warnings():
+                # Ray hands samples over in read-only object-store memory; the update only
+                # reads its batch, so sharing it is safe and saves a copy per batch.
+                warnings.filterwarnings("ignore", "The given NumPy array is not writable")
+                tensor = torch.from_numpy(np.ascontiguousarray(values))
             tensors[module_id][name] = tensor.pin_memory() if pin_memory else tensor
     return PrefetchedBatch(-1, ids, tensors)
 
