@@ -150,6 +150,7 @@ def test_a_heuristic_packs_cpu_requests_up_to_its_target_while_hosts_allow_more(
     assert (h.cpu_requested <= 3.0 * h.cpu_capacity + 1e-5).all()
 
 
+@pytest.mark.slow
 def test_a_higher_packing_target_trades_sla_for_energy(synthetic_config):
     config = overcommitting(synthetic_config)
     config["episode_tasks"] = 2000

@@ -155,6 +155,7 @@ def test_warm_start_refuses_a_module_of_other_sizes(init_dir):
         warm_start(module, path)
 
 
+@pytest.mark.slow
 def test_train_exits_2_on_a_mismatched_init_dir(init_dir, tmp_path):
     import subprocess
     import sys

@@ -132,6 +132,7 @@ def test_trace_flags_are_checked(cell, tmp_path, capsys):
     assert main([*argv, "--out", str(tmp_path)]) == 2
 
 
+@pytest.mark.slow
 def test_the_recorded_google_cell_keeps_every_machine_on_whatever_the_policy(shared_data, tmp_path):
     folder = shared_data / "google-2011"
     tasks = folder / "task_events-part-00000-of-00500.csv.gz"

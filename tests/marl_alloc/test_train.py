@@ -90,6 +90,7 @@ def test_heuristic_evaluation_needs_no_checkpoint(tmp_path):
     assert metrics["energy_kwh"] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["missing", "corrupt", "corrupt settings", "other layout"])
 def test_bad_checkpoint_is_one_line_error_and_exit_2(local_checkpoint, tmp_path, kind):
     import shutil
