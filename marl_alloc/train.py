@@ -27,6 +27,8 @@ from marl_alloc.ray_start import quiet_unactionable_logs
 
 CHECKPOINT = "checkpoint"
 REPLAY = "replay"
+# What Hydra writes into the run dir itself before the run starts (its config copy, its log).
+HYDRA_OWN = (".hydra", "train.log")
 
 
 def run_paths(settings: Settings, run_dir: Path) -> tuple[Settings, Path]:
@@ -41,6 +43,23 @@ def run_paths(settings: Settings, run_dir: Path) -> tuple[Settings, Path]:
     if replay.snapshot_dir is None:
         replay = dataclasses.replace(replay, snapshot_dir=str(run_dir / REPLAY))
     return dataclasses.replace(settings, training=training, replay=replay), run_dir
+
+
+def require_fresh_run_dir(settings: Settings, run_dir: Path) -> None:
+    """A run that does not resume must not find a previous run's files: it would reuse its
+    replay and overwrite its checkpoint and progress log."""
+    found = (
+        [p.name for p in run_dir.iterdir() if p.name not in HYDRA_OWN] if run_dir.is_dir() else []
+    )
+    for kept in (settings.training.checkpoint_dir, settings.replay.snapshot_dir):
+        path = Path(kept)
+        if path.is_dir() and not path.is_relative_to(run_dir) and any(path.iterdir()):
+            found.append(str(path))
+    if found:
+        raise UserError(
+            f"run dir {run_dir} is not empty ({', '.join(sorted(found)[:3])}): continue that run "
+            f"with resume={run_dir}, or start a new one with hydra.run.dir=NEW_DIR"
+        )
 
 
 def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
@@ -99,6 +118,8 @@ def run_training(settings: Settings, run_dir: Path, on_round: RoundHook | None =
     resume_from = latest_checkpoint(checkpoint_dir) if settings.resume else None
     if settings.resume and resume_from is None:
         raise UserError(f"resume={settings.resume}: no checkpoint in {checkpoint_dir}")
+    if not settings.resume:
+        require_fresh_run_dir(settings, run_dir)
     config = build_apex_config(settings)
     if not training.local:  # the in-process pipeline needs no Ray
         start_ray(settings.cluster)

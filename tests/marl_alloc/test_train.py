@@ -7,6 +7,7 @@ import sys
 import pytest
 import torch
 
+from marl_alloc.floor.errors import UserError
 from marl_alloc.floor.settings.compose import compose_settings
 from marl_alloc.policy.checkpoint import load_policy
 from marl_alloc.train import run_training
@@ -186,3 +187,12 @@ def test_distributed_training_on_ray(ray_session, tmp_path):
     assert rows[-1]["env_steps"] >= 1500
     assert rows[-1]["updates"] > 0
     assert (checkpoint / "learner_group").is_dir()
+
+
+def test_a_run_dir_holding_a_run_is_refused_without_resume(tmp_path):
+    (tmp_path / ".hydra").mkdir()  # Hydra's own files are no previous run
+    (tmp_path / "progress.jsonl").write_text('{"env_steps": 100}\n')
+    settings = compose_settings([*SMALL, "training.local=true"])
+    with pytest.raises(UserError, match=f"resume={tmp_path}.*hydra.run.dir="):
+        run_training(settings, tmp_path)
+    assert (tmp_path / "progress.jsonl").read_text() == '{"env_steps": 100}\n'
