@@ -24,6 +24,7 @@ from ray.rllib.utils.debug import update_global_seed_if_necessary
 from ray.tune.result import TRAINING_ITERATION
 
 from learners.apex_torch_learner import ApexTorchLearner
+from marl_alloc.floor.checksums import verify_manifest, write_manifest
 from marl_alloc.floor.settings import Settings
 from marl_alloc.policy import LevelQModule, acting_policy, spec_spaces
 
@@ -141,7 +142,8 @@ class ApexAlgorithm(Algorithm):
     def save_to_path(self, path: str | Path | None = None, **kwargs) -> str:
         """RLlib's checkpoint: the algorithm's metadata and state here, the learner's state
         under learner_group/learner/ (written by the learner that holds it); the replay shards
-        snapshot themselves alongside (into `replay.snapshot_dir`, when set)."""
+        snapshot themselves alongside (into `replay.snapshot_dir`, when set). The checksums of
+        every file written come last (marl_alloc.floor.checksums)."""
         if self.runtime is not None:
             self.runtime.snapshot_replay()
         path = Path(super().save_to_path(path, **kwargs))
@@ -149,10 +151,13 @@ class ApexAlgorithm(Algorithm):
             self.runtime.save_learner(path / LEARNER_PATH)
         else:
             self._learner().save_to_path(path / LEARNER_PATH)
+        write_manifest(path)
         return str(path)
 
     def restore_from_path(self, path: str | Path, *args, **kwargs) -> None:
-        """Counters, iteration and the learner (modules, optimizers) from a checkpoint."""
+        """Counters, iteration and the learner (modules, optimizers) from a checkpoint whose
+        checksums match (a corrupt one is a UserError before anything loads)."""
+        verify_manifest(Path(path))
         Checkpointable.restore_from_path(self, path, *args, **kwargs)
         learner_dir = Path(path) / LEARNER_PATH
         if self.runtime is not None:

@@ -133,6 +133,7 @@ def fallback_count(bases: list[str]) -> int:
 def untrained_checkpoint(root: Path) -> Path:
     """A checkpoint of the default config's policy, freshly initialized."""
     from envs import VectorDatacenterEnv
+    from marl_alloc.floor.checksums import write_manifest
     from marl_alloc.floor.settings import CONFIG_FILE
     from marl_alloc.floor.settings.compose import compose_settings
     from marl_alloc.policy import build_policy_spec
@@ -143,6 +144,7 @@ def untrained_checkpoint(root: Path) -> Path:
     spec = build_policy_spec(env.obs_dims, env.num_actions, settings.model.policy)
     spec.build().save_to_path(str(root / MODULE_PATH))
     settings.save(root / CONFIG_FILE)
+    write_manifest(root)
     return root
 
 

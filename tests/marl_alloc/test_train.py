@@ -91,8 +91,11 @@ def test_heuristic_evaluation_needs_no_checkpoint(tmp_path):
     assert metrics["energy_kwh"] > 0
 
 
-@pytest.mark.parametrize("kind", ["missing", "corrupt", "corrupt settings", "other layout"])
+@pytest.mark.parametrize(
+    "kind", ["missing", "corrupt", "corrupt weights", "corrupt settings", "other layout"]
+)
 def test_bad_checkpoint_is_one_line_error_and_exit_2(local_checkpoint, tmp_path, kind):
+    import pickle
     import shutil
 
     from omegaconf import OmegaConf
@@ -103,6 +106,14 @@ def test_bad_checkpoint_is_one_line_error_and_exit_2(local_checkpoint, tmp_path,
     if kind == "corrupt":
         for state in checkpoint.rglob("module_state*"):
             state.write_bytes(b"not a checkpoint")
+    if kind == "corrupt weights":
+        # 200 bytes inside the largest weight array: still a loadable pickle, with NaN weights.
+        state = checkpoint / "learner_group/learner/rl_module/leaf/module_state.pkl"
+        data = bytearray(state.read_bytes())
+        weights = max(pickle.loads(data).values(), key=lambda array: array.nbytes)
+        start = data.find(weights.tobytes())
+        data[start : start + 200] = b"\xff" * 200
+        state.write_bytes(bytes(data))
     if kind == "corrupt settings":
         (checkpoint / "marl_alloc.yaml").write_text("env: {topology: [\n")
     if kind == "other layout":

@@ -67,6 +67,18 @@ def test_resume_continues_the_run_with_its_counters_learner_and_replay(trained_r
     assert _replay_size(run_dir) > rows[-1]["env_steps"] - first[-1]["env_steps"]
 
 
+def test_resume_from_a_garbled_checkpoint_is_corrupt_before_anything_loads(trained_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained_run, run_dir)
+    state = run_dir / "checkpoint/learner_group/learner/rl_module/rack/module_state.pkl"
+    data = bytearray(state.read_bytes())
+    data[-400:-200] = bytes(200)
+    state.write_bytes(bytes(data))
+    settings = resumed_settings(str(run_dir), ["training.total_env_steps=1600"])
+    with pytest.raises(UserError, match="is corrupt: .*rack/module_state.pkl does not match"):
+        run_training(settings, tmp_path / "unused-hydra-dir")
+
+
 def test_resume_without_a_checkpoint_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="no checkpoint"):
         resumed_settings(str(tmp_path), [])
