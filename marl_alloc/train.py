@@ -92,7 +92,47 @@ def resumed_settings(resume_dir: str, overrides: Sequence[str]) -> Settings:
     if checkpoint is None:
         raise UserError(f"resume={resume_dir}: no {CHECKPOINT}/{CONFIG_FILE} in that run dir")
     extra = [o for o in overrides if not o.startswith(("resume=", "hydra."))]
-    return Settings.load(checkpoint / CONFIG_FILE, [*extra, f"resume={run_dir}"])
+    settings = Settings.load(checkpoint / CONFIG_FILE, [*extra, f"resume={run_dir}"])
+    saved = Settings.load(checkpoint / CONFIG_FILE, [])
+    changed = [
+        f"{key} ({before} -> {after})"
+        for section in SHAPING
+        for key, before, after in _differences(section, saved, settings)
+    ]
+    if changed:
+        raise UserError(
+            f"resume={resume_dir}: {', '.join(changed)} changed, but the checkpoint's networks"
+            " are sized for the run's own; drop that override, or start a new run in a new dir"
+        )
+    return settings
+
+
+# Settings that size the networks (observations, actions, layers): fixed for a resumed run.
+SHAPING = ("env.topology", "env.forecast_horizon", "model")
+
+
+def _differences(section: str, a: Settings, b: Settings) -> list[tuple[str, Any, Any]]:
+    """(key, value in a, value in b) of every leaf setting under `section` that differs."""
+
+    def leaves(value: Any, prefix: str) -> dict[str, Any]:
+        if dataclasses.is_dataclass(value):
+            value = dataclasses.asdict(value)
+        if isinstance(value, dict):
+            return {
+                k: v
+                for key, item in value.items()
+                for k, v in leaves(item, f"{prefix}.{key}").items()
+            }
+        return {prefix: value}
+
+    def at(settings: Settings) -> dict[str, Any]:
+        value: Any = settings
+        for name in section.split("."):
+            value = getattr(value, name)
+        return leaves(value, section)
+
+    before, after = at(a), at(b)
+    return [(key, before[key], after.get(key)) for key in before if before[key] != after.get(key)]
 
 
 # Called with (env steps so far, the ApexAlgorithm) before the first round and after each one.

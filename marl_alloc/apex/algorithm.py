@@ -25,6 +25,7 @@ from ray.tune.result import TRAINING_ITERATION
 
 from learners.apex_torch_learner import ApexTorchLearner
 from marl_alloc.floor.checksums import verify_manifest, write_manifest
+from marl_alloc.floor.errors import UserError
 from marl_alloc.floor.settings import Settings
 from marl_alloc.policy import LevelQModule, acting_policy, spec_spaces
 
@@ -158,12 +159,18 @@ class ApexAlgorithm(Algorithm):
         """Counters, iteration and the learner (modules, optimizers) from a checkpoint whose
         checksums match (a corrupt one is a UserError before anything loads)."""
         verify_manifest(Path(path))
-        Checkpointable.restore_from_path(self, path, *args, **kwargs)
         learner_dir = Path(path) / LEARNER_PATH
-        if self.runtime is not None:
-            self.runtime.restore_learner(learner_dir)
-        else:
-            self._learner().restore_from_path(learner_dir)
+        try:
+            Checkpointable.restore_from_path(self, path, *args, **kwargs)
+            if self.runtime is not None:
+                self.runtime.restore_learner(learner_dir)
+            else:
+                self._learner().restore_from_path(learner_dir)
+        except Exception as err:  # noqa: BLE001 - pickles and tensors fail in many ways
+            first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise UserError(
+                f"checkpoint {path} is corrupt: cannot load it ({first_line})"
+            ) from None
 
     def _learner(self) -> Learner:
         """The learner before the pipeline starts, built on first use."""

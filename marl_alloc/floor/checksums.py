@@ -6,15 +6,13 @@ checks it too. Garbled bytes inside a pickle of tensors can load without error (
 """
 
 import hashlib
-import logging
+import sys
 from pathlib import Path
 
 from marl_alloc.floor.errors import UserError
 
 MANIFEST = "checksums.sha256"
 _CHUNK = 1 << 20
-
-logger = logging.getLogger(__name__)
 
 
 def file_sha256(path: Path) -> str:
@@ -41,11 +39,12 @@ def verify_manifest(root: Path) -> None:
     with one warning line. A missing, garbled or changed file is a UserError."""
     manifest = root / MANIFEST
     if not manifest.is_file():
-        logger.warning(
-            "warning: checkpoint %s has no %s (saved by an older marl-alloc): loading it"
-            " unverified",
-            root,
-            MANIFEST,
+        # On stderr as the entry points' own warnings, not through logging (Hydra sends that
+        # to stdout, whose last line train keeps for the checkpoint path).
+        print(
+            f"warning: checkpoint {root} has no {MANIFEST} (saved by an older marl-alloc):"
+            " loading it unverified",
+            file=sys.stderr,
         )
         return
     try:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from marl_alloc.floor.checksums import MANIFEST
 from marl_alloc.floor.errors import UserError
 from marl_alloc.floor.settings import CONFIG_FILE
 from marl_alloc.floor.settings.compose import compose_settings
@@ -76,6 +77,22 @@ def test_resume_from_a_garbled_checkpoint_is_corrupt_before_anything_loads(train
     state.write_bytes(bytes(data))
     settings = resumed_settings(str(run_dir), ["training.total_env_steps=1600"])
     with pytest.raises(UserError, match="is corrupt: .*rack/module_state.pkl does not match"):
+        run_training(settings, tmp_path / "unused-hydra-dir")
+
+
+def test_resume_that_changes_the_networks_shape_is_one_line(trained_run):
+    with pytest.raises(UserError, match=r"env.topology.hosts_per_leaf \(\d+ -> 3\) changed"):
+        resumed_settings(str(trained_run), ["env.topology.hosts_per_leaf=3"])
+
+
+def test_resume_from_a_truncated_learner_state_without_checksums_is_corrupt(trained_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained_run, run_dir)
+    (run_dir / "checkpoint" / MANIFEST).unlink()  # as saved before checksums
+    state = run_dir / "checkpoint/learner_group/learner/state.pkl"
+    state.write_bytes(state.read_bytes()[:500])
+    settings = resumed_settings(str(run_dir), ["training.total_env_steps=1600"])
+    with pytest.raises(UserError, match="is corrupt: cannot load it"):
         run_training(settings, tmp_path / "unused-hydra-dir")
 
 
