@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.interrupts import run_main
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,4 +94,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.interrupts import run_main
 from marl_alloc.floor.settings import EnvConfig, Settings
 
 TIMELINE_S = 60.0
@@ -220,4 +221,4 @@ def main(argv: list[str] | None = None, prog: str = "python -m marl_alloc.evalua
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

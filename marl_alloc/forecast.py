@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.interrupts import run_main
 
 PROG = "python -m marl_alloc.forecast"
 
@@ -169,4 +170,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

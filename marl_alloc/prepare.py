@@ -23,6 +23,7 @@ from envs.workloads import load_machines, load_tasks, load_vms
 from envs.workloads.csv_input import rows_dropped
 from envs.workloads.trace import MACHINES_FILE, TASKS_FILE
 from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.interrupts import run_main
 
 WORKLOADS = ("google2011", "azure")
 
@@ -84,4 +85,4 @@ def main(argv: list[str] | None = None, prog: str = "python -m marl_alloc.prepar
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

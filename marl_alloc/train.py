@@ -20,6 +20,7 @@ import hydra
 from omegaconf import DictConfig
 
 from marl_alloc.floor.errors import ConfigError, UserError
+from marl_alloc.floor.interrupts import exit_code, run_main, signal_name
 from marl_alloc.floor.settings import CONFIG_FILE, Settings
 from marl_alloc.floor.settings.compose import compose_settings, register_schemas
 from marl_alloc.floor.settings.structured import to_object
@@ -200,6 +201,7 @@ def hydra_main(cfg: DictConfig) -> None:
     quiet_unactionable_logs()
     hydra_config = HydraConfig.get()
     run_dir = Path(hydra_config.runtime.output_dir).resolve()
+    settings = None
     try:
         if cfg.resume:
             settings = resumed_settings(cfg.resume, hydra_config.overrides.task)
@@ -209,12 +211,30 @@ def hydra_main(cfg: DictConfig) -> None:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt as interrupt:  # Ctrl-C or SIGTERM, after run_training's cleanup
+        print(interrupted_line(interrupt, settings, run_dir), file=sys.stderr, flush=True)
+        sys.exit(exit_code(interrupt))
     finally:
         import ray
 
         if ray.is_initialized():
             ray.shutdown()
     print(f"checkpoint: {checkpoint_dir}", flush=True)
+
+
+def interrupted_line(interrupt: KeyboardInterrupt, settings: Settings | None, run_dir: Path) -> str:
+    """The one line a stopped run ends with: where its last checkpoint is and how to go on."""
+    stopped = f"interrupted ({signal_name(interrupt)})"
+    if settings is None:
+        return f"{stopped} before training started: nothing saved"
+    settings, run_dir = run_paths(settings, run_dir)
+    checkpoint = latest_checkpoint(Path(settings.training.checkpoint_dir))
+    if checkpoint is None:
+        return (
+            f"{stopped} before the first checkpoint: nothing to resume"
+            " (training.checkpoint_every_s sets how often one is saved)"
+        )
+    return f"{stopped}: last checkpoint {checkpoint}; continue with resume={run_dir}"
 
 
 def check_overrides(argv: Sequence[str]) -> None:
@@ -239,4 +259,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))
