@@ -185,6 +185,14 @@ def run_training(settings: Settings, run_dir: Path, on_round: RoundHook | None =
             if every_s > 0 and time.monotonic() - last_save >= every_s and env_steps < total:
                 save_checkpoint(algo, checkpoint_dir, given)
                 last_save = time.monotonic()
+        if int(algo.metrics.peek(UPDATES_LIFETIME, default=0)) == 0:
+            print(
+                f"warning: the run made 0 learner updates (its replay never held "
+                f"replay.min_size_to_sample={settings.replay.min_size_to_sample} transitions in"
+                f" {env_steps:,} env steps): its checkpoint holds the initial weights",
+                file=sys.stderr,
+                flush=True,
+            )
         save_checkpoint(algo, checkpoint_dir, given)
     finally:
         algo.stop()

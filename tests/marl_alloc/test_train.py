@@ -207,3 +207,34 @@ def test_a_run_dir_holding_a_run_is_refused_without_resume(tmp_path):
     with pytest.raises(UserError, match=f"resume={tmp_path}.*hydra.run.dir="):
         run_training(settings, tmp_path)
     assert (tmp_path / "progress.jsonl").read_text() == '{"env_steps": 100}\n'
+
+
+def test_evaluate_out_pointing_at_a_file_is_one_line(tmp_path, capsys):
+    (tmp_path / "metrics").write_text("")
+    argv = ["--policy", "best-fit", "--episodes", "1", "--out", str(tmp_path / "metrics")]
+    assert _evaluate(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --out") and err.count("\n") == 1 and "is a file" in err
+
+
+def test_evaluate_refuses_topology_overrides_a_checkpoint_cannot_act_in(
+    local_checkpoint, tmp_path, capsys
+):
+    argv = ["--checkpoint", str(local_checkpoint), "--episodes", "1", "--out", str(tmp_path)]
+    assert _evaluate([*argv, "env.topology.hosts_per_leaf=4"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: env.topology.hosts_per_leaf=4:") and err.count("\n") == 1
+    assert not (tmp_path / "metrics.json").exists()
+
+
+@pytest.mark.slow
+def test_a_run_that_made_no_update_warns_as_it_saves(tmp_path, capsys):
+    settings = compose_settings(
+        [*SMALL, "training.local=true", "training.total_env_steps=200"]
+        + ["replay.min_size_to_sample=5000"]
+    )
+    run_training(settings, tmp_path)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("warning: the run made 0 learner updates (its replay never")
+    assert "replay.min_size_to_sample=5000" in warnings[0] and "initial weights" in warnings[0]
