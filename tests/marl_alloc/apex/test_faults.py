@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from marl_alloc.floor.checksums import MANIFEST
+from marl_alloc.floor.checksums import MANIFEST, verify_manifest, write_manifest
 from marl_alloc.floor.errors import UserError
 from marl_alloc.floor.settings import CONFIG_FILE
 from marl_alloc.floor.settings.compose import compose_settings
@@ -102,23 +102,26 @@ def test_resume_without_a_checkpoint_is_a_user_error(tmp_path):
 
 
 class _FakeAlgo:
-    def __init__(self, fail: bool = False):
+    def __init__(self, fail: BaseException | None = None):
         self.fail = fail
 
     def save_to_path(self, path: str) -> None:
-        if self.fail:
-            raise OSError("disk full")
         Path(path).mkdir(parents=True)
-        (Path(path) / "state").write_text("ok")
+        (Path(path) / "state").write_text("half" if self.fail else "ok")
+        if self.fail:
+            raise self.fail
+        write_manifest(Path(path))
 
 
-def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path):
+@pytest.mark.parametrize("cut", [OSError("disk full"), KeyboardInterrupt()])
+def test_a_save_cut_off_keeps_the_previous_checkpoint_whole(tmp_path, cut):
     checkpoint = tmp_path / "checkpoint"
     save_checkpoint(_FakeAlgo(), checkpoint, compose_settings(["seed=1"]))
-    with pytest.raises(OSError):
-        save_checkpoint(_FakeAlgo(fail=True), checkpoint, compose_settings(["seed=2"]))
+    with pytest.raises(type(cut)):
+        save_checkpoint(_FakeAlgo(fail=cut), checkpoint, compose_settings(["seed=2"]))
     assert latest_checkpoint(checkpoint) == checkpoint
     assert "seed: 1" in (checkpoint / CONFIG_FILE).read_text()
+    verify_manifest(checkpoint)
 
 
 def test_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
