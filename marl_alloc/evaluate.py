@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from marl_alloc.floor.command_line import CommandParser
 from marl_alloc.floor.errors import UserError
 from marl_alloc.floor.interrupts import run_main
 from marl_alloc.floor.settings import EnvConfig, Settings
@@ -44,7 +45,7 @@ COMPARED = (
 
 def build_parser(prog: str = "python -m marl_alloc.evaluate") -> argparse.ArgumentParser:
     """Command-line options of the evaluate command."""
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser = CommandParser(prog=prog, description=__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", help="an RLlib checkpoint dir written by marl_alloc.train")
     source.add_argument(
