@@ -149,7 +149,7 @@ def run_training(settings: Settings, run_dir: Path, on_round: RoundHook | None =
     from marl_alloc.apex.algorithm import ENV_STEPS_LIFETIME, UPDATES_LIFETIME
     from marl_alloc.apex.builder import build_apex_config
     from marl_alloc.ray_start import start_ray
-    from marl_alloc.training_log import TrainingLog
+    from marl_alloc.training_log import PROGRESS_FILE, TrainingLog, read_progress
 
     # Saved as given: paths left to the run dir are found again wherever the dir is resumed.
     given = settings
@@ -161,6 +161,8 @@ def run_training(settings: Settings, run_dir: Path, on_round: RoundHook | None =
         raise UserError(f"resume={settings.resume}: no checkpoint in {checkpoint_dir}")
     if not settings.resume:
         require_fresh_run_dir(settings, run_dir)
+    elif (run_dir / PROGRESS_FILE).is_file():
+        read_progress(run_dir / PROGRESS_FILE)  # a damaged log: said before minutes of setup
     config = build_apex_config(settings)
     if not training.local:  # the in-process pipeline needs no Ray
         start_ray(settings.cluster)

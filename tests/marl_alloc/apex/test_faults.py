@@ -96,6 +96,25 @@ def test_resume_from_a_truncated_learner_state_without_checksums_is_corrupt(trai
         run_training(settings, tmp_path / "unused-hydra-dir")
 
 
+def test_resume_with_a_damaged_progress_line_says_so_before_building_anything(
+    trained_run, tmp_path, monkeypatch
+):
+    import marl_alloc.apex.builder
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained_run, run_dir)
+    rows = (run_dir / "progress.jsonl").read_text()
+    (run_dir / "progress.jsonl").write_text("{not json\n" + rows)
+
+    def build(*_):
+        raise AssertionError("built the pipeline before reading the progress log")
+
+    monkeypatch.setattr(marl_alloc.apex.builder, "build_apex_config", build)
+    settings = resumed_settings(str(run_dir), ["training.total_env_steps=1600"])
+    with pytest.raises(UserError, match="progress.jsonl, line 1: not a progress row"):
+        run_training(settings, tmp_path / "unused-hydra-dir")
+
+
 def test_resume_without_a_checkpoint_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="no checkpoint"):
         resumed_settings(str(tmp_path), [])
