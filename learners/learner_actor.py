@@ -13,6 +13,7 @@ from ray.tune.utils.file_transfer import sync_dir_between_nodes
 
 from learners.learner_worker import LearnerWorker
 from marl_alloc.floor import pipeline_metrics
+from marl_alloc.floor.checksums import verify_manifest
 from replay import resolve_shard
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class LearnerActor:
         self.worker = LearnerWorker(algo_config, [resolve_shard(s) for s in shards])
         latest = learner_checkpoint(checkpoint_dir)
         if latest is not None:
+            verify_manifest(Path(checkpoint_dir))
             self.worker.learner.restore_from_path(str(latest))
         elif ray.get_runtime_context().was_current_actor_reconstructed:
             logger.warning(

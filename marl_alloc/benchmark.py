@@ -20,12 +20,14 @@ import os
 import sys
 from pathlib import Path
 
+from marl_alloc.floor.command_line import CommandParser
 from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.interrupts import run_main
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of the benchmark command."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m marl_alloc.benchmark", description=__doc__.splitlines()[0]
     )
     parser.add_argument(
@@ -93,4 +95,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -7,6 +7,8 @@ policies this project trains.
 import runpy
 import sys
 
+from marl_alloc.floor.interrupts import run_main
+
 COMMANDS = {
     "train": ("marl_alloc.train", "train the policy (Hydra overrides)"),
     "tune": ("marl_alloc.tune", "Population Based Training of the hyperparameters -> a preset"),
@@ -65,7 +67,7 @@ def rllib_main(argv: list[str] | None = None) -> int:
 
         if rest and not rest[0].startswith("-"):
             rest = ["--checkpoint", rest[0], *rest[1:]]
-        return evaluate_main(rest, prog="rllib evaluate")
+        return run_main(lambda: evaluate_main(rest, prog="rllib evaluate"))
     if command == "train":
         return _run_module("marl_alloc.train", "rllib train", rest)
     print(f"rllib: unknown command '{command}'\n{_usage('rllib', RLLIB_COMMANDS)}")

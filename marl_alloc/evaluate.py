@@ -16,16 +16,21 @@ truncated gzip, a malformed row, a missing column) is one line naming file and r
 """
 
 import argparse
-import json
+import dataclasses
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from marl_alloc.floor.command_line import CommandParser
 from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.interrupts import run_main
 from marl_alloc.floor.settings import EnvConfig, Settings
+from marl_alloc.floor.strict_json import write_json
 
 TIMELINE_S = 60.0
+# Overrides that would change a trained policy's input or output sizes.
+SHAPING_KEYS = ("env.topology", "env.forecast_horizon")
 PLOTTED = (("utilization", "CPU utilization"), ("power_kw", "power (kW)"), ("slatah", "SLATAH"))
 # The comparison's columns: metric key, header, format.
 COMPARED = (
@@ -40,7 +45,7 @@ COMPARED = (
 
 def build_parser(prog: str = "python -m marl_alloc.evaluate") -> argparse.ArgumentParser:
     """Command-line options of the evaluate command."""
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser = CommandParser(prog=prog, description=__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", help="an RLlib checkpoint dir written by marl_alloc.train")
     source.add_argument(
@@ -70,6 +75,7 @@ def _env_settings(
 
     env = workload_env(args.workload, overrides)
     if trained is not None:
+        _require_trained_shape(env, trained.env, overrides)
         env = for_trained(env, trained.env)
     if not args.task_events:
         if args.machine_events:
@@ -79,6 +85,22 @@ def _env_settings(
         raise UserError("--workload google2011 --task-events needs --machine-events F")
     env = with_trace(env, args.task_events, args.machine_events, "cell", args.lenient)
     return cell_env(env, args.max_tasks)
+
+
+def _require_trained_shape(env: EnvConfig, trained: EnvConfig, overrides: list[str]) -> None:
+    """A checkpoint's policy acts only in the topology and forecast slots it was trained for:
+    an override asking for others is an error, not silently replaced by the trained ones."""
+    asked = [o for o in overrides if o.lstrip("+~").startswith(SHAPING_KEYS)]
+    if asked and (env.topology, env.forecast_horizon) != (
+        trained.topology,
+        trained.forecast_horizon,
+    ):
+        topology = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(trained.topology).items())
+        raise UserError(
+            f"{' '.join(asked)}: the checkpoint's policy acts only in the env it was trained for"
+            f" ({topology}, forecast_horizon={trained.forecast_horizon}); drop the override or"
+            " train a policy for that env"
+        )
 
 
 def _figure(rows: int, height: float):
@@ -147,6 +169,9 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from marl_alloc.scoring.provenance import code_version
 
     started = time.perf_counter()
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; pass a directory (metrics.json goes in it)")
     if args.episodes <= 0:
         raise UserError("--episodes must be > 0")
     if args.max_tasks is not None and args.max_tasks <= 0:
@@ -196,9 +221,11 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         metrics["checkpoint"] = str(Path(args.checkpoint).resolve())
         metrics["baselines"] = {label: runs[label] for label in runs if label != name}
     metrics["wall_s"] = round(time.perf_counter() - started, 3)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"--out {out}: cannot create it ({err.strerror or err})") from None
+    write_json(out / "metrics.json", metrics)
     _plot_timeline(runs, out)
     if args.checkpoint:
         _plot_comparison(runs, out)
@@ -220,4 +247,4 @@ def main(argv: list[str] | None = None, prog: str = "python -m marl_alloc.evalua
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

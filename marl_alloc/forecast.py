@@ -11,16 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from marl_alloc.floor.command_line import CommandParser
 from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.interrupts import run_main
 
 PROG = "python -m marl_alloc.forecast"
-
-
-class _Parser(argparse.ArgumentParser):
-    # A usage mistake is a user error too: one line and exit 2, like the others.
-    def error(self, message: str) -> None:
-        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
-        raise SystemExit(2)
 
 
 def _add_workload_args(parser: argparse.ArgumentParser) -> None:
@@ -40,7 +35,7 @@ def _add_workload_args(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The two subcommands and their options (overrides are split off before parsing)."""
-    parser = _Parser(prog=PROG, description=__doc__.splitlines()[0])
+    parser = CommandParser(prog=PROG, description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train the hybrid and its ablations, save them")
     _add_workload_args(train)
@@ -171,4 +166,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

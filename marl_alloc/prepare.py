@@ -22,14 +22,16 @@ from envs.errors import WorkloadError
 from envs.workloads import load_machines, load_tasks, load_vms
 from envs.workloads.csv_input import rows_dropped
 from envs.workloads.trace import MACHINES_FILE, TASKS_FILE
+from marl_alloc.floor.command_line import CommandParser
 from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.interrupts import run_main
 
 WORKLOADS = ("google2011", "azure")
 
 
 def build_parser(prog: str = "python -m marl_alloc.prepare") -> argparse.ArgumentParser:
     """Command-line options of the prepare command."""
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser = CommandParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--workload", required=True, choices=WORKLOADS)
     parser.add_argument("--input", required=True, nargs="+", help="raw trace file(s)")
     parser.add_argument("--machine-events", help="google2011: machine_events csv.gz")
@@ -84,4 +86,4 @@ def main(argv: list[str] | None = None, prog: str = "python -m marl_alloc.prepar
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -3,9 +3,14 @@ names a cluster to join, the dashboard's URL printed, and no log line a user can
 
 import logging
 import os
+import socket
 import sys
 
+from marl_alloc.floor.errors import UserError
 from marl_alloc.floor.settings import ClusterConfig
+
+# How long a named cluster's head may take to accept a connection before train or tune give up.
+CONNECT_TIMEOUT_S = 10.0
 
 # What Ray and RLlib log that a marl-alloc user can do nothing about: RLlib's own use of its
 # deprecated RLModuleConfig, the notice that an algorithm runs on the new API stack (ours
@@ -49,6 +54,23 @@ def quiet_unactionable_logs() -> None:
             logger.addFilter(_Unactionable(start))
 
 
+def require_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """A UserError unless a TCP connection to `address` (host:port, or ray://host:port) opens
+    within `timeout_s`: Ray itself retries an unreachable GCS for minutes, printing a line
+    every 5 s."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"cluster.address={address} is not HOST:PORT, 'auto' or null")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise UserError(
+            f"cluster.address={address}: no Ray cluster answers there within {timeout_s:g} s"
+            f" ({err.strerror or err}); start it (ray start --head, ray up) or set"
+            " cluster.address=null for a local Ray"
+        ) from None
+
+
 def start_ray(cluster: ClusterConfig) -> None:
     """`ray.init` from the `cluster` settings; nothing if Ray already runs in this process.
     Prints the dashboard's URL (stderr) when it runs."""
@@ -58,20 +80,26 @@ def start_ray(cluster: ClusterConfig) -> None:
     if ray.is_initialized():
         return
     fail_fast()
-    context = ray.init(
-        # null means a fresh local instance, never whichever cluster happens to run here.
-        address=cluster.address or "local",
-        num_cpus=cluster.num_cpus,
-        num_gpus=cluster.num_gpus,
-        # None: Ray starts it when its dependencies (ray[default]) are installed.
-        include_dashboard=cluster.include_dashboard,
-        _metrics_export_port=cluster.metrics_export_port,
-        logging_level=logging.WARNING,
-        runtime_env={
-            "env_vars": {"PYTHONWARNINGS": "ignore::DeprecationWarning"},
-            "worker_process_setup_hook": f"{__name__}.quiet_unactionable_logs",
-        },
-    )
+    if cluster.address not in (None, "local", "auto"):
+        require_reachable(cluster.address)
+    try:
+        context = ray.init(
+            # null means a fresh local instance, never whichever cluster happens to run here.
+            address=cluster.address or "local",
+            num_cpus=cluster.num_cpus,
+            num_gpus=cluster.num_gpus,
+            # None: Ray starts it when its dependencies (ray[default]) are installed.
+            include_dashboard=cluster.include_dashboard,
+            _metrics_export_port=cluster.metrics_export_port,
+            logging_level=logging.WARNING,
+            runtime_env={
+                "env_vars": {"PYTHONWARNINGS": "ignore::DeprecationWarning"},
+                "worker_process_setup_hook": f"{__name__}.quiet_unactionable_logs",
+            },
+        )
+    except ConnectionError as err:  # "auto" with no cluster running here
+        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise UserError(f"cluster.address={cluster.address}: {first_line}") from None
     if context.dashboard_url:
         # Ray's token authentication covers the dashboard's API: it asks for the token.
         print(

@@ -15,6 +15,7 @@ import sys
 import time
 
 from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.interrupts import run_main
 
 
 class _Parser(argparse.ArgumentParser):
@@ -167,4 +168,4 @@ def main(argv: list[str] | None = None, prog: str = "python -m marl_alloc.serve"
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

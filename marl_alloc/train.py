@@ -20,6 +20,7 @@ import hydra
 from omegaconf import DictConfig
 
 from marl_alloc.floor.errors import ConfigError, UserError
+from marl_alloc.floor.interrupts import exit_code, run_main, signal_name
 from marl_alloc.floor.settings import CONFIG_FILE, Settings
 from marl_alloc.floor.settings.compose import compose_settings, register_schemas
 from marl_alloc.floor.settings.structured import to_object
@@ -27,6 +28,8 @@ from marl_alloc.ray_start import quiet_unactionable_logs
 
 CHECKPOINT = "checkpoint"
 REPLAY = "replay"
+# What Hydra writes into the run dir itself before the run starts (its config copy, its log).
+HYDRA_OWN = (".hydra", "train.log")
 
 
 def run_paths(settings: Settings, run_dir: Path) -> tuple[Settings, Path]:
@@ -41,6 +44,23 @@ def run_paths(settings: Settings, run_dir: Path) -> tuple[Settings, Path]:
     if replay.snapshot_dir is None:
         replay = dataclasses.replace(replay, snapshot_dir=str(run_dir / REPLAY))
     return dataclasses.replace(settings, training=training, replay=replay), run_dir
+
+
+def require_fresh_run_dir(settings: Settings, run_dir: Path) -> None:
+    """A run that does not resume must not find a previous run's files: it would reuse its
+    replay and overwrite its checkpoint and progress log."""
+    found = (
+        [p.name for p in run_dir.iterdir() if p.name not in HYDRA_OWN] if run_dir.is_dir() else []
+    )
+    for kept in (settings.training.checkpoint_dir, settings.replay.snapshot_dir):
+        path = Path(kept)
+        if path.is_dir() and not path.is_relative_to(run_dir) and any(path.iterdir()):
+            found.append(str(path))
+    if found:
+        raise UserError(
+            f"run dir {run_dir} is not empty ({', '.join(sorted(found)[:3])}): continue that run "
+            f"with resume={run_dir}, or start a new one with hydra.run.dir=NEW_DIR"
+        )
 
 
 def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
@@ -73,7 +93,47 @@ def resumed_settings(resume_dir: str, overrides: Sequence[str]) -> Settings:
     if checkpoint is None:
         raise UserError(f"resume={resume_dir}: no {CHECKPOINT}/{CONFIG_FILE} in that run dir")
     extra = [o for o in overrides if not o.startswith(("resume=", "hydra."))]
-    return Settings.load(checkpoint / CONFIG_FILE, [*extra, f"resume={run_dir}"])
+    settings = Settings.load(checkpoint / CONFIG_FILE, [*extra, f"resume={run_dir}"])
+    saved = Settings.load(checkpoint / CONFIG_FILE, [])
+    changed = [
+        f"{key} ({before} -> {after})"
+        for section in SHAPING
+        for key, before, after in _differences(section, saved, settings)
+    ]
+    if changed:
+        raise UserError(
+            f"resume={resume_dir}: {', '.join(changed)} changed, but the checkpoint's networks"
+            " are sized for the run's own; drop that override, or start a new run in a new dir"
+        )
+    return settings
+
+
+# Settings that size the networks (observations, actions, layers): fixed for a resumed run.
+SHAPING = ("env.topology", "env.forecast_horizon", "model")
+
+
+def _differences(section: str, a: Settings, b: Settings) -> list[tuple[str, Any, Any]]:
+    """(key, value in a, value in b) of every leaf setting under `section` that differs."""
+
+    def leaves(value: Any, prefix: str) -> dict[str, Any]:
+        if dataclasses.is_dataclass(value):
+            value = dataclasses.asdict(value)
+        if isinstance(value, dict):
+            return {
+                k: v
+                for key, item in value.items()
+                for k, v in leaves(item, f"{prefix}.{key}").items()
+            }
+        return {prefix: value}
+
+    def at(settings: Settings) -> dict[str, Any]:
+        value: Any = settings
+        for name in section.split("."):
+            value = getattr(value, name)
+        return leaves(value, section)
+
+    before, after = at(a), at(b)
+    return [(key, before[key], after.get(key)) for key in before if before[key] != after.get(key)]
 
 
 # Called with (env steps so far, the ApexAlgorithm) before the first round and after each one.
@@ -89,7 +149,7 @@ def run_training(settings: Settings, run_dir: Path, on_round: RoundHook | None =
     from marl_alloc.apex.algorithm import ENV_STEPS_LIFETIME, UPDATES_LIFETIME
     from marl_alloc.apex.builder import build_apex_config
     from marl_alloc.ray_start import start_ray
-    from marl_alloc.training_log import TrainingLog
+    from marl_alloc.training_log import PROGRESS_FILE, TrainingLog, read_progress
 
     # Saved as given: paths left to the run dir are found again wherever the dir is resumed.
     given = settings
@@ -99,6 +159,10 @@ def run_training(settings: Settings, run_dir: Path, on_round: RoundHook | None =
     resume_from = latest_checkpoint(checkpoint_dir) if settings.resume else None
     if settings.resume and resume_from is None:
         raise UserError(f"resume={settings.resume}: no checkpoint in {checkpoint_dir}")
+    if not settings.resume:
+        require_fresh_run_dir(settings, run_dir)
+    elif (run_dir / PROGRESS_FILE).is_file():
+        read_progress(run_dir / PROGRESS_FILE)  # a damaged log: said before minutes of setup
     config = build_apex_config(settings)
     if not training.local:  # the in-process pipeline needs no Ray
         start_ray(settings.cluster)
@@ -123,6 +187,14 @@ def run_training(settings: Settings, run_dir: Path, on_round: RoundHook | None =
             if every_s > 0 and time.monotonic() - last_save >= every_s and env_steps < total:
                 save_checkpoint(algo, checkpoint_dir, given)
                 last_save = time.monotonic()
+        if int(algo.metrics.peek(UPDATES_LIFETIME, default=0)) == 0:
+            print(
+                f"warning: the run made 0 learner updates (its replay never held "
+                f"replay.min_size_to_sample={settings.replay.min_size_to_sample} transitions in"
+                f" {env_steps:,} env steps): its checkpoint holds the initial weights",
+                file=sys.stderr,
+                flush=True,
+            )
         save_checkpoint(algo, checkpoint_dir, given)
     finally:
         algo.stop()
@@ -139,6 +211,7 @@ def hydra_main(cfg: DictConfig) -> None:
     quiet_unactionable_logs()
     hydra_config = HydraConfig.get()
     run_dir = Path(hydra_config.runtime.output_dir).resolve()
+    settings = None
     try:
         if cfg.resume:
             settings = resumed_settings(cfg.resume, hydra_config.overrides.task)
@@ -148,12 +221,30 @@ def hydra_main(cfg: DictConfig) -> None:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt as interrupt:  # Ctrl-C or SIGTERM, after run_training's cleanup
+        print(interrupted_line(interrupt, settings, run_dir), file=sys.stderr, flush=True)
+        sys.exit(exit_code(interrupt))
     finally:
         import ray
 
         if ray.is_initialized():
             ray.shutdown()
     print(f"checkpoint: {checkpoint_dir}", flush=True)
+
+
+def interrupted_line(interrupt: KeyboardInterrupt, settings: Settings | None, run_dir: Path) -> str:
+    """The one line a stopped run ends with: where its last checkpoint is and how to go on."""
+    stopped = f"interrupted ({signal_name(interrupt)})"
+    if settings is None:
+        return f"{stopped} before training started: nothing saved"
+    settings, run_dir = run_paths(settings, run_dir)
+    checkpoint = latest_checkpoint(Path(settings.training.checkpoint_dir))
+    if checkpoint is None:
+        return (
+            f"{stopped} before the first checkpoint: nothing to resume"
+            " (training.checkpoint_every_s sets how often one is saved)"
+        )
+    return f"{stopped}: last checkpoint {checkpoint}; continue with resume={run_dir}"
 
 
 def check_overrides(argv: Sequence[str]) -> None:
@@ -178,4 +269,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

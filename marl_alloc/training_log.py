@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from marl_alloc.floor import strict_json
 from marl_alloc.floor.errors import UserError
 
+PROGRESS_FILE = "progress.jsonl"
 CURVES = ("reward_mean", "sla_violation_rate", "energy_kwh", "loss_leaf")
 BAR_WIDTH = 24
 
@@ -78,7 +79,7 @@ class TrainingLog:
         self.total = total_env_steps
         self.stream = stream or sys.stderr
         self.live = self.stream.isatty()
-        self.path = run_dir / "progress.jsonl"
+        self.path = run_dir / PROGRESS_FILE
         self.rows = read_progress(self.path) if append and self.path.is_file() else []
         self.start = time.monotonic()
         self.time_offset = self.rows[-1].get("time_s", 0.0) if self.rows else 0.0

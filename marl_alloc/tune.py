@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.interrupts import run_main
 from marl_alloc.floor.paths import PROJECT_ROOT
 from marl_alloc.floor.settings import Settings, TuneConfig
 from marl_alloc.ray_start import start_ray
@@ -210,4 +211,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -24,6 +24,8 @@ from ray.rllib.utils.debug import update_global_seed_if_necessary
 from ray.tune.result import TRAINING_ITERATION
 
 from learners.apex_torch_learner import ApexTorchLearner
+from marl_alloc.floor.checksums import verify_manifest, write_manifest
+from marl_alloc.floor.errors import UserError
 from marl_alloc.floor.settings import Settings
 from marl_alloc.policy import LevelQModule, acting_policy, spec_spaces
 
@@ -141,7 +143,8 @@ class ApexAlgorithm(Algorithm):
     def save_to_path(self, path: str | Path | None = None, **kwargs) -> str:
         """RLlib's checkpoint: the algorithm's metadata and state here, the learner's state
         under learner_group/learner/ (written by the learner that holds it); the replay shards
-        snapshot themselves alongside (into `replay.snapshot_dir`, when set)."""
+        snapshot themselves alongside (into `replay.snapshot_dir`, when set). The checksums of
+        every file written come last (marl_alloc.floor.checksums)."""
         if self.runtime is not None:
             self.runtime.snapshot_replay()
         path = Path(super().save_to_path(path, **kwargs))
@@ -149,16 +152,25 @@ class ApexAlgorithm(Algorithm):
             self.runtime.save_learner(path / LEARNER_PATH)
         else:
             self._learner().save_to_path(path / LEARNER_PATH)
+        write_manifest(path)
         return str(path)
 
     def restore_from_path(self, path: str | Path, *args, **kwargs) -> None:
-        """Counters, iteration and the learner (modules, optimizers) from a checkpoint."""
-        Checkpointable.restore_from_path(self, path, *args, **kwargs)
+        """Counters, iteration and the learner (modules, optimizers) from a checkpoint whose
+        checksums match (a corrupt one is a UserError before anything loads)."""
+        verify_manifest(Path(path))
         learner_dir = Path(path) / LEARNER_PATH
-        if self.runtime is not None:
-            self.runtime.restore_learner(learner_dir)
-        else:
-            self._learner().restore_from_path(learner_dir)
+        try:
+            Checkpointable.restore_from_path(self, path, *args, **kwargs)
+            if self.runtime is not None:
+                self.runtime.restore_learner(learner_dir)
+            else:
+                self._learner().restore_from_path(learner_dir)
+        except Exception as err:  # noqa: BLE001 - pickles and tensors fail in many ways
+            first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise UserError(
+                f"checkpoint {path} is corrupt: cannot load it ({first_line})"
+            ) from None
 
     def _learner(self) -> Learner:
         """The learner before the pipeline starts, built on first use."""

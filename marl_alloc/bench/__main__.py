@@ -3,6 +3,9 @@
 import importlib
 import sys
 
+from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.interrupts import run_main
+
 SUBCOMMANDS = {
     "replay": "marl_alloc.bench.replay",
     "env": "marl_alloc.bench.env",
@@ -26,8 +29,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"usage: python -m marl_alloc.bench {{{names}}} [options]", file=sys.stderr)
         return 2
     module = importlib.import_module(SUBCOMMANDS[argv[0]])
-    return int(module.main(argv[1:]) or 0)
+    try:
+        return int(module.main(argv[1:]) or 0)
+    except UserError as err:  # the benchmarks that do not report their own
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -9,7 +9,6 @@ modules (eager PyTorch), as env runners act. Torch uses one thread: per-request 
 small networks only loses to thread hand-offs.
 """
 
-import argparse
 import json
 import sys
 import time
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from marl_alloc.floor.command_line import CommandParser
 from marl_alloc.floor.settings import EnvConfig
 
 # A callable from the env and its level's observation to that level's actions.
@@ -81,7 +81,7 @@ def measure(act: Act, env_settings: EnvConfig, tasks: int, seed: int) -> dict[st
 
 def main(argv: list[str] | None = None) -> int:
     """Parse flags, build (or load) the policy, print the latency figures."""
-    parser = argparse.ArgumentParser(prog="python -m marl_alloc.bench decision")
+    parser = CommandParser(prog="python -m marl_alloc.bench decision")
     parser.add_argument("--checkpoint", help="a trained checkpoint (default: untrained policy)")
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)

@@ -28,11 +28,12 @@ from typing import Any
 import numpy as np
 
 from marl_alloc.bench.report import run_benchmark
+from marl_alloc.floor.command_line import CommandParser
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(prog="python -m marl_alloc.bench durations")
+    parser = CommandParser(prog="python -m marl_alloc.bench durations")
     parser.add_argument("--task-events", nargs="+", help="Google task_events parts (default: env)")
     parser.add_argument("--synthetic-tasks", type=int, default=50000, help="0 skips synthetic")
     parser.add_argument("--seed", type=int, default=0)

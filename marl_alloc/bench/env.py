@@ -18,13 +18,14 @@ from typing import Any
 import numpy as np
 
 from marl_alloc.bench.report import run_benchmark
+from marl_alloc.floor.command_line import CommandParser
 
 WARMUP_CALLS = 30
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(prog="python -m marl_alloc.bench env")
+    parser = CommandParser(prog="python -m marl_alloc.bench env")
     parser.add_argument("--num-envs", type=int, default=64)
     parser.add_argument("--steps", type=int, default=20000, help="agent-level steps to time")
     parser.add_argument("--workload", default="synthetic", help="an env config (conf/env/NAME)")

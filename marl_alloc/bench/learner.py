@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from marl_alloc.bench.report import run_benchmark
+from marl_alloc.floor.command_line import CommandParser
 
 # A local shard answers every sample at once; the rate limiter would only stall the fill.
 FIXED_OVERRIDES = ["replay.samples_per_insert=null", "replay.min_size_to_sample=1000"]
@@ -32,7 +33,7 @@ REFERENCE_OVERRIDES = [
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(prog="python -m marl_alloc.bench learner")
+    parser = CommandParser(prog="python -m marl_alloc.bench learner")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--updates", type=int, default=200, help="timed gradient updates")
     parser.add_argument("--warmup", type=int, default=20, help="untimed updates first")

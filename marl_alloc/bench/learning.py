@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from marl_alloc.floor.command_line import CommandParser
+
 # The learning test's training settings (tests/marl_alloc/test_learning.py), so that what is
 # chosen here is what the test then trains; without its mid-run checkpoints, which cost time
 # and change nothing a local run learns.
@@ -59,7 +61,7 @@ BREAKDOWN = (
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(prog="python -m marl_alloc.bench learning")
+    parser = CommandParser(prog="python -m marl_alloc.bench learning")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     parser.add_argument("--env-steps", type=int, default=60_000, help="budget per seed")
     parser.add_argument("--episodes", type=int, default=8, help="validation episodes")

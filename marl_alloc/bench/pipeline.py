@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 from marl_alloc.bench.report import run_benchmark, start_local_ray
+from marl_alloc.floor.command_line import CommandParser
 from marl_alloc.floor.settings import Settings
 from marl_alloc.policy import LEVEL_MODULES
 
@@ -31,7 +32,7 @@ WARMUP_TIMEOUT_S = 300.0
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(prog="python -m marl_alloc.bench pipeline")
+    parser = CommandParser(prog="python -m marl_alloc.bench pipeline")
     parser.add_argument("--seconds", type=float, default=60.0, help="wall budget per system")
     parser.add_argument("--num-cpus", type=int, default=2, help="Ray CPUs for each system")
     parser.add_argument("--replay-ratio", type=float, default=1.0, help="trained samples/env step")

@@ -32,6 +32,7 @@ from typing import Any
 
 from marl_alloc.bench.report import run_benchmark, start_local_ray
 from marl_alloc.bench.transition_accounts import Accounts, settle
+from marl_alloc.floor.command_line import CommandParser
 from marl_alloc.floor.settings import Settings
 
 RECOVERED_FRACTION = 0.9
@@ -42,7 +43,7 @@ KINDS = ("no_kill", "env_actor", "shard")
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(prog="python -m marl_alloc.bench recovery")
+    parser = CommandParser(prog="python -m marl_alloc.bench recovery")
     parser.add_argument("--num-cpus", type=int, default=2)
     parser.add_argument("--num-actors", type=int, default=2)
     parser.add_argument("--num-shards", type=int, default=2)

@@ -16,6 +16,7 @@ import numpy as np
 
 from marl_alloc.bench.report import run_benchmark
 from marl_alloc.floor import columns as C
+from marl_alloc.floor.command_line import CommandParser
 
 MODULE_ID = "leaf"
 
@@ -135,7 +136,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(prog="python -m marl_alloc.bench replay", description=__doc__)
+    parser = CommandParser(prog="python -m marl_alloc.bench replay", description=__doc__)
     parser.add_argument("--obs-dim", type=int, default=64)
     parser.add_argument("--obs-kind", choices=sorted(OBS_KINDS), default="random")
     parser.add_argument("--num-actions", type=int, default=16)

@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from marl_alloc.floor.command_line import CommandParser
 from marl_alloc.floor.settings import Settings
 
 MODES: dict[str, tuple[str, ...]] = {
@@ -50,7 +51,7 @@ Curve = list[tuple[int, float]]
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(prog="python -m marl_alloc.bench replay-ablation")
+    parser = CommandParser(prog="python -m marl_alloc.bench replay-ablation")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES))
     parser.add_argument("--env-steps", type=int, default=60_000, help="budget per run")

@@ -57,6 +57,7 @@ from marl_alloc.bench.serve_client import (
 from marl_alloc.bench.serve_cluster import FakeNodeApi, bench_args, names_body
 from marl_alloc.bench.serve_failover import replica_failure
 from marl_alloc.bench.serve_replicas import run_with_cpu
+from marl_alloc.floor.command_line import CommandParser
 
 BENCH_OVERRIDES = [
     "serve.deployment.num_cpus=0",
@@ -81,7 +82,7 @@ WATCH_SYNC_S = 120.0
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(prog="python -m marl_alloc.bench serve")
+    parser = CommandParser(prog="python -m marl_alloc.bench serve")
     parser.add_argument("--checkpoint", default=None, help="default: an untrained default policy")
     parser.add_argument("--nodes", type=int, nargs="+", default=[1000, 5000])
     parser.add_argument("--requests", type=int, default=300, help="timed calls per size")
@@ -133,6 +134,7 @@ def fallback_count(bases: list[str]) -> int:
 def untrained_checkpoint(root: Path) -> Path:
     """A checkpoint of the default config's policy, freshly initialized."""
     from envs import VectorDatacenterEnv
+    from marl_alloc.floor.checksums import write_manifest
     from marl_alloc.floor.settings import CONFIG_FILE
     from marl_alloc.floor.settings.compose import compose_settings
     from marl_alloc.policy import build_policy_spec
@@ -143,6 +145,7 @@ def untrained_checkpoint(root: Path) -> Path:
     spec = build_policy_spec(env.obs_dims, env.num_actions, settings.model.policy)
     spec.build().save_to_path(str(root / MODULE_PATH))
     settings.save(root / CONFIG_FILE)
+    write_manifest(root)
     return root
 
 

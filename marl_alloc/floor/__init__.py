@@ -1,6 +1,7 @@
 """The bottom floor every marl-alloc package may import; it imports nothing of ours.
 
     marl_alloc.floor.columns           batch column names shared by actors, replay and learner
+    marl_alloc.floor.checksums         checkpoint checksums, written at save, verified at load
     marl_alloc.floor.levels            LEVELS, the hierarchy's decision levels
     marl_alloc.floor.errors            UserError (one line, exit 2) and ConfigError
     marl_alloc.floor.paths             PROJECT_ROOT, CONF_DIR, resolve_path

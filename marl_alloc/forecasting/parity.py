@@ -2,7 +2,6 @@
 scan with identical weights: max abs difference of outputs and input gradients, and timings.
 Without CUDA or mamba-ssm it prints one line saying the check was skipped."""
 
-import argparse
 import json
 import time
 from collections.abc import Callable
@@ -10,6 +9,7 @@ from typing import Any
 
 import torch
 
+from marl_alloc.floor.command_line import CommandParser
 from marl_alloc.forecasting.mamba_block import Mamba, kernel_class
 
 
@@ -78,7 +78,7 @@ def parity_check(
 
 def main(argv: list[str] | None = None) -> int:
     """Run the check and print its result (one JSON line with --json)."""
-    parser = argparse.ArgumentParser(prog="python -m marl_alloc.forecasting.parity")
+    parser = CommandParser(prog="python -m marl_alloc.forecasting.parity")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--length", type=int, default=256)
     parser.add_argument("--json", action="store_true", help="print one JSON line")

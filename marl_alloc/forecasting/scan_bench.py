@@ -2,7 +2,6 @@
 plain per-step autograd loop (mamba-ssm's selective_scan_ref), forward and forward+backward, and
 against a two-level time-parallel scan (forward), the design it was chosen over."""
 
-import argparse
 import json
 import math
 import time
@@ -11,6 +10,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from marl_alloc.floor.command_line import CommandParser
 from marl_alloc.forecasting.mamba_scan import selective_scan, selective_scan_reference
 
 
@@ -94,7 +94,7 @@ def run(batch: int, length: int, channels: int, states: int, repeats: int) -> li
 
 def main(argv: list[str] | None = None) -> int:
     """Print one line per measurement (JSON with --json)."""
-    parser = argparse.ArgumentParser(prog="python -m marl_alloc.bench forecast-scan")
+    parser = CommandParser(prog="python -m marl_alloc.bench forecast-scan")
     parser.add_argument("--batch", type=int, nargs="+", default=[64, 13])
     parser.add_argument("--length", type=int, default=48)
     parser.add_argument("--d-inner", type=int, default=128)

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from envs.observations import observation_dims
+from marl_alloc.floor.checksums import verify_manifest
 from marl_alloc.floor.errors import ConfigError, UserError
 from marl_alloc.floor.settings import CONFIG_FILE, Settings
 from marl_alloc.floor.settings.root import read_tree
@@ -39,6 +40,7 @@ def load_policy(checkpoint_dir: str | Path) -> tuple[Any, Settings]:
     """The trained MultiRLModule (eval mode) and the settings it was trained with."""
     root = Path(checkpoint_dir)
     settings = load_settings(root)
+    verify_manifest(root)
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModule
 
     # RLlib's own restore path logs a deprecation warning per module; a user evaluating a

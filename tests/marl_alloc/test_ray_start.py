@@ -48,3 +48,28 @@ def test_only_the_unactionable_lines_are_dropped():
         logger.removeHandler(records)
         logger.setLevel(level)
     assert records.messages == ["DeprecationWarning: `something_we_call()` is old"]
+
+
+def test_an_unreachable_cluster_address_is_one_line_within_the_connect_timeout(monkeypatch):
+    import socket
+    import time
+
+    import pytest
+    import ray
+
+    from marl_alloc.floor.errors import UserError
+
+    def init(**kwargs):
+        raise AssertionError("ray.init would retry an unreachable GCS for minutes")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init)
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    start = time.monotonic()
+    with pytest.raises(UserError, match=f"cluster.address=127.0.0.1:{port}: no Ray cluster"):
+        start_ray(ClusterConfig(address=f"127.0.0.1:{port}"))
+    assert time.monotonic() - start < 10.0
+    with pytest.raises(UserError, match="is not HOST:PORT"):
+        start_ray(ClusterConfig(address="head-node"))

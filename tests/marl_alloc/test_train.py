@@ -7,6 +7,7 @@ import sys
 import pytest
 import torch
 
+from marl_alloc.floor.errors import UserError
 from marl_alloc.floor.settings.compose import compose_settings
 from marl_alloc.policy.checkpoint import load_policy
 from marl_alloc.train import run_training
@@ -91,8 +92,11 @@ def test_heuristic_evaluation_needs_no_checkpoint(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["missing", "corrupt", "corrupt settings", "other layout"])
+@pytest.mark.parametrize(
+    "kind", ["missing", "corrupt", "corrupt weights", "corrupt settings", "other layout"]
+)
 def test_bad_checkpoint_is_one_line_error_and_exit_2(local_checkpoint, tmp_path, kind):
+    import pickle
     import shutil
 
     from omegaconf import OmegaConf
@@ -103,6 +107,14 @@ def test_bad_checkpoint_is_one_line_error_and_exit_2(local_checkpoint, tmp_path,
     if kind == "corrupt":
         for state in checkpoint.rglob("module_state*"):
             state.write_bytes(b"not a checkpoint")
+    if kind == "corrupt weights":
+        # 200 bytes inside the largest weight array: still a loadable pickle, with NaN weights.
+        state = checkpoint / "learner_group/learner/rl_module/leaf/module_state.pkl"
+        data = bytearray(state.read_bytes())
+        weights = max(pickle.loads(data).values(), key=lambda array: array.nbytes)
+        start = data.find(weights.tobytes())
+        data[start : start + 200] = b"\xff" * 200
+        state.write_bytes(bytes(data))
     if kind == "corrupt settings":
         (checkpoint / "marl_alloc.yaml").write_text("env: {topology: [\n")
     if kind == "other layout":
@@ -187,3 +199,43 @@ def test_distributed_training_on_ray(ray_session, tmp_path):
     assert rows[-1]["env_steps"] >= 1500
     assert rows[-1]["updates"] > 0
     assert (checkpoint / "learner_group").is_dir()
+
+
+def test_a_run_dir_holding_a_run_is_refused_without_resume(tmp_path):
+    (tmp_path / ".hydra").mkdir()  # Hydra's own files are no previous run
+    (tmp_path / "progress.jsonl").write_text('{"env_steps": 100}\n')
+    settings = compose_settings([*SMALL, "training.local=true"])
+    with pytest.raises(UserError, match=f"resume={tmp_path}.*hydra.run.dir="):
+        run_training(settings, tmp_path)
+    assert (tmp_path / "progress.jsonl").read_text() == '{"env_steps": 100}\n'
+
+
+def test_evaluate_out_pointing_at_a_file_is_one_line(tmp_path, capsys):
+    (tmp_path / "metrics").write_text("")
+    argv = ["--policy", "best-fit", "--episodes", "1", "--out", str(tmp_path / "metrics")]
+    assert _evaluate(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --out") and err.count("\n") == 1 and "is a file" in err
+
+
+def test_evaluate_refuses_topology_overrides_a_checkpoint_cannot_act_in(
+    local_checkpoint, tmp_path, capsys
+):
+    argv = ["--checkpoint", str(local_checkpoint), "--episodes", "1", "--out", str(tmp_path)]
+    assert _evaluate([*argv, "env.topology.hosts_per_leaf=4"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: env.topology.hosts_per_leaf=4:") and err.count("\n") == 1
+    assert not (tmp_path / "metrics.json").exists()
+
+
+@pytest.mark.slow
+def test_a_run_that_made_no_update_warns_as_it_saves(tmp_path, capsys):
+    settings = compose_settings(
+        [*SMALL, "training.local=true", "training.total_env_steps=200"]
+        + ["replay.min_size_to_sample=5000"]
+    )
+    run_training(settings, tmp_path)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("warning: the run made 0 learner updates (its replay never")
+    assert "replay.min_size_to_sample=5000" in warnings[0] and "initial weights" in warnings[0]

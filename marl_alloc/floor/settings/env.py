@@ -196,7 +196,10 @@ class RewardConfig:
     w_commit: float = 1.0
 
     def __post_init__(self):
-        require(self.w_commit >= 0, "env.reward.w_commit must be >= 0")
+        # Each weight prices a cost; a negative one would pay the policy for causing it.
+        for field in dataclasses.fields(self):
+            weight = getattr(self, field.name)
+            require(weight >= 0, f"env.reward.{field.name} must be >= 0, got {weight}")
 
 
 @dataclasses.dataclass

@@ -12,6 +12,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from marl_alloc.floor.errors import ConfigError
 from marl_alloc.floor.paths import PROJECT_ROOT
+from marl_alloc.floor.settings.checks import require, require_finite
 from marl_alloc.floor.settings.cluster import ClusterConfig
 from marl_alloc.floor.settings.env import SYNTHETIC, EnvConfig, env_schema
 from marl_alloc.floor.settings.model import ModelConfig
@@ -45,6 +46,8 @@ class Settings:
     serve: Any = None
 
     def __post_init__(self):
+        require(self.seed >= 0, f"seed must be >= 0, got {self.seed}")
+        require_finite(self)
         data_dir = Path(self.data_dir)
         self.data_dir = str(data_dir if data_dir.is_absolute() else PROJECT_ROOT / data_dir)
 

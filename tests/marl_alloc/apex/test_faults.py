@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from marl_alloc.floor.checksums import MANIFEST, verify_manifest, write_manifest
 from marl_alloc.floor.errors import UserError
 from marl_alloc.floor.settings import CONFIG_FILE
 from marl_alloc.floor.settings.compose import compose_settings
@@ -68,29 +69,79 @@ def test_resume_continues_the_run_with_its_counters_learner_and_replay(trained_r
     assert _replay_size(run_dir) > rows[-1]["env_steps"] - first[-1]["env_steps"]
 
 
+def test_resume_from_a_garbled_checkpoint_is_corrupt_before_anything_loads(trained_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained_run, run_dir)
+    state = run_dir / "checkpoint/learner_group/learner/rl_module/rack/module_state.pkl"
+    data = bytearray(state.read_bytes())
+    data[-400:-200] = bytes(200)
+    state.write_bytes(bytes(data))
+    settings = resumed_settings(str(run_dir), ["training.total_env_steps=1600"])
+    with pytest.raises(UserError, match="is corrupt: .*rack/module_state.pkl does not match"):
+        run_training(settings, tmp_path / "unused-hydra-dir")
+
+
+def test_resume_that_changes_the_networks_shape_is_one_line(trained_run):
+    with pytest.raises(UserError, match=r"env.topology.hosts_per_leaf \(\d+ -> 3\) changed"):
+        resumed_settings(str(trained_run), ["env.topology.hosts_per_leaf=3"])
+
+
+def test_resume_from_a_truncated_learner_state_without_checksums_is_corrupt(trained_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained_run, run_dir)
+    (run_dir / "checkpoint" / MANIFEST).unlink()  # as saved before checksums
+    state = run_dir / "checkpoint/learner_group/learner/state.pkl"
+    state.write_bytes(state.read_bytes()[:500])
+    settings = resumed_settings(str(run_dir), ["training.total_env_steps=1600"])
+    with pytest.raises(UserError, match="is corrupt: cannot load it"):
+        run_training(settings, tmp_path / "unused-hydra-dir")
+
+
+def test_resume_with_a_damaged_progress_line_says_so_before_building_anything(
+    trained_run, tmp_path, monkeypatch
+):
+    import marl_alloc.apex.builder
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained_run, run_dir)
+    rows = (run_dir / "progress.jsonl").read_text()
+    (run_dir / "progress.jsonl").write_text("{not json\n" + rows)
+
+    def build(*_):
+        raise AssertionError("built the pipeline before reading the progress log")
+
+    monkeypatch.setattr(marl_alloc.apex.builder, "build_apex_config", build)
+    settings = resumed_settings(str(run_dir), ["training.total_env_steps=1600"])
+    with pytest.raises(UserError, match="progress.jsonl, line 1: not a progress row"):
+        run_training(settings, tmp_path / "unused-hydra-dir")
+
+
 def test_resume_without_a_checkpoint_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="no checkpoint"):
         resumed_settings(str(tmp_path), [])
 
 
 class _FakeAlgo:
-    def __init__(self, fail: bool = False):
+    def __init__(self, fail: BaseException | None = None):
         self.fail = fail
 
     def save_to_path(self, path: str) -> None:
-        if self.fail:
-            raise OSError("disk full")
         Path(path).mkdir(parents=True)
-        (Path(path) / "state").write_text("ok")
+        (Path(path) / "state").write_text("half" if self.fail else "ok")
+        if self.fail:
+            raise self.fail
+        write_manifest(Path(path))
 
 
-def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path):
+@pytest.mark.parametrize("cut", [OSError("disk full"), KeyboardInterrupt()])
+def test_a_save_cut_off_keeps_the_previous_checkpoint_whole(tmp_path, cut):
     checkpoint = tmp_path / "checkpoint"
     save_checkpoint(_FakeAlgo(), checkpoint, compose_settings(["seed=1"]))
-    with pytest.raises(OSError):
-        save_checkpoint(_FakeAlgo(fail=True), checkpoint, compose_settings(["seed=2"]))
+    with pytest.raises(type(cut)):
+        save_checkpoint(_FakeAlgo(fail=cut), checkpoint, compose_settings(["seed=2"]))
     assert latest_checkpoint(checkpoint) == checkpoint
     assert "seed: 1" in (checkpoint / CONFIG_FILE).read_text()
+    verify_manifest(checkpoint)
 
 
 def test_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):

@@ -88,3 +88,23 @@ def test_a_wrong_learner_setting_is_a_one_line_error(overrides, message):
     with pytest.raises(ConfigError, match=message) as err:
         compose_settings(overrides)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("training.lr=-1", "training.lr must be > 0"),
+        ("training.lr=inf", "training.lr must be a finite number"),
+        ("training.tau=1.5", r"training.tau must be in \(0, 1\]"),
+        ("training.epsilon_base=1.2", r"training.epsilon_base must be in \[0, 1\]"),
+        ("training.local=maybe", "training.local"),
+        ("training.total_env_steps=abc", "training.total_env_steps"),
+        ("env.reward.w_sla=-1", "env.reward.w_sla must be >= 0"),
+        ("env.carbon.hourly_noise=nan", "env.carbon.hourly_noise must be a finite number"),
+        ("seed=-1", "seed must be >= 0"),
+    ],
+)
+def test_each_nonsense_setting_is_a_one_line_error(override, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        compose_settings([override])
+    assert "\n" not in str(err.value)
