@@ -83,7 +83,8 @@ def markdown(report: dict[str, Any]) -> str:
             f"Checkpoint set ({len(s['checkpoints'])} checkpoints) against the best heuristic, "
             f"`{paired['best_heuristic']}`:",
             "",
-            f"- total cost ratio, paired per window and load: {_stat(ratio)}",
+            f"- total cost ratio, paired per window and load: {_stat(ratio)}; per checkpoint "
+            + ", ".join(f"{r:.3f}" for r in paired["per_checkpoint"]),
             f"- SLATAH reduction at equal energy on its frontier: {_stat(sla, 100.0, ' %')}",
             f"- energy reduction at equal SLATAH on its frontier: {_stat(energy, 100.0, ' %')}",
             "",

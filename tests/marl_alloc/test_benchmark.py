@@ -155,7 +155,8 @@ def test_a_checkpoint_set_is_paired_with_the_best_heuristic(
     report = json.loads((tmp_path / "report.json").read_text())
     assert set(report) == REPORT_KEYS and "policy" in report["policies"]
     paired = report["paired"]
-    assert set(paired) == {"best_heuristic", "mean_ratio", "ci95"}
+    assert set(paired) == {"best_heuristic", "mean_ratio", "ci95", "per_checkpoint"}
+    assert len(paired["per_checkpoint"]) == len(report["settings"]["checkpoints"])
     assert paired["best_heuristic"] in report["policies"] and paired["mean_ratio"] > 0
     assert set(report["frontier"]) == {
         "sla_reduction_at_equal_energy",

@@ -29,6 +29,7 @@ def test_the_paired_ratio_is_per_window_and_load():
     paired = report["paired"]
     assert paired["best_heuristic"] == "pabfd@1"
     assert paired["mean_ratio"] == pytest.approx(0.8)
+    assert paired["per_checkpoint"] == pytest.approx([0.9, 0.7])
     lo, hi = paired["ci95"]
     assert 0.7 <= lo < 0.8 < hi <= 0.9
     cost = report["policies"]["pabfd@2"]["total_cost"]
