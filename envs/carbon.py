@@ -13,13 +13,13 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from envs.errors import WorkloadError
+from marl_alloc.floor.csv_numbers import LINE_OF_ROW, checked_numbers, first_line
 from marl_alloc.floor.paths import resolve_path
 from marl_alloc.floor.settings.env import CarbonConfig
 
 # Multiply a value in this unit by the factor to get g CO2e per kWh.
 UNIT_TO_G_PER_KWH = {"g_per_kwh": 1.0, "kg_per_mwh": 1.0, "lbs_per_mwh": 0.45359237}
 DAY_S = 86400.0
-LINE_OF_ROW = 2  # data row 0 is the file's line 2, below the header
 # The regridded series may hold at most this many steps per row read (gaps are interpolated; a
 # timestamp years off would otherwise ask for a grid of billions of steps).
 MAX_GRID_PER_ROW = 16
@@ -74,7 +74,7 @@ def read_carbon_csv(config: CarbonConfig) -> CarbonSeries:
         options = pacsv.ConvertOptions(null_values=[""], strings_can_be_null=True)
         table = pacsv.read_csv(path, convert_options=options)
     except (OSError, pa.ArrowException) as err:
-        raise WorkloadError(f"cannot read carbon CSV {path}: {_first_line(err)}") from None
+        raise WorkloadError(f"cannot read carbon CSV {path}: {first_line(err)}") from None
     names = table.column_names
     column = config.column or (names[1] if len(names) > 1 else None)
     if column not in names:
@@ -123,36 +123,11 @@ def _seconds(times: pa.ChunkedArray, path, name: str) -> np.ndarray:
 
 def _intensities(values: pa.ChunkedArray, path, name: str) -> np.ndarray:
     """The column's values, each a finite number >= 0."""
-    if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
-        row = _first_non_number(values)
-        raise WorkloadError(
-            f"carbon CSV {path}, line {row + LINE_OF_ROW}: column {name!r} holds"
-            f" {values[row].as_py()!r}, not a number"
-        )
-    numbers = values.to_numpy(zero_copy_only=False).astype(np.float64)
-    with np.errstate(invalid="ignore"):
-        bad = np.flatnonzero(~(np.isfinite(numbers) & (numbers >= 0)))
-    if len(bad):
-        row = int(bad[0])
-        value = values[row].as_py()
-        raise WorkloadError(
-            f"carbon CSV {path}, line {row + LINE_OF_ROW}: column {name!r} is"
-            f" {'empty' if value is None else value}, not a finite intensity >= 0"
-        )
-    return numbers
-
-
-def _first_non_number(values: pa.ChunkedArray) -> int:
-    """The first row Arrow cannot read as a number (row 0 for a column of another type, such
-    as timestamps), for a column Arrow did not read as numbers."""
-    for row, value in enumerate(values.to_pylist()):
-        try:
-            pa.scalar(value, pa.string()).cast(pa.float64())
-        except (pa.ArrowException, TypeError):
-            return row
-    return 0
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
+    return checked_numbers(
+        values,
+        f"carbon CSV {path}",
+        name,
+        lambda v: np.isfinite(v) & (v >= 0),
+        "a finite intensity >= 0",
+        WorkloadError,
+    )

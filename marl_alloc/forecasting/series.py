@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from marl_alloc.floor.csv_numbers import LINE_OF_ROW, checked_numbers, first_line
 from marl_alloc.floor.errors import UserError
 
 DAY_S = 86_400.0
-LINE_OF_ROW = 2  # data row 0 is the file's line 2, below the header
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def load_csv_series(path: str | Path, column: str, resolution_s: float) -> Deman
         options = pa_csv.ConvertOptions(null_values=[""], strings_can_be_null=True)
         table = pa_csv.read_csv(path, convert_options=options)
     except Exception as err:  # pyarrow raises several types for unreadable CSVs
-        raise UserError(f"cannot read {path} as CSV: {_first_line(err)}") from None
+        raise UserError(f"cannot read {path} as CSV: {first_line(err)}") from None
     if column not in table.column_names:
         # Escaped: a header is the file's text, and the error must stay one line.
         names = ", ".join(
@@ -125,44 +125,14 @@ def load_csv_series(path: str | Path, column: str, resolution_s: float) -> Deman
 
 def _finite_column(table, name: str, path: Path) -> np.ndarray:
     """A CSV column as float64, every value a finite number (float32 range: the model's)."""
-    import pyarrow as pa
-
-    column = table[name]
-    if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
-        row = _first_non_number(column)
-        raise UserError(
-            f"{path.name}, line {row + LINE_OF_ROW}: column {name!r} holds"
-            f" {column[row].as_py()!r}, not a number"
-        )
-    values = column.to_numpy(zero_copy_only=False).astype(np.float64)
-    with np.errstate(over="ignore"):
-        finite = np.isfinite(values.astype(np.float32))
-    if not finite.all():
-        row = int(np.flatnonzero(~finite)[0])
-        value = column[row].as_py()
-        raise UserError(
-            f"{path.name}, line {row + LINE_OF_ROW}: column {name!r} is"
-            f" {'empty' if value is None else value}, not a finite number"
-        )
-    return values
-
-
-def _first_non_number(column) -> int:
-    """The first row Arrow cannot read as a number (row 0 for a column of another type, such
-    as timestamps), for a column Arrow did not read as numbers."""
-    import pyarrow as pa
-
-    for row, value in enumerate(column.to_pylist()):
-        try:
-            pa.scalar(value, pa.string()).cast(pa.float64())
-        except (pa.ArrowException, TypeError):
-            return row
-    return 0
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
+    return checked_numbers(
+        table[name],
+        path.name,
+        name,
+        lambda v: np.isfinite(v.astype(np.float32)),
+        "a finite number",
+        UserError,
+    )
 
 
 def training_origins(
