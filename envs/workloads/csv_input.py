@@ -23,9 +23,15 @@ import pyarrow.csv as pacsv
 from envs.errors import WorkloadError
 
 DROPPED_KEY = b"rows_dropped"
-INTEGER = r"^\s*-?\d+\s*$"  # Arrow reads "+3" as a float, not as an integer
+# ASCII digits and blanks only: Python's \d and \s also match characters (other scripts' digits,
+# control characters such as \x1f) that neither Arrow nor int() reads as part of a number. Python
+# matches them with fullmatch (its $ also matches before a final newline); Arrow's RE2 as is.
+INTEGER = r"^[ \t]*-?[0-9]+[ \t]*$"  # Arrow reads "+3" as a float, not as an integer
 # As Arrow parses floats: "nan", "inf" and "infinity" in any case (the range checks reject them).
-FLOAT = r"(?i)^\s*[-+]?(\d+\.?\d*(e[-+]?\d+)?|\.\d+(e[-+]?\d+)?|nan|inf|infinity)\s*$"
+FLOAT = (
+    r"(?i)^[ \t]*[-+]?([0-9]+\.?[0-9]*(e[-+]?[0-9]+)?|\.[0-9]+(e[-+]?[0-9]+)?"
+    r"|nan|inf|infinity)[ \t]*$"
+)
 CHUNK = 1 << 20
 
 
@@ -141,7 +147,7 @@ def read_headerless_csv(
 
 def _fits(value: str, kind: pa.DataType) -> bool:
     """True if `value` is an integer that `kind` (an Arrow integer type) can hold."""
-    if not re.match(INTEGER, value):
+    if not re.fullmatch(INTEGER, value):
         return False
     bounds = np.iinfo(kind.to_pandas_dtype())
     return bounds.min <= int(value) <= bounds.max
@@ -204,7 +210,7 @@ def _first_bad_row(
                 return number, f"expected {len(column_names)} columns, got {len(row)}"
             for name, pattern in patterns.items():
                 value = row[index[name]]
-                if value and not pattern.match(value):
+                if value and not pattern.fullmatch(value):
                     return number, f"column '{name}' has non-numeric value {value!r}"
                 kind = column_types[name]
                 if value and pa.types.is_integer(kind) and not _fits(value, kind):

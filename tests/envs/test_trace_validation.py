@@ -135,3 +135,16 @@ def test_take_gives_up_instead_of_looping_forever(tmp_path):
     source = TraceSource(workload, np.random.default_rng(0), 0.0, None, fraction=1e-12)
     with deadline(20), pytest.raises(WorkloadError, match="drew no arrival"):
         source.take(10)
+
+
+@pytest.mark.parametrize("value", ["0\x1f", "\u0663"])
+def test_a_number_with_a_stray_character_is_named_not_a_crash(tmp_path, value):
+    # Python's \d and \s match these (a control character, an Arabic-Indic 3); Arrow does not.
+    lines = [task_event_line(*row) for row in TASK_EVENTS]
+    lines[2] = with_field(lines[2], 8, value)  # the scheduling class, an integer column
+    path = tmp_path / "te.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(WorkloadError, match=r"row 3: column '\w+' has non-numeric value") as info:
+        load_tasks([path])
+    assert "\n" not in str(info.value)
+    assert rows_dropped(load_tasks([path], lenient=True)) == 1
