@@ -4,6 +4,14 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property and fuzz tests draw the same examples on every run unless asked to explore, so CI's
+# verdict on a commit does not depend on a random draw; `--hypothesis-profile=explore` searches
+# afresh (and more) when hunting for the next malformed input.
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", max_examples=500)
+settings.load_profile("repeatable")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
