@@ -13,7 +13,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from envs.errors import WorkloadError
-from marl_alloc.floor.csv_numbers import LINE_OF_ROW, checked_numbers, first_line
+from marl_alloc.floor.csv_numbers import LINE_OF_ROW, checked_numbers
+from marl_alloc.floor.errors import first_line
 from marl_alloc.floor.paths import resolve_path
 from marl_alloc.floor.settings.env import CarbonConfig
 

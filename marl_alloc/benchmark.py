@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from marl_alloc.floor.command_line import CommandParser
-from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.errors import UserError, first_line
 from marl_alloc.floor.interrupts import run_main
 
 
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         report = run_campaign(settings, out)
     except UserError as err:
-        print(f"error: {str(err).splitlines()[0]}", file=sys.stderr)
+        print(f"error: {first_line(err)}", file=sys.stderr)
         return 2
     print(policy_table(report["policies"]))
     if report["paired"] is not None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from marl_alloc.floor.command_line import CommandParser
-from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.errors import UserError, first_line
 from marl_alloc.floor.interrupts import run_main
 from marl_alloc.floor.settings import EnvConfig, Settings
 from marl_alloc.floor.strict_json import write_json
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m marl_alloc.evalua
     try:
         runs = evaluate(args)
     except UserError as err:
-        print(f"error: {str(err).splitlines()[0]}", file=sys.stderr)
+        print(f"error: {first_line(err)}", file=sys.stderr)
         return 2
     print(comparison_table(runs))
     print(f"metrics: {(Path(args.out) / 'metrics.json').resolve()}")

@@ -23,7 +23,7 @@ from envs.workloads import load_machines, load_tasks, load_vms
 from envs.workloads.csv_input import rows_dropped
 from envs.workloads.trace import MACHINES_FILE, TASKS_FILE
 from marl_alloc.floor.command_line import CommandParser
-from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.errors import UserError, first_line
 from marl_alloc.floor.interrupts import run_main
 
 WORKLOADS = ("google2011", "azure")
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m marl_alloc.prepar
     try:
         written = prepare(args)
     except (UserError, OSError) as err:
-        print(f"error: {str(err).splitlines()[0]}", file=sys.stderr)
+        print(f"error: {first_line(err)}", file=sys.stderr)
         return 2
     for name, (rows, dropped) in written.items():
         skipped = f", {dropped} malformed input rows skipped" if dropped else ""

@@ -14,7 +14,7 @@ import socket
 import sys
 import time
 
-from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.errors import UserError, first_line
 from marl_alloc.floor.interrupts import run_main
 
 
@@ -102,8 +102,8 @@ def start(args: argparse.Namespace) -> str:
         try:
             ray.init(address=args.address, include_dashboard=False, logging_level="WARNING")
         except (ConnectionError, ValueError, RuntimeError, TimeoutError) as err:
-            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err)
-            raise UserError(f"cannot start or reach Ray at {args.address}: {first_line}") from None
+            reason = first_line(err)
+            raise UserError(f"cannot start or reach Ray at {args.address}: {reason}") from None
     serve.start(http_options={"host": config.http.host, "port": config.http.port})
     checkpoint = os.path.abspath(args.checkpoint) if args.checkpoint else None
     app = build_app(config, checkpoint, args.policy or "best-fit", env_settings)

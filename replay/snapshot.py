@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from marl_alloc.floor.errors import first_line
 from replay.errors import SnapshotError
 
 FORMAT = "marl_alloc.replay/1"
@@ -139,9 +140,8 @@ def read_snapshot(path: str | Path) -> dict:
     except SnapshotError:
         raise
     except (pa.ArrowException, OSError, ValueError, KeyError, TypeError, IndexError) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise SnapshotError(
-            f"replay snapshot {path} is corrupt ({first_line}); delete it or set"
+            f"replay snapshot {path} is corrupt ({first_line(err)}); delete it or set"
             " replay.on_corrupt=empty"
         ) from None
     return state

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from envs.errors import WorkloadError
+from marl_alloc.floor.errors import first_line
 
 DROPPED_KEY = b"rows_dropped"
 # ASCII digits and blanks only: Python's \d and \s also match characters (other scripts' digits,
@@ -140,7 +141,7 @@ def read_headerless_csv(
     try:
         text = read(pa.BufferReader(data), {k: pa.string() for k in column_types})
     except (pa.ArrowInvalid, OSError) as err:  # not even text in columns: nothing to keep
-        raise WorkloadError(f"cannot read trace file {path}: {str(err).splitlines()[0]}") from None
+        raise WorkloadError(f"cannot read trace file {path}: {first_line(err)}") from None
     table, invalid = _read_valid(text, column_types)
     return with_rows_dropped(table, dropped + bad_rows[0] + invalid)
 
@@ -186,7 +187,7 @@ def _raise_first_bad_row(
 ) -> None:
     row, problem = _first_bad_row(data, column_names, column_types)
     where = f"row {row}" if row else "somewhere"
-    detail = problem or str(err).splitlines()[0]
+    detail = problem or first_line(err)
     raise WorkloadError(
         f"malformed trace file {path}, {where}: {detail}; expected {len(column_names)} "
         "comma-separated columns as in the trace's schema (--lenient skips bad rows)"
@@ -216,5 +217,5 @@ def _first_bad_row(
                 if value and pa.types.is_integer(kind) and not _fits(value, kind):
                     return number, f"column '{name}' value {value.strip()} is beyond {kind}"
     except csv.Error as err:
-        return None, f"cannot parse it ({str(err).splitlines()[0]})"
+        return None, f"cannot parse it ({first_line(err)})"
     return None, None

@@ -29,6 +29,7 @@ from envs.workloads.base import START_WINDOW_S, Tasks, empty_tasks, lognormal_fr
 from envs.workloads.csv_input import rows_dropped
 from envs.workloads.google2011 import load_machines, load_tasks
 from envs.workloads.row_checks import require_in_range, require_time_order, require_values
+from marl_alloc.floor.errors import first_line
 from marl_alloc.floor.paths import resolve_path
 from marl_alloc.floor.settings.env import TraceWorkloadConfig
 
@@ -71,7 +72,7 @@ def _read_parquet(path: Path, required: tuple[str, ...], limits: dict, lenient: 
         rows_dropped(table)  # the count prepare wrote must read back as a number
         names = table.column_names  # decoded on first use: damaged names fail here
     except (OSError, pa.ArrowException, ValueError) as err:  # damaged bytes, metadata included
-        raise WorkloadError(f"cannot read {path}: {_first_line(err)}") from None
+        raise WorkloadError(f"cannot read {path}: {first_line(err)}") from None
     missing = [c for c in required if c not in names]
     if missing:
         raise WorkloadError(
@@ -80,11 +81,6 @@ def _read_parquet(path: Path, required: tuple[str, ...], limits: dict, lenient: 
     table = require_values(table, required, path, lenient, "prepared trace")
     present = {name: bounds for name, bounds in limits.items() if name in names}
     return require_in_range(table, present, path, lenient, "prepared trace")
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 @functools.lru_cache(maxsize=8)

@@ -20,6 +20,7 @@ import ray
 from actors.env_worker import EnvWorker, apex_epsilon
 from learners.learner_worker import LearnerWorker
 from marl_alloc.floor import pipeline_metrics
+from marl_alloc.floor.errors import first_line
 from marl_alloc.floor.settings import Settings
 from replay import PrioritizedShard, make_shard_actors, shard_for_actor, shard_name
 
@@ -271,7 +272,7 @@ class RayRuntime:
                 collect = actor.collect
             except ray.exceptions.RayActorError as err:
                 self.failures["actor"] += 1
-                logger.warning("env actor failed (%s); Ray restarts it", _first_line(err))
+                logger.warning("env actor failed (%s); Ray restarts it", first_line(err))
                 actor, collect = self._replace(actor)
             self.collecting[collect.remote(self.cycles)] = actor
             if self.training is None:
@@ -299,7 +300,7 @@ class RayRuntime:
             return ray.get(self.training)
         except ray.exceptions.RayActorError as err:
             self.failures["learner"] += 1
-            logger.warning("learner failed (%s); Ray restarts it", _first_line(err))
+            logger.warning("learner failed (%s); Ray restarts it", first_line(err))
             return None
 
     def drain(self) -> int:
@@ -362,11 +363,6 @@ def _warn_if_oversubscribed(settings: Settings) -> None:
             demand,
             have,
         )
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def make_runtime(config, learner_state: dict | None) -> LocalRuntime | RayRuntime:

@@ -38,12 +38,6 @@ def checked_numbers(
     return values
 
 
-def first_line(err: Exception) -> str:
-    """The first line of a reader's error (Arrow's run on for several), or its type's name."""
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
-
 def _first_non_number(column: pa.ChunkedArray) -> int:
     """The first row Arrow cannot read as a number (row 0 for a column of another type, such
     as timestamps), for a column Arrow did not read as numbers."""

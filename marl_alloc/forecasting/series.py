@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from marl_alloc.floor.csv_numbers import LINE_OF_ROW, checked_numbers, first_line
-from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.csv_numbers import LINE_OF_ROW, checked_numbers
+from marl_alloc.floor.errors import UserError, first_line
 
 DAY_S = 86_400.0
 

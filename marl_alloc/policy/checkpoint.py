@@ -6,7 +6,7 @@ from typing import Any
 
 from envs.observations import observation_dims
 from marl_alloc.floor.checksums import verify_manifest
-from marl_alloc.floor.errors import ConfigError, UserError
+from marl_alloc.floor.errors import ConfigError, UserError, first_line
 from marl_alloc.floor.settings import CONFIG_FILE, Settings
 from marl_alloc.floor.settings.root import read_tree
 
@@ -52,9 +52,8 @@ def load_policy(checkpoint_dir: str | Path) -> tuple[Any, Settings]:
         # RLlib reads the path as a URI: a relative one has no scheme and fails.
         module = MultiRLModule.from_checkpoint(str((root / MODULE_PATH).resolve()))
     except Exception as err:  # noqa: BLE001 - pickles and tensors fail in many ways
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(
-            f"checkpoint {root} is corrupt: cannot load the policy ({first_line})"
+            f"checkpoint {root} is corrupt: cannot load the policy ({first_line(err)})"
         ) from None
     finally:
         ray_logger.setLevel(level)

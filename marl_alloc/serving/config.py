@@ -8,7 +8,7 @@ from typing import Any
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from marl_alloc.floor.errors import UserError
+from marl_alloc.floor.errors import UserError, first_line
 
 HOLD_MODES = ("threshold", "policy", "never")
 NODE_SOURCES = ("request", "watch")
@@ -187,8 +187,7 @@ class ServeConfig:
             merged = OmegaConf.merge(OmegaConf.structured(cls), dict(mapping or {}))
             config = OmegaConf.to_object(merged)
         except OmegaConfBaseException as err:
-            first_line = str(err).strip().splitlines()[0]
-            raise UserError(f"bad serve config: {first_line}") from None
+            raise UserError(f"bad serve config: {first_line(err)}") from None
         config.validate()
         return config
 
