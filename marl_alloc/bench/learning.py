@@ -17,7 +17,6 @@ bootstrap over four values would be too narrow).
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from marl_alloc.floor.command_line import CommandParser
+from marl_alloc.floor.strict_json import write_json
 
 # The learning test's training settings (tests/marl_alloc/test_learning.py), so that what is
 # chosen here is what the test then trains; without its mid-run checkpoints, which cost time
@@ -219,7 +219,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
-        (Path(args.out) / "learning.json").write_text(json.dumps(result, indent=2))
+        write_json(Path(args.out) / "learning.json", result)
     return result
 
 
@@ -267,13 +267,6 @@ def format_table(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the bench; a table, or one JSON line with --json; exit 2 on bad input."""
-    from marl_alloc.floor.errors import UserError
+    from marl_alloc.bench.report import run_benchmark
 
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        result = run(args)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(json.dumps(result) if args.json else format_table(result))
-    return 0
+    return run_benchmark(parse_args, run, argv, table=format_table)

@@ -19,7 +19,6 @@ after training starts whose return reaches it (null when none within the budget)
 """
 
 import argparse
-import json
 import math
 import os
 import statistics
@@ -32,6 +31,7 @@ from typing import Any
 
 from marl_alloc.floor.command_line import CommandParser
 from marl_alloc.floor.settings import Settings
+from marl_alloc.floor.strict_json import write_json
 
 MODES: dict[str, tuple[str, ...]] = {
     "dual": (),
@@ -324,7 +324,7 @@ def write_outputs(result: dict[str, Any], out: Path) -> None:
     from matplotlib import pyplot as plt
 
     out.mkdir(parents=True, exist_ok=True)
-    (out / "replay_ablation.json").write_text(json.dumps(result, indent=2))
+    write_json(out / "replay_ablation.json", result)
     fig, ax = plt.subplots(figsize=(8, 5))
     for (mode, summary), color in zip(result["modes"].items(), ("C0", "C1", "C2"), strict=False):
         for r in summary["runs"]:
@@ -387,14 +387,6 @@ def format_table(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ablation; a table, or one JSON line with --json; exit 2 on a bad option."""
-    from marl_alloc.floor.errors import UserError
+    from marl_alloc.bench.report import run_benchmark
 
-    # run_benchmark prints JSON either way; this bench's default output is a table.
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        result = run(args)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(json.dumps(result) if args.json else format_table(result))
-    return 0
+    return run_benchmark(parse_args, run, argv, table=format_table)

@@ -11,9 +11,10 @@ def run_benchmark(
     parse_args: Callable[[list[str]], argparse.Namespace],
     run: Callable[[argparse.Namespace], dict[str, Any]],
     argv: list[str] | None,
+    table: Callable[[dict[str, Any]], str] | None = None,
 ) -> int:
     """Run one benchmark; bad options or config (any UserError) print one `error:` line and
-    return 2."""
+    return 2. Without --json, `table` (if given) formats the result, else indented JSON."""
     from marl_alloc.floor.errors import UserError
     from marl_alloc.floor.strict_json import dumps
 
@@ -23,7 +24,10 @@ def run_benchmark(
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(dumps(result) if args.json else dumps(result, indent=2))
+    if args.json:
+        print(dumps(result))
+    else:
+        print(table(result) if table else dumps(result, indent=2))
     return 0
 
 
