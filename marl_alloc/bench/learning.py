@@ -31,10 +31,9 @@ import numpy as np
 from marl_alloc.floor.command_line import CommandParser
 from marl_alloc.floor.strict_json import write_json
 
-# The learning test's training settings (tests/marl_alloc/test_learning.py), so that what is
-# chosen here is what the test then trains; without its mid-run checkpoints, which cost time
-# and change nothing a local run learns.
-PROTOCOL = (
+# The learning test's training settings (tests/marl_alloc/test_learning.py trains with these), so
+# that what is chosen here is what the test then trains.
+LEARNING_TEST_SETTINGS = (
     "training.local=true",
     "training.num_actors=2",
     "training.collect_cycles=16",
@@ -43,8 +42,9 @@ PROTOCOL = (
     "env.num_envs_per_actor=16",
     "replay.min_size_to_sample=500",
     "replay.capacity=60000",
-    "training.checkpoint_every_s=0",
 )
+# Without the test's mid-run checkpoints, which cost time and change nothing a local run learns.
+PROTOCOL = (*LEARNING_TEST_SETTINGS, "training.checkpoint_every_s=0")
 TEST_EVAL_SEED = 777  # the learning test's held-out episodes
 # What a trained policy's cost is made of, per episode (envs.metrics).
 BREAKDOWN = (

@@ -7,24 +7,15 @@ import pytest
 import torch
 
 from marl_alloc.apex.builder import env_dimensions
+from marl_alloc.bench.learning import LEARNING_TEST_SETTINGS, TEST_EVAL_SEED
 from marl_alloc.floor.settings.compose import compose_settings
 from marl_alloc.policy import acting_policy, build_policy_spec
 from marl_alloc.policy.checkpoint import load_policy
 from marl_alloc.scoring import score
 from marl_alloc.train import run_training
 
-TRAIN = [
-    "training.local=true",
-    "training.total_env_steps=60000",
-    "training.num_actors=2",
-    "training.collect_cycles=16",
-    "training.updates_per_round=8",
-    "training.train_batch_size=64",
-    "env.num_envs_per_actor=16",
-    "replay.min_size_to_sample=500",
-    "replay.capacity=60000",
-]
-EVAL_EPISODES, EVAL_TASKS, EVAL_SEED = 2, 300, 777
+TRAIN = [*LEARNING_TEST_SETTINGS, "training.total_env_steps=60000"]
+EVAL_EPISODES, EVAL_TASKS, EVAL_SEED = 2, 300, TEST_EVAL_SEED
 
 
 def _total_cost(module, env_settings) -> float:
