@@ -11,19 +11,26 @@ from marl_alloc.floor.settings.compose import compose_settings
 from marl_alloc.policy.forecaster import FORECAST_TARGETS, FORECASTER_ID
 
 
-def test_env_actors_write_team_transitions_with_priorities_when_the_policy_has_a_mixer():
-    settings = compose_settings(["model.mixer.kind=qmix"])
-    pushed = []
-    worker = EnvWorker(
+def _worker(
+    pushed: list, overrides: list[str], num_envs: int, seed: int = 0, epsilon: float = 0.5
+) -> EnvWorker:
+    """An env worker on the settings with `overrides`, pushing its batches onto `pushed`."""
+    settings = compose_settings(overrides)
+    return EnvWorker(
         settings.env,
         build_apex_config(settings).rl_module_spec,
         pushed.append,
-        num_envs=2,
-        seed=0,
-        epsilon=0.5,
+        num_envs=num_envs,
+        seed=seed,
+        epsilon=epsilon,
         n_step=2,
         gamma=0.9,
     )
+
+
+def test_env_actors_write_team_transitions_with_priorities_when_the_policy_has_a_mixer():
+    pushed = []
+    worker = _worker(pushed, ["model.mixer.kind=qmix"], num_envs=2)
     worker.collect(6)
     team = pushed[0][C.TEAM]
     assert len(team[C.REWARDS]) > 0
@@ -32,19 +39,8 @@ def test_env_actors_write_team_transitions_with_priorities_when_the_policy_has_a
 
 
 def _forecaster_worker(pushed: list, overrides: list[str] = ()) -> EnvWorker:
-    settings = compose_settings(
-        ["model.forecaster.enabled=true", "model.forecaster.resolution_s=2.0", *overrides]
-    )
-    return EnvWorker(
-        settings.env,
-        build_apex_config(settings).rl_module_spec,
-        pushed.append,
-        num_envs=3,
-        seed=0,
-        epsilon=0.5,
-        n_step=2,
-        gamma=0.9,
-    )
+    forecaster = ["model.forecaster.enabled=true", "model.forecaster.resolution_s=2.0"]
+    return _worker(pushed, [*forecaster, *overrides], num_envs=3)
 
 
 def test_env_actors_observe_the_forecasters_forecasts_and_feed_its_rows_to_replay():
@@ -86,18 +82,8 @@ def test_initial_priorities_from_the_acting_pass_equal_a_second_pass_of_the_poli
     from marl_alloc.policy.level_q_module import double_q_next_value
     from marl_alloc.policy.team_values import taken, team_values
 
-    settings = compose_settings(["model.mixer.kind=qmix"])
     pushed = []
-    worker = EnvWorker(
-        settings.env,
-        build_apex_config(settings).rl_module_spec,
-        pushed.append,
-        num_envs=3,
-        seed=2,
-        epsilon=0.3,
-        n_step=2,
-        gamma=0.9,
-    )
+    worker = _worker(pushed, ["model.mixer.kind=qmix"], num_envs=3, seed=2, epsilon=0.3)
     worker.collect(8)
     batches = pushed[0]
     assert not any(
