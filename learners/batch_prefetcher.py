@@ -15,6 +15,12 @@ import torch
 
 from marl_alloc.floor import columns as C
 
+# Ray hands samples over in read-only object-store memory; the update only reads its batch, so
+# sharing it is safe and saves a copy per batch. One filter, for this module's tensors only: a
+# catch_warnings per tensor would swap the process-wide filters from the prefetch thread.
+warnings.filterwarnings(
+    "ignore", "The given NumPy array is not writable", UserWarning, module=__name__
+)
 Tensors = dict[str, dict[str, torch.Tensor]]
 
 
@@ -54,11 +60,7 @@ def as_tensors(sampled: dict[str, dict[str, Any]], pin_memory: bool) -> Prefetch
         for name, values in columns.items():
             if name in (C.INDICES, C.GENERATIONS):
                 continue
-            with warnings.catch_warnings():
-                # Ray hands samples over in read-only object-store memory; the update only
-                # reads its batch, so sharing it is safe and saves a copy per batch.
-                warnings.filterwarnings("ignore", "The given NumPy array is not writable")
-                tensor = torch.from_numpy(np.ascontiguousarray(values))
+            tensor = torch.from_numpy(np.ascontiguousarray(values))
             tensors[module_id][name] = tensor.pin_memory() if pin_memory else tensor
     return PrefetchedBatch(-1, ids, tensors)
 
