@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from marl_alloc.bench.episode_seeds import VALIDATION_EVAL_SEED, refuse_test_episodes
 from marl_alloc.floor.command_line import CommandParser
 from marl_alloc.floor.strict_json import write_json
 
@@ -45,7 +46,6 @@ LEARNING_TEST_SETTINGS = (
 )
 # Without the test's mid-run checkpoints, which cost time and change nothing a local run learns.
 PROTOCOL = (*LEARNING_TEST_SETTINGS, "training.checkpoint_every_s=0")
-TEST_EVAL_SEED = 777  # the learning test's held-out episodes
 # What a trained policy's cost is made of, per episode (envs.metrics).
 BREAKDOWN = (
     "energy_kwh",
@@ -66,7 +66,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--env-steps", type=int, default=60_000, help="budget per seed")
     parser.add_argument("--episodes", type=int, default=8, help="validation episodes")
     parser.add_argument("--tasks", type=int, default=300, help="tasks per episode")
-    parser.add_argument("--eval-seed", type=int, default=4242, help="validation episodes' seed")
+    parser.add_argument(
+        "--eval-seed", type=int, default=VALIDATION_EVAL_SEED, help="validation episodes' seed"
+    )
     parser.add_argument(
         "--heuristics", nargs="*", help="heuristic specs scored alongside (default: all)"
     )
@@ -81,11 +83,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("--env-steps, --episodes and --tasks must be >= 1, --curve-every >= 0")
     if len(args.seeds) < 2:
         parser.error("--seeds: an interval over seeds needs at least 2")
-    if args.eval_seed == TEST_EVAL_SEED:
-        parser.error(
-            f"--eval-seed {TEST_EVAL_SEED}: those are the learning test's episodes (test data); "
-            "validate on another seed"
-        )
+    refuse_test_episodes(parser, args.eval_seed)
     return args
 
 

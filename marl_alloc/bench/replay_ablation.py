@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from marl_alloc.bench.episode_seeds import VALIDATION_EVAL_SEED, refuse_test_episodes
 from marl_alloc.floor.command_line import CommandParser
 from marl_alloc.floor.settings import Settings
 from marl_alloc.floor.strict_json import write_json
@@ -58,7 +59,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--eval-every", type=int, default=5_000, help="env steps between evals")
     parser.add_argument("--eval-episodes", type=int, default=16, help="held-out episodes")
     parser.add_argument("--eval-tasks", type=int, default=300, help="tasks per episode")
-    parser.add_argument("--eval-seed", type=int, default=777, help="held-out episodes' seed")
+    parser.add_argument(
+        "--eval-seed", type=int, default=VALIDATION_EVAL_SEED, help="validation episodes' seed"
+    )
     parser.add_argument(
         "--target", help="a return, or a heuristic (best-fit, ...) whose return is the target"
     )
@@ -72,6 +75,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("--env-steps, --eval-every, --eval-episodes and --eval-tasks must be > 0")
     if not 0.0 < args.target_fraction <= 1.0:
         parser.error("--target-fraction must be in (0, 1]")
+    refuse_test_episodes(parser, args.eval_seed)
     if args.target is not None and not _is_target(args.target):
         parser.error(
             f"--target {args.target}: not a number nor a heuristic ({', '.join(_names())})"

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from marl_alloc.apex.builder import env_dimensions
-from marl_alloc.bench.learning import LEARNING_TEST_SETTINGS, TEST_EVAL_SEED
+from marl_alloc.bench.episode_seeds import TEST_EVAL_SEED
+from marl_alloc.bench.learning import LEARNING_TEST_SETTINGS
 from marl_alloc.floor.settings.compose import compose_settings
 from marl_alloc.policy import acting_policy, build_policy_spec
 from marl_alloc.policy.checkpoint import load_policy

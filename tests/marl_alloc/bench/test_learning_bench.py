@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from marl_alloc.bench import learning
+from marl_alloc.bench import episode_seeds, learning, replay_ablation
 from tests.marl_alloc.test_learning import EVAL_SEED, TRAIN
 from tests.marl_alloc.tiny_run import TINY_RUN
 
@@ -18,10 +18,14 @@ def test_the_bench_trains_with_the_learning_tests_settings():
     assert set(learning.PROTOCOL) - set(TRAIN) == {"training.checkpoint_every_s=0"}
 
 
-def test_the_learning_tests_episodes_are_refused(capsys):
-    assert learning.TEST_EVAL_SEED == EVAL_SEED
+@pytest.mark.parametrize("bench", [learning, replay_ablation])
+def test_the_learning_tests_episodes_are_refused_by_every_bench_that_compares_settings(
+    bench, capsys
+):
+    assert episode_seeds.TEST_EVAL_SEED == EVAL_SEED
+    assert bench.parse_args([]).eval_seed != EVAL_SEED
     with pytest.raises(SystemExit) as exit_info:
-        learning.parse_args(["--eval-seed", str(EVAL_SEED)])
+        bench.parse_args(["--eval-seed", str(EVAL_SEED)])
     assert exit_info.value.code == 2
     assert "test data" in capsys.readouterr().err
 
