@@ -26,22 +26,23 @@ def complete_graph_gat(
     """`conv(x, all-ones adjacency)` [B, N, C] (heads averaged), and with `parent_attention`
     node 0's attention over all nodes [B, N] (heads averaged, no gradient).
 
-    The attention logits are linear in x, so their vectors fold into the projection: one matmul
-    gives the messages and both logits, and one batched matmul aggregates over sources and heads
-    (DenseGATConv's per-head products and masks cost more than the arithmetic on small graphs).
+    The attention logits are linear in x, so their vectors fold into a [2 * heads, F] matrix
+    and come from one small matmul; the messages come from another, contiguous, so one batched
+    matmul aggregates them over sources and heads without a copy (DenseGATConv's per-head
+    products and masks cost more than the arithmetic on small graphs). Averaging the heads is
+    folded into the message weights, the bias into the aggregation.
     """
     batch, nodes, features = x.shape
     heads, channels = conv.heads, conv.out_channels
     weight = conv.lin.weight.view(heads, channels, features)
     to_src = (weight * conv.att_src.view(heads, channels, 1)).sum(1)
     to_dst = (weight * conv.att_dst.view(heads, channels, 1)).sum(1)
-    projected = F.linear(x, torch.cat([conv.lin.weight, to_src, to_dst]))
-    messages, alpha_src, alpha_dst = projected.split([heads * channels, heads, heads], -1)
+    alpha_src, alpha_dst = F.linear(x, torch.cat([to_src, to_dst])).split(heads, -1)
     # alpha[b, i, j, h]: destination i's attention on source j in head h
     alpha = F.leaky_relu(alpha_src[:, None] + alpha_dst[:, :, None], conv.negative_slope)
     alpha = alpha.softmax(dim=2)
-    sources = messages.reshape(batch, nodes * heads, channels)
-    out = torch.bmm(alpha.reshape(batch, nodes, nodes * heads), sources) / heads + conv.bias
+    sources = F.linear(x, conv.lin.weight / heads).view(batch, nodes * heads, channels)
+    out = torch.baddbmm(conv.bias, alpha.view(batch, nodes, nodes * heads), sources)
     if not parent_attention:
         return out, None
     return out, alpha[:, 0].detach().mean(-1)
