@@ -17,7 +17,10 @@ from torch_geometric.nn import DenseGATConv
 
 
 def _mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
+    # In place: a Linear keeps its input for backward, not its output.
+    return nn.Sequential(
+        nn.Linear(in_dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, out_dim)
+    )
 
 
 def complete_graph_gat(
@@ -26,22 +29,24 @@ def complete_graph_gat(
     """`conv(x, all-ones adjacency)` [B, N, C] (heads averaged), and with `parent_attention`
     node 0's attention over all nodes [B, N] (heads averaged, no gradient).
 
-    The attention logits are linear in x, so their vectors fold into the projection: one matmul
-    gives the messages and both logits, and one batched matmul aggregates over sources and heads
-    (DenseGATConv's per-head products and masks cost more than the arithmetic on small graphs).
+    The attention logits are linear in x, so their vectors fold into a [2 * heads, F] matrix
+    and come from one small matmul; the messages come from another, contiguous, so one batched
+    matmul aggregates them over sources and heads without a copy (DenseGATConv's per-head
+    products and masks cost more than the arithmetic on small graphs). Averaging the heads is
+    folded into the message weights, the bias into the aggregation.
     """
     batch, nodes, features = x.shape
     heads, channels = conv.heads, conv.out_channels
     weight = conv.lin.weight.view(heads, channels, features)
     to_src = (weight * conv.att_src.view(heads, channels, 1)).sum(1)
     to_dst = (weight * conv.att_dst.view(heads, channels, 1)).sum(1)
-    projected = F.linear(x, torch.cat([conv.lin.weight, to_src, to_dst]))
-    messages, alpha_src, alpha_dst = projected.split([heads * channels, heads, heads], -1)
+    alpha_src, alpha_dst = F.linear(x, torch.cat([to_src, to_dst])).split(heads, -1)
     # alpha[b, i, j, h]: destination i's attention on source j in head h
-    alpha = F.leaky_relu(alpha_src[:, None] + alpha_dst[:, :, None], conv.negative_slope)
+    alpha = alpha_src[:, None] + alpha_dst[:, :, None]
+    alpha = F.leaky_relu(alpha, conv.negative_slope, inplace=True)
     alpha = alpha.softmax(dim=2)
-    sources = messages.reshape(batch, nodes * heads, channels)
-    out = torch.bmm(alpha.reshape(batch, nodes, nodes * heads), sources) / heads + conv.bias
+    sources = F.linear(x, conv.lin.weight / heads).view(batch, nodes * heads, channels)
+    out = torch.baddbmm(conv.bias, alpha.view(batch, nodes, nodes * heads), sources)
     if not parent_attention:
         return out, None
     return out, alpha[:, 0].detach().mean(-1)
@@ -51,7 +56,7 @@ def _linear_pair(layer: nn.Linear, per_item: torch.Tensor, shared: torch.Tensor)
     """`layer(cat([per_item, shared expanded over items]))` [B, n, out] without building the
     concatenation: the shared part is multiplied once per sample, not once per item."""
     w_item, w_shared = layer.weight.split([per_item.shape[-1], shared.shape[-1]], 1)
-    return F.linear(per_item, w_item) + F.linear(shared, w_shared, layer.bias)[:, None]
+    return F.linear(per_item, w_item).add_(F.linear(shared, w_shared, layer.bias)[:, None])
 
 
 class GraphQNet(nn.Module):
@@ -89,7 +94,7 @@ class GraphQNet(nn.Module):
         child_obs, context = obs.split([children * self.child_features, self.context_features], 1)
         child_obs = child_obs.reshape(batch, children, self.child_features)
         encoder = self.child_encoder
-        child_x = encoder[2](torch.relu(_linear_pair(encoder[0], child_obs, context)))
+        child_x = encoder[2](_linear_pair(encoder[0], child_obs, context).relu_())
         parent_x = self.parent_encoder(
             torch.cat([context, child_obs.mean(1), child_obs.amax(1)], dim=-1)
         )
@@ -98,11 +103,11 @@ class GraphQNet(nn.Module):
         for conv in self.convs:
             out, seen = complete_graph_gat(conv, x, attention and conv is self.convs[-1])
             per_node = seen if seen is not None else per_node
-            x = x + torch.relu(out)
+            x = x + out.relu_()
         parent, kids = x.split([1, children], 1)
         parent = parent.squeeze(1)
         head = self.child_head
-        advantage = head[2](torch.relu(_linear_pair(head[0], kids, parent))).squeeze(-1)
+        advantage = head[2](_linear_pair(head[0], kids, parent).relu_()).squeeze(-1)
         if self.extra_head is not None:
             advantage = torch.cat([advantage, self.extra_head(parent)], dim=-1)
         q_values = self.value_head(parent) + advantage - advantage.mean(-1, keepdim=True)

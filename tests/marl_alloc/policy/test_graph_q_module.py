@@ -148,3 +148,42 @@ def test_greedy_actions_do_not_depend_on_the_module_mode_and_leave_it_as_it_was(
         serving = level_module.forward_inference(batch)[Q_VALUES]
         assert not level_module.training
     assert torch.equal(training, serving)
+
+
+def _plain_q_values(net: GraphQNet, obs: torch.Tensor) -> torch.Tensor:
+    """GraphQNet's Q values written out plainly: concatenated MLP inputs and DenseGATConv on
+    an all-ones adjacency, none of the fast path's folds."""
+    from torch_geometric.nn import DenseGATConv
+
+    batch = obs.shape[0]
+    children = (obs.shape[1] - CONTEXT) // CHILD
+    child_obs = obs[:, : children * CHILD].reshape(batch, children, CHILD)
+    context = obs[:, children * CHILD :]
+    shared = context[:, None].expand(batch, children, CONTEXT)
+    child_x = net.child_encoder(torch.cat([child_obs, shared], -1))
+    parent_x = net.parent_encoder(torch.cat([context, child_obs.mean(1), child_obs.amax(1)], -1))
+    x = torch.cat([parent_x[:, None], child_x], 1)
+    for conv in net.convs:
+        assert isinstance(conv, DenseGATConv)
+        x = x + torch.relu(conv(x, torch.ones(children + 1, children + 1)))
+    parent, kids = x[:, 0], x[:, 1:]
+    pair = torch.cat([kids, parent[:, None].expand(batch, children, parent.shape[-1])], -1)
+    advantage = torch.cat([net.child_head(pair).squeeze(-1), net.extra_head(parent)], -1)
+    return net.value_head(parent) + advantage - advantage.mean(-1, keepdim=True)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_q_values_and_gradients_equal_the_plain_formulation(layers):
+    torch.manual_seed(3)
+    net = GraphQNet(CHILD, CONTEXT, extra_actions=1, embed_dim=16, heads=2, layers=layers)
+    for conv in net.convs:
+        torch.nn.init.normal_(conv.bias)  # zeros at init would hide a misplaced bias
+    obs = _obs(6, 5)
+    fast, _ = net(obs)
+    plain = _plain_q_values(net, obs)
+    torch.testing.assert_close(fast, plain, rtol=1e-5, atol=1e-5)
+    params = list(net.parameters())
+    expected = torch.autograd.grad(plain.square().sum(), params)
+    got = torch.autograd.grad(fast.square().sum(), params)
+    for e, g in zip(expected, got, strict=True):
+        torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-5)
