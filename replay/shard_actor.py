@@ -18,13 +18,16 @@ class BlockingShard(PrioritizedShard):
     """A PrioritizedShard whose rate limit waits, with adds and samples on their own threads.
 
     Each Ray concurrency group has its own threads, so adds waiting for the learner never take
-    the thread a sample needs (nor the reverse), however many env actors are waiting.
+    the thread a sample needs (nor the reverse), however many env actors are waiting. A
+    restarted one answers as soon as its process is up: it acknowledges adds (logged) while it
+    reloads its snapshot and log, and samples once it has.
     """
 
     def __init__(self, config: Mapping[str, Any], shard_index: int = 0):
         started = time.time()
-        super().__init__(config, shard_index, blocking=True)
-        # Wall times (time.time()) of this process's life so far: where a restart's seconds went.
+        super().__init__(config, shard_index, blocking=True, restore_in_background=True)
+        # Wall times (time.time()) of this process's life so far: where a restart's seconds went
+        # (`restored_at` in stats: when its snapshot and log were back).
         self.lifecycle = {
             "process_started_at": process_started_at(),
             "init_started_at": started,
@@ -32,7 +35,7 @@ class BlockingShard(PrioritizedShard):
         }
 
     def stats(self) -> dict[str, Any]:
-        """PrioritizedShard.stats plus this process's lifecycle wall times."""
+        """PrioritizedShard.stats (once restored) plus this process's lifecycle wall times."""
         return {**super().stats(), **self.lifecycle}
 
     @ray.method(concurrency_group="insert")

@@ -13,10 +13,10 @@ until the env steps/s smoothed over `--window` seconds is back in the band the r
 nothing happened. The control read the same way is the criterion's false recovery, reported
 beside the kills. Each kill also reports where its seconds went (an env actor: until the driver
 saw it fail and a spare took over, until its restart answered; a shard: until Ray had its new
-process constructing, its snapshot and log reload, until it answered calls again) and the
-transitions it lost (acknowledged to an actor, not applied by a shard) and duplicated (applied
-twice), counted apart (transition_accounts). `--runs N` repeats it all on a fresh Ray and
-reports the worst of each. Prints one JSON line with `--json`.
+process constructing, until it acknowledged adds again, until it had reloaded its snapshot and
+log and sampled again) and the transitions it lost (acknowledged to an actor, not applied by a
+shard) and duplicated (applied twice), counted apart (transition_accounts). `--runs N` repeats
+it all on a fresh Ray and reports the worst of each. Prints one JSON line with `--json`.
 
     python -m marl_alloc.bench recovery --json [--runs 3] [--no-durable] [hydra overrides]
 """
@@ -194,7 +194,8 @@ def measure_event(runtime, kind: str, timeline, args, acknowledged) -> Event:
         whole_s = failure_seen_s if args.spare_actors else watch.answered_s
     if kind == "shard":
         figures.update(shard_phases(runtime.shards[0], watch))
-        whole_s = watch.answered_s
+        # Writers are whole once it acknowledges adds again, the learner once it samples.
+        whole_s = figures["restored_s"]
     # Never back within the run: judge the whole horizon as the outage.
     whole_s = args.horizon_s if whole_s is None else whole_s
     return Event(kind, start, at, end, timeline.rate(start, at), whole_s, figures)
@@ -203,22 +204,20 @@ def measure_event(runtime, kind: str, timeline, args, acknowledged) -> Event:
 def shard_phases(shard, watch: RestartWatch) -> dict[str, Any]:
     """Where a shard restart's seconds went, from the kill: until the new process began
     constructing the shard (Ray noticed the death, found a worker process, imported the shard's
-    code; `process_started_s` < 0: Ray reused a worker started before the kill), the snapshot
-    and log reload, and until the new process answered a call."""
+    code; `process_started_s` < 0: Ray reused a worker started before the kill), until it
+    acknowledged adds again (`ready_s`), and until its snapshot and log were reloaded
+    (`restored_s`, of which `restore_s` reading and loading them) and it sampled again."""
     import ray
 
     stats = ray.get(shard.stats.remote())
     process = stats["process_started_at"]
-    ready_s = stats["ready_at"] - watch.kill_wall
     return {
         "process_started_s": None if process is None else _rounded(process - watch.kill_wall),
         "constructing_s": _rounded(stats["init_started_at"] - watch.kill_wall),
+        "ready_s": _rounded(stats["ready_at"] - watch.kill_wall),
         "restore_s": _rounded(stats["restore_s"]),
         "replayed_adds": stats["replayed_adds"],
-        "ready_s": _rounded(ready_s),
-        "answered_after_ready_s": _rounded(
-            None if watch.answered_s is None else watch.answered_s - ready_s
-        ),
+        "restored_s": _rounded(stats["restored_at"] - watch.kill_wall),
     }
 
 
@@ -318,7 +317,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "horizon_s": args.horizon_s,
         # The control's false recovery beside the kills' recoveries; None: not within the horizon.
         **{f"worst_{kind}_recovery_s": worst(f"{kind}_recovery_s") for kind in KINDS},
-        "worst_shard_answered_s": worst("shard_answered_s"),
+        "worst_shard_ready_s": worst("shard_ready_s"),
+        "worst_shard_restored_s": worst("shard_restored_s"),
         "lowest_band": min(r["band"] for r in runs),
         "transitions_lost": sum(r["transitions_lost"] for r in runs),
         "transitions_duplicated": sum(r["transitions_duplicated"] for r in runs),
