@@ -24,6 +24,7 @@ it all on a fresh Ray and reports the worst of each. Prints one JSON line with `
 import argparse
 import contextlib
 import os
+import resource
 import shutil
 import tempfile
 import threading
@@ -163,6 +164,7 @@ def measure_event(runtime, kind: str, timeline, args, acknowledged) -> Event:
     """Run `--baseline-s`, kill the first env actor or shard (Ray restarts it; `no_kill`:
     nothing), run `--horizon-s` more, then settle what the kill lost or duplicated."""
     before = settled_accounts(runtime, acknowledged)  # a clean start: all acknowledged
+    spares_before = _usage(runtime.spares)
     start = time.monotonic()
     run_until(runtime, timeline, start + args.baseline_s)  # collecting again since the drain
     failures = runtime.failures["actor"]
@@ -184,6 +186,11 @@ def measure_event(runtime, kind: str, timeline, args, acknowledged) -> Event:
         "transitions_lost": event.lost,
         "transitions_duplicated": event.duplicated,
     }
+    if kind == "no_kill" and runtime.spares:  # what the idle spares cost while nothing happens
+        spares_after = _usage(runtime.spares)
+        cpu_s = sum(cpu for _, cpu in spares_after) - sum(cpu for _, cpu in spares_before)
+        figures["idle_spares_cpu_share"] = round(cpu_s / (time.monotonic() - start), 4)
+        figures["idle_spares_peak_rss_mb"] = round(sum(rss for rss, _ in spares_after))
     if watch is not None:
         watch.join(timeout=WATCH_TIMEOUT_S)
         figures["answered_s"] = _rounded(watch.answered_s)
@@ -256,6 +263,18 @@ def _rounded(seconds: float | None) -> float | None:
 
 def _pid(_actor) -> int:
     return os.getpid()
+
+
+def _usage(handles) -> list[tuple[float, float]]:
+    """(peak resident MB, CPU seconds used) of each actor's process."""
+    import ray
+
+    return ray.get([handle.__ray_call__.remote(_process_usage) for handle in handles])
+
+
+def _process_usage(_actor) -> tuple[float, float]:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime  # ru_maxrss: KB on Linux
 
 
 def run_once(args: argparse.Namespace) -> dict[str, Any]:

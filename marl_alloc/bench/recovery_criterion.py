@@ -86,16 +86,15 @@ def recovery_seconds(
     low: float,
     whole_s: float = 0.0,
 ) -> float | None:
-    """Seconds from `event_t` to the first t whose rate over (t, max(t + window, event_t +
-    whole_s)] (ending by `end`) is at least `low` of `baseline`: back in the band, and so on
-    average until the killed part was whole again (a stall can begin late, once what actors hold
-    back fills up). None if there is no such t."""
+    """Seconds from `event_t` to the first t whose rates over (t, t + window] (ending by `end`)
+    and over (t, event_t + whole_s] are at least `low` of `baseline`: back in the band, and so
+    on average until the killed part was whole again (a stall can begin late, once what actors
+    hold back fills up). None if there is no such t."""
     starts, relative = timeline.relative_rates(event_t, end, window, baseline)
     whole = event_t + whole_s
     for start, in_window in zip(starts, relative, strict=True):
-        if start + window < whole:  # the whole rest of the outage span, not just one window
-            in_window = timeline.rate(start, whole) / baseline
-        if in_window >= low:
+        rest = timeline.rate(start, whole) / baseline if start + window < whole else in_window
+        if min(in_window, rest) >= low:
             return float(start - event_t)
     return None
 

@@ -90,6 +90,13 @@ def test_a_stall_that_begins_late_counts_until_the_part_is_back():
     assert with_span == pytest.approx(5.0, abs=1.0)
 
 
+def test_an_early_stall_is_not_averaged_away_by_a_good_rest_of_the_span():
+    # A full stall of 1.5 s, then the full rate for the rest of a 5 s restart.
+    timeline = _pipeline(40.0, seed=4, outage=(20.0, 21.5, 0.0))
+    low, recovered = _judge(timeline, event_t=20.0, whole_s=5.0)
+    assert 1.5 - (1.0 - low) * WINDOW - 0.5 <= recovered <= 1.5 + WINDOW
+
+
 def test_no_recovery_while_the_rate_stays_low():
     timeline = _pipeline(40.0, seed=0, outage=(20.0, 40.0, 0.0))
     assert _judge(timeline, event_t=20.0, whole_s=20.0)[1] is None
