@@ -10,8 +10,10 @@ It anneals beta over its sample calls, applies the samples-per-insert rate limit
 condition variable when `blocking`, as in the Ray actor whose calls run on several threads),
 and snapshots itself to `snapshot_dir`, logging every add first when `durable`: a periodic
 snapshot copies the state under the lock and writes it on a background thread, and a restarted
-shard replays snapshot and logs without writing a snapshot before it answers. An add that names
-its `source` (writer, number) is applied once however often it is retried (WriterLedger).
+shard replays snapshot and logs without writing a snapshot before it answers; with
+`restore_in_background` (the Ray actor) it acknowledges adds, logged, while it replays them, and
+samples after. An add that names its `source` (writer, number) is applied once however often
+it is retried (WriterLedger).
 """
 
 import logging
@@ -313,12 +315,14 @@ class PrioritizedShard:
             self._reset()
         else:
             self._set_state(state)
-        replayed = 0
-        for batches, add_source in adds:
-            if add_source is None or not self.ledger.is_applied(add_source):
-                self._write(self._prepare(batches), add_source)
-                replayed += 1
-        return replayed
+        return sum(self._apply_once(batches, add_source) > 0 for batches, add_source in adds)
+
+    def _apply_once(self, batches: ModuleBatches, source: AddSource | None) -> int:
+        """Write a logged or queued add unless it was applied already (a retry: counted)."""
+        if source is not None and self.ledger.is_applied(source):
+            self.counters["duplicate_adds"] += 1
+            return 0
+        return self._write(self._prepare(batches), source)
 
     def _recover(self, background: bool) -> None:
         """On start: resume from our snapshot dir (on_corrupt decides what damage does). In the
@@ -347,8 +351,7 @@ class PrioritizedShard:
             replayed = self._load(state, adds)
             pending, self._pending = self._pending or [], None
             for batches, source in pending:
-                if source is None or not self.ledger.is_applied(source):
-                    self._write(self._prepare(batches), source)
+                self._apply_once(batches, source)
             if damaged is not None:  # an empty snapshot supersedes the damaged files
                 logger.warning("replay shard %d: %s; starting empty", self.shard_index, damaged)
                 self._take_snapshot()

@@ -65,6 +65,7 @@ def test_adds_are_acknowledged_during_the_restore_and_applied_once_after_it(tmp_
     assert restarted.writers() == {"a": [3, 90, 90]}  # the retry applied once
     assert restarted.size() == {"leaf": 90}
     assert restarted.stats()["replayed_adds"] == 1
+    assert restarted.stats()["duplicate_adds"] == 1
     del restarted  # killed again: the adds acknowledged during the restore were logged
     assert PrioritizedShard(config).writers() == {"a": [3, 90, 90]}
 
