@@ -91,7 +91,7 @@ def recovery_seconds(
     on average until the killed part was whole again (a stall can begin late, once what actors
     hold back fills up). None if there is no such t."""
     starts, relative = timeline.relative_rates(event_t, end, window, baseline)
-    whole = event_t + whole_s
+    whole = min(event_t + whole_s, end)  # a part not back by the end: judged up to it
     for start, in_window in zip(starts, relative, strict=True):
         rest = timeline.rate(start, whole) / baseline if start + window < whole else in_window
         if min(in_window, rest) >= low:

@@ -64,6 +64,13 @@ def test_the_control_reads_about_zero(seed):
     assert abs(criterion.lost_seconds(timeline, 20.0, 32.0, timeline.rate(10.0, 20.0))) < 1.0
 
 
+def test_a_part_not_back_by_the_end_is_judged_on_the_rate_until_then():
+    # No stall at all, but the killed part answered only after the run's end (a spare-less
+    # env actor still rebuilding): the steps missing after the end are not a stall.
+    timeline = _pipeline(40.0, seed=2)
+    assert _judge(timeline, event_t=20.0, whole_s=60.0)[1] <= 0.5
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     delay=st.floats(1.0, 8.0),
