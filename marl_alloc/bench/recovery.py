@@ -116,7 +116,8 @@ def settled_accounts(runtime, acknowledged: dict[str, int]) -> Accounts:
 
 class RestartWatch(threading.Thread):
     """Kills an actor (Ray restarts it) and times, from the kill, when a new process of it
-    answered a call (a shard: restored; an env actor: rebuilt, as the next spare)."""
+    answered a call (an env actor: rebuilt, as the next spare; a shard: its own lifecycle
+    times say more, see shard_phases)."""
 
     def __init__(self, handle):
         import ray
