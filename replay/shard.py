@@ -10,14 +10,16 @@ It anneals beta over its sample calls, applies the samples-per-insert rate limit
 condition variable when `blocking`, as in the Ray actor whose calls run on several threads),
 and snapshots itself to `snapshot_dir`, logging every add first when `durable`: a periodic
 snapshot copies the state under the lock and writes it on a background thread, and a restarted
-shard replays snapshot and logs without writing a snapshot before it answers. An add that names
-its `source` (writer, number) is applied once however often it is retried (WriterLedger).
+shard replays snapshot and logs without writing a snapshot before it answers; with
+`restore_in_background` (the Ray actor) it acknowledges adds, logged, while it replays them, and
+samples after. An add that names its `source` (writer, number) is applied once however often
+it is retried (WriterLedger).
 """
 
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,7 @@ class PrioritizedShard:
         shard_index: int = 0,
         *,
         blocking: bool = False,
+        restore_in_background: bool = False,
     ):
         self.config = ReplayConfig.from_mapping(config)
         self.shard_index = int(shard_index)
@@ -66,13 +69,15 @@ class PrioritizedShard:
         self._reset()
         self._store: SnapshotStore | None = None
         self._writing: Future | None = None  # a periodic snapshot being written
+        self._restoring: Future | None = None  # a restore on the snapshot thread
+        self._pending: list | None = None  # adds acknowledged while it runs, applied after it
         self.restored = {"restore_s": 0.0, "replayed_adds": 0}
         if self.config.snapshot_dir is not None:
             directory = Path(self.config.snapshot_dir) / f"shard-{self.shard_index:03d}"
             # Compressed rows are not compressed again in the snapshot file (CPU for ~15%).
             self._store = SnapshotStore(directory, self.config.durable, not self.config.compress)
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="replay-snapshot")
-            self._recover()
+            self._recover(restore_in_background)
         self._last_snapshot = time.monotonic()
 
     def _reset(self) -> None:
@@ -94,6 +99,8 @@ class PrioritizedShard:
         0 for a retry of an add from `source` that was applied already."""
         with self._lock:
             source = None if source is None else AddSource(*source)
+            if self._pending is not None:
+                return self._add_while_restoring(batches, source)
             if source is not None and self.ledger.is_applied(source):
                 self.counters["duplicate_adds"] += 1
                 return 0
@@ -113,6 +120,7 @@ class PrioritizedShard:
 
     def sample(self, batch_size: int) -> ModuleBatches | None:
         """`batch_size` rows per module holding >= min_size_to_sample; None if none is ready."""
+        self._wait_restored()
         with self._lock:
             self._maybe_snapshot()
             if not self._ready():
@@ -138,6 +146,7 @@ class PrioritizedShard:
 
     def update_priorities(self, updates: ModuleBatches) -> int:
         """New priorities by INDICES; rows overwritten since sampling are skipped. Returns #set."""
+        self._wait_restored()
         with self._lock:
             applied = requested = 0
             for module_id, update in updates.items():
@@ -161,16 +170,18 @@ class PrioritizedShard:
 
     def writers(self) -> dict[str, list[int]]:
         """Per writer: [last add applied, the writer's rows through it, rows applied]."""
+        self._wait_restored()
         with self._lock:
             return self.ledger.get_state()
 
     def size(self) -> dict[str, int]:
-        """Transitions held per module."""
+        """Transitions held per module (none yet while a restore runs: it never waits)."""
         with self._lock:
             return {module_id: len(buffer) for module_id, buffer in self.buffers.items()}
 
     def stats(self) -> dict[str, Any]:
         """Sizes, counters, beta, bytes per transition and compression ratio."""
+        self._wait_restored()
         with self._lock:
             per_module = {m: b.stats() for m, b in self.buffers.items()}
             size = sum(s["size"] for s in per_module.values())
@@ -209,14 +220,10 @@ class PrioritizedShard:
 
     def _prepare(self, batches: ModuleBatches) -> list:
         """Check every module's batch before any is logged or stored."""
+        _check_priorities(batches)
         prepared = []
         for module_id, batch in batches.items():
             columns = dict(batch)
-            if C.TD_ABS not in columns or C.ATTENTION not in columns:
-                raise ReplayError(
-                    f"replay batch for module '{module_id}' lacks '{C.TD_ABS}' or"
-                    f" '{C.ATTENTION}'; send both with every batch (zeros when unknown)"
-                )
             td_abs, attention = columns.pop(C.TD_ABS), columns.pop(C.ATTENTION)
             buffer = self._buffer(module_id)
             prepared.append((buffer, buffer.prepare(columns, td_abs, attention)))
@@ -239,6 +246,7 @@ class PrioritizedShard:
 
     def get_state(self) -> dict[str, Any]:
         """The whole shard: buffers, counters, rate limiter and sampling RNG."""
+        self._wait_restored()
         with self._lock:
             return self._state()
 
@@ -255,6 +263,7 @@ class PrioritizedShard:
 
     def set_state(self, state: Mapping[str, Any]) -> None:
         """Load a state from get_state (same capacity per shard)."""
+        self._wait_restored()
         with self._lock:
             self._set_state(state)
 
@@ -275,6 +284,7 @@ class PrioritizedShard:
 
     def snapshot(self, path: str | Path | None = None) -> str:
         """Write the shard to `path`, or as the next numbered snapshot in snapshot_dir."""
+        self._wait_restored()
         with self._lock:
             if path is not None:
                 return str(write_snapshot(path, self._state()))
@@ -285,49 +295,86 @@ class PrioritizedShard:
 
     def restore(self, path: str | Path) -> None:
         """Load a snapshot file, or a snapshot dir (latest snapshot plus its log)."""
+        self._wait_restored()
         with self._lock:
             path = Path(path)
             if path.is_dir():
                 shard_dir = path / f"shard-{self.shard_index:03d}"
                 source = SnapshotStore(shard_dir if shard_dir.is_dir() else path, durable=False)
-                self._load(source)
+                self._load(source.latest_state(), source.logged_adds())
             else:
                 self._set_state(read_snapshot(path))
             if self._store is not None:  # our own snapshot + log now describe this state
                 self._wait_for_writing()
                 self._take_snapshot()
 
-    def _load(self, source: SnapshotStore) -> int:
-        """Latest snapshot and its logged adds from `source`; returns the adds replayed."""
-        state = source.latest_state()
+    def _load(self, state: dict | None, adds: Iterable) -> int:
+        """A snapshot's state (None: empty) and the adds logged after it; returns the adds
+        replayed. A logged add already in the state (a retry logged twice) applies once."""
         if state is None:
             self._reset()
         else:
             self._set_state(state)
-        replayed = 0
-        for batches, add_source in source.logged_adds():
-            self._write(self._prepare(batches), add_source)
-            replayed += 1
-        return replayed
+        return sum(self._apply_once(batches, add_source) > 0 for batches, add_source in adds)
 
-    def _recover(self) -> None:
-        """On start: resume from our snapshot dir (on_corrupt decides what damage does)."""
+    def _apply_once(self, batches: ModuleBatches, source: AddSource | None) -> int:
+        """Write a logged or queued add unless it was applied already (a retry: counted)."""
+        if source is not None and self.ledger.is_applied(source):
+            self.counters["duplicate_adds"] += 1
+            return 0
+        return self._write(self._prepare(batches), source)
+
+    def _recover(self, background: bool) -> None:
+        """On start: resume from our snapshot dir (on_corrupt decides what damage does). In the
+        `background`, adds are logged and acknowledged from now on and applied after it."""
         start = time.monotonic()
-        damaged = False
+        logged = self._store.logged_adds()  # the logs before ours, which starts now
+        self._store.start_log()
+        if not background:
+            self._restore(self._store.latest_state, logged, start)
+            return
+        self._pending = []
+        read = self._store.latest_state
+        self._restoring = self._writer.submit(self._restore, read, logged, start)
+
+    def _restore(self, read_state: Callable, logged: Iterable, start: float) -> None:
+        """Read the snapshot and logs (outside the lock when in the background), load them, then
+        the adds acknowledged meanwhile."""
         try:
-            replayed = self._load(self._store)
+            state, adds = read_state(), list(logged)
+            damaged = None
         except SnapshotError as err:
             if self.config.on_corrupt == "error":
                 raise
-            logger.warning("replay shard %d: %s; starting empty", self.shard_index, err)
-            self._reset()
-            replayed, damaged = 0, True
-        if damaged:  # an empty snapshot supersedes the damaged files
-            self._take_snapshot()
-        else:  # the replayed logs stay until the next snapshot folds them in
-            self._store.start_log()
-        # How long a restarted shard took to come back, and why (the recovery bench reads it).
-        self.restored = {"restore_s": time.monotonic() - start, "replayed_adds": replayed}
+            state, adds, damaged = None, [], err
+        with self._lock:
+            replayed = self._load(state, adds)
+            pending, self._pending = self._pending or [], None
+            for batches, source in pending:
+                self._apply_once(batches, source)
+            if damaged is not None:  # an empty snapshot supersedes the damaged files
+                logger.warning("replay shard %d: %s; starting empty", self.shard_index, damaged)
+                self._take_snapshot()
+            # How long a restarted shard took to come back, and why (the recovery bench reads it).
+            self.restored = {
+                "restore_s": time.monotonic() - start,
+                "replayed_adds": replayed,
+                "restored_at": time.time(),
+            }
+            self._lock.notify_all()
+
+    def _add_while_restoring(self, batches: ModuleBatches, source: AddSource | None) -> int:
+        """Check, log (so acknowledged) and queue an add until the restore has run."""
+        if self._restoring.done():
+            self._restoring.result()  # a failed restore raises here
+        _check_priorities(batches)
+        self._store.append(batches, source)
+        self._pending.append((batches, source))
+        return sum(len(batch[C.TD_ABS]) for batch in batches.values())
+
+    def _wait_restored(self) -> None:
+        if self._restoring is not None:
+            self._restoring.result()  # raises what the restore raised, in every call after it
 
     def _take_snapshot(self) -> Path:
         path = self._store.take(self._state())
@@ -355,7 +402,18 @@ class PrioritizedShard:
     def close(self) -> None:
         """Finish a snapshot being written and close the durable log (the shard can still be
         snapshotted)."""
+        self._wait_restored()
         with self._lock:
             if self._store is not None:
                 self._wait_for_writing()
                 self._store.close()
+
+
+def _check_priorities(batches: ModuleBatches) -> None:
+    """Every module's batch carries what its priorities are computed from."""
+    for module_id, batch in batches.items():
+        if C.TD_ABS not in batch or C.ATTENTION not in batch:
+            raise ReplayError(
+                f"replay batch for module '{module_id}' lacks '{C.TD_ABS}' or"
+                f" '{C.ATTENTION}'; send both with every batch (zeros when unknown)"
+            )

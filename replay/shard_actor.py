@@ -1,6 +1,8 @@
 """ReplayShard: the Ray actor shell around PrioritizedShard, and how actors pick their shard."""
 
 import dataclasses
+import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,11 +18,25 @@ class BlockingShard(PrioritizedShard):
     """A PrioritizedShard whose rate limit waits, with adds and samples on their own threads.
 
     Each Ray concurrency group has its own threads, so adds waiting for the learner never take
-    the thread a sample needs (nor the reverse), however many env actors are waiting.
+    the thread a sample needs (nor the reverse), however many env actors are waiting. A
+    restarted one answers as soon as its process is up: it acknowledges adds (logged) while it
+    reloads its snapshot and log, and samples once it has.
     """
 
     def __init__(self, config: Mapping[str, Any], shard_index: int = 0):
-        super().__init__(config, shard_index, blocking=True)
+        started = time.time()
+        super().__init__(config, shard_index, blocking=True, restore_in_background=True)
+        # Wall times (time.time()) of this process's life so far: where a restart's seconds went
+        # (`restored_at` in stats: when its snapshot and log were back).
+        self.lifecycle = {
+            "process_started_at": process_started_at(),
+            "init_started_at": started,
+            "ready_at": time.time(),
+        }
+
+    def stats(self) -> dict[str, Any]:
+        """PrioritizedShard.stats (once restored) plus this process's lifecycle wall times."""
+        return {**super().stats(), **self.lifecycle}
 
     @ray.method(concurrency_group="insert")
     def add(self, batches: ModuleBatches, source: AddSource | None = None) -> int:
@@ -67,6 +83,20 @@ def make_shard_actors(
         ).remote(settings, i)
         for i in range(num_shards)
     ]
+
+
+def process_started_at() -> float | None:
+    """When this process started (time.time() scale), from /proc; None where there is none."""
+    try:
+        with open(f"/proc/{os.getpid()}/stat") as stat:
+            # Fields after the command name (which may hold spaces); starttime is the 20th.
+            ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as uptime:
+            # Seconds since boot at 10 ms resolution (/proc/stat's boot time is whole seconds).
+            age = float(uptime.read().split()[0]) - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+    return time.time() - age
 
 
 def shard_for_actor(actor_id: int, num_shards: int) -> int:

@@ -65,14 +65,14 @@ class SnapshotStore:
         return read_snapshot(self.snapshot_path(self.snapshot_number))
 
     def logged_adds(self) -> Iterator[tuple[Batches, AddSource | None]]:
-        """Adds acknowledged after the newest complete snapshot with their sources, in order."""
-        logs = [
+        """Adds acknowledged after the newest complete snapshot with their sources, in order:
+        from the logs there are now (a log started later, by this process, is not among them)."""
+        logs = sorted(
             (number, part, path)
             for path, kind, number, part, tmp in self._files()
             if kind == "log" and not tmp and number >= self.snapshot_number
-        ]
-        for _, _, path in sorted(logs):
-            yield from read_log(path)
+        )
+        return (add for _, _, path in logs for add in read_log(path))
 
     def start_log(self) -> None:
         """Log the adds from now on, in a new part of the newest log (when durable)."""
