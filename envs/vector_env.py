@@ -42,6 +42,7 @@ from envs.observations import (
     observation_dims,
     task_features,
 )
+from envs.oracle_forecast import OracleForecast
 from envs.power import PowerModel
 from envs.records import DEFER_DTYPES, PENDING_DTYPES, RUNNING_DTYPES, LevelObs, StepResult
 from envs.single import step_hosts_one
@@ -157,6 +158,9 @@ class VectorDatacenterEnv:
             self.demand = DemandHistory(top, self.hosts, self.now, *self._demand_bins)
             self.forecast[:] = 0.0  # the last episode's forecast says nothing about this one
         self._next_tasks()
+        # The forecasts' ceiling (an ablation): the true future demand fills the forecast slots.
+        oracle = cfg.knowledge.demand_forecast == "oracle"
+        self.oracle_forecast = OracleForecast(self) if oracle else None
         self._level_obs: LevelObs | None = None
         return self.observe()
 
@@ -487,6 +491,8 @@ class VectorDatacenterEnv:
         )
         if level == "cluster":
             mask = np.concatenate([mask, self._can_defer()[:, None]], axis=1)
+            if self.oracle_forecast is not None:
+                self.oracle_forecast.refresh(self)
         context = context_features(
             self.now,
             self.carbon.at(self.now) / self.carbon.mean,

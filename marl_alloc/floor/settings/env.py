@@ -87,6 +87,9 @@ class HostConfig:
 
 
 DURATION_KNOWLEDGE = ("oracle", "estimate", "none")
+# Who fills the observations' demand forecast slots: the policy's forecaster (zeros without one)
+# or the true future demand (envs/oracle_forecast.py; an ablation only: the forecasts' ceiling).
+DEMAND_FORECASTS = ("policy", "oracle")
 
 
 @dataclasses.dataclass
@@ -94,7 +97,8 @@ class KnowledgeConfig:
     """What a decision may know of a task's run time (observations, duration-aware heuristics
     and the commitment charge alike): `estimate` learns online from the run times of tasks that
     have finished (envs/duration_estimator.py); `oracle` reads the true run time (an ablation
-    only); `none` uses no run time at all."""
+    only); `none` uses no run time at all. `demand_forecast` says who fills the forecast slots
+    (`oracle`: the true future demand, an ablation only)."""
 
     durations: str = "estimate"
     # Before any task has finished, the estimate is this median with this log-space spread.
@@ -102,6 +106,8 @@ class KnowledgeConfig:
     prior_sigma: float = 1.5
     # Finished tasks a key needs before its own mean weighs as much as its parent level's.
     pseudo_count: float = 2.0
+    demand_forecast: str = "policy"
+    oracle_bin_s: float = 10.0  # the oracle's forecast bins (model.forecaster.resolution_s's)
 
     def __post_init__(self):
         require_all(
@@ -110,6 +116,11 @@ class KnowledgeConfig:
                     self.durations in DURATION_KNOWLEDGE,
                     f"env.knowledge.durations must be one of {', '.join(DURATION_KNOWLEDGE)}",
                 ),
+                (
+                    self.demand_forecast in DEMAND_FORECASTS,
+                    f"env.knowledge.demand_forecast must be one of {', '.join(DEMAND_FORECASTS)}",
+                ),
+                (self.oracle_bin_s > 0, "env.knowledge.oracle_bin_s must be > 0"),
                 (
                     self.prior_median_s > 0 and self.prior_sigma > 0 and self.pseudo_count > 0,
                     "env.knowledge needs prior_median_s, prior_sigma and pseudo_count > 0",
