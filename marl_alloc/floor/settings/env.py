@@ -169,6 +169,9 @@ class MigrationConfig:
         require(self.max_per_period >= 0, "env.migration.max_per_period must be >= 0")
 
 
+CARBON_FORECASTS = ("none", "causal", "oracle")
+
+
 # Hashable (its fields are scalars): the env caches the series a CSV config reads.
 @dataclasses.dataclass(unsafe_hash=True)
 class CarbonConfig:
@@ -181,9 +184,21 @@ class CarbonConfig:
     csv: str | None = None  # first column timestamps, `column` (default: the second) intensity
     column: str | None = None
     unit: str = "g_per_kwh"  # g_per_kwh, kg_per_mwh or lbs_per_mwh (WattTime)
+    # The intensity a deferral would meet, as observation features (envs/carbon.py): none (not
+    # observed), causal (forecast from the series up to now) or oracle (the true future; an
+    # ablation only).
+    forecast: str = "none"
+    # Days of history whose same-hour change the causal forecast averages (WattTime CAISO North,
+    # June 2023: the 1 h change's correlation with it is 0.06 for one day, 0.17 for seven).
+    forecast_days: int = 7
 
     def __post_init__(self):
         require(self.kind in ("diurnal", "csv"), "env.carbon.kind must be 'diurnal' or 'csv'")
+        require(self.forecast_days >= 1, "env.carbon.forecast_days must be >= 1")
+        require(
+            self.forecast in CARBON_FORECASTS,
+            f"env.carbon.forecast must be one of {', '.join(CARBON_FORECASTS)}",
+        )
 
 
 @dataclasses.dataclass
