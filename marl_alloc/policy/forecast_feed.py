@@ -57,10 +57,13 @@ class ForecastFeed:
             self.attach(env)
         closed = env.demand_bins_closed
         fresh = np.flatnonzero(closed > self.seen)
-        if fresh.size == 0 or fresh.size < self.batch_share * len(closed):
+        if fresh.size == 0:
             return False
+        # Rows are taken as their bins close, not at forwards: the ring keeps only so many.
         if self.collect_rows:
             self._collect(env, closed)
+        if fresh.size < self.batch_share * len(closed):
+            return False
         self.seen = closed.copy()
         inputs = self.features(env, fresh, closed[fresh])
         num_leaves = inputs.shape[1]

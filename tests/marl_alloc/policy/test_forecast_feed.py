@@ -53,7 +53,7 @@ def test_held_out_episodes_score_a_forecaster_policy_twice_the_same():
     assert first == held_out.mean_cost(acting_policy(module))
 
 
-def _fed_env(share: float, num_envs: int = 6):
+def _fed_env(share: float, num_envs: int = 6, collect_rows: bool = False):
     """A feed of batch_share `share` on `num_envs` envs, run 60 cycles, its forwards logged:
     (the envs served, their forecasts, each one's forecast from a forward of its window alone)."""
     from envs import VectorDatacenterEnv
@@ -61,7 +61,7 @@ def _fed_env(share: float, num_envs: int = 6):
 
     module, env_settings = _module([f"model.forecaster.batch_share={share}"])
     env = VectorDatacenterEnv(env_settings, num_envs=num_envs, seed=4)
-    feed = ForecastFeed(module["forecaster"])
+    feed = ForecastFeed(module["forecaster"], collect_rows=collect_rows)
     feed.attach(env)
     forwards = []
     set_forecast, net = env.set_forecast, module["forecaster"].net
@@ -104,6 +104,17 @@ def test_the_batched_forward_equals_one_forward_per_env():
         assert len(envs) > 1
         for row in range(len(envs)):
             np.testing.assert_allclose(forecast[row], alone[row], rtol=1e-5, atol=1e-6)
+
+
+def test_training_rows_are_taken_as_bins_close_not_only_at_forwards():
+    # A fast env may close more bins between two forwards than its history keeps.
+    env, feed, forwards = _fed_env(1.0, collect_rows=True)
+    rows = feed.take_rows()
+    horizon = feed.horizon
+    # Every origin whose targets have closed has its rows, one per leaf group.
+    expected = np.maximum(env.demand_bins_closed - horizon, 0).sum() * env.topology.num_leaves
+    assert len(rows["obs"]) == expected
+    assert 0 < len(forwards) < env.demand_bins_closed.max()  # far fewer forwards than bins
 
 
 def test_a_checkpoint_from_before_the_batched_feed_feeds_each_env_at_once():
