@@ -1,18 +1,26 @@
 """`python -m marl_alloc.bench forecast-value`: does forecasting lower the held-out cost?
 
 Each seed trains the same budget three times, with the learning bench's protocol
-(marl_alloc/bench/learning.py): `without` forecasts (the forecast slots read zeros), with the
-policy's `learned` forecaster (model.forecaster.enabled), and with the `oracle` forecast, the
-true future demand per leaf group (env.knowledge.demand_forecast=oracle): an ablation no
-scheduler can run, the ceiling of what a forecast can be worth. Each trained policy acts
-greedily on the same held-out episodes (validation seed, never the learning test's 777).
+(marl_alloc/bench/learning.py), the arms differing only in what the policy foresees of
+`--signal`:
 
-cost_ratio (oracle_cost_ratio): the learned (oracle) arm's total cost over the `without` arm's,
+- demand (default): `without` forecasts (the forecast slots read zeros), with the policy's
+  learned `forecast`er (model.forecaster.enabled), and with the `oracle` forecast, the true
+  future demand per leaf group (env.knowledge.demand_forecast=oracle);
+- carbon: the intensity a deferral would meet `without` (only the current one observed),
+  `forecast` causally (env.carbon.forecast=causal) or read from the future (`oracle`).
+
+The oracle arms are ablations no scheduler can run: the ceiling of what a forecast can be worth.
+Each trained policy acts greedily on the same held-out episodes (validation seed, never the
+learning test's 777).
+
+cost_ratio (oracle_cost_ratio): the forecast (oracle) arm's total cost over the `without` arm's,
 per (seed, episode) cell, paired on the same episode; mean and 95% percentile bootstrap over
-cells (marl_alloc/scoring/bootstrap.py). train_time_ratio: the learned arm's training wall time
+cells (marl_alloc/scoring/bootstrap.py). train_time_ratio: the forecast arm's training wall time
 over the `without` arm's, summed over seeds.
 
     python -m marl_alloc.bench forecast-value --seeds 0 1 2 --env-steps 30000 --json
+    python -m marl_alloc.bench forecast-value --signal carbon --experiment caiso_carbon --json
 """
 
 import argparse
@@ -28,18 +36,33 @@ import numpy as np
 from marl_alloc.bench.learning import TEST_EVAL_SEED, run_settings, train_seed
 from marl_alloc.floor.command_line import CommandParser
 
-ARMS = ("without", "learned", "oracle")
-# What each arm sets; the bench owns these keys, so an override of them is refused.
-ARM_OVERRIDES = {
-    "without": ("model.forecaster.enabled=false", "env.knowledge.demand_forecast=policy"),
-    "learned": ("model.forecaster.enabled=true", "env.knowledge.demand_forecast=policy"),
-    "oracle": ("model.forecaster.enabled=false", "env.knowledge.demand_forecast=oracle"),
+ARMS = ("without", "forecast", "oracle")
+# What each arm sets, per foresight signal; the bench owns these keys, so an override of them
+# is refused.
+SIGNALS = {
+    "demand": {
+        "without": ("model.forecaster.enabled=false", "env.knowledge.demand_forecast=policy"),
+        "forecast": ("model.forecaster.enabled=true", "env.knowledge.demand_forecast=policy"),
+        "oracle": ("model.forecaster.enabled=false", "env.knowledge.demand_forecast=oracle"),
+    },
+    "carbon": {
+        "without": ("env.carbon.forecast=none",),
+        "forecast": ("env.carbon.forecast=causal",),
+        "oracle": ("env.carbon.forecast=oracle",),
+    },
 }
-OWNED_KEYS = ("model.forecaster.enabled", "env.knowledge.demand_forecast")
+OWNED_KEYS = ("model.forecaster.enabled", "env.knowledge.demand_forecast", "env.carbon.forecast")
 KNOWLEDGE = {
-    "without": "no forecast (zeros)",
-    "learned": "the policy's forecaster, fed the closed demand bins (causal)",
-    "oracle": "ablation: the true future demand (env.knowledge.demand_forecast=oracle)",
+    "demand": {
+        "without": "no demand forecast (zeros)",
+        "forecast": "the policy's learned forecaster, fed the closed demand bins (causal)",
+        "oracle": "ablation: the true future demand (env.knowledge.demand_forecast=oracle)",
+    },
+    "carbon": {
+        "without": "the current grid intensity only",
+        "forecast": "a causal forecast of the intensity a deferral meets (env.carbon.forecast)",
+        "oracle": "ablation: the true future intensity (env.carbon.forecast=oracle)",
+    },
 }
 
 
@@ -49,6 +72,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--env-steps", type=int, default=30_000, help="budget per seed and arm")
     parser.add_argument("--experiment", help="an experiment preset (conf/experiment/NAME.yaml)")
+    parser.add_argument(
+        "--signal", choices=tuple(SIGNALS), default="demand", help="what the arms forecast"
+    )
     parser.add_argument("--episodes", type=int, default=8, help="validation episodes")
     parser.add_argument("--tasks", type=int, default=300, help="tasks per episode")
     parser.add_argument("--eval-seed", type=int, default=4242, help="validation episodes' seed")
@@ -68,12 +94,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def arm_overrides(arm: str, overrides: list[str], experiment: str | None) -> list[str]:
+def arm_overrides(
+    arm: str, overrides: list[str], experiment: str | None, signal: str = "demand"
+) -> list[str]:
     """The Hydra overrides an arm trains and is scored with: the preset, the user's, then the
-    arm's own; the oracle's bins are the forecaster's (model.forecaster.resolution_s)."""
+    arm's own; the demand oracle's bins are the forecaster's (model.forecaster.resolution_s)."""
     base = ([f"experiment={experiment}"] if experiment else []) + list(overrides)
-    own = list(ARM_OVERRIDES[arm])
-    if arm == "oracle":
+    own = list(SIGNALS[signal][arm])
+    if signal == "demand" and arm == "oracle":
         resolution = run_settings(base, 0, 1).model.forecaster.resolution_s
         own.append(f"env.knowledge.oracle_bin_s={resolution}")
     return base + own
@@ -91,7 +119,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from marl_alloc.bench.held_out import HeldOutEpisodes
     from marl_alloc.policy import acting_policy
 
-    overrides = {arm: arm_overrides(arm, args.overrides, args.experiment) for arm in ARMS}
+    overrides = {
+        arm: arm_overrides(arm, args.overrides, args.experiment, args.signal) for arm in ARMS
+    }
     costs = {arm: [] for arm in ARMS}  # per seed: [episodes] total costs
     wall = {arm: 0.0 for arm in ARMS}
     load_start = os.getloadavg()
@@ -115,15 +145,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "bench": "forecast-value",
         "measure": "total cost per validation episode, greedy policy (lower is better)",
-        "cost_ratio": paired_ratio(cells["learned"], cells["without"], rng),
+        "signal": args.signal,
+        "cost_ratio": paired_ratio(cells["forecast"], cells["without"], rng),
         "oracle_cost_ratio": paired_ratio(cells["oracle"], cells["without"], rng),
-        "train_time_ratio": wall["learned"] / wall["without"],
+        "train_time_ratio": wall["forecast"] / wall["without"],
         "oracle_train_time_ratio": wall["oracle"] / wall["without"],
         "seeds": args.seeds,
         "env_steps": args.env_steps,
         "experiment": args.experiment,
         "validation": {"episodes": args.episodes, "tasks": args.tasks, "seed": args.eval_seed},
-        "knowledge": KNOWLEDGE,
+        "knowledge": KNOWLEDGE[args.signal],
         "arms": {
             arm: {
                 "mean_cost": float(cells[arm].mean()),
@@ -143,8 +174,9 @@ def format_table(result: dict[str, Any]) -> str:
     """The result as a readable table."""
     v = result["validation"]
     lines = [
-        f"forecast-value: {len(result['seeds'])} seeds x {result['env_steps']:,} env steps per "
-        f"arm; validation {v['episodes']} episodes x {v['tasks']} tasks, seed {v['seed']}",
+        f"forecast-value ({result['signal']}): {len(result['seeds'])} seeds x "
+        f"{result['env_steps']:,} env steps per arm; validation {v['episodes']} episodes x "
+        f"{v['tasks']} tasks, seed {v['seed']}",
         f"{'arm':>8}  {'cost':>8}  {'train s':>8}  per seed",
     ]
     for arm, a in result["arms"].items():

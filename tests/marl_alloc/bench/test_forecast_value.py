@@ -13,15 +13,12 @@ from marl_alloc.bench.learning import run_settings
 from tests.marl_alloc.tiny_run import TINY_RUN
 
 
-def arm_env(arm: str):
-    return run_settings(forecast_value.arm_overrides(arm, [], None), 0, 100).env
+def arm_settings(arm: str, signal: str = "demand"):
+    return run_settings(forecast_value.arm_overrides(arm, [], None, signal), 0, 100)
 
 
-def test_the_arms_differ_only_in_their_forecasts():
-    without, learned, oracle = (
-        run_settings(forecast_value.arm_overrides(arm, [], None), 0, 100)
-        for arm in forecast_value.ARMS
-    )
+def test_the_demand_arms_differ_only_in_their_forecasts():
+    without, learned, oracle = (arm_settings(arm) for arm in forecast_value.ARMS)
     assert not without.model.forecaster.enabled and learned.model.forecaster.enabled
     assert not oracle.model.forecaster.enabled
     assert oracle.env.knowledge.demand_forecast == "oracle"
@@ -30,9 +27,17 @@ def test_the_arms_differ_only_in_their_forecasts():
     assert without.training == learned.training == oracle.training
 
 
+def test_the_carbon_arms_differ_only_in_the_outlook_of_a_deferral():
+    without, causal, oracle = (arm_settings(a, "carbon") for a in forecast_value.ARMS)
+    outlooks = [s.env.carbon.forecast for s in (without, causal, oracle)]
+    assert outlooks == ["none", "causal", "oracle"]
+    assert without.model == causal.model == oracle.model
+    assert without.env.knowledge == causal.env.knowledge == oracle.env.knowledge
+
+
 def test_the_oracle_arm_sees_the_future_demand_and_the_others_do_not():
     for arm, sees in (("without", False), ("oracle", True)):
-        env = VectorDatacenterEnv(arm_env(arm), num_envs=2, seed=0)
+        env = VectorDatacenterEnv(arm_settings(arm).env, num_envs=2, seed=0)
         policy, level_obs = FirstFit(), env.observe()
         for _ in range(3 * len(env.LEVELS)):
             level_obs = env.step(policy.act(env, level_obs)).next
@@ -47,6 +52,8 @@ def test_the_oracle_arm_sees_the_future_demand_and_the_others_do_not():
         (["--eval-seed", "777"], "test data"),
         (["model.forecaster.enabled=true"], "per arm"),
         (["env.knowledge.demand_forecast=oracle"], "per arm"),
+        (["env.carbon.forecast=causal"], "per arm"),
+        (["--signal", "weather"], "invalid choice"),
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(argv, fragment, capsys):
@@ -79,9 +86,9 @@ def test_a_tiny_run_prints_the_ratios_as_one_json_line(capsys):
         lo, hi = result[key]["ci95"]
         assert lo <= result[key]["mean"] <= hi
     assert result["train_time_ratio"] == pytest.approx(
-        result["arms"]["learned"]["train_wall_s"] / result["arms"]["without"]["train_wall_s"],
+        result["arms"]["forecast"]["train_wall_s"] / result["arms"]["without"]["train_wall_s"],
         rel=0.1,
     )
-    assert set(result["arms"]) == {"without", "learned", "oracle"}
+    assert set(result["arms"]) == {"without", "forecast", "oracle"}
     assert all(len(a["seed_costs"]) == 2 for a in result["arms"].values())
     assert "ablation" in result["knowledge"]["oracle"]
