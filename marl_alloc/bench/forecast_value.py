@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from marl_alloc.bench.learning import TEST_EVAL_SEED, run_settings, train_seed
+from marl_alloc.bench.learning import PROTOCOL, TEST_EVAL_SEED, run_settings, train_seed
 from marl_alloc.floor.command_line import CommandParser
 
 ARMS = ("without", "forecast", "oracle")
@@ -142,6 +142,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"seed {seed} {arm}: {figures}", file=sys.stderr)
     cells = {arm: np.concatenate(costs[arm]) for arm in ARMS}
     rng = np.random.default_rng(0)
+    # The cells of one seed share its training: the per-seed ratios show that spread.
+    seed_ratios = {
+        f"{arm}_over_without": [
+            round(float((ours / without).mean()), 4)
+            for ours, without in zip(costs[arm], costs["without"], strict=True)
+        ]
+        for arm in ("forecast", "oracle")
+    }
     return {
         "bench": "forecast-value",
         "measure": "total cost per validation episode, greedy policy (lower is better)",
@@ -150,11 +158,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "oracle_cost_ratio": paired_ratio(cells["oracle"], cells["without"], rng),
         "train_time_ratio": wall["forecast"] / wall["without"],
         "oracle_train_time_ratio": wall["oracle"] / wall["without"],
+        "seed_ratios": seed_ratios,
         "seeds": args.seeds,
         "env_steps": args.env_steps,
         "experiment": args.experiment,
         "validation": {"episodes": args.episodes, "tasks": args.tasks, "seed": args.eval_seed},
         "knowledge": KNOWLEDGE[args.signal],
+        "protocol": list(PROTOCOL),
         "arms": {
             arm: {
                 "mean_cost": float(cells[arm].mean()),

@@ -91,4 +91,5 @@ def test_a_tiny_run_prints_the_ratios_as_one_json_line(capsys):
     )
     assert set(result["arms"]) == {"without", "forecast", "oracle"}
     assert all(len(a["seed_costs"]) == 2 for a in result["arms"].values())
+    assert [len(r) for r in result["seed_ratios"].values()] == [2, 2]
     assert "ablation" in result["knowledge"]["oracle"]
