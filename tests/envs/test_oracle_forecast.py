@@ -84,3 +84,20 @@ def test_a_bad_oracle_setting_is_one_line(small_config, knowledge):
     with pytest.raises(EnvConfigError, match="env.knowledge") as info:
         VectorDatacenterEnv(config, num_envs=1, seed=0)
     assert "\n" not in str(info.value)
+
+
+def test_a_restored_oracle_reads_ahead_the_restored_arrivals(small_config):
+    config = oracle_config(small_config)
+    env = VectorDatacenterEnv(config, num_envs=2, seed=3)
+    run_first_fit(env, 20)
+    restored = VectorDatacenterEnv(config, num_envs=2, seed=9)
+    restored.set_state(env.get_state())
+    now = float(env.now[1])
+    ahead = env.oracle_forecast._read_ahead(1, now, now + 300.0)
+    np.testing.assert_array_equal(
+        restored.oracle_forecast._read_ahead(1, now, now + 300.0)["arrival_s"],
+        ahead["arrival_s"],
+    )
+    # Restored, it forecasts afresh: what the original's oracle says now.
+    truth = env.oracle_forecast.leaf_demand(env, np.arange(2))
+    np.testing.assert_allclose(restored.forecast, truth, rtol=1e-6)
