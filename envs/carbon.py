@@ -3,6 +3,11 @@
 The default is a seeded diurnal series (lowest around 13:00, when solar peaks) with hourly noise;
 `carbon.kind: csv` reads a real series (timestamp, intensity), e.g. WattTime's CAISO export, whose
 unit `carbon.unit` names. Both repeat when simulated time runs past their end.
+
+With `carbon.forecast` set, the observations also carry the outlook of a deferral: the intensity
+forecast for when a deferred task would come back (causal: from the series up to now; oracle:
+the true value, an ablation), so a carbon-aware deferral can act on the coming hours, not only
+the current one.
 """
 
 import functools
@@ -49,6 +54,43 @@ class CarbonSeries:
         """Intensity (g/kWh) at times `t` (seconds)."""
         index = (np.asarray(t) // self.step_s).astype(np.int64) % len(self.g_per_kwh)
         return self.g_per_kwh[index]
+
+    def causal_forecast(self, t: np.ndarray, ahead_s: float, days: int) -> np.ndarray:
+        """Intensity forecast for t + ahead_s from the series up to t: now's value plus the mean
+        change over the same hours on the last `days` days (persistence with a daily seasonal
+        difference: the grid's solar ramp repeats daily). Horizons beyond a day are a day."""
+        ahead_s = min(float(ahead_s), DAY_S)
+        t = np.asarray(t, np.float64)
+        before = t[..., None] - DAY_S * np.arange(1, days + 1)
+        change = (self.at(before + ahead_s) - self.at(before)).mean(-1)
+        return np.maximum(self.at(t) + change, 0.0)
+
+
+# Observation features of the carbon outlook: the intensity when a deferred task comes back,
+# and the lowest over every return within max_defers, each over the series' mean.
+OUTLOOK_FEATURES = 2
+
+
+def outlook_features(config: CarbonConfig) -> int:
+    """How many carbon outlook features the observations carry (0 when env.carbon.forecast is
+    none: today's layout)."""
+    return 0 if config.forecast == "none" else OUTLOOK_FEATURES
+
+
+def deferral_outlook(
+    series: CarbonSeries, config: CarbonConfig, now: np.ndarray, delay_s: float, returns: int
+) -> np.ndarray:
+    """[B, 2]: the intensity a deferral would meet at its return (now + delay_s) and the lowest
+    over returns 1..`returns`, over the series' mean; forecast causally, or read from the
+    future for the `oracle` ablation."""
+    ahead = delay_s * np.arange(1, max(returns, 1) + 1)
+    if config.forecast == "oracle":
+        values = np.stack([series.at(now + a) for a in ahead], axis=-1)
+    else:
+        days = config.forecast_days
+        values = np.stack([series.causal_forecast(now, a, days) for a in ahead], axis=-1)
+    values = values / series.mean
+    return np.stack([values[:, 0], values.min(axis=-1)], axis=-1)
 
 
 def diurnal_series(config: CarbonConfig, rng: np.random.Generator, days: int = 28) -> CarbonSeries:

@@ -7,6 +7,7 @@ import numpy as np
 from envs.carbon import CarbonSeries
 from envs.commitment import HostCommitments
 from envs.hosts import HostArrays
+from envs.oracle_forecast import OracleForecast
 from envs.records import PENDING_DTYPES
 
 
@@ -78,4 +79,6 @@ def restore(env: Any, state: dict[str, Any]) -> None:
     env._cost = np.array(state["cycle_cost"], np.float64)
     env.forecast = np.array(state["forecast"], np.float32)
     env.knowledge.set_state(state["knowledge"])
+    if env.oracle_forecast is not None:  # its read-ahead follows the restored arrivals
+        env.oracle_forecast = OracleForecast(env)
     env._level_obs = env._observe()

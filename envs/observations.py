@@ -23,7 +23,9 @@ Task: [cpu, mem, log1p(believed run time) / 10, its uncertainty (log-space sigma
   priority / max priority, deferrable, defers used / max]. The run time is what
   env.knowledge.durations lets a decision assume (an online estimate by default; never the true
   run time unless the oracle ablation is asked for), and every run time below is that one.
-Time: [sin, cos] of the time of day. Carbon: intensity / the series' mean.
+Time: [sin, cos] of the time of day. Carbon: intensity / the series' mean; with
+env.carbon.forecast set, then the outlook of a deferral (envs/carbon.py): the intensity forecast
+at the deferred task's return and the lowest over its possible returns, each / the mean.
 Forecast: the forecaster's next-F demand per leaf group (`VectorDatacenterEnv.set_forecast`),
 averaged over the leaf groups under the acting agent; zeros until one is set.
 Free resources are in capacity units (largest machine = 1.0): what may still be allotted
@@ -211,12 +213,17 @@ def task_features(pending: dict, max_priority: int, max_defers: int) -> np.ndarr
     ).astype(np.float64)
 
 
-def context_features(t: np.ndarray, carbon_norm: np.ndarray, forecast: np.ndarray) -> np.ndarray:
-    """[B, 3 + F]: time of day, carbon intensity and forecast."""
+def context_features(
+    t: np.ndarray,
+    carbon_norm: np.ndarray,
+    forecast: np.ndarray,
+    carbon_outlook: np.ndarray | None = None,
+) -> np.ndarray:
+    """[B, 3 (+ O) + F]: time of day, carbon intensity, its outlook if observed, forecast."""
     phase = 2 * np.pi * (t % DAY_S) / DAY_S
-    return np.concatenate(
-        [np.stack([np.sin(phase), np.cos(phase), carbon_norm], axis=-1), forecast], axis=-1
-    )
+    now = np.stack([np.sin(phase), np.cos(phase), carbon_norm], axis=-1)
+    outlook = [] if carbon_outlook is None else [carbon_outlook]
+    return np.concatenate([now, *outlook, forecast], axis=-1)
 
 
 def assemble(blocks: np.ndarray, task: np.ndarray, context: np.ndarray) -> np.ndarray:
@@ -252,9 +259,10 @@ def child_blocks(
     return host_features(*in_leaf, query), in_leaf[-1]
 
 
-def observation_dims(topology, forecast_horizon: int) -> dict[str, int]:
-    """Observation size per level for an env config's topology section and forecast horizon."""
-    context = TASK_FEATURES + CONTEXT_FEATURES + forecast_horizon
+def observation_dims(topology, forecast_horizon: int, carbon_outlook: int = 0) -> dict[str, int]:
+    """Observation size per level for an env config's topology section, forecast horizon and
+    carbon outlook features (envs.carbon.outlook_features)."""
+    context = TASK_FEATURES + CONTEXT_FEATURES + carbon_outlook + forecast_horizon
     return {
         "cluster": topology.racks_per_cluster * GROUP_FEATURES + context,
         "rack": topology.leaves_per_rack * GROUP_FEATURES + context,

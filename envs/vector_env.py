@@ -24,7 +24,7 @@ import numpy as np
 
 from envs import env_state
 from envs.arrivals import QUEUE_DTYPES, ArrivalQueue
-from envs.carbon import CarbonSeries
+from envs.carbon import CarbonSeries, deferral_outlook, outlook_features
 from envs.commitment import HostCommitments, overload_hours
 from envs.demand_history import ARRIVALS, DemandHistory
 from envs.duration_knowledge import DurationKnowledge
@@ -42,6 +42,7 @@ from envs.observations import (
     observation_dims,
     task_features,
 )
+from envs.oracle_forecast import OracleForecast
 from envs.power import PowerModel
 from envs.records import DEFER_DTYPES, PENDING_DTYPES, RUNNING_DTYPES, LevelObs, StepResult
 from envs.single import step_hosts_one
@@ -80,7 +81,9 @@ class VectorDatacenterEnv:
         self.demand: DemandHistory | None = None
         self._demand_bins: tuple[float, int] | None = None
         self.num_actions = top.num_actions
-        self.obs_dims = observation_dims(top, self.config.forecast_horizon)
+        self.obs_dims = observation_dims(
+            top, self.config.forecast_horizon, outlook_features(self.config.carbon)
+        )
         self.agent_ids = top.agent_ids()
         self.forecast = np.zeros(
             (self.num_envs, top.num_leaves, self.config.forecast_horizon), np.float32
@@ -157,6 +160,9 @@ class VectorDatacenterEnv:
             self.demand = DemandHistory(top, self.hosts, self.now, *self._demand_bins)
             self.forecast[:] = 0.0  # the last episode's forecast says nothing about this one
         self._next_tasks()
+        # The forecasts' ceiling (an ablation): the true future demand fills the forecast slots.
+        oracle = cfg.knowledge.demand_forecast == "oracle"
+        self.oracle_forecast = OracleForecast(self) if oracle else None
         self._level_obs: LevelObs | None = None
         return self.observe()
 
@@ -487,14 +493,26 @@ class VectorDatacenterEnv:
         )
         if level == "cluster":
             mask = np.concatenate([mask, self._can_defer()[:, None]], axis=1)
+            if self.oracle_forecast is not None:
+                self.oracle_forecast.refresh(self)
         context = context_features(
             self.now,
             self.carbon.at(self.now) / self.carbon.mean,
             level_forecast(level, self.topology, self.forecast, agent),
+            self._carbon_outlook(),
         )
         task = task_features(self.pending, self.workload.max_priority, self.config.max_defers)
         mask = mask | ~active[:, None]
         return LevelObs(level, assemble(blocks, task, context), mask, active, agent.copy())
+
+    def _carbon_outlook(self) -> np.ndarray | None:
+        """What a deferral would meet (env.carbon.forecast), or None when not observed."""
+        cfg = self.config
+        if cfg.carbon.forecast == "none":
+            return None
+        return deferral_outlook(
+            self.carbon, cfg.carbon, self.now, cfg.defer_delay_s, cfg.max_defers
+        )
 
     def placement_query(self) -> PlacementQuery:
         """Each env's pending task as the placement features (and heuristics) read it."""

@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "learner": "marl_alloc.bench.learner",
     "learning": "marl_alloc.bench.learning",
     "replay-ablation": "marl_alloc.bench.replay_ablation",
+    "forecast-value": "marl_alloc.bench.forecast_value",
 }
 
 

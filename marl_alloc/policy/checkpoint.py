@@ -4,6 +4,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from envs.carbon import outlook_features
 from envs.observations import observation_dims
 from marl_alloc.floor.checksums import verify_manifest
 from marl_alloc.floor.errors import ConfigError, UserError, first_line
@@ -66,7 +67,7 @@ def _require_current_layout(root: Path, module: Any, settings: Settings) -> None
     """A policy's observation sizes must match what its env config observes today: features
     added since it was trained would otherwise fail deep inside a matmul."""
     env = settings.env
-    want = observation_dims(env.topology, env.forecast_horizon)
+    want = observation_dims(env.topology, env.forecast_horizon, outlook_features(env.carbon))
     have = {
         level: int(module[level].observation_space["obs"].shape[0])
         for level in want

@@ -2,8 +2,9 @@
 forecast its agents observe; the same code in training (EnvWorker) and evaluation
 (ForecastingPolicy), so a policy sees in evaluation what it saw in training.
 
-Whenever bins have closed in some envs (simulated time passed a bin edge), the forecaster reads
-the latest window of each of their leaf groups (batched over envs x leaves) and the first
+Once bins have closed in `batch_share` of the envs (simulated time passed a bin edge; envs'
+clocks are not aligned), one forward of the forecaster reads the latest window of each leaf
+group of every env with a new bin (batched over envs x leaves), and the first
 `env.forecast_horizon` steps of its CPU forecast go to `env.set_forecast`. For training it also
 yields rows (window, next-`horizon` targets) once the targets' bins have closed.
 """
@@ -30,6 +31,7 @@ class ForecastFeed:
         self.module = module
         self.collect_rows = collect_rows
         self.window, self.lags = module.window, module.seasonal_lags
+        self.batch_share = module.batch_share
         self.horizon = module.net.cfg.horizon
         self.env: VectorDatacenterEnv | None = None
         self.rows: list[dict[str, np.ndarray]] = []
@@ -57,8 +59,11 @@ class ForecastFeed:
         fresh = np.flatnonzero(closed > self.seen)
         if fresh.size == 0:
             return False
+        # Rows are taken as their bins close, not at forwards: the ring keeps only so many.
         if self.collect_rows:
             self._collect(env, closed)
+        if fresh.size < self.batch_share * len(closed):
+            return False
         self.seen = closed.copy()
         inputs = self.features(env, fresh, closed[fresh])
         num_leaves = inputs.shape[1]

@@ -27,8 +27,9 @@ CPU_TARGET = 0
 # Replay column of a forecaster row: the next `horizon` bins' targets [horizon, 2].
 FORECAST_TARGETS = "forecast_targets"
 FORECAST_NORMALIZED = "forecast_normalized"
-# model_config keys that say how the env's history is binned, beside the NetConfig's.
-FEED_KEYS = ("resolution_s", "seasonal_lags")
+# model_config keys that say how the env's history is binned and how the feed batches its
+# forwards, beside the NetConfig's.
+FEED_KEYS = ("resolution_s", "seasonal_lags", "batch_share")
 INIT_MODEL = "hybrid"
 
 __all__ = ["FORECASTER_ID", "DemandForecasterModule", "forecaster_module_spec", "load_init"]
@@ -55,6 +56,12 @@ class DemandForecasterModule(ForecasterRLModule):
     def resolution_s(self) -> float:
         """Seconds per demand bin."""
         return float(self.model_config["resolution_s"])
+
+    @property
+    def batch_share(self) -> float:
+        """Share of envs with a new bin that triggers a forward (0 in checkpoints from before
+        the feed batched: each env as soon as its bin closes)."""
+        return float(self.model_config.get("batch_share", 0.0))
 
     @property
     def seasonal_lags(self) -> tuple[int, ...]:
@@ -130,6 +137,7 @@ def forecaster_module_spec(forecaster: ForecasterConfig, forecast_horizon: int) 
             f"the forecaster predicts {net_config.horizon} steps, fewer than the observation's "
             f"env.forecast_horizon={forecast_horizon}"
         )
+    feed["batch_share"] = forecaster.batch_share
     spec = forecaster_spec(net_config, window, members)
     spec.module_class = DemandForecasterModule
     spec.model_config = {**spec.model_config, **feed}

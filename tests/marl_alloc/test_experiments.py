@@ -40,3 +40,12 @@ def test_google_preset_builds_its_algorithm(shared_data, ray_session):
         assert algo.training_iteration == 0
     finally:
         algo.stop()
+
+
+def test_the_caiso_carbon_preset_prices_the_real_grid_and_observes_the_outlook(shared_data):
+    settings = compose_settings(["experiment=caiso_carbon"])
+    assert settings.env.carbon.forecast == "causal"
+    env = VectorDatacenterEnv(settings.env, num_envs=2, seed=0)
+    plain = VectorDatacenterEnv(compose_settings([]).env, num_envs=2, seed=0)
+    assert env.carbon.step_s == 300.0  # WattTime's 5-minute series, not the hourly diurnal one
+    assert env.obs_dims["cluster"] == plain.obs_dims["cluster"] + 2

@@ -87,6 +87,9 @@ class HostConfig:
 
 
 DURATION_KNOWLEDGE = ("oracle", "estimate", "none")
+# Who fills the observations' demand forecast slots: the policy's forecaster (zeros without one)
+# or the true future demand (envs/oracle_forecast.py; an ablation only: the forecasts' ceiling).
+DEMAND_FORECASTS = ("policy", "oracle")
 
 
 @dataclasses.dataclass
@@ -94,7 +97,8 @@ class KnowledgeConfig:
     """What a decision may know of a task's run time (observations, duration-aware heuristics
     and the commitment charge alike): `estimate` learns online from the run times of tasks that
     have finished (envs/duration_estimator.py); `oracle` reads the true run time (an ablation
-    only); `none` uses no run time at all."""
+    only); `none` uses no run time at all. `demand_forecast` says who fills the forecast slots
+    (`oracle`: the true future demand, an ablation only)."""
 
     durations: str = "estimate"
     # Before any task has finished, the estimate is this median with this log-space spread.
@@ -102,6 +106,8 @@ class KnowledgeConfig:
     prior_sigma: float = 1.5
     # Finished tasks a key needs before its own mean weighs as much as its parent level's.
     pseudo_count: float = 2.0
+    demand_forecast: str = "policy"
+    oracle_bin_s: float = 10.0  # the oracle's forecast bins (model.forecaster.resolution_s's)
 
     def __post_init__(self):
         require_all(
@@ -110,6 +116,11 @@ class KnowledgeConfig:
                     self.durations in DURATION_KNOWLEDGE,
                     f"env.knowledge.durations must be one of {', '.join(DURATION_KNOWLEDGE)}",
                 ),
+                (
+                    self.demand_forecast in DEMAND_FORECASTS,
+                    f"env.knowledge.demand_forecast must be one of {', '.join(DEMAND_FORECASTS)}",
+                ),
+                (self.oracle_bin_s > 0, "env.knowledge.oracle_bin_s must be > 0"),
                 (
                     self.prior_median_s > 0 and self.prior_sigma > 0 and self.pseudo_count > 0,
                     "env.knowledge needs prior_median_s, prior_sigma and pseudo_count > 0",
@@ -158,6 +169,9 @@ class MigrationConfig:
         require(self.max_per_period >= 0, "env.migration.max_per_period must be >= 0")
 
 
+CARBON_FORECASTS = ("none", "causal", "oracle")
+
+
 # Hashable (its fields are scalars): the env caches the series a CSV config reads.
 @dataclasses.dataclass(unsafe_hash=True)
 class CarbonConfig:
@@ -170,9 +184,21 @@ class CarbonConfig:
     csv: str | None = None  # first column timestamps, `column` (default: the second) intensity
     column: str | None = None
     unit: str = "g_per_kwh"  # g_per_kwh, kg_per_mwh or lbs_per_mwh (WattTime)
+    # The intensity a deferral would meet, as observation features (envs/carbon.py): none (not
+    # observed), causal (forecast from the series up to now) or oracle (the true future; an
+    # ablation only).
+    forecast: str = "none"
+    # Days of history whose same-hour change the causal forecast averages (WattTime CAISO North,
+    # June 2023: the 1 h change's correlation with it is 0.06 for one day, 0.17 for seven).
+    forecast_days: int = 7
 
     def __post_init__(self):
         require(self.kind in ("diurnal", "csv"), "env.carbon.kind must be 'diurnal' or 'csv'")
+        require(self.forecast_days >= 1, "env.carbon.forecast_days must be >= 1")
+        require(
+            self.forecast in CARBON_FORECASTS,
+            f"env.carbon.forecast must be one of {', '.join(CARBON_FORECASTS)}",
+        )
 
 
 @dataclasses.dataclass

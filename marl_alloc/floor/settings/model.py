@@ -53,6 +53,10 @@ class ForecasterConfig:
     resolution_s: float = 10.0  # seconds per demand bin
     window: int = 24  # input bins
     horizon: int = 12  # forecast bins (>= env.forecast_horizon)
+    # One batched forward serves every env with a newly closed bin once this share of an
+    # actor's envs has one (the others keep their forecast until then; 0: each env as soon as
+    # its bin closes). Batching amortizes the forward: ~1.4 ms a window at 96 rows, 3 at 12.
+    batch_share: float = 0.5
     net: ForecastNetConfig = dataclasses.field(default_factory=ForecastNetConfig)
 
     def __post_init__(self):
@@ -61,6 +65,7 @@ class ForecasterConfig:
                 (self.resolution_s > 0, "model.forecaster.resolution_s must be > 0"),
                 (self.window > 0, "model.forecaster.window must be > 0"),
                 (self.horizon > 0, "model.forecaster.horizon must be > 0"),
+                (0 <= self.batch_share <= 1, "model.forecaster.batch_share must be in [0, 1]"),
             ]
         )
 
