@@ -33,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from marl_alloc.bench.learning import PROTOCOL, TEST_EVAL_SEED, run_settings, train_seed
+from marl_alloc.bench.episode_seeds import VALIDATION_EVAL_SEED, refuse_test_episodes
+from marl_alloc.bench.learning import PROTOCOL, run_settings, train_seed
 from marl_alloc.floor.command_line import CommandParser
 
 ARMS = ("without", "forecast", "oracle")
@@ -77,17 +78,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--episodes", type=int, default=8, help="validation episodes")
     parser.add_argument("--tasks", type=int, default=300, help="tasks per episode")
-    parser.add_argument("--eval-seed", type=int, default=4242, help="validation episodes' seed")
+    parser.add_argument(
+        "--eval-seed", type=int, default=VALIDATION_EVAL_SEED, help="validation episodes' seed"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every arm")
     args = parser.parse_args(argv)
     if args.env_steps < 1 or args.episodes < 1 or args.tasks < 1:
         parser.error("--env-steps, --episodes and --tasks must be >= 1")
-    if args.eval_seed == TEST_EVAL_SEED:
-        parser.error(
-            f"--eval-seed {TEST_EVAL_SEED}: those are the learning test's episodes (test data); "
-            "validate on another seed"
-        )
+    refuse_test_episodes(parser, args.eval_seed)
     owned = [o for o in args.overrides if o.lstrip("+~").split("=")[0] in OWNED_KEYS]
     if owned:
         parser.error(f"{owned[0]}: the bench sets {' and '.join(OWNED_KEYS)} per arm")

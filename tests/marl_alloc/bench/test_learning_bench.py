@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from marl_alloc.bench import episode_seeds, learning, replay_ablation
+from marl_alloc.bench import episode_seeds, forecast_value, learning, replay_ablation
 from tests.marl_alloc.test_learning import EVAL_SEED, TRAIN
 from tests.marl_alloc.tiny_run import TINY_RUN
 
@@ -18,7 +18,7 @@ def test_the_bench_trains_with_the_learning_tests_settings():
     assert set(learning.PROTOCOL) - set(TRAIN) == {"training.checkpoint_every_s=0"}
 
 
-@pytest.mark.parametrize("bench", [learning, replay_ablation])
+@pytest.mark.parametrize("bench", [learning, replay_ablation, forecast_value])
 def test_the_learning_tests_episodes_are_refused_by_every_bench_that_compares_settings(
     bench, capsys
 ):
