@@ -180,13 +180,17 @@ def filter_result(
 ) -> dict[str, Any]:
     """ExtenderFilterResult in the shape of the request: the passing node objects echoed back
     (as the NodeList's items, byte for byte), or their names."""
-    keep = set(passed)
+    # Usually every node passes: then the request's lists are the answer's, no set needed.
+    everyone = len(passed) == len(names)
+    keep = None if everyone else set(passed)
     result: dict[str, Any] = {NODES: None, NODE_NAMES: None}
     if args.raw_nodes is not None:
-        items = [raw for raw, name in zip(args.raw_nodes, names, strict=True) if name in keep]
+        items = args.raw_nodes
+        if not everyone:
+            items = [raw for raw, name in zip(items, names, strict=True) if name in keep]
         result[NODES] = {"items": items}
     else:
-        result[NODE_NAMES] = [name for name in names if name in keep]
+        result[NODE_NAMES] = names if everyone else [name for name in names if name in keep]
     result[FAILED_NODES] = failed
     result[FAILED_AND_UNRESOLVABLE_NODES] = unresolvable
     result[ERROR] = ""

@@ -283,19 +283,19 @@ class ExtenderService:
         failed: dict[str, str] = {}
         known = np.ones(len(names), bool) if p.name_rows is None else p.name_rows >= 0
         if self.watching:
-            failed = {name: UNKNOWN_NODE for name, ok in zip(names, known, strict=True) if not ok}
+            failed = {names[i]: UNKNOWN_NODE for i in np.flatnonzero(~known)}
         if self.config.filter_unfit_nodes:
             tiling = p.layout.tiling
             fit_rows = np.zeros(len(p.layout.table), bool)
             real = tiling.node_of_slot >= 0
             fit_rows[tiling.node_of_slot[real]] = p.feasible[real]
-            fit = p.request_order(fit_rows)
+            fits_here = p.request_order(fit_rows).astype(bool)
+            unfit = np.flatnonzero(known & ~fits_here)
             failed |= {
-                name: "insufficient cpu or memory (marl-alloc node annotations)"
-                for name, ok, fits_here in zip(names, known, fit, strict=True)
-                if ok and not fits_here
+                names[i]: "insufficient cpu or memory (marl-alloc node annotations)"
+                for i in unfit
             }
-        passed = [name for name in names if name not in failed]
+        passed = [name for name in names if name not in failed] if failed else names
         return filter_result(p.args, names, passed, failed, {})
 
     # ---- one call, synchronously ---------------------------------------------------------------
