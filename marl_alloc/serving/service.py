@@ -26,6 +26,7 @@ from marl_alloc.serving.carbon import GridIntensity
 from marl_alloc.serving.config import ServeConfig
 from marl_alloc.serving.decisions import HoldDecision, PolicyAnswer, ScoreDecision
 from marl_alloc.serving.errors import shown
+from marl_alloc.serving.group_loads import GroupLoadCache
 from marl_alloc.serving.hierarchy import fits
 from marl_alloc.serving.host_scores import HEURISTICS, heuristic_ranking, scores_from_ranking
 from marl_alloc.serving.kube_objects import parse_pod
@@ -116,6 +117,7 @@ class ExtenderService:
             mem_unit = None if units.memory is None else parse_quantity(units.memory)
         except QuantityError as err:
             raise UserError(f"serve.capacity_unit: {err}") from None
+        self.group_loads = GroupLoadCache()
         self.layouts = LayoutCache(
             Topology.from_config(self.env.topology),
             (cpu_unit, mem_unit),
@@ -196,7 +198,8 @@ class ExtenderService:
                 hosts=env.hosts,
                 can_defer=prepared.can_defer,
             )
-            levels = LevelObservations(hosts, feasible, tiling.topology, tc)
+            loads = self.group_loads.loads(hosts, tiling)
+            levels = LevelObservations(hosts, feasible, tiling.topology, tc, loads)
             if verb == "prioritize":
                 ranking = TopDownRanking(feasible, tiling)
                 prepared.decision = ScoreDecision(levels, ranking, len(layout.table))
@@ -292,8 +295,7 @@ class ExtenderService:
             fits_here = p.request_order(fit_rows).astype(bool)
             unfit = np.flatnonzero(known & ~fits_here)
             failed |= {
-                names[i]: "insufficient cpu or memory (marl-alloc node annotations)"
-                for i in unfit
+                names[i]: "insufficient cpu or memory (marl-alloc node annotations)" for i in unfit
             }
         passed = [name for name in names if name not in failed] if failed else names
         return filter_result(p.args, names, passed, failed, {})
