@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from envs import EnvConfig
@@ -40,11 +41,12 @@ from marl_alloc.serving.policy import LevelQPolicy
 from marl_alloc.serving.prepared import Prepared
 from marl_alloc.serving.protocol import (
     ExtenderArgs,
+    HostPriorities,
+    NodeNamesMemo,
     RequestError,
     encode,
     error_body,
     filter_result,
-    host_priority_list,
     parse_extender_args,
 )
 from marl_alloc.serving.quantities import QuantityError, parse_quantity
@@ -118,6 +120,9 @@ class ExtenderService:
         except QuantityError as err:
             raise UserError(f"serve.capacity_unit: {err}") from None
         self.group_loads = GroupLoadCache()
+        # What one call keeps for the next: the names list, the answer's JSON around the scores.
+        self.node_names = NodeNamesMemo()
+        self.priorities = HostPriorities()
         self.layouts = LayoutCache(
             Topology.from_config(self.env.topology),
             (cpu_unit, mem_unit),
@@ -152,7 +157,7 @@ class ExtenderService:
             )
         if not isinstance(body, bytes | bytearray | str):
             body = encode(body)
-        args = parse_extender_args(body)
+        args = parse_extender_args(body, self.node_names)
         env, cfg = self.env, self.config
         pod = parse_pod(args.pod, cfg.annotations, cfg.pod, self.max_priority)
         layout, name_rows = self._layout(args)
@@ -240,7 +245,7 @@ class ExtenderService:
         scores = p.request_order(per_row)
         if p.decision is not None:
             self.last_decision = last_decision(p, answered_by, scores)
-        return host_priority_list(p.names, scores.tolist())
+        return msgspec.Raw(self.priorities.encode(p.names, scores))
 
     def _hold(self, p: Prepared, cluster_q: np.ndarray | None) -> str | None:
         """Why the deferrable pod waits now, or None. The threshold holds it at most max_hold_s
