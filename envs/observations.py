@@ -133,21 +133,15 @@ def _least(values: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(least), least, 0.0)
 
 
-def group_features(
-    cpu_cap, mem_cap, cpu_req, mem_req, usage, power, cpu_alloc, mem_alloc, until, feasible, query
-):
-    """[B, G, n] host columns, feasibility and the pending tasks -> [B, G, 14] group blocks."""
+def group_load_features(cpu_cap, mem_cap, cpu_req, mem_req, usage, power, cpu_alloc, mem_alloc):
+    """[B, G, n] host columns -> [B, G, 9]: the group block's first features, which do not
+    depend on the pending task (a server reuses them until a host's columns change)."""
     cap_cpu = np.maximum(cpu_cap.sum(-1), TINY)
     cap_mem = np.maximum(mem_cap.sum(-1), TINY)
     on = power == ON
     # Where a task can go without waking a host: what consolidation (and energy) turns on.
     free_on = np.where(on, cpu_alloc - cpu_req, 0.0)
     headroom_on = np.where(on, cpu_cap - usage, 0.0)
-    scores = placement_scores(cpu_cap, mem_cap, cpu_req, mem_req, usage, power, until, query)
-    safe = feasible & ~scores.overloads
-    # PABFD's candidates, per group: the hosts the task would not overload, if any.
-    candidates = np.where(safe.any(-1, keepdims=True), safe, feasible)
-    energy = np.log1p(scores.added_energy)
     return np.stack(
         [
             cpu_req.sum(-1) / cap_cpu,
@@ -159,6 +153,23 @@ def group_features(
             (on & (usage >= cpu_cap)).mean(-1),
             free_on.max(-1),
             headroom_on.max(-1),
+        ],
+        axis=-1,
+    )
+
+
+def group_placement_features(
+    cpu_cap, mem_cap, cpu_req, mem_req, usage, power, until, feasible, query
+):
+    """[B, G, n] host columns, feasibility and the pending tasks -> [B, G, 5]: the group
+    block's last features, where the task fits and what placing it would do."""
+    scores = placement_scores(cpu_cap, mem_cap, cpu_req, mem_req, usage, power, until, query)
+    safe = feasible & ~scores.overloads
+    # PABFD's candidates, per group: the hosts the task would not overload, if any.
+    candidates = np.where(safe.any(-1, keepdims=True), safe, feasible)
+    energy = np.log1p(scores.added_energy)
+    return np.stack(
+        [
             feasible.mean(-1),
             safe.mean(-1),
             np.where(feasible, scores.allocated_after, 0.0).max(-1),
@@ -167,6 +178,19 @@ def group_features(
         ],
         axis=-1,
     )
+
+
+def group_features(
+    cpu_cap, mem_cap, cpu_req, mem_req, usage, power, cpu_alloc, mem_alloc, until, feasible, query
+):
+    """[B, G, n] host columns, feasibility and the pending tasks -> [B, G, 14] group blocks."""
+    load = group_load_features(
+        cpu_cap, mem_cap, cpu_req, mem_req, usage, power, cpu_alloc, mem_alloc
+    )
+    placement = group_placement_features(
+        cpu_cap, mem_cap, cpu_req, mem_req, usage, power, until, feasible, query
+    )
+    return np.concatenate([load, placement], axis=-1)
 
 
 def host_features(

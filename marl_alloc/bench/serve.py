@@ -16,7 +16,10 @@ NodeNames-only prioritize calls over the first N nodes:
   `--sustain-s`, each pod a filter then a prioritize call (kube-scheduler calls both verbs),
   with `sustained` holding their latency, statuses and the CPU ms per pod of the replicas and of
   the bench's clients (marl_alloc.bench.serve_replicas);
-- `fallbacks`: answers the replicas gave from best-fit during the size's calls;
+- `paced`: the same pods at `--paced-rate` pods/s in all (the goal's rate: a steady load, not
+  as many as the replicas can take), with the fallbacks the replicas counted meanwhile;
+- `fallbacks`: answers the replicas gave from best-fit during the size's calls (all of the
+  above);
 - whether the last answer is that of the same call with full Node objects, in-process (unless
   `last_answer_by` says it came from the fallback).
 
@@ -89,6 +92,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=4, help="threads for the pod load")
     parser.add_argument("--replicas", type=int, default=2, help="replicas of the watch app")
     parser.add_argument("--sustain-s", type=float, default=10.0, help="pod load per size")
+    parser.add_argument(
+        "--paced-rate", type=float, default=100.0, help="pods/s of the paced load per size"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--paths",
@@ -111,7 +117,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     positive = [args.requests, args.clients, args.replicas, *args.nodes]
-    rates = (args.sustain_s, args.kill_rate, args.kill_seconds, args.kill_wait_s)
+    rates = (args.sustain_s, args.paced_rate, args.kill_rate, args.kill_seconds, args.kill_wait_s)
     if min(positive) <= 0 or min(rates) <= 0:
         parser.error("--requests, --clients, --replicas, --nodes and the rates must be > 0")
     if args.kill_replica and ("watch" not in args.paths or args.replicas < 2):
@@ -188,6 +194,13 @@ def measure_watch(
         if route == "http":  # a fallback's answer is best-fit's: say which the last one was
             last_by = get_json(f"{base}stats")["last_decision"]["answered_by"]
     sustained = run_with_cpu(PodLoad(bases, body, args.clients, args.sustain_s), app_name)
+    paced_before = fallback_count(bases)
+    paced_load = PodLoad(bases, body, args.clients, args.sustain_s, args.paced_rate)
+    paced = {
+        "target_pods_per_s": args.paced_rate,
+        **run_with_cpu(paced_load, app_name),
+        "fallbacks": fallback_count(bases) - paced_before,
+    }
     result = {
         "nodes": num_nodes,
         "request_bytes": len(body),
@@ -196,6 +209,7 @@ def measure_watch(
         **server_timing_figures(timed["http"]["server_timing"]),
         "pods_per_s": sustained["pods_per_s"],
         "sustained": sustained,
+        "paced": paced,
         "fallbacks": fallback_count(bases) - fallbacks_before,
     }
     if "proxy_http" in timed:
@@ -263,6 +277,8 @@ def goals(watch_results: list[dict[str, Any]]) -> dict[str, Any]:
         if "pods_per_s" in goal:
             checks["pods_per_s"] = (entry["pods_per_s"], goal["pods_per_s"], ">=")
         checks["fallbacks"] = (entry["fallbacks"], 0, "<=")
+        if "pods_per_s" in goal:  # at the goal's rate, steadily
+            checks["paced_fallbacks"] = (entry["paced"]["fallbacks"], 0, "<=")
         out[str(entry["nodes"])] = {
             name: {
                 "measured": measured,

@@ -8,8 +8,8 @@ Public API:
     build_app, app_builder      -- the Ray Serve application (imported on first use: Ray Serve)
 
 How nodes are laid onto the policy's shape: marl_alloc.serving.hierarchy and .layout; how the
-observations are built: .level_obs; how Q values become scores, asking only for the rows a score
-depends on: .top_down.
+observations are built: .level_obs, with the hosts' group features kept between calls in
+.group_loads; how Q values become scores, asking only for the rows a score depends on: .top_down.
 """
 
 from marl_alloc.serving.config import ServeConfig

@@ -6,6 +6,7 @@ batch of decisions with one forward pass per level, cluster first.
 """
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -33,6 +34,7 @@ class ScoreDecision:
         self.ranking = ranking
         self.num_rows = num_rows
         self.rows_evaluated = {level: 0 for level in LEVELS}
+        self.due_s = math.inf  # perf_counter time past which nobody waits for the answer
 
     def rows(self, level: str) -> np.ndarray:
         """Rows of `level` whose Q values the scores still depend on."""
@@ -60,6 +62,7 @@ class HoldDecision:
         self.levels = levels
         self.cluster_q = np.full(levels.mask["cluster"].shape, -np.inf, np.float32)
         self.rows_evaluated = {level: 0 for level in LEVELS}
+        self.due_s = math.inf  # perf_counter time past which nobody waits for the answer
 
     def rows(self, level: str) -> np.ndarray:
         """The cluster rows with a feasible action; no rows below."""

@@ -4,7 +4,8 @@ Every level's observation row is built by the simulator's own feature code (envs
 from the tiled host columns, exactly as envs.observations.child_blocks builds it: one row per
 virtual cluster (its racks), virtual rack (its leaf groups) and leaf group (its hosts). Rows are
 built only when asked for: scoring top-down (marl_alloc.serving.top_down) needs all cluster rows
-but only a few rack and leaf rows.
+but only a few rack and leaf rows. A group block's pod-independent features come from the
+replica's GroupLoadCache (marl_alloc.serving.group_loads), its placement features from the pod.
 """
 
 import dataclasses
@@ -16,13 +17,14 @@ from envs.observations import (
     PlacementQuery,
     assemble,
     context_features,
-    group_features,
+    group_placement_features,
     host_features,
     task_features,
 )
 from envs.power import PowerModel
 from envs.topology import Topology
 from marl_alloc.floor.settings.env import HostConfig
+from marl_alloc.serving.group_loads import GroupLoads
 from marl_alloc.serving.hierarchy import HostColumns
 from marl_alloc.serving.kube_objects import PodRequest
 from marl_alloc.serving.pod_durations import DurationBelief
@@ -93,7 +95,14 @@ def held_until(hosts: HostColumns, query: PlacementQuery) -> np.ndarray:
 class LevelObservations:
     """Action masks of every row of every level, and observation rows on demand."""
 
-    def __init__(self, hosts: HostColumns, feasible: np.ndarray, top: Topology, tc: TaskContext):
+    def __init__(
+        self,
+        hosts: HostColumns,
+        feasible: np.ndarray,
+        top: Topology,
+        tc: TaskContext,
+        loads: GroupLoads,
+    ):
         C, R = top.num_clusters, top.racks_per_cluster
         L, H = top.leaves_per_rack, top.hosts_per_leaf
         self.tc = tc
@@ -106,6 +115,10 @@ class LevelObservations:
         }
         self._shape = {"cluster": (C, R, L * H), "rack": (C * R, L, H), "leaf": (C * R * L, H)}
         self._columns = (*hosts.as_tuple(), held_until(hosts, tc.query), feasible)
+        self._loads = {
+            "cluster": loads.per_rack.reshape(C, R, -1),
+            "rack": loads.per_leaf.reshape(C * R, L, -1),
+        }
 
     def rows_with_action(self, level: str) -> np.ndarray:
         """The rows of `level` with a feasible action (the others never reach a score)."""
@@ -114,11 +127,18 @@ class LevelObservations:
     def observations(self, level: str, rows: np.ndarray) -> np.ndarray:
         """float32[len(rows), obs_dim]: the observation of each of `rows` of `level`."""
         shape = self._shape[level]
-        columns = [c.reshape(shape) for c in self._columns]
-        if len(rows) < shape[0]:  # else `rows` are all of them, in order: no copies
-            columns = [c[rows] for c in columns]
-        features = host_features if level == "leaf" else group_features
+        every_row = len(rows) == shape[0]  # then `rows` are all of them, in order: no copies
+        columns = [c.reshape(shape) if every_row else c.reshape(shape)[rows] for c in self._columns]
         # The pod's one-row query broadcasts against every row.
-        blocks = features(*columns, self.tc.query)
+        if level == "leaf":
+            blocks = host_features(*columns, self.tc.query)
+        else:
+            loads = self._loads[level] if every_row else self._loads[level][rows]
+            # group_features(...) is these two parts side by side.
+            cpu_cap, mem_cap, cpu_req, mem_req, usage, power, _, _, until, feasible = columns
+            placement = group_placement_features(
+                cpu_cap, mem_cap, cpu_req, mem_req, usage, power, until, feasible, self.tc.query
+            )
+            blocks = np.concatenate([loads, placement], axis=-1)
         n = blocks.shape[0]
         return assemble(blocks, np.tile(self.tc.task, (n, 1)), np.tile(self.tc.context, (n, 1)))

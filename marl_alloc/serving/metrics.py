@@ -3,22 +3,33 @@ bindings.
 
 Counts live in the replica (GET /stats answers them) and, inside Ray, are mirrored to Ray
 metrics, which Prometheus scrapes from each node's metrics agent (names get Ray's `ray_` prefix).
+A Ray metric write costs about as much as the rest of a small call's bookkeeping, so the
+replica's calls only add to local tallies and a thread sends them to Ray once every `flush_s`
+(Prometheus scrapes every 15 s or so: nothing it reads is older than that).
 """
 
 import collections
+import threading
 from typing import Any
+
+FLUSH_S = 1.0
 
 
 class ExtenderMetrics:
     """Counters and gauges of one extender replica."""
 
-    def __init__(self, ray_metrics: bool = False):
+    def __init__(self, ray_metrics: bool = False, flush_s: float = FLUSH_S):
         self.counts: collections.Counter[str] = collections.Counter()
         self.carbon_g_per_kwh: float | None = None  # until a filter call reads it
         self.holding = False
         self.node_cache_nodes: int | None = None  # with serve.node_source=watch
         self.node_watch_age_s: float | None = None
         self._ray = None
+        # Not yet sent to Ray: increments by (metric, tags) and the gauges' latest values.
+        self._unsent: collections.Counter[tuple[str, tuple]] = collections.Counter()
+        self._gauges: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
         if ray_metrics:
             from ray.util import metrics
 
@@ -60,48 +71,74 @@ class ExtenderMetrics:
                     tag_keys=("result",),
                 ),
             }
+            threading.Thread(target=self._send_every, args=(flush_s,), daemon=True).start()
+
+    def _inc(self, metric: str, tags: dict[str, str]) -> None:
+        if self._ray:
+            with self._lock:
+                self._unsent[metric, tuple(tags.items())] += 1
+
+    def _set(self, metric: str, value: float) -> None:
+        if self._ray:
+            with self._lock:
+                self._gauges[metric] = value
+
+    def _send_every(self, flush_s: float) -> None:
+        while not self._closed.wait(flush_s):
+            self.flush()
+
+    def flush(self) -> None:
+        """Send the tallies and gauges recorded since the last flush to Ray."""
+        if not self._ray:
+            return
+        with self._lock:
+            unsent, gauges = self._unsent, self._gauges
+            self._unsent, self._gauges = collections.Counter(), {}
+        for (metric, tags), n in unsent.items():
+            self._ray[metric].inc(n, tags=dict(tags))
+        for metric, value in gauges.items():
+            self._ray[metric].set(value)
+
+    def close(self) -> None:
+        """Send what is left and stop the sending thread."""
+        self._closed.set()
+        self.flush()
 
     def request(self, verb: str, code: int) -> None:
         """One answered call."""
         self.counts[f"requests/{verb}/{code}"] += 1
-        if self._ray:
-            self._ray["requests"].inc(1, tags={"verb": verb, "code": str(code)})
+        self._inc("requests", {"verb": verb, "code": str(code)})
 
     def fallback(self, verb: str, reason: str) -> None:
         """One answer from best-fit: `deadline` passed or the policy `error`ed."""
         self.counts[f"fallbacks/{verb}/{reason}"] += 1
         self.counts["fallbacks"] += 1
-        if self._ray:
-            self._ray["fallbacks"].inc(1, tags={"verb": verb, "reason": reason})
+        self._inc("fallbacks", {"verb": verb, "reason": reason})
 
     def carbon(self, g_per_kwh: float, holding: bool) -> None:
         """The intensity seen now and whether deferrable pods are being held."""
         self.carbon_g_per_kwh, self.holding = float(g_per_kwh), bool(holding)
-        if self._ray:
-            self._ray["intensity"].set(self.carbon_g_per_kwh)
-            self._ray["holding"].set(1.0 if holding else 0.0)
+        self._set("intensity", self.carbon_g_per_kwh)
+        self._set("holding", 1.0 if holding else 0.0)
 
     def deferrable(self, held: bool) -> None:
         """A filter decision on a deferrable pod."""
         decision = "held" if held else "released"
         self.counts[f"deferrable/{decision}"] += 1
-        if self._ray:
-            self._ray["deferrable"].inc(1, tags={"decision": decision})
+        self._inc("deferrable", {"decision": decision})
 
     def binding(self, bound: bool) -> None:
         """A bind call's outcome."""
         result = "bound" if bound else "failed"
         self.counts[f"bindings/{result}"] += 1
-        if self._ray:
-            self._ray["bindings"].inc(1, tags={"result": result})
+        self._inc("bindings", {"result": result})
 
     def node_cache(self, nodes: int, last_event_age_s: float | None) -> None:
         """The watched node cache's size and the age of the watch's last event."""
         self.node_cache_nodes, self.node_watch_age_s = int(nodes), last_event_age_s
-        if self._ray:
-            self._ray["node_cache"].set(float(nodes))
-            if last_event_age_s is not None:
-                self._ray["node_watch_age"].set(float(last_event_age_s))
+        self._set("node_cache", float(nodes))
+        if last_event_age_s is not None:
+            self._set("node_watch_age", float(last_event_age_s))
 
     def snapshot(self) -> dict[str, Any]:
         """Counts and gauges as a JSON-able dict."""

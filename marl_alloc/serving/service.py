@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from envs import EnvConfig
@@ -26,6 +27,7 @@ from marl_alloc.serving.carbon import GridIntensity
 from marl_alloc.serving.config import ServeConfig
 from marl_alloc.serving.decisions import HoldDecision, PolicyAnswer, ScoreDecision
 from marl_alloc.serving.errors import shown
+from marl_alloc.serving.group_loads import GroupLoadCache
 from marl_alloc.serving.hierarchy import fits
 from marl_alloc.serving.host_scores import HEURISTICS, heuristic_ranking, scores_from_ranking
 from marl_alloc.serving.kube_objects import parse_pod
@@ -39,11 +41,12 @@ from marl_alloc.serving.policy import LevelQPolicy
 from marl_alloc.serving.prepared import Prepared
 from marl_alloc.serving.protocol import (
     ExtenderArgs,
+    HostPriorities,
+    NodeNamesMemo,
     RequestError,
     encode,
     error_body,
     filter_result,
-    host_priority_list,
     parse_extender_args,
 )
 from marl_alloc.serving.quantities import QuantityError, parse_quantity
@@ -116,6 +119,10 @@ class ExtenderService:
             mem_unit = None if units.memory is None else parse_quantity(units.memory)
         except QuantityError as err:
             raise UserError(f"serve.capacity_unit: {err}") from None
+        self.group_loads = GroupLoadCache()
+        # What one call keeps for the next: the names list, the answer's JSON around the scores.
+        self.node_names = NodeNamesMemo()
+        self.priorities = HostPriorities()
         self.layouts = LayoutCache(
             Topology.from_config(self.env.topology),
             (cpu_unit, mem_unit),
@@ -150,7 +157,7 @@ class ExtenderService:
             )
         if not isinstance(body, bytes | bytearray | str):
             body = encode(body)
-        args = parse_extender_args(body)
+        args = parse_extender_args(body, self.node_names)
         env, cfg = self.env, self.config
         pod = parse_pod(args.pod, cfg.annotations, cfg.pod, self.max_priority)
         layout, name_rows = self._layout(args)
@@ -196,7 +203,8 @@ class ExtenderService:
                 hosts=env.hosts,
                 can_defer=prepared.can_defer,
             )
-            levels = LevelObservations(hosts, feasible, tiling.topology, tc)
+            loads = self.group_loads.loads(hosts, tiling)
+            levels = LevelObservations(hosts, feasible, tiling.topology, tc, loads)
             if verb == "prioritize":
                 ranking = TopDownRanking(feasible, tiling)
                 prepared.decision = ScoreDecision(levels, ranking, len(layout.table))
@@ -237,7 +245,7 @@ class ExtenderService:
         scores = p.request_order(per_row)
         if p.decision is not None:
             self.last_decision = last_decision(p, answered_by, scores)
-        return host_priority_list(p.names, scores.tolist())
+        return msgspec.Raw(self.priorities.encode(p.names, scores))
 
     def _hold(self, p: Prepared, cluster_q: np.ndarray | None) -> str | None:
         """Why the deferrable pod waits now, or None. The threshold holds it at most max_hold_s
@@ -283,19 +291,18 @@ class ExtenderService:
         failed: dict[str, str] = {}
         known = np.ones(len(names), bool) if p.name_rows is None else p.name_rows >= 0
         if self.watching:
-            failed = {name: UNKNOWN_NODE for name, ok in zip(names, known, strict=True) if not ok}
+            failed = {names[i]: UNKNOWN_NODE for i in np.flatnonzero(~known)}
         if self.config.filter_unfit_nodes:
             tiling = p.layout.tiling
             fit_rows = np.zeros(len(p.layout.table), bool)
             real = tiling.node_of_slot >= 0
             fit_rows[tiling.node_of_slot[real]] = p.feasible[real]
-            fit = p.request_order(fit_rows)
+            fits_here = p.request_order(fit_rows).astype(bool)
+            unfit = np.flatnonzero(known & ~fits_here)
             failed |= {
-                name: "insufficient cpu or memory (marl-alloc node annotations)"
-                for name, ok, fits_here in zip(names, known, fit, strict=True)
-                if ok and not fits_here
+                names[i]: "insufficient cpu or memory (marl-alloc node annotations)" for i in unfit
             }
-        passed = [name for name in names if name not in failed]
+        passed = [name for name in names if name not in failed] if failed else names
         return filter_result(p.args, names, passed, failed, {})
 
     # ---- one call, synchronously ---------------------------------------------------------------

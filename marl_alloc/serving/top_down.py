@@ -43,12 +43,11 @@ class TopDownRanking:
         self._span = _actions_per_row(tiling.topology)
         self.first = np.zeros(m, np.int64)  # the first rank of each host's group
         self.last = np.full(m, m - 1, np.int64)  # and its last
-        self.open = self._unsettled(np.arange(m))
+        self.open = self._unsettled(self.first, self.last)
 
-    def _unsettled(self, hosts: np.ndarray) -> np.ndarray:
-        """Whether these hosts' groups span ranks of different scores."""
-        m = self.m
-        return rank_scores(self.first[hosts], m) != rank_scores(self.last[hosts], m)
+    def _unsettled(self, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+        """Whether groups of these first and last ranks span ranks of different scores."""
+        return rank_scores(first, self.m) != rank_scores(last, self.m)
 
     def rows(self, level: str) -> np.ndarray:
         """The rows of `level` (ascending) whose Q values the open groups need."""
@@ -60,34 +59,42 @@ class TopDownRanking:
         """Split the open groups by `level`'s Q values `q` of `rows` (float[len(rows), A])."""
         per_row, per_action = self._span[level]
         hosts = np.flatnonzero(self.open)
-        slots = self.slots[hosts]
-        row = np.searchsorted(rows, slots // per_row)
-        action = (slots % per_row) // per_action
-        self._split(hosts, -q[row, action])
+        unit = self.slots[hosts] // per_action
+        starts = np.flatnonzero(np.r_[True, unit[1:] != unit[:-1]]) if len(unit) else unit
+        slot = unit[starts] * per_action
+        row = np.searchsorted(rows, slot // per_row)
+        self._split(hosts, starts, -q[row, (slot % per_row) // per_action])
 
     def scores(self, num_rows: int) -> np.ndarray:
         """int64[num_rows]: the score of each table row: its rank's for a feasible host (ties
         left after the leaf level go by slot, as in the full ranking), else 0."""
         hosts = np.flatnonzero(self.open)
-        self._split(hosts, self.slots[hosts])
+        self._split(hosts, np.arange(len(hosts)), self.slots[hosts])
         scores = np.zeros(num_rows, np.int64)
         scores[self.tiling.node_of_slot[self.slots]] = rank_scores(self.first, self.m)
         return scores
 
-    def _split(self, hosts: np.ndarray, key: np.ndarray) -> None:
-        """Order `hosts` (all open groups' hosts) within their groups by `key`, ascending;
-        runs of equal key become groups of their own."""
-        group = self.first[hosts]
-        order = np.lexsort((key, group))
-        hosts, key, group = hosts[order], key[order], group[order]
-        n = len(hosts)
+    def _split(self, hosts: np.ndarray, starts: np.ndarray, key: np.ndarray) -> None:
+        """Order the open groups' `hosts` within their groups by `key`, ascending; runs of equal
+        key become groups of their own. The hosts come in units, hosts[starts[i]:starts[i+1]],
+        all under one action of the level, so in one group and of one key (`key[i]`): sorting
+        the units (a few hundred virtual racks at the cluster level) orders their hosts."""
+        if len(hosts) == 0:
+            return
+        size = np.diff(np.r_[starts, len(hosts)])
+        group = self.first[hosts[starts]]
+        order = np.lexsort((key, group))  # stable: equal keys stay in slot order
+        group, key, sorted_size = group[order], key[order], size[order]
         new_group = np.r_[True, group[1:] != group[:-1]]
         new_run = new_group | np.r_[True, key[1:] != key[:-1]]
-        at = np.arange(n)
+        at = np.cumsum(sorted_size) - sorted_size  # each unit's first place in the order
         group_start = np.maximum.accumulate(np.where(new_group, at, 0))
         run_start = np.maximum.accumulate(np.where(new_run, at, 0))
         run = np.cumsum(new_run) - 1
-        first = group + run_start - group_start
-        self.first[hosts] = first
-        self.last[hosts] = first + np.bincount(run)[run] - 1
-        self.open[hosts] = self._unsettled(hosts)
+        first = np.empty(len(order), np.int64)
+        first[order] = group + run_start - group_start
+        last = np.empty(len(order), np.int64)
+        last[order] = first[order] + np.bincount(run, sorted_size)[run].astype(np.int64) - 1
+        self.first[hosts] = np.repeat(first, size)
+        self.last[hosts] = np.repeat(last, size)
+        self.open[hosts] = np.repeat(self._unsettled(first, last), size)

@@ -21,7 +21,8 @@ TIMEOUT_S = 600
 def test_the_bench_reports_the_watch_path_and_a_replica_killed_under_load():
     command = [
         *(sys.executable, "-m", "marl_alloc.bench", "serve", "--json", "--nodes", "30"),
-        *("--requests", "10", "--sustain-s", "1", "--kill-replica", "--kill-rate", "20"),
+        *("--requests", "10", "--sustain-s", "1", "--paced-rate", "20"),
+        *("--kill-replica", "--kill-rate", "20"),
         *("--kill-seconds", "6", "--kill-wait-s", "120"),
         f"serve.ingress.first_port={free_port()}",
         # A third port for the successor when the dead one's is held (serve_failover docstring).
@@ -37,7 +38,9 @@ def test_the_bench_reports_the_watch_path_and_a_replica_killed_under_load():
     (entry,) = result["watch_results"]
     assert entry["nodes"] == 30 and 0 < entry["http_ms"]["p50"] <= entry["http_ms"]["p99"]
     assert entry["pods_per_s"] > 0 and entry["sustained"]["replicas"] == 2
-    assert isinstance(entry["fallbacks"], int)
+    paced = entry["paced"]
+    assert paced["target_pods_per_s"] == 20 and paced["pods"] > 0
+    assert 0 <= paced["fallbacks"] <= entry["fallbacks"]
     by_policy = entry["last_answer_by"] == "policy"
     assert entry["answers_match_full_nodes_in_process"] or not by_policy
     failure = result["replica_failure"]

@@ -157,3 +157,20 @@ def test_a_lone_request_skips_the_batch_queue_and_company_takes_it(ray_session, 
     assert first.status_code == second.status_code == 200 and first.body == second.body
     assert len(batched) == 1
     assert "fallbacks" not in call(replica, "GET", "/stats")[1]["counts"]
+
+
+def test_decisions_past_their_deadline_are_not_computed(ray_session, ten):
+    asked = []
+
+    def recorded(batch):
+        asked.extend(batch)
+        return [object() for _ in batch]
+
+    replica = replica_for(ten, decide=recorded)
+    body = json.dumps(extender_args(ten.env)).encode()
+    late, due = (replica.service.prepare("prioritize", body).decision for _ in range(2))
+    late.due_s = time.perf_counter() - 1.0
+    due.due_s = time.perf_counter() + 60.0
+    answers = replica._decide_in_time([late, due])
+    assert asked == [due]
+    assert answers[0] is None and answers[1] is not None

@@ -2,15 +2,20 @@
 
 import json
 
+import msgspec
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from marl_alloc.serving.protocol import (
+    HostPriorities,
     NodeKey,
+    NodeNamesMemo,
     RequestError,
     encode,
     filter_result,
     go_field,
-    host_priority_list,
     parse_extender_args,
 )
 
@@ -69,9 +74,39 @@ def test_filter_result_echoes_the_request_shape_with_go_field_names():
 
 
 def test_host_priorities_use_go_field_names():
-    assert encode(host_priority_list(["a", "b"], [10, 0])) == (
+    assert HostPriorities().encode(["a", "b"], np.array([10, 0])) == (
         b'[{"Host":"a","Score":10},{"Host":"b","Score":0}]'
     )
+
+
+NAMES = st.lists(st.text(min_size=1, max_size=12), max_size=30, unique=True)
+
+
+@given(calls=st.lists(st.tuples(NAMES, st.integers(0, 2**32 - 1)), min_size=1, max_size=4))
+def test_host_priorities_are_the_bytes_a_json_encoder_writes(calls):
+    priorities = HostPriorities()
+    for names, seed in calls:
+        for _ in range(2):  # a new list of names, then the same again (the kept JSON)
+            scores = np.random.default_rng(seed).integers(0, 11, len(names))
+            expected = [
+                {"Host": name, "Score": int(s)} for name, s in zip(names, scores, strict=True)
+            ]
+            assert priorities.encode(list(names), scores) == msgspec.json.encode(expected)
+    with pytest.raises(ValueError, match="0..10"):
+        priorities.encode(["a"], np.array([11]))
+
+
+@given(lists=st.lists(NAMES.filter(bool), min_size=1, max_size=4))
+def test_remembered_node_names_are_the_names_decoded_afresh(lists):
+    memo = NodeNamesMemo()
+    for names in lists:
+        for _ in range(2):
+            body = args_of({"Pod": POD, "NodeNames": names})
+            assert parse_extender_args(body, memo).node_names == names
+    repeated = args_of({"Pod": POD, "NodeNames": ["a", "a"]})
+    for _ in range(2):  # a bad list is never remembered as a good one
+        with pytest.raises(RequestError, match="twice"):
+            parse_extender_args(repeated, memo)
 
 
 @pytest.mark.parametrize(
