@@ -26,7 +26,6 @@ class OracleForecast:
     def __init__(self, env):
         self.bin_s = float(env.config.knowledge.oracle_bin_s)
         self.steps = env.config.forecast_horizon
-        self.arrivals = env.arrivals
         queue = env.arrivals
         # The env's queue holds columns[cursor:length] before its source's next task.
         self.sources: list[TaskSource] = [copy.deepcopy(s) for s in queue.sources]
