@@ -181,12 +181,25 @@ def group_placement_features(
 
 
 def group_features(
-    cpu_cap, mem_cap, cpu_req, mem_req, usage, power, cpu_alloc, mem_alloc, until, feasible, query
+    cpu_cap,
+    mem_cap,
+    cpu_req,
+    mem_req,
+    usage,
+    power,
+    cpu_alloc,
+    mem_alloc,
+    until,
+    feasible,
+    query,
+    load: np.ndarray | None = None,
 ):
-    """[B, G, n] host columns, feasibility and the pending tasks -> [B, G, 14] group blocks."""
-    load = group_load_features(
-        cpu_cap, mem_cap, cpu_req, mem_req, usage, power, cpu_alloc, mem_alloc
-    )
+    """[B, G, n] host columns, feasibility and the pending tasks -> [B, G, 14] group blocks;
+    `load`: these columns' group_load_features when the caller keeps them between tasks."""
+    if load is None:
+        load = group_load_features(
+            cpu_cap, mem_cap, cpu_req, mem_req, usage, power, cpu_alloc, mem_alloc
+        )
     placement = group_placement_features(
         cpu_cap, mem_cap, cpu_req, mem_req, usage, power, until, feasible, query
     )

@@ -17,7 +17,7 @@ from envs.observations import (
     PlacementQuery,
     assemble,
     context_features,
-    group_placement_features,
+    group_features,
     host_features,
     task_features,
 )
@@ -134,11 +134,6 @@ class LevelObservations:
             blocks = host_features(*columns, self.tc.query)
         else:
             loads = self._loads[level] if every_row else self._loads[level][rows]
-            # group_features(...) is these two parts side by side.
-            cpu_cap, mem_cap, cpu_req, mem_req, usage, power, _, _, until, feasible = columns
-            placement = group_placement_features(
-                cpu_cap, mem_cap, cpu_req, mem_req, usage, power, until, feasible, self.tc.query
-            )
-            blocks = np.concatenate([loads, placement], axis=-1)
+            blocks = group_features(*columns, self.tc.query, load=loads)
         n = blocks.shape[0]
         return assemble(blocks, np.tile(self.tc.task, (n, 1)), np.tile(self.tc.context, (n, 1)))
