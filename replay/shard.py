@@ -101,8 +101,7 @@ class PrioritizedShard:
             source = None if source is None else AddSource(*source)
             if self._pending is not None:
                 return self._add_while_restoring(batches, source)
-            if source is not None and self.ledger.is_applied(source):
-                self.counters["duplicate_adds"] += 1
+            if self._is_retry(source):
                 return 0
             if self.blocking and not self.limiter.can_insert(self._ready()):
                 caught_up = self._wait(
@@ -319,10 +318,16 @@ class PrioritizedShard:
 
     def _apply_once(self, batches: ModuleBatches, source: AddSource | None) -> int:
         """Write a logged or queued add unless it was applied already (a retry: counted)."""
-        if source is not None and self.ledger.is_applied(source):
-            self.counters["duplicate_adds"] += 1
+        if self._is_retry(source):
             return 0
         return self._write(self._prepare(batches), source)
+
+    def _is_retry(self, source: AddSource | None) -> bool:
+        """Whether an add from `source` was applied already; such a retry is counted."""
+        if source is None or not self.ledger.is_applied(source):
+            return False
+        self.counters["duplicate_adds"] += 1
+        return True
 
     def _recover(self, background: bool) -> None:
         """On start: resume from our snapshot dir (on_corrupt decides what damage does). In the
