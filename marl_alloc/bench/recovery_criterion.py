@@ -18,7 +18,6 @@ the same span and over stretches the band was not taken from, says how late nois
 recovery: its false recovery.
 """
 
-import bisect
 from collections.abc import Iterable
 
 import numpy as np
@@ -39,10 +38,9 @@ class Timeline:
         self.times.append(t)
         self.steps.append((self.steps[-1] if self.steps else 0) + env_steps)
 
-    def steps_until(self, t: float) -> int:
-        """Env steps harvested up to and including time `t`."""
-        i = bisect.bisect_right(self.times, t)
-        return self.steps[i - 1] if i else 0
+    def steps_until(self, t: float | np.ndarray) -> np.ndarray:
+        """Env steps harvested up to and including time `t` (each of them, for an array)."""
+        return np.r_[0, self.steps][np.searchsorted(self.times, t, side="right")]
 
     def rate(self, start: float, end: float) -> float:
         """Env steps per second harvested in (start, end]."""
@@ -54,14 +52,7 @@ class Timeline:
         """(window starts, rate over each window / `baseline`) for windows starting every
         GRID_S seconds from `start` and ending by `end`."""
         starts = np.arange(start, end - window + 1e-9, GRID_S)
-        cumulative = np.asarray(self.steps, dtype=float)
-        times = np.asarray(self.times)
-
-        def until(t: np.ndarray) -> np.ndarray:
-            i = np.searchsorted(times, t, side="right")
-            return np.where(i > 0, cumulative[np.maximum(i - 1, 0)], 0.0)
-
-        rates = (until(starts + window) - until(starts)) / window
+        rates = (self.steps_until(starts + window) - self.steps_until(starts)) / window
         return starts, rates / baseline
 
 
