@@ -2,11 +2,11 @@
 forecaster: `--forecaster both` measures both), and what the forecaster costs an extender
 replica per demand bin.
 
-In-process, over the bench's nodes of each size: a replica's forecast tick with simulated time,
-one bin at a time (`tick_ms`: the demand bins brought up to date, a bin closed and the forward;
-`forward_ms` the forward alone, over every leaf group of the cluster), and the first decision
-after a forward, which lays the new forecast onto the call's rows (`first_call_ms`), against
-the calls after it (`steady_call_ms`).
+In-process, over the bench's nodes of each size (NodeNames calls, as on the watch path): a
+replica's forecast tick with simulated time, one bin at a time (`tick_ms`: the demand bins
+brought up to date, a bin closed and the forward; `forward_ms` the forward alone, over every
+leaf group of the cluster), and the first decision after a forward, which lays the new forecast
+onto the call's rows (`first_call_ms`), against the calls after it (`steady_call_ms`).
 """
 
 import json
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from marl_alloc.bench.serve_client import percentiles_ms
-from marl_alloc.bench.serve_cluster import bench_args
+from marl_alloc.bench.serve_cluster import bench_args, names_body
 
 FORECASTER_OVERRIDES = ["model.forecaster.enabled=true"]
 BINS = 12
@@ -80,7 +80,7 @@ def forecast_cost(
         meta = node["metadata"]
         listed.append((meta["name"], meta["resourceVersion"], json.dumps(node).encode()))
     service.nodes.replace(listed)
-    body = json.dumps(doc).encode()
+    body = names_body(doc)  # NodeNames, as on the watch path: calls lay out the cached table
     forecasts.tick()
     service.handle("prioritize", body)  # warm: the node cache and layouts
     resolution_s = forecasts.demand.resolution_s

@@ -105,9 +105,17 @@ class ExtenderForecasts:
             self.module, demand.history, np.zeros(1, np.int64), np.array([closed]), self.steps
         )[0]
         self.last_forward_s = time.perf_counter() - started
-        top = demand.layout.tiling.topology
-        leaf_of = {name: slot // top.hosts_per_leaf for name, slot in demand.slot_of.items()}
-        self.current = ClusterForecast(per_leaf, leaf_of, generation, closed, demand.bin_end_s())
+        tiling = demand.layout.tiling
+        hosts_per_leaf = tiling.topology.hosts_per_leaf
+        leaf_of = {name: slot // hosts_per_leaf for name, slot in demand.slot_of.items()}
+        current = ClusterForecast(per_leaf, leaf_of, generation, closed, demand.bin_end_s())
+        # The cluster table's rows' leaf groups, here rather than in the next decision: calls
+        # over the watched nodes (NodeNames) lay out that very table.
+        real = tiling.real_slots
+        rows = np.full(len(demand.layout.table), -1, np.int64)
+        rows[tiling.node_of_slot[real]] = real // hosts_per_leaf
+        self._rows_of = (demand.layout.table.names, leaf_of, rows)
+        self.current = current
         self.forwards += 1
         return True
 
