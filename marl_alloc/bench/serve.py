@@ -31,6 +31,13 @@ object new, cache misses), `handler_ms` (ExtenderService in-process, no HTTP),
 `--kill-replica`: then a watch replica is killed under a paced load at the largest size
 (`replica_failure`; marl_alloc.bench.serve_failover).
 
+`--forecaster both` (without `--checkpoint`): then the same figures again, in the same run, for
+an untrained default policy with its forecaster (`with_forecaster`), and the forecaster's cost
+per demand bin in-process (`forecast_per_bin`, marl_alloc.bench.serve_forecast). The bench pins
+the replicas' clock, so no bin closes in them: their decisions read the forecaster's zeros
+through the same per-row forecast code as a forecast, while the per-bin work (the forward, and
+laying a new forecast onto the first call's rows) is timed in-process.
+
 Calls go to the replicas' own ports (serve.ingress.mode=direct, the deploy/ files' setting). The
 load average at the start and the end is part of the result: other work moves every figure.
 
@@ -52,6 +59,7 @@ from marl_alloc.bench.report import run_benchmark
 from marl_alloc.bench.serve_client import (
     KeepAliveClient,
     PodLoad,
+    fallback_count,
     get_json,
     percentiles_ms,
     server_timing_figures,
@@ -59,7 +67,9 @@ from marl_alloc.bench.serve_client import (
 )
 from marl_alloc.bench.serve_cluster import FakeNodeApi, bench_args, names_body
 from marl_alloc.bench.serve_failover import replica_failure
+from marl_alloc.bench.serve_forecast import forecast_cost, untrained_checkpoints
 from marl_alloc.bench.serve_replicas import run_with_cpu
+from marl_alloc.bench.serve_request import REQUEST_PATH_OVERRIDES, WARMUP_CALLS, measure_size
 from marl_alloc.floor.command_line import CommandParser
 
 BENCH_OVERRIDES = [
@@ -69,16 +79,11 @@ BENCH_OVERRIDES = [
     # Nothing balances load over the bench's replicas: stop them at once.
     "serve.ingress.draining_s=0",
 ]
-# The request path measures the policy's compute: no answer from the fallback.
-REQUEST_PATH_OVERRIDES = ["serve.deployment.num_replicas=1", "serve.deadline_ms=10000"]
 # Per node count: the p99 goal (ms, the round trip kube-scheduler sees) and the pods/s goal of
 # the watch path.
 GOALS = {1000: {"p99_ms": 10.0}, 5000: {"p99_ms": 20.0, "pods_per_s": 100.0}}
-# Request bodies cycled through so that every node object changed since the previous call.
-CHANGED_VARIANTS = 3
 # 2024-06-01 12:00 UTC: requests and the in-process handler see the same clock.
 CLOCK_S = 1717243200.0
-WARMUP_CALLS = 20
 PATHS = ("request", "watch")
 WATCH_SYNC_S = 120.0
 
@@ -111,6 +116,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--kill-wait-s", type=float, default=90.0, help="wait for the port after the kill"
     )
+    parser.add_argument(
+        "--forecaster",
+        choices=("off", "both"),
+        default="off",
+        help="both: also measure a default policy with its forecaster (no --checkpoint)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     parser.add_argument(
         "overrides", nargs="*", help="Hydra overrides, e.g. serve.batch.max_batch_size=8"
@@ -122,6 +133,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("--requests, --clients, --replicas, --nodes and the rates must be > 0")
     if args.kill_replica and ("watch" not in args.paths or args.replicas < 2):
         parser.error("--kill-replica needs the watch path and --replicas >= 2")
+    if args.forecaster == "both" and args.checkpoint:
+        parser.error("--forecaster both measures untrained default policies: drop --checkpoint")
     return args
 
 
@@ -130,29 +143,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def fallback_count(bases: list[str]) -> int:
-    """Answers the replicas at `bases` gave from best-fit so far."""
-    return sum(int(get_json(f"{base}stats")["counts"].get("fallbacks", 0)) for base in bases)
-
-
-def untrained_checkpoint(root: Path) -> Path:
-    """A checkpoint of the default config's policy, freshly initialized."""
-    from envs import VectorDatacenterEnv
-    from marl_alloc.floor.checksums import write_manifest
-    from marl_alloc.floor.settings import CONFIG_FILE
-    from marl_alloc.floor.settings.compose import compose_settings
-    from marl_alloc.policy import build_policy_spec
-    from marl_alloc.policy.checkpoint import MODULE_PATH
-
-    settings = compose_settings([])
-    env = VectorDatacenterEnv(settings.env, num_envs=1, seed=0)
-    spec = build_policy_spec(env.obs_dims, env.num_actions, settings.model.policy)
-    spec.build().save_to_path(str(root / MODULE_PATH))
-    settings.save(root / CONFIG_FILE)
-    write_manifest(root)
-    return root
 
 
 def wait_for_watch_sync(base: str, num_nodes: int) -> None:
@@ -220,51 +210,6 @@ def measure_watch(
     return result
 
 
-def measure_size(service, base: str, num_nodes: int, args: argparse.Namespace) -> dict[str, Any]:
-    """Handler, HTTP, throughput and node-name figures for one node count, full Node objects."""
-    docs = [bench_args(num_nodes, args.seed + k, version=k) for k in range(CHANGED_VARIANTS)]
-    bodies = [json.dumps(doc).encode() for doc in docs]
-    body = bodies[0]
-    fallbacks_before = fallback_count([base])
-    handler = []
-    for _ in range(min(args.requests, 100) + 5):
-        start = time.perf_counter()
-        status, expected = service.handle("prioritize", body)
-        handler.append(time.perf_counter() - start)
-    assert status == 200
-    client = KeepAliveClient(base)
-    try:
-        time_http(client, "prioritize", [body], WARMUP_CALLS)  # connection, node cache
-        same = time_http(client, "prioritize", [body], args.requests)
-        changed = time_http(client, "prioritize", bodies, args.requests)
-        time_http(client, "prioritize", [body], 1)  # the node cache holds docs[0]'s nodes again
-        by_name = time_http(client, "prioritize", [names_body(docs[0])], min(args.requests, 100))
-    finally:
-        client.close()
-    concurrent = PodLoad([base], body, args.clients, args.sustain_s).run()
-    timings = same["server_timing"]
-    overhead = [
-        seconds - t["handler"] / 1e3
-        for seconds, t in zip(same["latencies"], timings, strict=True)
-        if "handler" in t
-    ]
-    return {
-        "nodes": num_nodes,
-        "request_bytes": len(body),
-        "requests": args.requests,
-        "http_ms": percentiles_ms(same["latencies"]),
-        "requests_per_s": round(len(same["latencies"]) / sum(same["latencies"]), 1),
-        **server_timing_figures(timings),
-        "overhead_ms": percentiles_ms(overhead),
-        "concurrent": concurrent,
-        "http_changed_nodes_ms": percentiles_ms(changed["latencies"]),
-        "handler_ms": percentiles_ms(handler[5:]),
-        "node_names_http_ms": percentiles_ms(by_name["latencies"]),
-        "fallbacks": fallback_count([base]) - fallbacks_before,
-        "answers_match_in_process": json.loads(same["answer"]) == json.loads(expected),
-    }
-
-
 def goals(watch_results: list[dict[str, Any]]) -> dict[str, Any]:
     """Each goal of the sizes measured, with the figure and whether it was met (the round
     trip's p99, pods/s, and no fallbacks)."""
@@ -300,13 +245,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     """The figures of every size (and of a replica's failure) on a fresh local Serve."""
     import ray
-    import torch
     from ray import serve
 
-    from marl_alloc.serving.app import build_app
-    from marl_alloc.serving.ingress import prepare_local_ray, replica_urls
-    from marl_alloc.serving.policy import LevelQPolicy
-    from marl_alloc.serving.service import ExtenderService
+    from marl_alloc.serving.ingress import prepare_local_ray
     from marl_alloc.serving.settings import serve_settings
 
     load_at_start = [round(x, 2) for x in os.getloadavg()]
@@ -316,66 +257,26 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     if "watch" in args.paths:
         fake_api = FakeNodeApi(bench_args(max(args.nodes), args.seed)["Nodes"]["items"])
     with tempfile.TemporaryDirectory() as tmp:
-        checkpoint = args.checkpoint or str(untrained_checkpoint(Path(tmp) / "checkpoint"))
+        plain, with_forecaster = untrained_checkpoints(Path(tmp), args.seed)
+        checkpoint = args.checkpoint or str(plain)
         config, env_settings = serve_settings(checkpoint, [*overrides, *args.overrides])
-        policy, _ = LevelQPolicy.from_checkpoint(checkpoint)
-        torch.set_num_threads(1)
-        service = ExtenderService(config, env_settings, policy)
         started_ray = not ray.is_initialized()
         if started_ray:
             prepare_local_ray(config)
             # Workers' log lines would interleave with the JSON on stdout.
             ray.init(include_dashboard=False, logging_level="ERROR", log_to_driver=False)
-        direct = config.ingress.mode == "direct"
-        quiet = {"enable_access_log": False, "log_level": "WARNING"}
-        proxy_root = f"http://{config.http.host}:{config.http.port}"
-
-        def start_app(app_overrides: list[str], name: str) -> tuple[list[str], str]:
-            """Run the extender as app `name` at /name: (its replicas' base URLs, its base URL
-            through the proxy)."""
-            named = [*app_overrides, f"serve.app_name={name}", f"serve.route_prefix=/{name}"]
-            app_config, _ = serve_settings(checkpoint, named)
-            app = build_app(app_config, checkpoint, "best-fit", env_settings)
-            serve.run(app, name=name, route_prefix=f"/{name}", logging_config=quiet)
-            proxy_base = f"{proxy_root}/{name}/"
-            if not direct:
-                return [proxy_base], proxy_base
-            return replica_urls(app_config), proxy_base
-
         try:
             serve.start(http_options={"host": config.http.host, "port": config.http.port})
-            results, watch_results, failure = [], [], None
-            if "request" in args.paths:
-                request_overrides = [*overrides, *REQUEST_PATH_OVERRIDES, *args.overrides]
-                (base,), _ = start_app(request_overrides, "bench")
-                results = [measure_size(service, base, n, args) for n in args.nodes]
-            if fake_api is not None:
-                watch_overrides = [
-                    *overrides,
-                    f"serve.deployment.num_replicas={args.replicas}",
-                    *args.overrides,
-                    "serve.node_source=watch",
-                    f"serve.kube_api.api_server={fake_api.url}",
-                ]
-                bases, proxy_base = start_app(watch_overrides, "watch")
-                for base in bases:
-                    wait_for_watch_sync(base, max(args.nodes))
-                proxy = proxy_base if direct else None
-                watch_results = [
-                    measure_watch(service, "watch", bases, n, args, proxy) for n in args.nodes
-                ]
-                if args.kill_replica:
-                    body = names_body(bench_args(max(args.nodes), args.seed))
-                    failure = replica_failure(
-                        "watch",
-                        bases,
-                        body,
-                        args.clients,
-                        args.kill_rate,
-                        args.kill_seconds,
-                        args.kill_wait_s,
-                    )
-                    failure["nodes"] = max(args.nodes)
+            measured = measure_policy(checkpoint, overrides, fake_api, args, "")
+            if args.forecaster == "both":
+                policy_overrides = [*overrides, *args.overrides]
+                measured["with_forecaster"] = {
+                    **measure_policy(str(with_forecaster), overrides, fake_api, args, "-fc"),
+                    "forecast_per_bin": [
+                        forecast_cost(str(with_forecaster), policy_overrides, n, args.seed, CLOCK_S)
+                        for n in args.nodes
+                    ],
+                }
         finally:
             serve.shutdown()
             if started_ray:
@@ -383,7 +284,6 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             if fake_api is not None:
                 fake_api.close()
     topology = env_settings["topology"]
-    met = goals(watch_results)
     result = {
         "bench": "serve",
         "policy": args.checkpoint or "untrained, default config",
@@ -395,7 +295,92 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "replicas": args.replicas,
         "deadline_ms": config.deadline_ms,
         "load_avg_at_start": load_at_start,
+        **measured,
         "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
+    }
+    return result
+
+
+def measure_policy(
+    checkpoint: str,
+    overrides: list[str],
+    fake_api: FakeNodeApi | None,
+    args: argparse.Namespace,
+    suffix: str,
+) -> dict[str, Any]:
+    """Every size's figures (and a replica's failure) of one policy, its apps named with
+    `suffix`; the apps are deleted afterwards, so the next policy's run alone."""
+    import torch
+    from ray import serve
+
+    from marl_alloc.serving.app import build_app
+    from marl_alloc.serving.ingress import replica_urls
+    from marl_alloc.serving.policy import LevelQPolicy
+    from marl_alloc.serving.service import ExtenderService
+    from marl_alloc.serving.settings import serve_settings
+
+    config, env_settings = serve_settings(checkpoint, [*overrides, *args.overrides])
+    policy, _ = LevelQPolicy.from_checkpoint(checkpoint)
+    torch.set_num_threads(1)
+    service = ExtenderService(config, env_settings, policy)
+    direct = config.ingress.mode == "direct"
+    quiet = {"enable_access_log": False, "log_level": "WARNING"}
+    proxy_root = f"http://{config.http.host}:{config.http.port}"
+    names = []
+
+    def start_app(app_overrides: list[str], name: str) -> tuple[list[str], str]:
+        """Run the extender as app `name` at /name: (its replicas' base URLs, its base URL
+        through the proxy)."""
+        named = [*app_overrides, f"serve.app_name={name}", f"serve.route_prefix=/{name}"]
+        app_config, _ = serve_settings(checkpoint, named)
+        app = build_app(app_config, checkpoint, "best-fit", env_settings)
+        serve.run(app, name=name, route_prefix=f"/{name}", logging_config=quiet)
+        names.append(name)
+        proxy_base = f"{proxy_root}/{name}/"
+        if not direct:
+            return [proxy_base], proxy_base
+        return replica_urls(app_config), proxy_base
+
+    results, watch_results, failure = [], [], None
+    try:
+        if "request" in args.paths:
+            request_overrides = [*overrides, *REQUEST_PATH_OVERRIDES, *args.overrides]
+            (base,), _ = start_app(request_overrides, f"bench{suffix}")
+            results = [measure_size(service, base, n, args) for n in args.nodes]
+        if fake_api is not None:
+            watch_overrides = [
+                *overrides,
+                f"serve.deployment.num_replicas={args.replicas}",
+                *args.overrides,
+                "serve.node_source=watch",
+                f"serve.kube_api.api_server={fake_api.url}",
+            ]
+            app_name = f"watch{suffix}"
+            bases, proxy_base = start_app(watch_overrides, app_name)
+            for base in bases:
+                wait_for_watch_sync(base, max(args.nodes))
+            proxy = proxy_base if direct else None
+            watch_results = [
+                measure_watch(service, app_name, bases, n, args, proxy) for n in args.nodes
+            ]
+            if args.kill_replica and not suffix:
+                body = names_body(bench_args(max(args.nodes), args.seed))
+                failure = replica_failure(
+                    app_name,
+                    bases,
+                    body,
+                    args.clients,
+                    args.kill_rate,
+                    args.kill_seconds,
+                    args.kill_wait_s,
+                )
+                failure["nodes"] = max(args.nodes)
+    finally:
+        for name in names:
+            serve.delete(name)
+    met = goals(watch_results)
+    measured = {
+        "forecaster": policy.forecaster is not None,
         "results": results,
         "watch_results": watch_results,
         "fallbacks": sum(r["fallbacks"] for r in [*results, *watch_results]),
@@ -403,8 +388,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "goals_met": bool(met) and all(c["met"] for g in met.values() for c in g.values()),
     }
     if failure is not None:
-        result["replica_failure"] = failure
-    return result
+        measured["replica_failure"] = failure
+    return measured
 
 
 def main(argv: list[str] | None = None) -> int:

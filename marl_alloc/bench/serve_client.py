@@ -89,6 +89,11 @@ class KeepAliveClient:
         self.connection.close()
 
 
+def fallback_count(bases: list[str]) -> int:
+    """Answers the replicas at `bases` gave from best-fit so far."""
+    return sum(int(get_json(f"{base}stats")["counts"].get("fallbacks", 0)) for base in bases)
+
+
 def time_http(client: KeepAliveClient, verb: str, bodies: list[bytes], count: int) -> dict:
     """`count` sequential calls cycling through `bodies`: latencies, the replica's Server-Timing
     stages and the last answer."""

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from envs import LevelObs, VectorDatacenterEnv
+from envs.demand_history import DemandHistory
 from marl_alloc.floor import columns as C
 from marl_alloc.policy.forecaster import (
     CPU_TARGET,
@@ -22,6 +23,34 @@ from marl_alloc.policy.forecaster import (
     TARGET_FEATURES,
     DemandForecasterModule,
 )
+
+
+def window_inputs(
+    history: DemandHistory, window: int, lags: tuple[int, ...], envs: np.ndarray, end: np.ndarray
+) -> np.ndarray:
+    """Forecaster inputs [n, leaves, window, features] of the windows ending before `end`:
+    the demand features, then each lag's target features (as forecast train builds them)."""
+    blocks = [history.window(window, envs, end)]
+    for lag in lags:
+        blocks.append(history.window(window, envs, end - lag)[..., TARGET_FEATURES])
+    return np.concatenate(blocks, axis=-1) if lags else blocks[0]
+
+
+def leaf_forecasts(
+    module: DemandForecasterModule,
+    history: DemandHistory,
+    envs: np.ndarray,
+    end: np.ndarray,
+    steps: int,
+) -> np.ndarray:
+    """float32[n, leaves, steps]: the first `steps` bins of `module`'s CPU demand forecast per
+    leaf group from the windows ending before `end`, one forward for all of them: what the
+    simulator's agents (ForecastFeed) and the extender's (marl_alloc.serving) observe."""
+    inputs = window_inputs(history, module.window, module.seasonal_lags, envs, end)
+    num_leaves = inputs.shape[1]
+    with torch.inference_mode():
+        forecast = module.net(torch.from_numpy(inputs.reshape(-1, *inputs.shape[2:])))
+    return forecast[:, :steps, CPU_TARGET].numpy().reshape(len(envs), num_leaves, steps)
 
 
 class ForecastFeed:
@@ -65,22 +94,15 @@ class ForecastFeed:
         if fresh.size < self.batch_share * len(closed):
             return False
         self.seen = closed.copy()
-        inputs = self.features(env, fresh, closed[fresh])
-        num_leaves = inputs.shape[1]
-        with torch.inference_mode():
-            forecast = self.module.net(torch.from_numpy(inputs.reshape(-1, *inputs.shape[2:])))
         steps = env.config.forecast_horizon
-        cpu = forecast[:, :steps, CPU_TARGET].numpy().reshape(len(fresh), num_leaves, steps)
+        cpu = leaf_forecasts(self.module, env.demand, fresh, closed[fresh], steps)
         env.set_forecast(cpu, envs=fresh)
         return True
 
     def features(self, env: VectorDatacenterEnv, envs: np.ndarray, end: np.ndarray) -> np.ndarray:
-        """Forecaster inputs [n, leaves, window, features] of the windows ending before `end`:
-        the demand features, then each lag's target features (as forecast train builds them)."""
-        blocks = [env.demand_window(self.window, envs, end)]
-        for lag in self.lags:
-            blocks.append(env.demand_window(self.window, envs, end - lag)[..., TARGET_FEATURES])
-        return np.concatenate(blocks, axis=-1) if self.lags else blocks[0]
+        """Forecaster inputs [n, leaves, window, features] of `env`'s windows ending before
+        `end` (see `window_inputs`)."""
+        return window_inputs(env.demand, self.window, self.lags, envs, end)
 
     def _collect(self, env: VectorDatacenterEnv, closed: np.ndarray) -> None:
         # Origin o (the first forecast bin) is known once bins o .. o + horizon - 1 have closed.

@@ -9,7 +9,9 @@ Public API:
 
 How nodes are laid onto the policy's shape: marl_alloc.serving.hierarchy and .layout; how the
 observations are built: .level_obs, with the hosts' group features kept between calls in
-.group_loads; how Q values become scores, asking only for the rows a score depends on: .top_down.
+.group_loads; how Q values become scores, asking only for the rows a score depends on: .top_down;
+the forecast a policy with a forecaster observes, from the cluster's demand bins: .forecasts and
+.cluster_demand.
 """
 
 from marl_alloc.serving.config import ServeConfig

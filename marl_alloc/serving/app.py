@@ -7,8 +7,9 @@
     GET  {prefix}healthz      {"ok": true, "policy": ...}; 503 while a watching replica has not
                               listed the nodes yet
     GET  {prefix}stats        the replica's counters (requests, fallbacks, carbon, bindings), its
-                              node cache, the finished pods' run times it has seen, and what the
-                              policy saw for the last decision it was asked for
+                              node cache, the finished pods' run times it has seen, its
+                              forecast's source and age, and what the policy saw for the last
+                              decision it was asked for
 
 A body over serve.max_body_bytes gets a 413 (serving/request_body.py); every error answer is a
 short JSON {"Error": ...}. Answers to the extender verbs carry
@@ -91,7 +92,7 @@ class SchedulerExtender:
             api = KubeApi.from_config(config.kube_api)
             watch = config.node_watch
             if config.bind_verb is not None:
-                self.binder = Binder(api, self.metrics)
+                self.binder = Binder(api, self.metrics, self.service.pod_bound)
             if config.node_source == "watch":
                 self.informer = Informer(
                     api,
@@ -109,6 +110,9 @@ class SchedulerExtender:
                     watch_timeout_s=watch.timeout_s,
                     max_backoff_s=watch.max_backoff_s,
                 ).start()
+        if self.service.forecasts is not None:
+            # Once a second: a bin closes within a second of its end, and its forward runs then.
+            self.service.forecasts.start(every_s=1.0)
         self._decide_batch.set_max_batch_size(config.batch.max_batch_size)
         self._decide_batch.set_batch_wait_timeout_s(config.batch.wait_timeout_s)
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="policy")
@@ -224,13 +228,16 @@ class SchedulerExtender:
             **self.metrics.snapshot(),
             "node_cache": node_cache,
             "run_times": run_times,
+            "forecast": self.service.forecast_snapshot(),
             "last_decision": self.service.last_decision,
         }
 
     def __del__(self):
-        for informer in (getattr(self, "informer", None), getattr(self, "pod_informer", None)):
-            if informer is not None:
-                informer.stop()
+        forecasts = getattr(getattr(self, "service", None), "forecasts", None)
+        threads = (getattr(self, "informer", None), getattr(self, "pod_informer", None), forecasts)
+        for thread in threads:
+            if thread is not None:
+                thread.stop()
         if getattr(self, "metrics", None) is not None:
             self.metrics.close()
 

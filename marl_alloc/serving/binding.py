@@ -3,6 +3,7 @@ ExtenderBindingResult. A refused or failed binding is reported in the result's E
 as kube-scheduler expects), a malformed request is a 400."""
 
 import logging
+from collections.abc import Callable
 
 from marl_alloc.serving.errors import RequestError, shown
 from marl_alloc.serving.kube_api import KubeApi, KubeApiError
@@ -16,9 +17,15 @@ logger = logging.getLogger(__name__)
 class Binder:
     """Binds pods to the nodes kube-scheduler chose (see the module docstring)."""
 
-    def __init__(self, api: KubeApi, metrics: ExtenderMetrics | None = None):
+    def __init__(
+        self,
+        api: KubeApi,
+        metrics: ExtenderMetrics | None = None,
+        bound: Callable[[str], None] | None = None,
+    ):
         self.api = api
         self.metrics = metrics or ExtenderMetrics()
+        self.bound = bound  # told the node of each pod bound (ExtenderService.pod_bound)
 
     def handle(self, body: bytes) -> tuple[int, bytes]:
         """(HTTP status, JSON body) of one bind call."""
@@ -38,4 +45,6 @@ class Binder:
             error = f"binding {pod} to {shown(args.Node)}: {type(err).__name__}: {err}"
         self.metrics.request(VERB, 200)
         self.metrics.binding(bound=not error)
+        if not error and self.bound is not None:
+            self.bound(args.Node)
         return 200, encode(binding_result(error))

@@ -6,6 +6,9 @@ virtual cluster (its racks), virtual rack (its leaf groups) and leaf group (its 
 built only when asked for: scoring top-down (marl_alloc.serving.top_down) needs all cluster rows
 but only a few rack and leaf rows. A group block's pod-independent features come from the
 replica's GroupLoadCache (marl_alloc.serving.group_loads), its placement features from the pod.
+With the policy's forecaster, each row's forecast features are its own (the mean over the leaf
+groups under it: marl_alloc.serving.forecasts); without, zeros as in the simulator before a
+forecaster sets one.
 """
 
 import dataclasses
@@ -24,6 +27,7 @@ from envs.observations import (
 from envs.power import PowerModel
 from envs.topology import Topology
 from marl_alloc.floor.settings.env import HostConfig
+from marl_alloc.serving.forecasts import LevelForecast
 from marl_alloc.serving.group_loads import GroupLoads
 from marl_alloc.serving.hierarchy import HostColumns
 from marl_alloc.serving.kube_objects import PodRequest
@@ -35,7 +39,9 @@ class TaskContext:
     """What every level's observation appends after its child blocks."""
 
     task: np.ndarray  # float[7], envs.observations.task_features of the pod
-    context: np.ndarray  # float[3 + F]: time of day, carbon intensity / mean, forecast
+    context: np.ndarray  # float[3 + F]: time of day, carbon intensity / mean, zero forecast
+    sim_time_s: float  # the time of day's clock
+    carbon_norm: float  # carbon intensity / the series' mean
     query: PlacementQuery  # the pod's request in capacity units, for the placement features
     can_defer: bool  # the cluster level's defer action is allowed
 
@@ -56,9 +62,9 @@ def task_context(
     hosts: HostConfig,
     can_defer: bool,
 ) -> TaskContext:
-    """The pod's task features, with the run time believed of it, and the context features; the
-    forecast is zeros, as in the simulator before a forecaster sets one. Placement times count
-    from 0 (see `held_until`)."""
+    """The pod's task features, with the run time believed of it, and the context features with a
+    zero forecast (LevelObservations puts each row's own in, when there is a forecaster).
+    Placement times count from 0 (see `held_until`)."""
     cpu, mem = pod.cpu / cpu_unit, pod.mem / mem_unit
     pending = {
         "cpu": np.array([cpu]),
@@ -82,7 +88,7 @@ def task_context(
         boot_delay_s=hosts.boot_delay_s,
         idle_timeout_s=hosts.idle_timeout_s,
     )
-    return TaskContext(task, context, query, can_defer)
+    return TaskContext(task, context, sim_time_s, carbon_norm, query, can_defer)
 
 
 def held_until(hosts: HostColumns, query: PlacementQuery) -> np.ndarray:
@@ -102,10 +108,12 @@ class LevelObservations:
         top: Topology,
         tc: TaskContext,
         loads: GroupLoads,
+        forecast: LevelForecast | None = None,
     ):
         C, R = top.num_clusters, top.racks_per_cluster
         L, H = top.leaves_per_rack, top.hosts_per_leaf
         self.tc = tc
+        self.forecast = forecast
         self.mask = {
             "cluster": np.concatenate(
                 [feasible.reshape(C, R, L * H).any(-1), np.full((C, 1), tc.can_defer)], axis=1
@@ -136,4 +144,14 @@ class LevelObservations:
             loads = self._loads[level] if every_row else self._loads[level][rows]
             blocks = group_features(*columns, self.tc.query, load=loads)
         n = blocks.shape[0]
-        return assemble(blocks, np.tile(self.tc.task, (n, 1)), np.tile(self.tc.context, (n, 1)))
+        task = np.tile(self.tc.task, (n, 1))
+        return assemble(blocks, task, self.context(level, None if every_row else rows, n))
+
+    def context(self, level: str, rows: np.ndarray | None, n: int) -> np.ndarray:
+        """float[n, 3 + F]: the context features of `rows` of `level` (None: all n rows)."""
+        tc = self.tc
+        if self.forecast is None:
+            return np.tile(tc.context, (n, 1))
+        forecast = self.forecast.rows[level]
+        forecast = forecast if rows is None else forecast[rows]
+        return context_features(np.full(n, tc.sim_time_s), np.full(n, tc.carbon_norm), forecast)

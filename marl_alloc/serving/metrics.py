@@ -1,5 +1,5 @@
-"""What the extender counts: requests, best-fit fallbacks, carbon intensity, hold decisions and
-bindings.
+"""What the extender counts: requests, best-fit fallbacks, carbon intensity, hold decisions,
+bindings and the forecaster's forwards and forecast age.
 
 Counts live in the replica (GET /stats answers them) and, inside Ray, are mirrored to Ray
 metrics, which Prometheus scrapes from each node's metrics agent (names get Ray's `ray_` prefix).
@@ -24,6 +24,8 @@ class ExtenderMetrics:
         self.holding = False
         self.node_cache_nodes: int | None = None  # with serve.node_source=watch
         self.node_watch_age_s: float | None = None
+        self.forecast_age_bins: int | None = None  # with a forecaster, after its first forward
+        self.forecast_forwards = 0
         self._ray = None
         # Not yet sent to Ray: increments by (metric, tags) and the gauges' latest values.
         self._unsent: collections.Counter[tuple[str, tuple]] = collections.Counter()
@@ -69,6 +71,14 @@ class ExtenderMetrics:
                     "marl_alloc_extender_bindings",
                     description="Bind calls by result (bound, or failed: see the answer's Error).",
                     tag_keys=("result",),
+                ),
+                "forecast_age": metrics.Gauge(
+                    "marl_alloc_extender_forecast_age_bins",
+                    description="Demand bins ended since those the last forecast read.",
+                ),
+                "forecast_forwards": metrics.Gauge(
+                    "marl_alloc_extender_forecast_forwards",
+                    description="Forwards of the policy's forecaster since the replica started.",
                 ),
             }
             threading.Thread(target=self._send_every, args=(flush_s,), daemon=True).start()
@@ -139,6 +149,13 @@ class ExtenderMetrics:
         self._set("node_cache", float(nodes))
         if last_event_age_s is not None:
             self._set("node_watch_age", float(last_event_age_s))
+
+    def forecast(self, age_bins: int | None, forwards: int) -> None:
+        """The forecast's age in bins (None before the first forward) and the forwards so far."""
+        self.forecast_age_bins, self.forecast_forwards = age_bins, int(forwards)
+        if age_bins is not None:
+            self._set("forecast_age", float(age_bins))
+        self._set("forecast_forwards", float(forwards))
 
     def snapshot(self) -> dict[str, Any]:
         """Counts and gauges as a JSON-able dict."""

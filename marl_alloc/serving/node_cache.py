@@ -151,20 +151,29 @@ class NodeCache:
         with self._lock:
             return set(self._rows)
 
+    def cluster_table(self) -> NodeTable:
+        """The table of every remembered node (the one `cluster_view` answers with)."""
+        with self._lock:
+            return self._cluster_table()
+
+    def _cluster_table(self) -> NodeTable:
+        if self._members_changed or self._cluster is None:
+            rows = [row for _, row in self._rows.values()]
+            self._cluster = NodeTable.from_rows(rows)
+            self._cluster_row = {row.name: i for i, row in enumerate(rows)}
+            self._members_changed, self._last_names = False, None
+        elif self._dirty:
+            at = self._cluster_row
+            changes = {at[name]: self._rows[name][1] for name in self._dirty}
+            self._cluster = self._cluster.patched(changes)
+        self._dirty.clear()
+        return self._cluster
+
     def cluster_view(self, names: list[str]) -> tuple[NodeTable, np.ndarray]:
         """(the table of every remembered node, the row of each of `names` in it, -1 for nodes
         never seen): a NodeNames call's nodes (see the module docstring)."""
         with self._lock:
-            if self._members_changed or self._cluster is None:
-                rows = [row for _, row in self._rows.values()]
-                self._cluster = NodeTable.from_rows(rows)
-                self._cluster_row = {row.name: i for i, row in enumerate(rows)}
-                self._members_changed, self._last_names = False, None
-            elif self._dirty:
-                at = self._cluster_row
-                changes = {at[name]: self._rows[name][1] for name in self._dirty}
-                self._cluster = self._cluster.patched(changes)
-            self._dirty.clear()
+            self._cluster_table()
             last = self._last_names
             if last is None or last[0] != names:
                 at = self._cluster_row

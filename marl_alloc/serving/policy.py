@@ -1,4 +1,5 @@
-"""The trained level Q modules, run on many requests' decisions at once."""
+"""The trained level Q modules, run on many requests' decisions at once, and the policy's
+forecaster when it has one (marl_alloc.serving.forecasts runs it)."""
 
 from typing import Any
 
@@ -7,6 +8,7 @@ import torch
 
 from marl_alloc.floor.levels import LEVELS
 from marl_alloc.floor.settings import Settings
+from marl_alloc.policy.forecaster import FORECASTER_ID, DemandForecasterModule, check_sizes
 from marl_alloc.policy.frozen_q import freeze_level_q_nets
 from marl_alloc.serving.decisions import HoldDecision, PolicyAnswer, ScoreDecision
 
@@ -25,14 +27,24 @@ class LevelQPolicy:
         # The level modules' Q networks, frozen (marl_alloc.policy.frozen_q), called on the
         # rows a decision needs only: scoring needs Q values, not a greedy action per row.
         self.q_nets = freeze_level_q_nets(module)
+        has_forecaster = FORECASTER_ID in (module.keys() if hasattr(module, "keys") else ())
+        self.forecaster: DemandForecasterModule | None = (
+            module[FORECASTER_ID] if has_forecaster else None
+        )
 
     @classmethod
     def from_checkpoint(cls, checkpoint_dir: str) -> tuple["LevelQPolicy", Settings]:
-        """The checkpoint's policy and the settings it was trained with."""
+        """The checkpoint's policy and the settings it was trained with; a one-line UserError
+        when its forecaster's window or horizon is not what its settings say the policy reads."""
         from marl_alloc.policy.checkpoint import load_policy
 
         module, settings = load_policy(checkpoint_dir)
-        return cls(module), settings
+        policy = cls(module)
+        if policy.forecaster is not None:
+            wanted = settings.model.forecaster
+            sizes = (policy.forecaster.window, policy.forecaster.net.cfg.horizon)
+            check_sizes(checkpoint_dir, sizes, (wanted.window, wanted.horizon))
+        return policy, settings
 
     def q_values(self, level: str, obs: np.ndarray) -> np.ndarray:
         """float32[rows, num_actions]: `level`'s Q values of these observation rows;

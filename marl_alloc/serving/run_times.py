@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -85,13 +86,23 @@ class FinishedPod:
     cpu: float
     mem: float
     run_s: float
+    node: str  # spec.nodeName ("" if it never ran on one)
+    ended_s: float  # Unix time its last container finished
 
 
 class PodRunTimes:
     """Finished pods, counted once each, taught to `durations` (see the module docstring);
     an informer's sink."""
 
-    def __init__(self, priority_thresholds: list[int], max_priority: int, durations: PodDurations):
+    def __init__(
+        self,
+        priority_thresholds: list[int],
+        max_priority: int,
+        durations: PodDurations,
+        ended: Callable[[list[FinishedPod]], None] | None = None,
+    ):
+        # `ended` hears of each finished pod once, as the demand history's departures.
+        self.ended = ended
         self.priority_thresholds = list(priority_thresholds)
         self.max_priority = max_priority
         self.durations = durations
@@ -121,7 +132,11 @@ class PodRunTimes:
             priority = pod.spec.get("priority") or 0
             if isinstance(priority, bool) or not isinstance(priority, int):
                 raise RequestError(f"{where} spec.priority must be an integer")
-            run_s = max(_seconds(end) for end in ends) - _seconds(status.startTime)
+            ended_s = max(_seconds(end) for end in ends)
+            run_s = ended_s - _seconds(status.startTime)
+            node = pod.spec.get("nodeName") or ""
+            if not isinstance(node, str):
+                raise RequestError(f"{where} spec.nodeName must be a string")
         except (msgspec.DecodeError, msgspec.ValidationError, RequestError, ValueError) as err:
             self.skipped += 1
             logger.warning("not learning from a pod's run time: %s", err)
@@ -139,6 +154,8 @@ class PodRunTimes:
             cpu=cpu,
             mem=mem,
             run_s=max(run_s, 0.0),
+            node=node,
+            ended_s=ended_s,
         )
 
     def observe(self, raws: list[bytes]) -> int:
@@ -154,6 +171,8 @@ class PodRunTimes:
             tasks["run_s"] = np.array([p.run_s for p in pods])
             self.durations.learn(tasks)
             self.pods += len(pods)
+            if self.ended is not None:
+                self.ended(pods)
         return len(pods)
 
     def apply(self, event: WatchEvent) -> None:

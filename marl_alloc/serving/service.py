@@ -23,15 +23,18 @@ from envs.power import PowerModel
 from envs.topology import Topology
 from marl_alloc.floor.errors import UserError
 from marl_alloc.floor.settings import to_plain
+from marl_alloc.policy.forecaster import DemandForecasterModule
 from marl_alloc.serving.carbon import GridIntensity
+from marl_alloc.serving.cluster_demand import ClusterDemand
 from marl_alloc.serving.config import ServeConfig
 from marl_alloc.serving.decisions import HoldDecision, PolicyAnswer, ScoreDecision
 from marl_alloc.serving.errors import shown
+from marl_alloc.serving.forecasts import ExtenderForecasts
 from marl_alloc.serving.group_loads import GroupLoadCache
 from marl_alloc.serving.hierarchy import fits
 from marl_alloc.serving.host_scores import HEURISTICS, heuristic_ranking, scores_from_ranking
 from marl_alloc.serving.kube_objects import parse_pod
-from marl_alloc.serving.last_decision import last_decision
+from marl_alloc.serving.last_decision import NO_FORECASTER, last_decision
 from marl_alloc.serving.layout import LayoutCache, NodeLayout
 from marl_alloc.serving.level_obs import LevelObservations, task_context
 from marl_alloc.serving.metrics import ExtenderMetrics
@@ -50,7 +53,7 @@ from marl_alloc.serving.protocol import (
     parse_extender_args,
 )
 from marl_alloc.serving.quantities import QuantityError, parse_quantity
-from marl_alloc.serving.run_times import PodRunTimes
+from marl_alloc.serving.run_times import FinishedPod, PodRunTimes
 from marl_alloc.serving.top_down import TopDownRanking
 
 VERBS = ("filter", "prioritize")
@@ -76,6 +79,20 @@ def _max_priority(env: EnvConfig, config: ServeConfig) -> int:
             "(the trace's highest priority, e.g. 11 for Google 2011)"
         )
     return max(len(env.workload.priority_probs) - 1, 1)
+
+
+def _forecasts(
+    module: DemandForecasterModule,
+    nodes: NodeCache,
+    cluster_layouts: LayoutCache,
+    service: "ExtenderService",
+) -> ExtenderForecasts:
+    """The forecasts of a policy with a forecaster, over the whole cluster's nodes (its
+    horizon covers env.forecast_horizon: forecaster_module_spec made it so)."""
+    keep = module.window + max(module.seasonal_lags, default=0) + 1
+    demand = ClusterDemand(nodes, cluster_layouts, module.resolution_s, keep)
+    steps = service.env.forecast_horizon
+    return ExtenderForecasts(module, demand, steps, service.clock, service.metrics.forecast)
 
 
 class ExtenderService:
@@ -110,8 +127,9 @@ class ExtenderService:
         # Refuses an oracle-trained policy's env: no cluster knows a pod's run time.
         self.durations = PodDurations(self.env.knowledge, config.finished_pods_kept)
         self.run_times = PodRunTimes(
-            config.pod.priority_thresholds, self.max_priority, self.durations
+            config.pod.priority_thresholds, self.max_priority, self.durations, self._pods_ended
         )
+        self.forecasts: ExtenderForecasts | None = None
         self.last_decision: dict[str, Any] | None = None  # for GET /stats
         units = config.capacity_unit
         try:
@@ -123,11 +141,12 @@ class ExtenderService:
         # What one call keeps for the next: the names list, the answer's JSON around the scores.
         self.node_names = NodeNamesMemo()
         self.priorities = HostPriorities()
-        self.layouts = LayoutCache(
-            Topology.from_config(self.env.topology),
-            (cpu_unit, mem_unit),
-            (self.env.hosts.cpu_overcommit_max, self.env.hosts.mem_overcommit),
-        )
+        topology = Topology.from_config(self.env.topology)
+        overcommit = (self.env.hosts.cpu_overcommit_max, self.env.hosts.mem_overcommit)
+        self.layouts = LayoutCache(topology, (cpu_unit, mem_unit), overcommit)
+        if policy is not None and policy.forecaster is not None:
+            cluster_layouts = LayoutCache(topology, (cpu_unit, mem_unit), overcommit)
+            self.forecasts = _forecasts(policy.forecaster, self.nodes, cluster_layouts, self)
         if policy is not None:
             want = expected_dims(self.env)
             if (policy.obs_dims, policy.num_actions) != want:
@@ -135,6 +154,32 @@ class ExtenderService:
                     f"the policy's sizes {policy.obs_dims} do not match its env topology "
                     f"{want[0]}; was the checkpoint trained with other env settings?"
                 )
+
+    # ---- what the demand history hears of ------------------------------------------------------
+
+    def pod_bound(self, node: str) -> None:
+        """A pod was bound to `node` just now (the bind verb): an arrival there."""
+        if self.forecasts is not None:
+            self.forecasts.demand.arrival(node, self.clock())
+
+    def _pods_ended(self, pods: list[FinishedPod]) -> None:
+        if self.forecasts is not None:
+            for pod in pods:
+                if pod.node:
+                    self.forecasts.demand.departure(pod.node, pod.ended_s)
+
+    def forecast_snapshot(self) -> dict[str, Any]:
+        """The forecast's source and age for /stats, and which events its history hears of."""
+        if self.forecasts is None:
+            return {"source": NO_FORECASTER}
+        cfg = self.config
+        heard = {
+            "arrivals_from": "bind verb" if cfg.bind_verb else "none: serve.bind_verb is null",
+            "departures_from": "finished pods watch"
+            if cfg.watch_finished_pods
+            else "none: serve.watch_finished_pods is false",
+        }
+        return {**self.forecasts.snapshot(float(self.clock())), **heard}
 
     # ---- parsing -----------------------------------------------------------------------------
 
@@ -204,7 +249,9 @@ class ExtenderService:
                 can_defer=prepared.can_defer,
             )
             loads = self.group_loads.loads(hosts, tiling)
-            levels = LevelObservations(hosts, feasible, tiling.topology, tc, loads)
+            # The last forward's forecast: a decision never runs the forecaster.
+            forecast = None if self.forecasts is None else self.forecasts.for_layout(layout)
+            levels = LevelObservations(hosts, feasible, tiling.topology, tc, loads, forecast)
             if verb == "prioritize":
                 ranking = TopDownRanking(feasible, tiling)
                 prepared.decision = ScoreDecision(levels, ranking, len(layout.table))
@@ -231,7 +278,7 @@ class ExtenderService:
         answered_by = "policy" if decided is not None else f"{self.heuristic} (fallback)"
         if p.verb == "filter":
             if p.decision is not None:
-                self.last_decision = last_decision(p, answered_by, None)
+                self.last_decision = last_decision(p, answered_by, None, self._forecast_age(p))
             return self._filter(p, None if decided is None else decided.cluster_q)
         layout = p.layout
         if decided is not None:
@@ -244,8 +291,14 @@ class ExtenderService:
             per_row = scores_from_ranking(ranked, len(layout.table))
         scores = p.request_order(per_row)
         if p.decision is not None:
-            self.last_decision = last_decision(p, answered_by, scores)
+            self.last_decision = last_decision(p, answered_by, scores, self._forecast_age(p))
         return msgspec.Raw(self.priorities.encode(p.names, scores))
+
+    def _forecast_age(self, p: Prepared) -> int | None:
+        forecast = p.decision.levels.forecast
+        if forecast is None:
+            return None
+        return self.forecasts.age_bins(p.now_s, forecast.source)
 
     def _hold(self, p: Prepared, cluster_q: np.ndarray | None) -> str | None:
         """Why the deferrable pod waits now, or None. The threshold holds it at most max_hold_s

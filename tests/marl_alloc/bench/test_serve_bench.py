@@ -48,3 +48,28 @@ def test_the_bench_reports_the_watch_path_and_a_replica_killed_under_load():
     assert failure["pods"] > 0 and failure["unreachable"] >= 0
     assert failure["replica_back_s"] is not None
     assert isinstance(failure["replica_back_on_its_port"], bool)
+
+
+def test_the_two_untrained_policies_differ_only_by_the_forecaster(tmp_path):
+    import torch
+
+    from marl_alloc.bench.serve_forecast import untrained_checkpoints
+    from marl_alloc.serving.policy import LevelQPolicy
+
+    plain, with_forecaster = untrained_checkpoints(tmp_path, seed=0)
+    without, _ = LevelQPolicy.from_checkpoint(str(plain))
+    with_it, _ = LevelQPolicy.from_checkpoint(str(with_forecaster))
+    assert without.forecaster is None and with_it.forecaster is not None
+    obs = torch.rand(4, without.obs_dims["cluster"]).numpy()
+    assert (without.q_values("cluster", obs) == with_it.q_values("cluster", obs)).all()
+
+
+def test_the_forecaster_cost_is_one_forward_per_closed_bin(tmp_path):
+    from marl_alloc.bench.serve import CLOCK_S
+    from marl_alloc.bench.serve_forecast import BINS, forecast_cost, untrained_checkpoints
+
+    _, with_forecaster = untrained_checkpoints(tmp_path, seed=0)
+    cost = forecast_cost(str(with_forecaster), [], num_nodes=30, seed=0, start_s=CLOCK_S)
+    assert cost["bins"] == BINS and cost["leaf_groups"] >= 30 // 16
+    assert 0 < cost["forward_ms"]["p50"] <= cost["tick_ms"]["p99"]
+    assert cost["forecast_nonzero"] and cost["first_call_ms"]["p50"] > 0

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from marl_alloc.bench.serve import measure_size
 from marl_alloc.bench.serve_cluster import FakeNodeApi, bench_args, names_body
+from marl_alloc.bench.serve_request import measure_size
 from marl_alloc.serve import main
 from marl_alloc.serving.config import AnnotationConfig, LabelConfig
 from marl_alloc.serving.informer import Informer
