@@ -26,7 +26,7 @@ from ray.rllib.utils.numpy import convert_to_numpy
 
 from learners.batch_prefetcher import BatchPrefetcher
 from learners.device_readback import DeviceMeans, PendingPriorities
-from learners.forecaster_stream import ForecasterStream
+from learners.forecaster_stream import COLUMNS, ForecasterStream
 from learners.freed_memory import retain_freed_memory
 from marl_alloc.floor import columns as C
 from marl_alloc.policy import spec_spaces
@@ -181,7 +181,7 @@ class LearnerWorker:
             rows = sampled.pop(FORECASTER_ID, None)
             if rows is not None:
                 # A copy: Ray's sample arrays are read-only, and these few rows are small.
-                rows = {k: torch.from_numpy(np.array(v)) for k, v in rows.items()}
+                rows = {name: torch.from_numpy(np.array(rows[name])) for name in COLUMNS}
             self._take_forecaster_rows(rows)
             ids = {m: (b.pop(C.INDICES), b.pop(C.GENERATIONS)) for m, b in sampled.items()}
             batch = MultiAgentBatch(

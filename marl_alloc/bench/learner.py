@@ -158,6 +158,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     device = _device(args.device)
     forecaster = ["model.forecaster.enabled=true"] if args.forecaster else []
     settings = compose_settings([*FIXED_OVERRIDES, *args.overrides, *forecaster])
+    # Initial weights (acting and trained) follow the run's seed, so runs see the same rows.
+    torch.manual_seed(settings.seed)
     config = build_apex_config(settings)
     shard = PrioritizedShard(settings.replay, 0)
 
