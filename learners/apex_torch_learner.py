@@ -12,8 +12,9 @@ Two update paths over the same losses (learners/losses.py):
   the team loss running the level networks again on the team rows. Kept to compare against.
 
 With a `team` module (the mixer) the team rows get the credit-assignment loss, which trains the
-level modules as well as the mixer. With a `forecaster` module its rows get the L1 loss of
-`forecast train`, in normalized units; their priorities stay uniform.
+level modules as well as the mixer. A `forecaster` module is no part of either update:
+`forecaster_update` is one step of it alone (the L1 loss of `forecast train`, in normalized
+units, its own optimizer), on the cadence of learners/forecaster_stream.py.
 """
 
 import contextlib
@@ -28,7 +29,7 @@ from ray.rllib.core.rl_module.apis import TargetNetworkAPI
 from learners.fused_loss import fused_loss
 from learners.losses import forecast_loss, q_loss, team_loss
 from marl_alloc.floor import columns as C
-from marl_alloc.policy.forecaster import FORECAST_NORMALIZED, FORECASTER_ID, warm_start
+from marl_alloc.policy.forecaster import FORECASTER_ID, warm_start
 from marl_alloc.policy.level_q_module import (
     ACTION_ATTENTION,
     NEXT_Q_VALUES,
@@ -84,6 +85,7 @@ class ApexTorchLearner(TorchLearner):
             warm_start(self.module[FORECASTER_ID].unwrapped(), init)
         self._loss_fn = self._make_loss_fn()
         self._grad_clips: dict[str, float | None] = {}
+        self.policy_ids = [mid for mid, _ in self.module.items() if mid != FORECASTER_ID]
 
     def _make_loss_fn(self):
         if not self.training.compile and not self.training.cuda_graphs:
@@ -121,17 +123,17 @@ class ApexTorchLearner(TorchLearner):
             self._set_optimizer_lr(optimizer, lr=float(schedule.get_current_value()))
 
     def fused_update(self, batch: dict[str, dict[str, torch.Tensor]]) -> UpdateResult:
-        """One gradient step of every module on `batch` (module id -> device tensors; replay
-        indices removed): one forward pass, one backward, each module's optimizer stepped."""
-        modules = {mid: module.unwrapped() for mid, module in self.module.items()}
-        for optimizer in self._optimizer_parameters:
-            optimizer.zero_grad(set_to_none=True)
+        """One gradient step of every policy module on `batch` (module id -> device tensors;
+        replay indices removed): one forward pass, one backward, each module's optimizer
+        stepped."""
+        modules = {mid: self.module[mid].unwrapped() for mid in self.policy_ids}
+        self._zero_grad(self.policy_ids)
         with self._autocast():
             out = self._loss_fn(
                 modules, batch, self.training.mixer_loss_weight, self.training.credit_weight
             )
         out.total.backward()
-        self._clip_and_step()
+        self._clip_and_step(self.policy_ids)
         self._count_update()
         order = list(out.td_abs)
         priorities = torch.stack(
@@ -143,8 +145,24 @@ class ApexTorchLearner(TorchLearner):
         rows = {m: len(out.td_abs[m]) for m in order}
         return UpdateResult(out.losses, out.credit, priorities, rows)
 
-    def _clip_and_step(self) -> None:
-        for module_id in list(self.module.keys()):
+    def forecaster_update(self, rows: dict[str, torch.Tensor]) -> torch.Tensor:
+        """One gradient step of the forecaster alone on `rows` (device tensors: OBS windows and
+        their FORECAST_TARGETS); its L1 loss, detached, still on the device."""
+        net = self.module[FORECASTER_ID].unwrapped().net
+        self._zero_grad([FORECASTER_ID])
+        with self._autocast():
+            loss = forecast_loss(net, rows, net.forward_normalized(rows[C.OBS]))
+        loss.backward()
+        self._clip_and_step([FORECASTER_ID])
+        return loss.detach()
+
+    def _zero_grad(self, module_ids: list[str]) -> None:
+        for module_id in module_ids:
+            for _, optimizer in self.get_optimizers_for_module(module_id):
+                optimizer.zero_grad(set_to_none=True)
+
+    def _clip_and_step(self, module_ids: list[str]) -> None:
+        for module_id in module_ids:
             if module_id not in self._grad_clips:
                 # A module with its own settings gets a config copy per call: read it once.
                 config = self.config.get_config_for_module(module_id)
@@ -169,17 +187,9 @@ class ApexTorchLearner(TorchLearner):
         self, *, module_id: str, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
     ) -> torch.Tensor:
         """The previous path's per-module loss (RLlib's `update`): a level module's double-Q
-        loss on its stream, the team loss, or the forecaster's L1 loss."""
+        loss on its stream, or the team loss."""
         if module_id == C.TEAM:
             return self._team_loss(batch)
-        if module_id == FORECASTER_ID:
-            net = self.module[FORECASTER_ID].unwrapped().net
-            loss = forecast_loss(net, batch, fwd_out[FORECAST_NORMALIZED])
-            zeros = np.zeros(len(fwd_out[FORECAST_NORMALIZED]), np.float32)
-            self.last_td_abs[FORECASTER_ID], self.last_attention[FORECASTER_ID] = zeros, zeros
-            self.last_loss[FORECASTER_ID] = float(loss.detach())
-            self.metrics.log_value((FORECASTER_ID, "forecast_l1"), loss.item(), window=1)
-            return loss
         module = self.module[module_id].unwrapped()
         with torch.no_grad():
             target_q = module.forward_target({C.OBS: batch[C.NEXT_OBS]})[Q_VALUES]

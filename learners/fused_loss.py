@@ -4,7 +4,8 @@ stream's rows and the team rows, concatenated), and all losses come from that pa
 Per level: the online network with gradients over [own obs; team obs], then the online and target
 networks without gradients over [own next obs; team next obs] (the double-Q pair). The level's
 loss takes its own rows; the team rows' taken-action values, attention and next values go to the
-mixer for the Q_tot loss and the credit term. A forecaster in the batch adds its L1 loss.
+mixer for the Q_tot loss and the credit term. The forecaster is not part of it: the learner
+trains it on its own cadence (learners/forecaster_stream.py).
 """
 
 from collections.abc import Mapping
@@ -13,9 +14,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from learners.losses import forecast_loss, q_loss, team_loss
+from learners.losses import q_loss, team_loss
 from marl_alloc.floor import columns as C
-from marl_alloc.policy.forecaster import FORECASTER_ID
 from marl_alloc.policy.level_q_module import double_q_next_value
 from marl_alloc.policy.team_values import level_part, mix_team_values, taken
 
@@ -68,8 +68,8 @@ def fused_loss(
     mixer_loss_weight: float,
     credit_weight: float,
 ) -> FusedLoss:
-    """All modules' losses for `batch` (module id -> columns) from one pass of each network;
-    `modules` maps module ids to the (unwrapped) RLModules of the policy."""
+    """The policy modules' losses for `batch` (module id -> columns) from one pass of each
+    network; `modules` maps module ids to the (unwrapped) RLModules of the policy."""
     team = batch.get(C.TEAM)
     losses, td_abs, attention, credit = {}, {}, {}, {}
     team_q, team_attention, team_next = [], [], []
@@ -98,13 +98,6 @@ def fused_loss(
             "team_loss": parts.team_loss.detach(),
             "credit_variance": parts.credit_variance.detach(),
         }
-    rows = batch.get(FORECASTER_ID)
-    if rows is not None:
-        forecaster = modules[FORECASTER_ID]
-        normalized = forecaster.net.forward_normalized(rows[C.OBS])
-        losses[FORECASTER_ID] = forecast_loss(forecaster.net, rows, normalized)
-        # Uniform priorities: |td| = attention = 0.
-        td_abs[FORECASTER_ID] = attention[FORECASTER_ID] = normalized.new_zeros(len(normalized))
     total = torch.stack(list(losses.values())).sum()
     detached = {module_id: loss.detach() for module_id, loss in losses.items()}
     return FusedLoss(total, detached, td_abs, attention, credit)

@@ -8,23 +8,31 @@ The loop it takes part in (Ape-X learner):
 On the fused path (the default) the next batch is sampled and pinned on a background thread while
 the current one trains, each sampled batch gives `training.batches_per_sample` gradient steps,
 its priorities go back once, copied off the device after the next update has been queued, and
-losses are read from the device once per round.
+losses are read from the device once per round. The forecaster's rows leave each sample for its
+own stream (learners/forecaster_stream.py), which steps the forecaster on its own cadence after
+policy updates; their replay priorities stay the uniform ones they were added with.
 """
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import ray
+import torch
 from ray.rllib.core import COMPONENT_RL_MODULE
 from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 from ray.rllib.utils.numpy import convert_to_numpy
 
 from learners.batch_prefetcher import BatchPrefetcher
 from learners.device_readback import DeviceMeans, PendingPriorities
+from learners.forecaster_stream import COLUMNS, ForecasterStream
 from learners.freed_memory import retain_freed_memory
 from marl_alloc.floor import columns as C
 from marl_alloc.policy import spec_spaces
+from marl_alloc.policy.forecaster import FORECASTER_ID
+
+logger = logging.getLogger(__name__)
 
 
 class ShardClient:
@@ -88,6 +96,10 @@ class LearnerWorker:
         self.client = ShardClient(shards, batch_size)
         on_gpu = self.learner.device.type == "cuda"
         self.prefetcher = BatchPrefetcher(self.client, pin_memory=on_gpu)
+        self.forecaster = None
+        self._warned_rows = False
+        if FORECASTER_ID in self.learner.module:
+            self.forecaster = ForecasterStream(self.learner, algo_config.settings.model.forecaster)
         self.num_updates = 0
         self.weights_version = 0
 
@@ -100,13 +112,36 @@ class LearnerWorker:
         self.num_updates += done
         if done:
             self.weights_version += 1
-        return {
+        stats = {
             "updates": done,
             "num_updates_lifetime": self.num_updates,
             "loss": losses,
             # team_loss and credit_variance, when the policy has a mixer and replay team rows
             "credit": credit,
         }
+        if self.forecaster is not None:
+            stats["forecaster"] = self.forecaster.counters()
+        return stats
+
+    def _take_forecaster_rows(self, columns: dict[str, torch.Tensor] | None) -> None:
+        """Hand a sample's forecaster rows (removed from it) to the forecaster's stream."""
+        if columns is None:
+            return
+        if self.forecaster is None:
+            if not self._warned_rows:
+                logger.warning(
+                    "replay holds forecaster rows but the policy has no forecaster "
+                    "(model.forecaster.enabled=false): they are not trained on"
+                )
+                self._warned_rows = True
+            return
+        self.forecaster.add(columns)
+
+    def _forecaster_step(self, losses: DeviceMeans) -> None:
+        if self.forecaster is not None:
+            loss = self.forecaster.after_policy_update()
+            if loss is not None:
+                losses.add({FORECASTER_ID: loss})
 
     def _train_fused(self, num_updates: int) -> tuple[int, dict, dict]:
         steps = self.training.batches_per_sample
@@ -114,12 +149,15 @@ class LearnerWorker:
         pending: PendingPriorities | None = None
         done = 0
         for batch in self.prefetcher.batches(-(-num_updates // steps)):
+            batch.ids.pop(FORECASTER_ID, None)
+            self._take_forecaster_rows(batch.tensors.pop(FORECASTER_ID, None))
             results = []
             for part in batch.to_device(self.learner.device, steps):
                 result = self.learner.fused_update(part)
                 losses.add(result.losses)
                 credit.add(result.credit)
                 results.append(result)
+                self._forecaster_step(losses)
             # The previous batch's priorities are read only now, with this batch's updates
             # queued on the device.
             if pending is not None:
@@ -135,10 +173,16 @@ class LearnerWorker:
         done = 0
         losses: dict[str, list[float]] = {}
         credit: dict[str, list[float]] = {}
+        forecaster_losses = DeviceMeans()
         for _ in range(num_updates):
             shard, sampled = self.client.sample()
             if not sampled:
                 break
+            rows = sampled.pop(FORECASTER_ID, None)
+            if rows is not None:
+                # A copy: Ray's sample arrays are read-only, and these few rows are small.
+                rows = {name: torch.from_numpy(np.array(rows[name])) for name in COLUMNS}
+            self._take_forecaster_rows(rows)
             ids = {m: (b.pop(C.INDICES), b.pop(C.GENERATIONS)) for m, b in sampled.items()}
             batch = MultiAgentBatch(
                 {m: SampleBatch(b) for m, b in sampled.items()},
@@ -152,10 +196,11 @@ class LearnerWorker:
             if C.TEAM in sampled:
                 for key, value in self.learner.last_credit.items():
                     credit.setdefault(key, []).append(value)
+            self._forecaster_step(forecaster_losses)
             done += 1
         return (
             done,
-            {m: float(np.mean(v)) for m, v in losses.items()},
+            {m: float(np.mean(v)) for m, v in losses.items()} | forecaster_losses.read(),
             {k: float(np.mean(v)) for k, v in credit.items()},
         )
 

@@ -7,9 +7,14 @@ same shard, the previous update path (`training.learner_path=rllib_update`) is t
 `reference`, the two interleaved in `--rounds` slices so a machine's changing load hits both alike.
 `arithmetic` puts the fused update's matmul FLOPs and rate beside a large matmul's rate on the
 same device and threads (marl_alloc/bench/arithmetic.py): how far the update is from FLOP-bound.
+`--forecaster` turns the policy's forecaster on, interleaves the same update with it off, and
+splits the on path's time into the policy update's and the forecaster steps' (their cadence is
+model.forecaster.train_every / train_batch_size), with the forecaster's error on held-out rows
+(marl_alloc/bench/learner_forecaster.py).
 
     python -m marl_alloc.bench learner --device cuda --updates 300 --json \\
         training.train_batch_size=1024
+    python -m marl_alloc.bench learner --forecaster --json model.forecaster.train_every=16
 """
 
 import argparse
@@ -44,6 +49,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--no-reference", action="store_true", help="skip timing the previous update path"
     )
     parser.add_argument(
+        "--forecaster",
+        action="store_true",
+        help="with the policy's forecaster: time the update with it off and on, and its steps",
+    )
+    parser.add_argument(
+        "--heldout-rows",
+        type=int,
+        default=2000,
+        help="forecaster rows from unseen seeds its error is measured on (--forecaster)",
+    )
+    parser.add_argument(
         "--arithmetic-calls",
         type=int,
         default=10,
@@ -54,8 +70,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "overrides", nargs="*", help="Hydra overrides, e.g. training.train_batch_size=512"
     )
     args = parser.parse_args(argv)
-    if min(args.updates, args.transitions, args.threads, args.rounds) < 1:
-        parser.error("--updates, --transitions, --threads and --rounds must be >= 1")
+    if min(args.updates, args.transitions, args.threads, args.rounds, args.heldout_rows) < 1:
+        parser.error(
+            "--updates, --transitions, --threads, --rounds and --heldout-rows must be >= 1"
+        )
     if min(args.warmup, args.arithmetic_calls) < 0:
         parser.error("--warmup and --arithmetic-calls must be >= 0")
     return args
@@ -94,8 +112,12 @@ class _Timed:
         self.updates = 0
         self.seconds = 0.0
         self.cpu_seconds = 0.0
+        # The forecaster's steps in the timed updates: steps, rows, CPU seconds.
+        self.forecaster_steps = {"steps": 0, "rows": 0, "cpu_s": 0.0}
 
     def run(self, updates: int, timed: bool = True) -> None:
+        stream = self.worker.forecaster
+        before = stream.counters() if stream is not None else {}
         _synchronize(self.device)
         start, cpu_start = time.perf_counter(), time.process_time()
         done = self.worker.train_round(updates)["updates"]
@@ -104,6 +126,8 @@ class _Timed:
             self.updates += done
             self.seconds += time.perf_counter() - start
             self.cpu_seconds += time.process_time() - cpu_start
+            for key, value in before.items():
+                self.forecaster_steps[key] += stream.counters()[key] - value
 
     def figures(self, modules: int) -> dict[str, Any]:
         return {
@@ -125,24 +149,54 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from learners.batch_prefetcher import as_tensors
     from marl_alloc.apex.builder import build_apex_config
     from marl_alloc.apex.runtime import worker_kwargs
+    from marl_alloc.bench import learner_forecaster as lf
     from marl_alloc.bench.arithmetic import arithmetic_figures
     from marl_alloc.floor.settings.compose import compose_settings
+    from marl_alloc.policy.forecaster import FORECAST_TARGETS, FORECASTER_ID
     from replay import PrioritizedShard
 
     device = _device(args.device)
-    settings = compose_settings([*FIXED_OVERRIDES, *args.overrides])
+    forecaster = ["model.forecaster.enabled=true"] if args.forecaster else []
+    settings = compose_settings([*FIXED_OVERRIDES, *args.overrides, *forecaster])
+    # Initial weights (acting and trained) follow the run's seed, so runs see the same rows.
+    torch.manual_seed(settings.seed)
     config = build_apex_config(settings)
     shard = PrioritizedShard(settings.replay, 0)
-    worker = EnvWorker(settings.env, config.rl_module_spec, shard.add, **worker_kwargs(settings, 0))
+
+    def env_worker(sink, index: int) -> EnvWorker:
+        kwargs = worker_kwargs(settings, index)
+        return EnvWorker(settings.env, config.rl_module_spec, sink, **kwargs)
+
+    def filled(sizes: dict[str, int]) -> bool:
+        # Forecaster rows come later and fewer (once their targets' bins close): enough that
+        # replay samples them from the first update.
+        forecaster_rows = sizes.pop(FORECASTER_ID, 0)
+        if args.forecaster and forecaster_rows < settings.replay.min_size_to_sample:
+            return False
+        return min(sizes.values(), default=0) >= args.transitions
+
+    worker = env_worker(shard.add, 0)
     fill_start = time.perf_counter()
-    while min(shard.size().values(), default=0) < args.transitions:
+    while not filled(shard.size()):
         worker.collect(16)
     fill_s = time.perf_counter() - fill_start
-    # After the fill: an env worker pins its process to one torch thread.
+    if args.forecaster:
+        held_out = lf.held_out_rows(lambda sink: env_worker(sink, 1), args.heldout_rows)
+    # After the rollouts: an env worker pins its process to one torch thread.
     torch.set_num_threads(args.threads)
     paths = {"fused": _Timed(settings, device, shard)}
+    if args.forecaster:
+        off = compose_settings(
+            [*FIXED_OVERRIDES, *args.overrides, "model.forecaster.enabled=false"]
+        )
+        paths["off"] = _Timed(off, device, lf.WithoutForecaster(shard))
+        untrained_mae = lf.forecast_mae(
+            paths["fused"].worker.learner.module[FORECASTER_ID], held_out
+        )
     if not args.no_reference:
-        reference = compose_settings([*FIXED_OVERRIDES, *args.overrides, *REFERENCE_OVERRIDES])
+        reference = compose_settings(
+            [*FIXED_OVERRIDES, *args.overrides, *forecaster, *REFERENCE_OVERRIDES]
+        )
         paths["reference"] = _Timed(reference, device, shard)
     for path in paths.values():
         path.run(args.warmup, timed=False)
@@ -150,7 +204,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         share = args.updates // args.rounds + (i < args.updates % args.rounds)
         for path in paths.values():
             path.run(share)
-    modules = sorted(shard.size())
+    # The modules the policy update trains (the forecaster trains apart).
+    modules = sorted(m for m in shard.size() if m != FORECASTER_ID)
     fused = paths["fused"]
     training = settings.training
     result = {
@@ -170,10 +225,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "replay_fill_s": fill_s,
         "replay_size": shard.size(),
     }
+    if args.forecaster:
+        cadence = settings.model.forecaster
+        stream = fused.worker.forecaster
+        result["forecaster"] = {
+            "train_every": cadence.train_every,
+            "train_batch_size": cadence.train_batch_size,
+            **lf.forecaster_figures(
+                result, paths["off"].figures(len(modules)), fused.forecaster_steps, fused.seconds
+            ),
+            "held_out": {
+                "rows": len(held_out[FORECAST_TARGETS]),
+                "steps_trained": stream.steps,  # warmup's too
+                "mae": lf.forecast_mae(fused.worker.learner.module[FORECASTER_ID], held_out),
+                "mae_untrained": untrained_mae,
+                "persistence_mae": lf.persistence_mae(held_out),
+            },
+        }
     if args.arithmetic_calls:
         learner = fused.worker.learner
-        sampled = as_tensors(shard.sample(fused.batch), pin_memory=False)
-        (batch,) = sampled.to_device(learner.device)
+        sampled = shard.sample(fused.batch)
+        sampled.pop(FORECASTER_ID, None)
+        (batch,) = as_tensors(sampled, pin_memory=False).to_device(learner.device)
         result["arithmetic"] = arithmetic_figures(
             learner, batch, device, args.rounds, args.arithmetic_calls
         )

@@ -1,5 +1,6 @@
-"""The policy's forecaster module: trained by the learner's L1 loss at training.lr_temporal,
-warm-started from a `forecast train` dir, restored with the policy."""
+"""The policy's forecaster module: trained by the learner's forecaster step (L1 loss at
+training.lr_temporal, apart from the policy update), warm-started from a `forecast train` dir,
+restored with the policy, its optimizer with the learner."""
 
 import numpy as np
 import pytest
@@ -28,45 +29,70 @@ def _learner(overrides: list[str]):
     return config.build_learner(spaces=spec_spaces(config.rl_module_spec))
 
 
-def _rows(n: int = 64) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(0)
+def _rows(n: int = 64, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Windows of a learnable stream: the next bins' CPU and memory are the window's recent
+    level plus a ramp."""
+    rng = np.random.default_rng(seed)
     obs = rng.uniform(0, 1, (n, 8, 6)).astype(np.float32)
-    # Next bins' CPU and memory: a function of the window, so the net can learn it.
     level = obs[:, -4:, :2].mean(1, keepdims=True)
     targets = np.repeat(level, 4, axis=1) + np.linspace(0, 0.3, 4)[None, :, None]
-    return {
-        C.OBS: obs,
-        FORECAST_TARGETS: targets.astype(np.float32),
-        C.WEIGHTS: np.ones(n, np.float32),
-    }
+    return {C.OBS: torch.from_numpy(obs), FORECAST_TARGETS: torch.from_numpy(targets)}
 
 
-def test_forecaster_loss_drops_on_a_fixed_batch_with_uniform_priorities():
+def _held_out_mae(learner, rows) -> float:
+    net = learner.module[FORECASTER_ID].unwrapped().net.eval()
+    with torch.no_grad():
+        forecast = net(rows[C.OBS])
+    net.train()
+    return float((forecast - rows[FORECAST_TARGETS]).abs().mean())
+
+
+def test_forecaster_steps_on_a_learnable_stream_lower_its_loss_and_held_out_error():
     learner = _learner(["training.lr_temporal=0.003"])
-    batch = {FORECASTER_ID: {k: torch.from_numpy(v) for k, v in _rows().items()}}
-    first = float(learner.fused_update(batch).losses[FORECASTER_ID])
-    for _ in range(60):
-        result = learner.fused_update(batch)
-    assert float(result.losses[FORECASTER_ID]) < 0.5 * first
-    assert result.rows == {FORECASTER_ID: 64}
-    assert (result.priorities == 0).all()
+    held_out = _rows(256, seed=99)
+    before = _held_out_mae(learner, held_out)
+    losses = [float(learner.forecaster_update(_rows(seed=step))) for step in range(60)]
+    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:5])
+    assert _held_out_mae(learner, held_out) < 0.5 * before
 
 
-def test_the_previous_path_trains_the_forecaster_the_same():
-    from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
+def _params(learner, module_id: str) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in learner.module[module_id].parameters()]
 
-    no_dropout = "model.forecaster.net.dropout=0.0"  # random masks would differ between runs
-    previous = _learner(["training.learner_path=rllib_update", no_dropout])
-    fused = _learner([no_dropout])
-    fused.set_state(previous.get_state())
-    previous.update(batch=MultiAgentBatch({FORECASTER_ID: SampleBatch(_rows())}, 64), timesteps={})
-    result = fused.fused_update(
-        {FORECASTER_ID: {k: torch.from_numpy(v) for k, v in _rows().items()}}
-    )
-    assert float(result.losses[FORECASTER_ID]) == pytest.approx(
-        previous.last_loss[FORECASTER_ID], rel=1e-5
-    )
-    assert (previous.last_td_abs[FORECASTER_ID] == 0).all()
+
+def _level_batch(learner, rows: int = 16) -> dict[str, dict[str, torch.Tensor]]:
+    """Random transitions for every level module (shapes from the modules' spaces)."""
+    batch = {}
+    for level in ("cluster", "rack", "leaf"):
+        module = learner.module[level].unwrapped()
+        obs = module.observation_space["obs"].shape[0]
+        actions = module.action_space.n
+        batch[level] = {
+            C.OBS: torch.rand(rows, obs),
+            C.ACTION_MASK: torch.ones(rows, actions, dtype=torch.bool),
+            C.ACTIONS: torch.zeros(rows, dtype=torch.int64),
+            C.REWARDS: torch.rand(rows),
+            C.NEXT_OBS: torch.rand(rows, obs),
+            C.NEXT_ACTION_MASK: torch.ones(rows, actions, dtype=torch.bool),
+            C.DISCOUNTS: torch.full((rows,), 0.9),
+            C.WEIGHTS: torch.ones(rows),
+        }
+    return batch
+
+
+def test_a_policy_update_leaves_the_forecaster_and_a_forecaster_step_the_policy():
+    learner = _learner(["model.policy.encoder=mlp", "model.mixer.kind=none"])
+    forecaster, leaf = _params(learner, FORECASTER_ID), _params(learner, "leaf")
+    result = learner.fused_update(_level_batch(learner))
+    assert FORECASTER_ID not in result.losses and FORECASTER_ID not in result.rows
+    for before, after in zip(forecaster, _params(learner, FORECASTER_ID), strict=True):
+        torch.testing.assert_close(after, before, rtol=0, atol=0)
+    leaf = _params(learner, "leaf")
+    learner.forecaster_update(_rows())
+    for before, after in zip(leaf, _params(learner, "leaf"), strict=True):
+        torch.testing.assert_close(after, before, rtol=0, atol=0)
+    trained = _params(learner, FORECASTER_ID)
+    assert any(not torch.equal(a, b) for a, b in zip(forecaster, trained, strict=True))
 
 
 def test_the_forecasters_learning_rate_is_training_lr_temporal():
@@ -122,6 +148,25 @@ def test_a_checkpoint_restores_the_forecaster(tmp_path):
         got = restored[FORECASTER_ID].eval().net(window)
     torch.testing.assert_close(got, expected)
     assert restored[FORECASTER_ID].resolution_s == 10.0
+
+
+def test_a_learner_checkpoint_restores_the_forecasters_weights_and_optimizer(tmp_path):
+    no_dropout = "model.forecaster.net.dropout=0.0"
+    learner = _learner([no_dropout])
+    for step in range(3):
+        learner.forecaster_update(_rows(seed=step))
+    learner.save_to_path(tmp_path / "learner")
+    restored = _learner([no_dropout])
+    restored.restore_from_path(str(tmp_path / "learner"))
+    state = restored.get_optimizer(FORECASTER_ID).state_dict()["state"]
+    assert state and all(int(s["step"]) == 3 for s in state.values())
+    # The next step from the restored moments moves both the same way.
+    learner.forecaster_update(_rows(seed=3))
+    restored.forecaster_update(_rows(seed=3))
+    for ours, theirs in zip(
+        _params(learner, FORECASTER_ID), _params(restored, FORECASTER_ID), strict=True
+    ):
+        torch.testing.assert_close(theirs, ours)
 
 
 @pytest.mark.parametrize(

@@ -43,8 +43,9 @@ class PolicyConfig:
 @dataclasses.dataclass
 class ForecasterConfig:
     """The policy's workload forecaster (module `forecaster`, trained by the learner on the
-    actors' demand windows): the first env.forecast_horizon steps of its per-leaf-group CPU
-    forecast fill the observations' forecast slots (zeros when disabled)."""
+    actors' demand windows, on its own cadence beside the policy update): the first
+    env.forecast_horizon steps of its per-leaf-group CPU forecast fill the observations'
+    forecast slots (zeros when disabled)."""
 
     enabled: bool = False
     # A `python -m marl_alloc.forecast train` output dir: its hybrid's weights, normalization,
@@ -57,6 +58,13 @@ class ForecasterConfig:
     # actor's envs has one (the others keep their forecast until then; 0: each env as soon as
     # its bin closes). Batching amortizes the forward: ~1.4 ms a window at 96 rows, 3 at 12.
     batch_share: float = 0.5
+    # The learner trains it apart from the policy update: one step of the forecaster alone,
+    # on the newest `train_batch_size` of the forecaster rows replay has handed it, every
+    # `train_every` policy updates. On a CPU a row costs ~40x a policy row (BiLSTM and Mamba
+    # over the window, forward and backward), so this cadence is what keeps it from slowing the
+    # policy: `python -m marl_alloc.bench learner --forecaster` measures both.
+    train_every: int = 16
+    train_batch_size: int = 32
     net: ForecastNetConfig = dataclasses.field(default_factory=ForecastNetConfig)
 
     def __post_init__(self):
@@ -66,6 +74,15 @@ class ForecasterConfig:
                 (self.window > 0, "model.forecaster.window must be > 0"),
                 (self.horizon > 0, "model.forecaster.horizon must be > 0"),
                 (0 <= self.batch_share <= 1, "model.forecaster.batch_share must be in [0, 1]"),
+                (
+                    self.train_every > 0,
+                    f"model.forecaster.train_every must be > 0 (policy updates per forecaster"
+                    f" step), got {self.train_every}",
+                ),
+                (
+                    self.train_batch_size > 0,
+                    f"model.forecaster.train_batch_size must be > 0, got {self.train_batch_size}",
+                ),
             ]
         )
 

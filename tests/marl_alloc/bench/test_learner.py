@@ -42,6 +42,57 @@ def test_learner_bench_times_both_update_paths_on_every_module(capsys):
     )
 
 
+SMALL_FORECASTER = [
+    "model.forecaster.net.lstm_hidden=8",
+    "model.forecaster.net.d_model=8",
+    "model.forecaster.net.d_state=4",
+    "model.forecaster.net.fusion_dim=16",
+    "model.forecaster.net.head_hidden=16",
+]
+
+
+@pytest.mark.slow
+def test_learner_bench_times_the_update_with_the_forecaster_off_and_on(capsys):
+    threads = torch.get_num_threads()
+    try:
+        code = learner.main(
+            ["--device", "cpu", "--updates", "6", "--warmup", "0", "--transitions", "200"]
+            + ["--rounds", "1", "--arithmetic-calls", "0", "--no-reference", "--forecaster"]
+            + ["--heldout-rows", "40", "--json", "replay.min_size_to_sample=100"]
+            + ["model.forecaster.train_every=3", "model.forecaster.train_batch_size=8"]
+            + SMALL_FORECASTER
+        )
+    finally:
+        torch.set_num_threads(threads)
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert "forecaster" not in result["modules"] and result["replay_size"]["forecaster"] >= 100
+    figures = result["forecaster"]
+    assert (figures["train_every"], figures["train_batch_size"]) == (3, 8)
+    assert figures["off"]["updates"] == result["updates"] == 6
+    # One forecaster step per 3 policy updates, 8 rows each; its CPU time is taken off the
+    # policy update's.
+    assert figures["steps"] == 2 and figures["rows_trained"] == 16
+    assert figures["rows_per_update"] == pytest.approx(16 / 6)
+    assert figures["rows_per_s"] == pytest.approx(16 / result["seconds"])
+    assert figures["step_cpu_ms"] > 0
+    assert figures["policy_cpu_ms_per_update"] == pytest.approx(
+        result["cpu_ms_per_update"] - 2 * figures["step_cpu_ms"] / 6
+    )
+    assert figures["policy_cpu_ratio"] == pytest.approx(
+        figures["policy_cpu_ms_per_update"] / figures["off"]["cpu_ms_per_update"]
+    )
+    held_out = figures["held_out"]
+    assert held_out["rows"] >= 40 and held_out["steps_trained"] == 2
+    assert held_out["mae"] > 0 and held_out["mae_untrained"] > 0 and held_out["persistence_mae"] > 0
+
+
+def test_a_bad_forecaster_cadence_is_one_line_and_exit_2(capsys):
+    assert learner.main(["--forecaster", "model.forecaster.train_every=0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "model.forecaster.train_every must be > 0" in err[0]
+
+
 def test_the_update_flops_are_its_matmuls_forward_and_backward():
     from learners.learner_worker import LearnerWorker
     from marl_alloc.apex.builder import build_apex_config
