@@ -42,9 +42,10 @@ def env_after(config: dict, mode: str, num_envs: int, cycles: int) -> VectorData
 
 
 def recounted(env: VectorDatacenterEnv) -> np.ndarray:
-    """The hosts' figures recomputed from the running table alone."""
+    """The hosts' next-periods figures recomputed from the running table alone."""
     env.usage_forecast.rebuild(env.num_envs, env.topology.num_hosts)
-    return env.overcommit_usage().copy()
+    env.overcommit_usage()
+    return env.usage_forecast.host.copy()
 
 
 @pytest.mark.parametrize("mode", ["forecast", "oracle"])
@@ -54,7 +55,8 @@ def test_kept_host_figures_equal_a_recount(small_config, mode, num_envs):
     # Placements, finishes, usage periods and migrations have all happened by now.
     assert (env.metrics()["migrations"] > 0).any()
     assert (env.running["usage_n"][env.running.active] > 5).any()
-    kept = env.overcommit_usage().copy()
+    env.overcommit_usage()
+    kept = env.usage_forecast.host.copy()
     np.testing.assert_allclose(kept, recounted(env), rtol=1e-9, atol=1e-9)
 
 
@@ -115,7 +117,8 @@ def forecast_after(
         model.redraw(rng, running, hosts, env)
     forecast = HostUsageForecast(knowledge, usage, prior)
     forecast.rebuild(1, 1)
-    return float(forecast.read(hosts, running, np.zeros(1))[0, 0])
+    forecast.read(hosts, running, np.zeros(1))
+    return float(forecast.host[0, 0])
 
 
 @settings(max_examples=40, deadline=None)
@@ -166,6 +169,19 @@ def test_with_noise_the_forecast_converges_to_the_tasks_mean(factor, prior, sigm
     shrink = 2.0 * abs(prior - factor) / factor / (2.0 + periods + 1)
     # The mean of 200 tasks x 1000 correlated periods is within ~1% of theirs (6 sigma: 3%).
     assert forecast / mean == pytest.approx(1.0, abs=shrink + 0.03)
+
+
+@pytest.mark.parametrize(("factor", "prior"), [(2.0, 0.5), (0.5, 2.0)])
+def test_decisions_read_the_larger_of_the_usage_now_and_the_forecast(factor, prior):
+    usage, knowledge = UsageConfig(sigma=0.0), KnowledgeConfig(host_usage="forecast")
+    hosts, running = one_host_of_tasks(num_tasks=4, cpu=0.1, factor=factor)
+    forecast = HostUsageForecast(knowledge, usage, prior)
+    forecast.rebuild(1, 1)
+    read = float(forecast.read(hosts, running, np.zeros(1))[0, 0])
+    measured, ahead = float(hosts.cpu_usage[0, 0]), float(forecast.host[0, 0])
+    # One period seen: the prior still pulls the forecast toward its factor.
+    assert (ahead < measured) == (prior < factor)
+    assert read == pytest.approx(max(measured, ahead))
 
 
 def test_only_the_overcommit_features_read_the_forecast(small_config):
