@@ -78,9 +78,8 @@ class VectorDatacenterEnv:
         self.power_model = PowerModel.from_config(self.config.hosts)
         self.usage_model = UsageModel(self.config.usage)
         self.knowledge = DurationKnowledge(self.config.knowledge)
-        cfg = self.config
         self.usage_forecast = HostUsageForecast(
-            cfg.knowledge, cfg.usage, cfg.workload.usage_factor_mean
+            self.config.knowledge, self.config.usage, self.config.workload.usage_factor_mean
         )
         self.timeline: Timeline | None = None
         self.demand: DemandHistory | None = None

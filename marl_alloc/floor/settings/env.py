@@ -102,7 +102,8 @@ class KnowledgeConfig:
     and the commitment charge alike): `estimate` learns online from the run times of tasks that
     have finished (envs/duration_estimator.py); `oracle` reads the true run time (an ablation
     only); `none` uses no run time at all. `demand_forecast` says who fills the forecast slots
-    (`oracle`: the true future demand, an ablation only)."""
+    (`oracle`: the true future demand, an ablation only). `host_usage` is the host usage the
+    overcommit decisions read (HOST_USAGE_KNOWLEDGE, envs/usage_forecast.py)."""
 
     durations: str = "estimate"
     # Before any task has finished, the estimate is this median with this log-space spread.
