@@ -87,7 +87,7 @@ class HostUsageForecast:
         totals = np.bincount(cell, values, minlength=len(envs) * num_hosts)
         self.host[envs] = totals.reshape(len(envs), num_hosts)
 
-    def place(self, running: SlotTable, env: np.ndarray, slots) -> None:
+    def place(self, running: SlotTable, env: np.ndarray, slots: np.ndarray | int) -> None:
         """Count tasks just inserted at these running-table rows on their hosts."""
         if self.mode != "current":
             host = running["host"][env, slots]
