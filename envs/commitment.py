@@ -8,7 +8,8 @@ overloaded for minutes (until the task ends or the next usage period migrates wo
 second priced at w_sla per host-hour, of which the return sees a few seconds. So training streams
 may charge a placement, when it is made, both (`reward.w_commit`): the idle energy it commits
 its host to, and the overloaded host-time (the believed run, when the host's measured usage plus
-the task's expected usage reaches capacity: the rule the observations and PABFD use). A
+the task's expected usage reaches capacity: the rule the observations and PABFD use; the
+host's usage is the one env.knowledge.host_usage selects, envs/usage_forecast.py). A
 deferral postpones a placement without avoiding it, so it pays what the task's cheapest
 placement would commit to now (`would_commit`). Finite episodes never do, and report the true
 cost. The observations show every host's commitment too
@@ -74,16 +75,17 @@ class HostCommitments:
         self,
         envs: np.ndarray,
         hosts: HostArrays,
+        usage: np.ndarray,
         expected: np.ndarray,
         duration_s: np.ndarray,
         now: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
         """([n, H] idle kWh, [n, H] overloaded host-hours) that placing each of these envs'
-        pending task (expected usage, believed run: [n]) on each host would commit to now."""
+        pending task (expected usage, believed run: [n]) on each host would commit to now;
+        `usage` [n, H]: the hosts' usage as the overcommit decisions read it."""
         off = hosts.power_state[envs] == OFF
         now, expected, duration_s = now[:, None], expected[:, None], duration_s[:, None]
         end_s = now + np.where(off, hosts.boot_delay_s, 0.0) + duration_s
         _, added = held_and_added(self.until[envs], off, now, end_s, self._timeout)
-        usage, capacity = hosts.cpu_usage[envs], hosts.cpu_capacity[envs]
-        overload_h = overload_hours(usage, expected, capacity, duration_s)
+        overload_h = overload_hours(usage, expected, hosts.cpu_capacity[envs], duration_s)
         return added * self._idle_watts / J_PER_KWH, overload_h

@@ -111,6 +111,7 @@ def finish_tasks(sim: Any, env_idx: np.ndarray, slot: np.ndarray) -> None:
         return
     running = sim.running
     sim.knowledge.observe_finished(running, env_idx, slot)
+    sim.usage_forecast.finish(running, env_idx, slot)
     if sim.demand is not None:
         sim.demand.count(env_idx, running["host"][env_idx, slot], DEPARTURES)
     sim.hosts.add_many(

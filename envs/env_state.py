@@ -56,6 +56,7 @@ def restore(env: Any, state: dict[str, Any]) -> None:
     env.now = np.array(state["now"], np.float64)
     env.hosts = HostArrays.from_state(state["hosts"], env.power_model, env.config.hosts)
     env.running.set_state(state["running"])
+    env.usage_forecast.rebuild(env.num_envs, env.topology.num_hosts)
     env.finishes.rebuild(env.running)
     env.commitments = HostCommitments(env.hosts, env.running)
     # Snapshots from before commitments were always kept hold None: rebuilt from the tasks.

@@ -132,16 +132,19 @@ class WorstFit(HostPlacement):
 
 class PowerAwareBestFit(HostPlacement):
     """PABFD (Beloglazov & Buyya, CloudSim): least power increase among hosts the task would
-    not overload at the mean usage factor; a sleeping host costs its idle power too."""
+    not overload at the mean usage factor (on the host usage env.knowledge.host_usage selects);
+    a sleeping host costs its idle power too."""
 
     def choose_host(self, env):
         h, model = env.hosts, env.power_model
         expected = env.pending["cpu"] * env.config.workload.usage_factor_mean
+        added = expected[:, None] * h.inv_cpu
         before = h.cpu_usage * h.inv_cpu
-        after = before + expected[:, None] * h.inv_cpu
+        after = before + added
         increase = model.watts(after) - np.where(h.power_state == OFF, 0.0, model.watts(before))
         allowed = self.candidates(env)
-        safe = allowed & (after <= 1.0)
+        # Overload is judged on the usage the env's overcommit features read (host_usage).
+        safe = allowed & (env.overcommit_usage() * h.inv_cpu + added <= 1.0)
         candidates = np.where(safe.any(axis=1)[:, None], safe, allowed)
         # Ties (same power increase) go to the fullest host, as in best-fit decreasing.
         score = increase - 1e-3 * _allocated_after(env)
@@ -156,9 +159,8 @@ class LifetimeAwarePABFD(HostPlacement):
     def choose_host(self, env):
         h = env.hosts
         columns = (h.cpu_capacity, h.mem_capacity, h.cpu_requested, h.mem_requested, h.cpu_usage)
-        scores = placement_scores(
-            *columns, h.power_state, env.commitments.until, env.placement_query()
-        )
+        until, query = env.commitments.until, env.placement_query()
+        scores = placement_scores(*columns, h.power_state, until, query, env.overcommit_usage())
         allowed = self.candidates(env)
         safe = allowed & ~scores.overloads
         candidates = np.where(safe.any(axis=1)[:, None], safe, allowed)

@@ -28,6 +28,10 @@ env.carbon.forecast set, then the outlook of a deferral (envs/carbon.py): the in
 at the deferred task's return and the lowest over its possible returns, each / the mean.
 Forecast: the forecaster's next-F demand per leaf group (`VectorDatacenterEnv.set_forecast`),
 averaged over the leaf groups under the acting agent; zeros until one is set.
+The overload features (a host's overload flag, the share of hosts the task fits without
+overloading them, PABFD's candidates, the max usage headroom) read the host usage
+env.knowledge.host_usage selects (envs/usage_forecast.py): the current one by default, or a
+forecast over the next usage periods from the running tasks' observed usage.
 Free resources are in capacity units (largest machine = 1.0): what may still be allotted
 (capacity * overcommit - requested). A host slot without a machine reads as all zeros.
 
@@ -94,10 +98,11 @@ class PlacementScores:
 
 
 def placement_scores(
-    cpu_cap, mem_cap, cpu_req, mem_req, usage, power, until, query: PlacementQuery
+    cpu_cap, mem_cap, cpu_req, mem_req, usage, power, until, query: PlacementQuery, outlook=None
 ) -> PlacementScores:
     """What placing each row's pending task on each host would do; `until` is
-    HostCommitments.until (when each host may switch off at the earliest)."""
+    HostCommitments.until (when each host may switch off at the earliest), `outlook` the
+    usage the overload rule reads where it is not `usage` (env.knowledge.host_usage)."""
     cpu, mem = query.per_row(cpu_cap, "cpu"), query.per_row(cpu_cap, "mem")
     expected = query.per_row(cpu_cap, "expected_usage")
     duration, now = query.per_row(cpu_cap, "duration_s"), query.per_row(cpu_cap, "now_s")
@@ -115,7 +120,7 @@ def placement_scores(
     return PlacementScores(
         allocated_after=allocated_after,
         power_increase=(after - np.where(off, 0.0, before)) / peak,
-        overloads=would_overload(usage, expected, cpu_cap),
+        overloads=would_overload(usage if outlook is None else outlook, expected, cpu_cap),
         held_s=held - now,
         added_s=added_s,
         added_energy=joules / (peak * S_PER_H),
@@ -133,15 +138,18 @@ def _least(values: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(least), least, 0.0)
 
 
-def group_load_features(cpu_cap, mem_cap, cpu_req, mem_req, usage, power, cpu_alloc, mem_alloc):
+def group_load_features(
+    cpu_cap, mem_cap, cpu_req, mem_req, usage, power, cpu_alloc, mem_alloc, outlook=None
+):
     """[B, G, n] host columns -> [B, G, 9]: the group block's first features, which do not
-    depend on the pending task (a server reuses them until a host's columns change)."""
+    depend on the pending task (a server reuses them until a host's columns change); the
+    headroom reads `outlook` where given (env.knowledge.host_usage)."""
     cap_cpu = np.maximum(cpu_cap.sum(-1), TINY)
     cap_mem = np.maximum(mem_cap.sum(-1), TINY)
     on = power == ON
     # Where a task can go without waking a host: what consolidation (and energy) turns on.
     free_on = np.where(on, cpu_alloc - cpu_req, 0.0)
-    headroom_on = np.where(on, cpu_cap - usage, 0.0)
+    headroom_on = np.where(on, cpu_cap - (usage if outlook is None else outlook), 0.0)
     return np.stack(
         [
             cpu_req.sum(-1) / cap_cpu,
@@ -159,11 +167,12 @@ def group_load_features(cpu_cap, mem_cap, cpu_req, mem_req, usage, power, cpu_al
 
 
 def group_placement_features(
-    cpu_cap, mem_cap, cpu_req, mem_req, usage, power, until, feasible, query
+    cpu_cap, mem_cap, cpu_req, mem_req, usage, power, until, feasible, query, outlook=None
 ):
     """[B, G, n] host columns, feasibility and the pending tasks -> [B, G, 5]: the group
     block's last features, where the task fits and what placing it would do."""
-    scores = placement_scores(cpu_cap, mem_cap, cpu_req, mem_req, usage, power, until, query)
+    columns = (cpu_cap, mem_cap, cpu_req, mem_req, usage, power, until)
+    scores = placement_scores(*columns, query, outlook)
     safe = feasible & ~scores.overloads
     # PABFD's candidates, per group: the hosts the task would not overload, if any.
     candidates = np.where(safe.any(-1, keepdims=True), safe, feasible)
@@ -193,25 +202,40 @@ def group_features(
     feasible,
     query,
     load: np.ndarray | None = None,
+    outlook: np.ndarray | None = None,
 ):
     """[B, G, n] host columns, feasibility and the pending tasks -> [B, G, 14] group blocks;
-    `load`: these columns' group_load_features when the caller keeps them between tasks."""
+    `load`: these columns' group_load_features when the caller keeps them between tasks;
+    `outlook`: the usage the overcommit features read where it is not `usage`."""
     if load is None:
         load = group_load_features(
-            cpu_cap, mem_cap, cpu_req, mem_req, usage, power, cpu_alloc, mem_alloc
+            cpu_cap, mem_cap, cpu_req, mem_req, usage, power, cpu_alloc, mem_alloc, outlook
         )
     placement = group_placement_features(
-        cpu_cap, mem_cap, cpu_req, mem_req, usage, power, until, feasible, query
+        cpu_cap, mem_cap, cpu_req, mem_req, usage, power, until, feasible, query, outlook
     )
     return np.concatenate([load, placement], axis=-1)
 
 
 def host_features(
-    cpu_cap, mem_cap, cpu_req, mem_req, usage, power, cpu_alloc, mem_alloc, until, feasible, query
+    cpu_cap,
+    mem_cap,
+    cpu_req,
+    mem_req,
+    usage,
+    power,
+    cpu_alloc,
+    mem_alloc,
+    until,
+    feasible,
+    query,
+    outlook: np.ndarray | None = None,
 ):
-    """[B, n] host columns, feasibility and the pending tasks -> [B, n, 14] host blocks."""
+    """[B, n] host columns, feasibility and the pending tasks -> [B, n, 14] host blocks;
+    `outlook`: the usage the overload flag reads where it is not `usage`."""
     cpu_div, mem_div = np.maximum(cpu_cap, TINY), np.maximum(mem_cap, TINY)
-    scores = placement_scores(cpu_cap, mem_cap, cpu_req, mem_req, usage, power, until, query)
+    columns = (cpu_cap, mem_cap, cpu_req, mem_req, usage, power, until)
+    scores = placement_scores(*columns, query, outlook)
     return np.stack(
         [
             cpu_req / cpu_div,
@@ -277,23 +301,32 @@ def child_blocks(
     feasible_hosts: np.ndarray,
     agent: np.ndarray,
     query: PlacementQuery,
+    outlook: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Feature blocks [B, children, k] and feasibility [B, children] of each env's acting agent
-    (cluster: its racks; rack: its leaf groups; leaf: its hosts)."""
+    (cluster: its racks; rack: its leaf groups; leaf: its hosts); `outlook` [B, H]: the host
+    usage the overcommit features read, where it is not the current usage."""
     h = hosts
     columns = [h.cpu_capacity, h.mem_capacity, h.cpu_requested, h.mem_requested, h.cpu_usage]
     columns += [h.power_state, h.cpu_alloc, h.mem_alloc, until, feasible_hosts]
+    selected = [_children(level, top, c, agent) for c in columns]
+    forecast = None if outlook is None else _children(level, top, outlook, agent)
+    if level == "leaf":
+        return host_features(*selected, query, forecast), selected[-1]
+    return group_features(*selected, query, outlook=forecast), selected[-1].any(-1)
+
+
+def _children(level: str, top: Topology, column: np.ndarray, agent: np.ndarray) -> np.ndarray:
+    """A [B, H] host column as [B, children, hosts per child] (cluster: racks, rack: leaf
+    groups) or [B, hosts] (leaf) under each env's acting agent."""
     rows = np.arange(len(agent))
     if level == "cluster":
         racks = agent[:, None] * top.racks_per_cluster + np.arange(top.racks_per_cluster)
-        in_racks = [top.by_rack(c)[rows[:, None], racks] for c in columns]
-        return group_features(*in_racks, query), in_racks[-1].any(-1)
+        return top.by_rack(column)[rows[:, None], racks]
     if level == "rack":
         shape = (len(agent), top.leaves_per_rack, top.hosts_per_leaf)
-        in_rack = [top.by_rack(c)[rows, agent].reshape(shape) for c in columns]
-        return group_features(*in_rack, query), in_rack[-1].any(-1)
-    in_leaf = [top.by_leaf(c)[rows, agent] for c in columns]
-    return host_features(*in_leaf, query), in_leaf[-1]
+        return top.by_rack(column)[rows, agent].reshape(shape)
+    return top.by_leaf(column)[rows, agent]
 
 
 def observation_dims(topology, forecast_horizon: int, carbon_outlook: int = 0) -> dict[str, int]:

@@ -22,6 +22,10 @@ RUNNING_DTYPES = {
     "factor": np.dtype(np.float32),  # mean usage per unit requested
     "z": np.dtype(np.float32),  # usage noise state (envs.usage)
     "usage": np.dtype(np.float32),
+    # What a scheduler has observed of the task's usage: the values it showed at its start and
+    # at each usage period since, as a count and a sum (envs/usage_forecast.py).
+    "usage_n": np.dtype(np.int32),
+    "usage_sum": np.dtype(np.float64),
     "end_s": np.dtype(np.float64),
     # When decisions believe the task ends (its start plus the believed run time).
     "est_end_s": np.dtype(np.float64),

@@ -69,7 +69,7 @@ def place_one(sim: Any, host: int) -> None:
         start = now
     cpu, mem, factor = p["cpu"][0], p["mem"][0], p["usage_factor"][0]
     overload_h = overload_hours(
-        h.cpu_usage[0, host],
+        sim.overcommit_usage()[0, host],
         cpu * cfg.workload.usage_factor_mean,
         h.cpu_capacity[0, host],
         p["duration_est_s"][0],
@@ -86,9 +86,11 @@ def place_one(sim: Any, host: int) -> None:
     if sim.charges_commitments:
         sim._cost[0] += float(sim.commit_charge(ENV0, kwh, overload_h)[0])
     row = {"host": host, "cpu": cpu, "mem": mem, "factor": factor, "z": z, "usage": usage}
+    row |= {"usage_n": 1, "usage_sum": usage}
     row |= {"end_s": end_s, "est_end_s": est_end_s, "run_s": p["duration_s"][0]}
     row |= {k: p[k][0] for k in ("priority", "owner", "task_class")}
     slot = sim.running.insert_one(0, row)
+    sim.usage_forecast.place(sim.running, ENV0, slot)
     sim.finishes.push_one(0, end_s, slot)
     w = cfg.workload
     limit = w.deferrable_deadline_s if p["deferrable"][0] else w.slo_s
@@ -192,6 +194,7 @@ def events_one(sim: Any, now: float) -> None:
         else:
             running = sim.running
             sim.knowledge.observe_finished(running, env_idx, slots)
+            sim.usage_forecast.finish(running, env_idx, slots)
             if sim.demand is not None:
                 sim.demand.count(np.zeros_like(slots), running["host"][0, slots], DEPARTURES)
             for slot in slots.tolist():

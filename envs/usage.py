@@ -34,8 +34,9 @@ class UsageModel:
     def redraw(
         self, rng: np.random.Generator, running: SlotTable, hosts: HostArrays, envs: np.ndarray
     ) -> None:
-        """Step every running task of `envs` (indices) to its next noise state and recompute
-        their hosts' usage and the env totals exactly."""
+        """Step every running task of `envs` (indices) to its next noise state, record the new
+        usage in its observed history and recompute their hosts' usage and the env totals
+        exactly."""
         num_hosts = hosts.cpu_usage.shape[1]
         c = self.config
         for env in envs.tolist():
@@ -45,6 +46,8 @@ class UsageModel:
             running["z"][env, slots] = z
             usage = self.usage(running["cpu"][env, slots], running["factor"][env, slots], z)
             running["usage"][env, slots] = usage
+            running["usage_n"][env, slots] += 1
+            running["usage_sum"][env, slots] += usage
             host = running["host"][env, slots]
             hosts.cpu_usage[env] = np.bincount(host, usage, minlength=num_hosts)
         hosts.refresh_rows(envs)

@@ -50,6 +50,7 @@ from envs.slots import SlotTable
 from envs.timeline import Timeline
 from envs.topology import Topology
 from envs.usage import UsageModel
+from envs.usage_forecast import HostUsageForecast
 from envs.warm_start import warm_start
 from envs.workloads import Workload, build_workload
 from marl_alloc.floor.levels import LEVELS
@@ -77,6 +78,9 @@ class VectorDatacenterEnv:
         self.power_model = PowerModel.from_config(self.config.hosts)
         self.usage_model = UsageModel(self.config.usage)
         self.knowledge = DurationKnowledge(self.config.knowledge)
+        self.usage_forecast = HostUsageForecast(
+            self.config.knowledge, self.config.usage, self.config.workload.usage_factor_mean
+        )
         self.timeline: Timeline | None = None
         self.demand: DemandHistory | None = None
         self._demand_bins: tuple[float, int] | None = None
@@ -140,6 +144,7 @@ class VectorDatacenterEnv:
         self.commitments = HostCommitments(self.hosts, self.running)
         self.charges_commitments = self.continuing and cfg.reward.w_commit > 0
         self.next_tick_s = self.usage_model.next_tick_s(self.now)
+        self.usage_forecast.rebuild(B, top.num_hosts)
         self.metrics_ = EnvMetrics.zeros(B)
         run = self.running
         left = np.where(run.active, run["cpu"] * (run["end_s"] - self.now[:, None]), 0.0)
@@ -318,7 +323,7 @@ class VectorDatacenterEnv:
         was_off = h.power_state[envs, host] == OFF
         p = {k: v[envs] for k, v in self.pending.items()}
         overload_h = overload_hours(
-            h.cpu_usage[envs, host],
+            self.overcommit_usage()[envs, host],
             p["cpu"] * cfg.workload.usage_factor_mean,
             h.cpu_capacity[envs, host],
             p["duration_est_s"],
@@ -345,6 +350,8 @@ class VectorDatacenterEnv:
                 "factor": p["usage_factor"],
                 "z": z,
                 "usage": usage,
+                "usage_n": 1,
+                "usage_sum": usage,
                 "end_s": end_s,
                 "est_end_s": est_end_s,
                 "run_s": p["duration_s"],
@@ -354,6 +361,7 @@ class VectorDatacenterEnv:
             },
         )
         self.finishes.push(envs, end_s, slots)
+        self.usage_forecast.place(self.running, envs, slots)
         w = cfg.workload
         limit = np.where(p["deferrable"], w.deferrable_deadline_s, w.slo_s)
         missed = start - p["arrival_s"] > limit
@@ -411,6 +419,7 @@ class VectorDatacenterEnv:
         kwh, overload_h = self.commitments.would_commit(
             envs,
             self.hosts,
+            self.overcommit_usage()[envs],
             p["cpu"][envs] * self.config.workload.usage_factor_mean,
             p["duration_est_s"][envs],
             self.now[envs],
@@ -490,6 +499,7 @@ class VectorDatacenterEnv:
             self.feasible_hosts,
             agent,
             self.placement_query(),
+            None if self.usage_forecast.mode == "current" else self.overcommit_usage(),
         )
         if level == "cluster":
             mask = np.concatenate([mask, self._can_defer()[:, None]], axis=1)
@@ -513,6 +523,12 @@ class VectorDatacenterEnv:
         return deferral_outlook(
             self.carbon, cfg.carbon, self.now, cfg.defer_delay_s, cfg.max_defers
         )
+
+    def overcommit_usage(self) -> np.ndarray:
+        """float[B, H]: the host CPU usage that overcommit decisions read, per
+        env.knowledge.host_usage (envs/usage_forecast.py): the overload flag and headroom
+        features, PABFD's overload check and the overload charge."""
+        return self.usage_forecast.read(self.hosts, self.running, self.next_tick_s)
 
     def placement_query(self) -> PlacementQuery:
         """Each env's pending task as the placement features (and heuristics) read it."""

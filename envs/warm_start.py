@@ -24,6 +24,8 @@ RUNNING_COLUMNS = (
     "factor",
     "z",
     "usage",
+    "usage_n",
+    "usage_sum",
     "end_s",
     "est_end_s",
     "run_s",
@@ -86,6 +88,8 @@ def warm_start(
     rows = {k: np.concatenate(v) for k, v in parts.items() if v}
     rows["z"] = usage_rng.standard_normal(len(rows["env"])).astype(np.float32)
     rows["usage"] = usage.usage(rows["cpu"], rows["factor"], rows["z"]).astype(np.float32)
+    rows["usage_n"] = np.ones(len(rows["env"]), np.int32)  # their usage now is all that is seen
+    rows["usage_sum"] = rows["usage"].astype(np.float64)
     hosts.add_many(rows["env"], rows["host"], rows["cpu"], rows["mem"], rows["usage"])
     hosts.switch_on(hosts.num_tasks > 0)
     running.fill(rows["env"], {k: rows[k] for k in RUNNING_COLUMNS})

@@ -8,7 +8,12 @@ Each seed trains the same budget three times, with the learning bench's protocol
   learned `forecast`er (model.forecaster.enabled), and with the `oracle` forecast, the true
   future demand per leaf group (env.knowledge.demand_forecast=oracle);
 - carbon: the intensity a deferral would meet `without` (only the current one observed),
-  `forecast` causally (env.carbon.forecast=causal) or read from the future (`oracle`).
+  `forecast` causally (env.carbon.forecast=causal) or read from the future (`oracle`);
+- usage: the host usage the overcommit features, PABFD's overload check and the overload
+  charge read (env.knowledge.host_usage): the one measured now (`without`), a causal
+  `forecast` over the next usage periods from the running tasks' observed usage, or the true
+  expected usage (`oracle`). It matters where hosts may be packed past capacity
+  (env.hosts.cpu_overcommit_max > 1).
 
 The oracle arms are ablations no scheduler can run: the ceiling of what a forecast can be worth.
 Each trained policy acts greedily on the same held-out episodes (validation seed, never the
@@ -21,6 +26,7 @@ over the `without` arm's, summed over seeds.
 
     python -m marl_alloc.bench forecast-value --seeds 0 1 2 --env-steps 30000 --json
     python -m marl_alloc.bench forecast-value --signal carbon --experiment caiso_carbon --json
+    python -m marl_alloc.bench forecast-value --signal usage --json env.hosts.cpu_overcommit_max=2
 """
 
 import argparse
@@ -51,8 +57,18 @@ SIGNALS = {
         "forecast": ("env.carbon.forecast=causal",),
         "oracle": ("env.carbon.forecast=oracle",),
     },
+    "usage": {
+        "without": ("env.knowledge.host_usage=current",),
+        "forecast": ("env.knowledge.host_usage=forecast",),
+        "oracle": ("env.knowledge.host_usage=oracle",),
+    },
 }
-OWNED_KEYS = ("model.forecaster.enabled", "env.knowledge.demand_forecast", "env.carbon.forecast")
+OWNED_KEYS = (
+    "model.forecaster.enabled",
+    "env.knowledge.demand_forecast",
+    "env.carbon.forecast",
+    "env.knowledge.host_usage",
+)
 KNOWLEDGE = {
     "demand": {
         "without": "no demand forecast (zeros)",
@@ -63,6 +79,11 @@ KNOWLEDGE = {
         "without": "the current grid intensity only",
         "forecast": "a causal forecast of the intensity a deferral meets (env.carbon.forecast)",
         "oracle": "ablation: the true future intensity (env.carbon.forecast=oracle)",
+    },
+    "usage": {
+        "without": "the host usage measured now",
+        "forecast": "a causal forecast of host usage from the running tasks' observed usage",
+        "oracle": "ablation: the true expected host usage (env.knowledge.host_usage=oracle)",
     },
 }
 

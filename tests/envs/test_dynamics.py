@@ -103,7 +103,7 @@ def tiny_cluster():
     rows = {**tasks, "factor": np.ones(5, np.float32), "z": np.zeros(5, np.float32)}
     rows["end_s"] = np.full(5, 1e9)
     rows["est_end_s"] = np.full(5, 2e9)  # what decisions believe
-    for name in ("run_s", "priority", "owner", "task_class"):
+    for name in ("run_s", "priority", "owner", "task_class", "usage_n", "usage_sum"):
         rows[name] = np.zeros(5, RUNNING_DTYPES[name])
     running.fill(env, rows)
     return hosts, running

@@ -90,6 +90,10 @@ DURATION_KNOWLEDGE = ("oracle", "estimate", "none")
 # Who fills the observations' demand forecast slots: the policy's forecaster (zeros without one)
 # or the true future demand (envs/oracle_forecast.py; an ablation only: the forecasts' ceiling).
 DEMAND_FORECASTS = ("policy", "oracle")
+# The host usage the overcommit features, PABFD's overload check and the overload charge read:
+# the measured one now, a causal forecast from each running task's observed usage
+# (envs/usage_forecast.py), or the true expected usage (an ablation only: the ceiling).
+HOST_USAGE_KNOWLEDGE = ("current", "forecast", "oracle")
 
 
 @dataclasses.dataclass
@@ -98,7 +102,8 @@ class KnowledgeConfig:
     and the commitment charge alike): `estimate` learns online from the run times of tasks that
     have finished (envs/duration_estimator.py); `oracle` reads the true run time (an ablation
     only); `none` uses no run time at all. `demand_forecast` says who fills the forecast slots
-    (`oracle`: the true future demand, an ablation only)."""
+    (`oracle`: the true future demand, an ablation only). `host_usage` is the host usage the
+    overcommit decisions read (HOST_USAGE_KNOWLEDGE, envs/usage_forecast.py)."""
 
     durations: str = "estimate"
     # Before any task has finished, the estimate is this median with this log-space spread.
@@ -108,6 +113,13 @@ class KnowledgeConfig:
     pseudo_count: float = 2.0
     demand_forecast: str = "policy"
     oracle_bin_s: float = 10.0  # the oracle's forecast bins (model.forecaster.resolution_s's)
+    host_usage: str = "current"
+    # host_usage=forecast|oracle: the mean usage over the next usage_horizon usage periods; a
+    # task's observed mean weighs as much as the workload's mean usage factor after
+    # usage_prior_weight periods, and its last value persists by usage_persistence per period.
+    usage_horizon: int = 3
+    usage_prior_weight: float = 2.0
+    usage_persistence: float = 0.7
 
     def __post_init__(self):
         require_all(
@@ -121,6 +133,18 @@ class KnowledgeConfig:
                     f"env.knowledge.demand_forecast must be one of {', '.join(DEMAND_FORECASTS)}",
                 ),
                 (self.oracle_bin_s > 0, "env.knowledge.oracle_bin_s must be > 0"),
+                (
+                    self.host_usage in HOST_USAGE_KNOWLEDGE,
+                    f"env.knowledge.host_usage must be one of {', '.join(HOST_USAGE_KNOWLEDGE)}",
+                ),
+                (
+                    self.usage_horizon >= 1 and self.usage_prior_weight > 0,
+                    "env.knowledge needs usage_horizon >= 1 and usage_prior_weight > 0",
+                ),
+                (
+                    0 <= self.usage_persistence <= 1,
+                    "env.knowledge.usage_persistence must be in [0, 1]",
+                ),
                 (
                     self.prior_median_s > 0 and self.prior_sigma > 0 and self.pseudo_count > 0,
                     "env.knowledge needs prior_median_s, prior_sigma and pseudo_count > 0",

@@ -35,6 +35,14 @@ def test_the_carbon_arms_differ_only_in_the_outlook_of_a_deferral():
     assert without.env.knowledge == causal.env.knowledge == oracle.env.knowledge
 
 
+def test_the_usage_arms_differ_only_in_the_host_usage_they_read():
+    without, causal, oracle = (arm_settings(a, "usage") for a in forecast_value.ARMS)
+    usages = [s.env.knowledge.host_usage for s in (without, causal, oracle)]
+    assert usages == ["current", "forecast", "oracle"]
+    assert without.model == causal.model == oracle.model
+    assert without.env.carbon == causal.env.carbon == oracle.env.carbon
+
+
 def test_the_oracle_arm_sees_the_future_demand_and_the_others_do_not():
     for arm, sees in (("without", False), ("oracle", True)):
         env = VectorDatacenterEnv(arm_settings(arm).env, num_envs=2, seed=0)
@@ -53,6 +61,7 @@ def test_the_oracle_arm_sees_the_future_demand_and_the_others_do_not():
         (["model.forecaster.enabled=true"], "per arm"),
         (["env.knowledge.demand_forecast=oracle"], "per arm"),
         (["env.carbon.forecast=causal"], "per arm"),
+        (["env.knowledge.host_usage=forecast"], "per arm"),
         (["--signal", "weather"], "invalid choice"),
     ],
 )
