@@ -45,7 +45,9 @@ def test_a_slow_shard_does_not_stall_sampling_from_the_others(shards):
 def test_ready_shards_take_turns(shards):
     client = ShardClient(shards(0.0, 0.0, 0.0), batch_size=8)
     client.sample()
-    # every shard's next request has answered (a fixed sleep is too short on a loaded machine)
-    ray.wait(list(client._prefetched.values()), num_returns=3, timeout=30)
+    # Every shard's next request has answered. A fixed sleep is too short on a loaded machine,
+    # and starting three actor processes there (each imports torch) can take over 30 s.
+    ready, _ = ray.wait(list(client._prefetched.values()), num_returns=3, timeout=180)
+    assert len(ready) == 3
     first_rounds = [client.sample()[0] for _ in range(3)]
     assert sorted(first_rounds) == [0, 1, 2]
