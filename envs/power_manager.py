@@ -36,7 +36,8 @@ class PowerManager:
         self, config: PowerConfig, hosts: HostConfig, topology: Topology, start_s: np.ndarray
     ):
         self.period_s = float(config.period_s)
-        # CPU a kept host may be allotted per unit of capacity (heuristics pack to this).
+        # Capacity kept per unit of expected requested CPU: the headroom on top, less what
+        # overcommit lets a host take (heuristics pack requests to capacity x cpu_overcommit).
         self.scale = (1.0 + config.headroom) / hosts.cpu_overcommit
         self.topology = topology
         self.next_s = np.asarray(start_s, np.float64) + self.period_s
