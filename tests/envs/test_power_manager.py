@@ -192,3 +192,15 @@ def test_heuristics_keep_to_hosts_that_start_the_task_in_time(small_config, boot
     on, feasible = env.hosts.power_state[urgent] == ON, env.feasible_hosts[urgent]
     assert (feasible & on).any(axis=1).all() and (feasible & ~on).any()
     assert (candidates & ~on).any() == (boot_s <= SLO_S)
+
+
+def test_the_boot_minutes_preset_foresees_as_far_as_a_boot_takes():
+    from marl_alloc.floor.settings.compose import compose_settings
+
+    settings = compose_settings(["experiment=boot_minutes"])
+    env, forecaster = settings.env, settings.model.forecaster
+    assert env.hosts.boot_delay_s > env.workload.slo_s and env.power.manager == "forecast"
+    # The learned forecaster's bins are the oracle's, and the slots cover a whole boot.
+    assert forecaster.resolution_s == env.knowledge.oracle_bin_s
+    assert env.forecast_horizon * forecaster.resolution_s >= env.hosts.boot_delay_s
+    assert forecaster.horizon >= env.forecast_horizon
