@@ -1,10 +1,10 @@
 """Time between decisions: energy/carbon/SLA integration and events (boots, finishes, usage
-changes with migrations, sleeps).
+changes with migrations, the power manager's control, sleeps).
 
 Between two stops the host state is held constant (piecewise-constant integration over the
-per-env totals HostArrays keeps); a stop is the next decision, a usage period boundary, or
-max_integration_step_s later. Events that fall due inside an interval take effect at its end,
-as in CloudSim's scheduling intervals.
+per-env totals HostArrays keeps); a stop is the next decision, a usage period boundary, a power
+control boundary (env.power.manager=forecast), or max_integration_step_s later. Events that
+fall due inside an interval take effect at its end, as in CloudSim's scheduling intervals.
 """
 
 from typing import Any
@@ -57,6 +57,8 @@ def advance(sim: Any, envs: np.ndarray, target: np.ndarray) -> None:
     while True:
         step_end = np.minimum(target, sim.now + cfg.max_integration_step_s)
         step_end = np.minimum(step_end, sim.next_tick_s)
+        if sim.power_manager is not None:
+            step_end = np.minimum(step_end, sim.power_manager.next_s)
         t_next = np.where(envs, step_end, sim.now)
         dt = t_next - sim.now
         if not (dt > 0).any():
@@ -73,7 +75,8 @@ def advance(sim: Any, envs: np.ndarray, target: np.ndarray) -> None:
 
 def process_events(sim: Any, envs: np.ndarray) -> None:
     """At time sim.now[b] for the masked envs: finish boots and tasks, change usage (and
-    migrate) at period boundaries, switch off hosts idle for idle_timeout_s."""
+    migrate) at period boundaries, keep and wake hosts at power control boundaries, switch off
+    the other hosts idle for idle_timeout_s."""
     hosts, now = sim.hosts, sim.now
     due = np.flatnonzero(envs & (hosts.next_boot_s <= now))
     if due.size:
@@ -84,6 +87,11 @@ def process_events(sim: Any, envs: np.ndarray) -> None:
     due = np.flatnonzero(envs & (sim.next_tick_s <= now))
     if due.size:
         usage_period(sim, due)
+    manager = sim.power_manager
+    if manager is not None:
+        due = np.flatnonzero(envs & (manager.next_s <= now))
+        if due.size:
+            manager.control(sim, due)
     due = np.flatnonzero(envs & (hosts.next_sleep_s <= now))
     if due.size:
         hosts.sleep_idle(due, now)

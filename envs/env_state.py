@@ -35,6 +35,7 @@ def snapshot(env: Any) -> dict[str, Any]:
         "cycle_cost": env._cost.copy(),
         "forecast": env.forecast.copy(),
         "next_tick_s": env.next_tick_s.copy(),
+        "power_next_s": None if env.power_manager is None else env.power_manager.next_s.copy(),
         "usage_rng": env.usage_rng.bit_generator.state,
         "tasks_at_start": env.tasks_at_start.copy(),
         "tasks_dropped_at_start": env.tasks_dropped_at_start.copy(),
@@ -63,6 +64,8 @@ def restore(env: Any, state: dict[str, Any]) -> None:
     if state.get("commit_until") is not None:
         env.commitments.until = np.array(state["commit_until"], np.float64)
     env.next_tick_s = np.array(state["next_tick_s"], np.float64)
+    if env.power_manager is not None:
+        env.power_manager.next_s = np.array(state["power_next_s"], np.float64)
     env.usage_rng.bit_generator.state = state["usage_rng"]
     env.tasks_at_start = np.array(state["tasks_at_start"], np.int64)
     env.tasks_dropped_at_start = np.array(state["tasks_dropped_at_start"], np.int64)

@@ -10,6 +10,9 @@ on hosts whose CPU requests stay within capacity * TARGET with it, falling back 
 the env allows (up to env.hosts.cpu_overcommit_max) when none is left, so a sweep of targets
 traces the heuristic's energy-SLA frontier without rejecting more tasks. Without a target it
 packs to env.hosts.cpu_overcommit. Run times come from env.knowledge (the believed ones).
+Where a boot outlasts the SLO (env.hosts.boot_delay_s > env.workload.slo_s, as in the
+boot_minutes preset), they keep to hosts that would start the task in time while there are some,
+as a scheduler places only on ready nodes; with the shipped env configs that never binds.
 """
 
 import math
@@ -17,7 +20,7 @@ import math
 import numpy as np
 
 from envs.errors import PolicySpecError
-from envs.hosts import FIT_TOLERANCE, OFF
+from envs.hosts import BOOTING, FIT_TOLERANCE, OFF, ON
 from envs.observations import placement_scores
 from envs.vector_env import LevelObs, VectorDatacenterEnv
 
@@ -34,12 +37,13 @@ class HostPlacement:
         """bool[B, H]: feasible hosts the pending task keeps within the packing target; every
         feasible host where none does."""
         h = env.hosts
+        allowed = _in_time(env, env.feasible_hosts)
         target = self.target if self.target is not None else env.config.hosts.cpu_overcommit
         if target >= h.cpu_overcommit_max:
-            return env.feasible_hosts
+            return allowed
         limit = h.cpu_capacity * target + FIT_TOLERANCE - env.pending["cpu"][:, None]
-        within = env.feasible_hosts & (h.cpu_requested <= limit)
-        return np.where(within.any(axis=1, keepdims=True), within, env.feasible_hosts)
+        within = allowed & (h.cpu_requested <= limit)
+        return np.where(within.any(axis=1, keepdims=True), within, allowed)
 
     def choose_host(self, env: VectorDatacenterEnv) -> np.ndarray:
         """int64[B]: a host in env.feasible_hosts per env (any value where there is none)."""
@@ -58,6 +62,20 @@ class HostPlacement:
             defer = env.topology.racks_per_cluster
             return np.where(env.feasible_hosts.any(axis=1), cluster, defer)
         return rack if level_obs.level == "rack" else leaf
+
+
+def _in_time(env: VectorDatacenterEnv, feasible: np.ndarray) -> np.ndarray:
+    """The feasible hosts that would start each pending task within its SLO, where a boot
+    outlasts the SLO and some would; else `feasible` unchanged."""
+    h, w = env.hosts, env.config.workload
+    if h.boot_delay_s <= w.slo_s:
+        return feasible
+    p, now = env.pending, env.now[:, None]
+    start = np.where(h.power_state == BOOTING, h.boot_done_s, now + h.boot_delay_s)
+    start = np.where(h.power_state == ON, now, start)
+    limit = np.where(p["deferrable"], w.deferrable_deadline_s, w.slo_s)
+    in_time = feasible & (start - p["arrival_s"][:, None] <= limit[:, None])
+    return np.where(in_time.any(axis=1, keepdims=True), in_time, feasible)
 
 
 def _best(score: np.ndarray, feasible: np.ndarray) -> np.ndarray:

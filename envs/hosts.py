@@ -33,6 +33,7 @@ COLUMNS = (
     "idle_since_s",
     "next_boot_s",
     "next_sleep_s",
+    "kept_on",
     "host_rates",
     "rates",
 )
@@ -46,6 +47,8 @@ class HostArrays:
     usage (counted once the host is on).
     next_boot_s / next_sleep_s [B]: earliest time a boot may complete / an idle host may sleep
     (a lower bound: an early alarm only costs a scan that finds nothing).
+    kept_on [B, H]: hosts the power manager keeps on (envs/power_manager.py): the idle timer
+    does not switch them off.
     """
 
     def __init__(self, columns: dict[str, np.ndarray], power: PowerModel, hosts: HostConfig):
@@ -96,6 +99,7 @@ class HostArrays:
                 "idle_since_s": zeros.copy(),
                 "next_boot_s": np.full(shape[0], np.inf),
                 "next_sleep_s": np.full(shape[0], np.inf),
+                "kept_on": np.zeros(shape, bool),
                 "host_rates": np.zeros((*shape, len(RATES))),
                 "rates": np.zeros((shape[0], len(RATES))),
             },
@@ -161,6 +165,16 @@ class HostArrays:
         self.boot_done_s[envs, hosts] = done
         self.next_boot_s[envs] = np.minimum(self.next_boot_s[envs], done)
 
+    def power_on(self, envs: np.ndarray, hosts: np.ndarray, now: np.ndarray) -> None:
+        """Start booting these OFF (env, host) pairs (envs may repeat) with no task waiting: each
+        counts as idle from when its boot completes."""
+        done = now[envs] + self.boot_delay_s
+        self.power_state[envs, hosts] = BOOTING
+        self.boot_done_s[envs, hosts] = done
+        self.idle_since_s[envs, hosts] = done
+        np.minimum.at(self.next_boot_s, envs, done)
+        self.refresh(envs, hosts)
+
     def finish_boots(self, envs: np.ndarray, now: np.ndarray) -> None:
         """Booting hosts of `envs` (indices) whose boot is done by now turn ON."""
         state = self.power_state[envs]
@@ -173,8 +187,9 @@ class HostArrays:
         self.next_boot_s[envs] = np.where(still, self.boot_done_s[envs], np.inf).min(axis=1)
 
     def sleep_idle(self, envs: np.ndarray, now: np.ndarray) -> None:
-        """ON hosts of `envs` (indices) that have been empty for idle_timeout_s switch off."""
-        idle = (self.power_state[envs] == ON) & (self.num_tasks[envs] == 0)
+        """ON hosts of `envs` (indices) that have been empty for idle_timeout_s switch off, unless
+        the power manager keeps them on."""
+        idle = (self.power_state[envs] == ON) & (self.num_tasks[envs] == 0) & ~self.kept_on[envs]
         wake_up = self.idle_since_s[envs] + self.idle_timeout_s
         asleep = idle & (wake_up <= now[envs, None])
         env_pos, host = np.nonzero(asleep)

@@ -157,6 +157,8 @@ def advance_one(sim: Any, target: float) -> None:
     now = float(sim.now[0])
     while True:
         step_end = min(target, now + cfg.max_integration_step_s, float(sim.next_tick_s[0]))
+        if sim.power_manager is not None:
+            step_end = min(step_end, float(sim.power_manager.next_s[0]))
         dt = step_end - now
         if not dt > 0:
             break
@@ -209,5 +211,7 @@ def events_one(sim: Any, now: float) -> None:
                 running.remove_one(0, slot)
     if sim.next_tick_s[0] <= now:
         usage_period(sim, ENV0)
+    if sim.power_manager is not None and sim.power_manager.next_s[0] <= now:
+        sim.power_manager.control(sim, ENV0)
     if h.next_sleep_s[0] <= now:
         h.sleep_idle(ENV0, sim.now)

@@ -44,6 +44,7 @@ from envs.observations import (
 )
 from envs.oracle_forecast import OracleForecast
 from envs.power import PowerModel
+from envs.power_manager import PowerManager
 from envs.records import DEFER_DTYPES, PENDING_DTYPES, RUNNING_DTYPES, LevelObs, StepResult
 from envs.single import step_hosts_one
 from envs.slots import SlotTable
@@ -117,6 +118,11 @@ class VectorDatacenterEnv:
         capacities = draw_capacities(self.workload, cfg.hosts, misc, top.num_hosts)
         self.hosts = HostArrays.empty(*capacities, self.power_model, cfg.hosts)
         self.hosts.idle_since_s[:] = self.now[:, None]
+        forecast_power = cfg.power.manager == "forecast"
+        self.power_manager = (
+            PowerManager(cfg.power, cfg.hosts, top, self.now) if forecast_power else None
+        )
+        self.oracle_forecast = None  # built below, once the first task is pending
         self.running = SlotTable(B, RUNNING_DTYPES, capacity=1024)
         self.deferred = SlotTable(B, DEFER_DTYPES, capacity=64)
         num_tasks = None if self.continuing else cfg.episode_tasks

@@ -86,6 +86,33 @@ class HostConfig:
         )
 
 
+POWER_MANAGERS = ("timeout", "forecast")
+
+
+@dataclasses.dataclass
+class PowerConfig:
+    """Who switches hosts on and off. `timeout`: a host wakes when a task is placed on it and
+    switches off after hosts.idle_timeout_s empty. `forecast` (envs/power_manager.py): every
+    period_s, each leaf group also keeps on (or boots) enough hosts for its requested CPU and the
+    demand its forecast slots expect, times 1 + headroom; hosts it keeps skip the idle timer."""
+
+    manager: str = "timeout"
+    period_s: float = 60.0
+    headroom: float = 0.1
+
+    def __post_init__(self):
+        require_all(
+            [
+                (
+                    self.manager in POWER_MANAGERS,
+                    f"env.power.manager must be one of {', '.join(POWER_MANAGERS)}",
+                ),
+                (self.period_s > 0, "env.power.period_s must be > 0"),
+                (self.headroom >= 0, "env.power.headroom must be >= 0"),
+            ]
+        )
+
+
 DURATION_KNOWLEDGE = ("oracle", "estimate", "none")
 # Who fills the observations' demand forecast slots: the policy's forecaster (zeros without one)
 # or the true future demand (envs/oracle_forecast.py; an ablation only: the forecasts' ceiling).
@@ -401,6 +428,7 @@ class EnvConfig:
     carbon: CarbonConfig = dataclasses.field(default_factory=CarbonConfig)
     reward: RewardConfig = dataclasses.field(default_factory=RewardConfig)
     knowledge: KnowledgeConfig = dataclasses.field(default_factory=KnowledgeConfig)
+    power: PowerConfig = dataclasses.field(default_factory=PowerConfig)
 
     def __post_init__(self):
         require_all(
