@@ -19,6 +19,8 @@ for hosts.boot_delay_s at idle watts). The hosts it keeps skip the idle timer; t
 on it as under `timeout` (envs/hosts.py sleep_idle).
 """
 
+from typing import Any
+
 import numpy as np
 
 from envs.hosts import BOOTING, OFF, ON, HostArrays
@@ -42,7 +44,7 @@ class PowerManager:
         self.topology = topology
         self.next_s = np.asarray(start_s, np.float64) + self.period_s
 
-    def control(self, sim, envs: np.ndarray) -> None:
+    def control(self, sim: Any, envs: np.ndarray) -> None:
         """At sim.now of `envs` (indices; a VectorDatacenterEnv): choose the hosts to keep on,
         wake the OFF ones among them, and let the idle timer look again at the others."""
         if sim.oracle_forecast is not None:
