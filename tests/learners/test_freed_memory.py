@@ -38,6 +38,7 @@ def _faults(mode: str, env: dict[str, str]) -> int:
     return int(out.stdout.split()[-1])
 
 
+@pytest.mark.slow  # fresh interpreters importing torch: ~9 s
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
 def test_tensors_freed_and_allocated_again_reuse_their_pages():
     # glibc starts at a 128 KiB mmap threshold and then adapts it to what the process frees, so
